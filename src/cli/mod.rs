@@ -1,0 +1,391 @@
+//! The `kpo` command line: a thin layer that parses arguments, loads the task, connects, calls
+//! the library and turns the result into output and an exit code.
+
+mod progress;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::PostParams;
+
+use crate::connect::{self, Connection, Target};
+use crate::exit;
+use crate::pod::{self, RunIdentity};
+use crate::report::{Outcome, RunReport};
+use crate::supervise::{self, format_events};
+use crate::task::{self, LogSelection, Task};
+use progress::{LogStream, Progress};
+
+/// Run a task as a supervised Kubernetes pod.
+///
+/// A task file (TOML) says what to run: image, command, environment, resources, volumes, and how
+/// to supervise it. kpo builds the pod, submits it, follows it with a watch, streams its logs,
+/// explains failures with the pod's events, cleans up, and exits with the task's exit code.
+///
+/// Try it without a cluster: kpo run --sim examples/hello.toml
+#[derive(Debug, Parser)]
+#[command(name = "kpo", version, max_term_width = 100)]
+pub struct Cli {
+    /// More detail on stderr (-v: kpo's debug log, -vv: everything). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a task: build the pod, submit it, stream its logs, wait, report, clean up.
+    ///
+    /// Exit code: 0 on success, the main container's exit code when it fails, or one of kpo's
+    /// own: 65 rejected by the API server, 69 cluster unreachable, 78 invalid task file,
+    /// 124 timed out, 125 never started, 130 interrupted.
+    Run(RunArgs),
+    /// Print the pod a task would submit, as YAML, without running it.
+    ///
+    /// Without --server nothing is contacted. With --server the API server validates the pod
+    /// and applies its defaults in a dry run (dryRun=All): nothing is created.
+    Render(RenderArgs),
+    /// Check a task file and the pod template it names; print every problem with its line.
+    Validate {
+        /// The task file.
+        task: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ClusterArgs {
+    /// Use the built-in simulated cluster instead of a real one (nothing real is created).
+    #[arg(long, conflicts_with_all = ["kubeconfig", "context"])]
+    sim: bool,
+    /// Kubeconfig file to use.
+    #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use instead of the current one.
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
+    /// Namespace to run in; overrides the task file and the context.
+    #[arg(short, long, value_name = "NAME")]
+    namespace: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The task file.
+    task: PathBuf,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// `text` for people; `json` prints the run report on stdout (logs move to stderr).
+    #[arg(short, long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    /// Also write every streamed log line, prefixed with its container, to this file.
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct RenderArgs {
+    /// The task file.
+    task: PathBuf,
+    /// Ask the API server for a dry-run create and print what it would store.
+    #[arg(long)]
+    server: bool,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+/// Entry point of the `kpo` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            return fail(
+                exit::INTERNAL,
+                &format!("cannot start the async runtime: {e}"),
+            );
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run(args).await,
+            Command::Render(args) => render(args).await,
+            Command::Validate { task } => validate(&task),
+        }
+    });
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "warn,kpo=debug",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn fail(code: i32, message: &str) -> ExitCode {
+    eprintln!("kpo: error: {message}");
+    ExitCode::from(code as u8)
+}
+
+/// Prints an error with its chain of causes, the way a person wants to read it.
+fn report_error(err: &dyn std::error::Error) {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(&format!("\n  caused by: {s}"));
+        source = s.source();
+    }
+    eprintln!("kpo: error: {text}");
+}
+
+fn load(path: &Path) -> Result<Task, i32> {
+    task::load(path).map_err(|e| {
+        report_error(&e);
+        exit::CONFIG
+    })
+}
+
+async fn connect(args: &ClusterArgs) -> Result<Connection, i32> {
+    let target = Target {
+        sim: args.sim,
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+    };
+    let conn = connect::connect(&target).await.map_err(|e| {
+        report_error(&e);
+        exit::CLUSTER_UNAVAILABLE
+    })?;
+    if conn.sim.is_some() {
+        eprintln!(
+            "kpo: using the built-in SIMULATED cluster at {} — no real pod is created",
+            conn.server
+        );
+    }
+    Ok(conn)
+}
+
+fn namespace_for(args: &ClusterArgs, task: &Task, context_default: &str) -> String {
+    args.namespace
+        .clone()
+        .or_else(|| task.namespace.clone())
+        .unwrap_or_else(|| context_default.to_owned())
+}
+
+fn validate(path: &Path) -> i32 {
+    match load(path) {
+        Ok(task) => {
+            println!("{}: task {:?} is valid", path.display(), task.name);
+            exit::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+async fn render(args: RenderArgs) -> i32 {
+    let task = match load(&args.task) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let identity = RunIdentity::generate(&task.name);
+    if !args.server {
+        let ns = namespace_for(&args.cluster, &task, "default");
+        return print_yaml(&pod::build(&task, &identity, &ns));
+    }
+    let conn = match connect(&args.cluster).await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let ns = namespace_for(&args.cluster, &task, &conn.default_namespace);
+    let pod = pod::build(&task, &identity, &ns);
+    let api: Api<Pod> = Api::namespaced(conn.client.clone(), &ns);
+    match api
+        .create(
+            &PostParams {
+                dry_run: true,
+                ..Default::default()
+            },
+            &pod,
+        )
+        .await
+    {
+        Ok(stored) => print_yaml(&stored),
+        Err(kube::Error::Api(s)) => {
+            eprintln!("kpo: error: the API server rejected the pod: {}", s.message);
+            exit::REJECTED
+        }
+        Err(e) => {
+            report_error(&e);
+            exit::CLUSTER_UNAVAILABLE
+        }
+    }
+}
+
+fn print_yaml(pod: &Pod) -> i32 {
+    match serde_saphyr::to_string(pod) {
+        Ok(yaml) => {
+            print!("{yaml}");
+            exit::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kpo: error: cannot print the pod as YAML: {e}");
+            exit::INTERNAL
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> i32 {
+    let task = match load(&args.task) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let log_file = match &args.log_file {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("kpo: error: cannot create log file {}: {e}", path.display());
+                return exit::CONFIG;
+            }
+        },
+        None => None,
+    };
+    let conn = match connect(&args.cluster).await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let ns = namespace_for(&args.cluster, &task, &conn.default_namespace);
+    let identity = RunIdentity::generate(&task.name);
+    let pod = pod::build(&task, &identity, &ns);
+    // Plugins (mutators) will change `pod` here, before anything is submitted.
+
+    let json = args.output == Output::Json;
+    let logs_to = if json {
+        LogStream::Stderr
+    } else {
+        LogStream::Stdout
+    };
+    let prefix = !matches!(task.run.logs, LogSelection::Main | LogSelection::None);
+    let progress = Arc::new(Progress::new(
+        std::io::stderr().is_terminal(),
+        logs_to,
+        prefix,
+        log_file,
+    ));
+    progress.say(&format!(
+        "run {} of task {:?}: pod {ns}/{}",
+        identity.run_id, task.name, identity.pod_name
+    ));
+    let result = supervise::run(
+        conn.client.clone(),
+        pod,
+        &task.run,
+        progress.clone(),
+        interrupted(),
+    )
+    .await;
+    progress.finish();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            report_error(&e);
+            return exit::CLUSTER_UNAVAILABLE;
+        }
+    };
+    // Plugins (interpreters) will judge `report` here.
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("kpo: error: cannot print the report: {e}"),
+        }
+    }
+    summarize(&progress, &report);
+    report.exit_code
+}
+
+/// The closing lines on stderr: outcome, why, container results, and events on failure.
+fn summarize(progress: &Progress, report: &RunReport) {
+    let verdict = match report.outcome {
+        Outcome::Succeeded => "succeeded",
+        Outcome::Failed => "failed",
+        Outcome::NeverStarted => "never started",
+        Outcome::TimedOut => "timed out",
+        Outcome::Rejected => "was rejected",
+        Outcome::Interrupted => "was interrupted",
+    };
+    progress.say(&format!(
+        "task {:?} {verdict}: {} (exit code {})",
+        report.task, report.message, report.exit_code
+    ));
+    if report.outcome == Outcome::Succeeded {
+        return;
+    }
+    for c in &report.containers {
+        let code = c
+            .exit_code
+            .map(|c| format!("exit code {c}"))
+            .unwrap_or_else(|| "no exit code".into());
+        let reason = c.reason.as_deref().unwrap_or("no reason given");
+        progress.say(&format!(
+            "  container {} ({}): {reason}, {code}",
+            c.name, c.role
+        ));
+        if let Some(m) = c
+            .message
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+        {
+            for line in m.lines() {
+                progress.say(&format!("    | {line}"));
+            }
+        }
+    }
+    if !report.events.is_empty() {
+        progress.say("  events:");
+        for line in format_events(&report.events) {
+            progress.say(&format!("    {line}"));
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn interrupted() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,26 @@
+//! Exit codes: part of kpo's interface, documented in the README, tested in `tests/`.
+//!
+//! A failed task exits with its main container's own code (1-255), so a script can tell
+//! `exit 3` from `exit 4`. kpo's own outcomes use codes that shells and sysexits.h already give
+//! a meaning to; where a container's code collides with one, the report's `outcome` decides.
+
+/// The main container exited 0.
+pub const SUCCESS: i32 = 0;
+/// The run failed without an exit code of its own (e.g. the pod was deleted by someone else).
+pub const FAILED: i32 = 1;
+/// Command-line usage error (clap's convention).
+pub const USAGE: i32 = 2;
+/// The API server refused the pod (invalid, forbidden, quota). sysexits' EX_DATAERR.
+pub const REJECTED: i32 = 65;
+/// No cluster could be reached, or it failed in a way kpo could not recover from. EX_UNAVAILABLE.
+pub const CLUSTER_UNAVAILABLE: i32 = 69;
+/// A bug in kpo. EX_SOFTWARE.
+pub const INTERNAL: i32 = 70;
+/// The task file (or a file it names) is invalid. EX_CONFIG.
+pub const CONFIG: i32 = 78;
+/// The run's timeout or the pod's active deadline passed (GNU `timeout`'s code).
+pub const TIMED_OUT: i32 = 124;
+/// The pod never started its main container: unschedulable, image errors, startup timeout.
+pub const NEVER_STARTED: i32 = 125;
+/// Interrupted by Ctrl-C or SIGTERM (128 + SIGINT).
+pub const INTERRUPTED: i32 = 130;

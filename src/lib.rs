@@ -1,0 +1,11 @@
+//! kpo: run a TOML task as a supervised Kubernetes pod.
+
+pub mod cli;
+pub mod connect;
+pub mod exit;
+pub mod names;
+pub mod pod;
+pub mod report;
+pub mod sim;
+pub mod supervise;
+pub mod task;

@@ -1,0 +1,127 @@
+//! Building the pod: a pure function of the task and the run's identity.
+//!
+//! Nothing here talks to a cluster, so `kpo render` prints exactly what `kpo run` submits.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::DeepMerge;
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::names::pod_name_stem;
+use crate::task::Task;
+
+/// The task's own container. Sidecars and templates may add others; this one decides the outcome.
+pub const MAIN_CONTAINER: &str = "base";
+/// Label carrying the task name, to find every run of a task.
+pub const LABEL_TASK: &str = "kpo.dev/task";
+/// Label carrying the run id, to find the pod of one run again.
+pub const LABEL_RUN_ID: &str = "kpo.dev/run-id";
+/// Standard label marking objects kpo manages.
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+
+/// What makes one run of a task distinct from every other: chosen once, before building.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunIdentity {
+    pub run_id: String,
+    pub pod_name: String,
+}
+
+impl RunIdentity {
+    /// A fresh identity: a random run id and a pod name of the task's DNS-safe name and a suffix.
+    pub fn generate(task_name: &str) -> Self {
+        let run_id: String =
+            std::iter::repeat_with(|| fastrand::alphanumeric().to_ascii_lowercase())
+                .take(12)
+                .collect();
+        let suffix = crate::names::random_suffix(5);
+        Self {
+            run_id,
+            pod_name: format!("{}-{suffix}", pod_name_stem(task_name)),
+        }
+    }
+}
+
+/// Builds the pod to submit for `task` in `namespace`.
+///
+/// The task's fields are merged onto its pod template (if any) with Kubernetes' strategic-merge
+/// keys — containers, volumes and env by name, never by position — and the task wins. The run's
+/// identity, `restartPolicy: Never` and the kpo labels are applied last, so no template can undo them.
+pub fn build(task: &Task, identity: &RunIdentity, namespace: &str) -> Pod {
+    let main = Container {
+        name: MAIN_CONTAINER.to_owned(),
+        image: Some(task.image.clone()),
+        command: task.command.clone(),
+        args: task.args.clone(),
+        working_dir: task.working_dir.clone(),
+        env: non_empty(task.env.clone()),
+        env_from: non_empty(task.env_from.clone()),
+        resources: task.resources.clone(),
+        volume_mounts: non_empty(task.volume_mounts.clone()),
+        security_context: task.container_security_context.clone(),
+        image_pull_policy: task.image_pull_policy.clone(),
+        ..Default::default()
+    };
+    let active_deadline_seconds = task.active_deadline_seconds.or_else(|| {
+        // The dead-man switch: if kpo dies, the kubelet still stops the pod at the task's timeout.
+        task.run.timeout.map(|t| t.as_secs_f64().ceil() as i64)
+    });
+    let overlay = Pod {
+        metadata: ObjectMeta {
+            labels: non_empty_map(task.labels.clone()),
+            annotations: non_empty_map(task.annotations.clone()),
+            ..Default::default()
+        },
+        spec: Some(PodSpec {
+            containers: std::iter::once(main)
+                .chain(task.sidecars.iter().cloned())
+                .collect(),
+            init_containers: non_empty(task.init_containers.clone()),
+            volumes: non_empty(task.volumes.clone()),
+            node_selector: task.node_selector.clone(),
+            tolerations: task.tolerations.clone(),
+            affinity: task.affinity.clone(),
+            service_account_name: task.service_account.clone(),
+            image_pull_secrets: task.image_pull_secrets.clone(),
+            security_context: task.security_context.clone(),
+            active_deadline_seconds,
+            termination_grace_period_seconds: task.termination_grace_period,
+            ..Default::default()
+        }),
+        status: None,
+    };
+
+    let mut pod = match &task.template {
+        Some(template) => {
+            let mut base = template.clone();
+            // Identity and server-owned fields of the template's source object must not leak in.
+            base.metadata = ObjectMeta {
+                labels: base.metadata.labels.take(),
+                annotations: base.metadata.annotations.take(),
+                ..Default::default()
+            };
+            base.status = None;
+            base.merge_from(overlay);
+            base
+        }
+        None => overlay,
+    };
+
+    pod.metadata.name = Some(identity.pod_name.clone());
+    pod.metadata.namespace = Some(namespace.to_owned());
+    let labels = pod.metadata.labels.get_or_insert_with(BTreeMap::new);
+    labels.insert(LABEL_TASK.to_owned(), task.name.clone());
+    labels.insert(LABEL_RUN_ID.to_owned(), identity.run_id.clone());
+    labels.insert(LABEL_MANAGED_BY.to_owned(), "kpo".to_owned());
+    let spec = pod.spec.get_or_insert_with(Default::default);
+    spec.restart_policy = Some("Never".to_owned());
+    pod
+}
+
+fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
+    (!v.is_empty()).then_some(v)
+}
+
+fn non_empty_map(m: BTreeMap<String, String>) -> Option<BTreeMap<String, String>> {
+    (!m.is_empty()).then_some(m)
+}

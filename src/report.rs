@@ -1,0 +1,111 @@
+//! The run report: everything a person or a script needs to know about how a run went.
+//! Printed as JSON by `--output json`; its field names are part of kpo's interface.
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::exit;
+use crate::task::OnFinish;
+
+/// How a run ended, from kpo's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The main container exited 0.
+    Succeeded,
+    /// The main container exited non-zero, or the pod failed around it.
+    Failed,
+    /// The pod never got its main container running (unschedulable, image errors, startup timeout).
+    NeverStarted,
+    /// The run's timeout or the pod's active deadline passed.
+    TimedOut,
+    /// The API server refused the pod.
+    Rejected,
+    /// kpo was interrupted (Ctrl-C, SIGTERM) before the pod finished.
+    Interrupted,
+}
+
+/// What one container did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContainerReport {
+    pub name: String,
+    /// `main`, `sidecar`, `init` or `native_sidecar`.
+    pub role: &'static str,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+    /// The container's termination message (`terminationMessagePath`).
+    pub message: Option<String>,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+}
+
+/// One step of the pod's life as kpo saw it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelineEntry {
+    pub at: Timestamp,
+    /// Pod phase (`Pending`, `Running`, ...) or a kpo step (`Submitted`, `Deleted`).
+    pub phase: String,
+    /// Why, when the cluster says: `ErrImagePull: ...`, `Unschedulable: ...`.
+    pub detail: Option<String>,
+}
+
+/// A Kubernetes event about the pod, kept when the run fails.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventReport {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub reason: String,
+    pub message: String,
+    pub count: i32,
+    pub last_seen: Option<Timestamp>,
+}
+
+/// What happened to the pod after the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cleanup {
+    Deleted,
+    Kept,
+    /// There was no pod to clean up (rejected, or already gone).
+    None,
+    /// kpo asked to delete it and the API server refused; see the message.
+    Failed,
+}
+
+/// The machine-readable account of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub task: String,
+    pub run_id: String,
+    pub namespace: String,
+    pub pod: String,
+    pub uid: Option<String>,
+    pub outcome: Outcome,
+    /// The process exit code kpo uses for this run; see [`exit`].
+    pub exit_code: i32,
+    /// One sentence on why the run ended as it did.
+    pub message: String,
+    pub on_finish: OnFinish,
+    pub cleanup: Cleanup,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
+    pub timeline: Vec<TimelineEntry>,
+    pub containers: Vec<ContainerReport>,
+    pub events: Vec<EventReport>,
+}
+
+impl Outcome {
+    /// The exit code of an outcome; a failure uses the main container's own code when it has one.
+    pub fn exit_code(self, main_exit: Option<i32>) -> i32 {
+        match self {
+            Outcome::Succeeded => exit::SUCCESS,
+            Outcome::Failed => main_exit
+                .filter(|c| *c != 0)
+                .map_or(exit::FAILED, |c| c & 0xff),
+            Outcome::NeverStarted => exit::NEVER_STARTED,
+            Outcome::TimedOut => exit::TIMED_OUT,
+            Outcome::Rejected => exit::REJECTED,
+            Outcome::Interrupted => exit::INTERRUPTED,
+        }
+    }
+}

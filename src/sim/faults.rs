@@ -1,0 +1,116 @@
+//! Faults the simulated API server can inject, so tests can prove kpo survives them.
+//!
+//! Each fault has a budget (how many times it fires) so a test can cut a stream a few times and
+//! still expect the run to finish.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Which requests a failure applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Any,
+    Create,
+    Watch,
+    Logs,
+    Events,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    drop_watch: Option<(usize, usize)>,
+    drop_logs: Option<(usize, usize)>,
+    stall_logs: usize,
+    gone_on_watch: usize,
+    failures: Vec<(Target, u16, usize)>,
+    latency: Duration,
+}
+
+/// Handle to the fault injector of a [`SimCluster`](super::SimCluster).
+#[derive(Debug, Default)]
+pub struct Faults {
+    state: Mutex<State>,
+}
+
+impl Faults {
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Closes each watch stream after `events` object events, `times` times in all.
+    pub fn drop_watches(&self, events: usize, times: usize) {
+        self.with(|s| s.drop_watch = Some((events, times)));
+    }
+
+    /// Closes each followed log stream after `lines` lines, `times` times in all.
+    pub fn drop_logs(&self, lines: usize, times: usize) {
+        self.with(|s| s.drop_logs = Some((lines, times)));
+    }
+
+    /// The next `times` followed log streams never end, even after their container has exited.
+    pub fn stall_logs(&self, times: usize) {
+        self.with(|s| s.stall_logs = times);
+    }
+
+    /// The next `times` watches that resume from a resource version answer 410 Gone.
+    pub fn expire_watches(&self, times: usize) {
+        self.with(|s| s.gone_on_watch = times);
+    }
+
+    /// The next `times` requests of `target` answer with HTTP `status` (500, 429, ...).
+    pub fn fail(&self, target: Target, status: u16, times: usize) {
+        self.with(|s| s.failures.push((target, status, times)));
+    }
+
+    /// Delays every response by `latency`.
+    pub fn latency(&self, latency: Duration) {
+        self.with(|s| s.latency = latency);
+    }
+
+    pub(super) fn current_latency(&self) -> Duration {
+        self.with(|s| s.latency)
+    }
+
+    /// Takes one watch-drop from the budget, returning after how many events to drop.
+    pub(super) fn take_watch_drop(&self) -> Option<usize> {
+        self.with(|s| take(&mut s.drop_watch))
+    }
+
+    pub(super) fn take_log_drop(&self) -> Option<usize> {
+        self.with(|s| take(&mut s.drop_logs))
+    }
+
+    pub(super) fn take_log_stall(&self) -> bool {
+        self.with(|s| take_one(&mut s.stall_logs))
+    }
+
+    pub(super) fn take_gone(&self) -> bool {
+        self.with(|s| take_one(&mut s.gone_on_watch))
+    }
+
+    pub(super) fn take_failure(&self, target: Target) -> Option<u16> {
+        self.with(|s| {
+            let hit = s
+                .failures
+                .iter_mut()
+                .find(|(t, _, n)| *n > 0 && (*t == Target::Any || *t == target))?;
+            hit.2 -= 1;
+            Some(hit.1)
+        })
+    }
+}
+
+fn take(slot: &mut Option<(usize, usize)>) -> Option<usize> {
+    let (after, times) = slot.as_mut()?;
+    if *times == 0 {
+        return None;
+    }
+    *times -= 1;
+    Some(*after)
+}
+
+fn take_one(n: &mut usize) -> bool {
+    let hit = *n > 0;
+    *n = n.saturating_sub(1);
+    hit
+}

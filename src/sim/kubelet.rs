@@ -1,0 +1,855 @@
+//! The simulated kubelet and scheduler: drives each pod from Pending to Succeeded or Failed,
+//! writing container statuses, logs and events as a real node would.
+//!
+//! What happens to a pod is scripted by annotations, so any task file can be rehearsed:
+//! `container.sim.kpo.dev/<container>` holds a JSON [`Script`], and
+//! `pod.sim.kpo.dev/schedule: never` keeps the pod unschedulable. A real cluster ignores both.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{
+    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
+    ContainerStateWaiting, ContainerStatus, Pod, PodCondition,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde::Deserialize;
+
+use super::store::{ChangeKind, Store};
+
+pub const NODE_NAME: &str = "sim-node";
+/// Annotation prefix of per-container scripts.
+pub const SCRIPT_PREFIX: &str = "container.sim.kpo.dev/";
+/// Annotation that keeps a pod from ever being scheduled.
+pub const SCHEDULE_ANNOTATION: &str = "pod.sim.kpo.dev/schedule";
+/// What the node offers; pods requesting more stay Pending with the scheduler's reason.
+const NODE_CPU_MILLIS: f64 = 4000.0;
+const NODE_MEMORY_BYTES: f64 = 8.0 * 1024.0 * 1024.0 * 1024.0;
+const NODE_LABELS: [(&str, &str); 3] = [
+    ("kubernetes.io/hostname", NODE_NAME),
+    ("kubernetes.io/os", "linux"),
+    ("kubernetes.io/arch", "amd64"),
+];
+
+/// What one container does, from its `container.sim.kpo.dev/<name>` annotation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Script {
+    /// Exit code when it finishes by itself.
+    pub exit_code: i32,
+    /// Lines printed, in order.
+    pub logs: Vec<String>,
+    /// Further generated lines `line 1`, `line 2`, ...
+    pub log_count: usize,
+    /// Pause after each line.
+    pub log_interval_ms: u64,
+    /// Total run time; without it a container exits after its logs (a native sidecar runs on).
+    pub duration_ms: Option<u64>,
+    /// Ends as OOMKilled with exit code 137.
+    pub oom: bool,
+    pub termination_message: Option<String>,
+    /// Ignores SIGTERM, so deletion waits for the whole grace period.
+    pub ignore_sigterm: bool,
+    /// `ok` (default), `not-found`, `unauthorized` or `rate-limited`.
+    pub pull: Option<String>,
+    /// Time the image pull takes: a slow start.
+    pub pull_ms: u64,
+}
+
+impl Script {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let script: Script = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        match script.pull.as_deref() {
+            None | Some("ok" | "not-found" | "unauthorized" | "rate-limited") => Ok(script),
+            Some(other) => Err(format!("unknown pull outcome {other:?}")),
+        }
+    }
+
+    fn of(pod: &Pod, container: &str) -> Self {
+        pod.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(&format!("{SCRIPT_PREFIX}{container}")))
+            .and_then(|s| Script::parse(s).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Which container a log request reads, with the API server's errors for bad requests.
+pub fn log_container(pod: &Pod, requested: Option<&str>) -> Result<String, String> {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let spec = pod.spec.clone().unwrap_or_default();
+    let all: Vec<&Container> = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(spec.containers.iter())
+        .collect();
+    let container = match requested {
+        Some(c) => c.to_owned(),
+        None if spec.containers.len() == 1 => spec.containers[0].name.clone(),
+        None => {
+            let names: Vec<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
+            return Err(format!(
+                "a container name must be specified for pod {name}, choose one of: [{}]",
+                names.join(" ")
+            ));
+        }
+    };
+    if !all.iter().any(|c| c.name == container) {
+        return Err(format!("container {container} is not valid for pod {name}"));
+    }
+    let status = pod.status.as_ref().and_then(|s| {
+        s.container_statuses
+            .iter()
+            .chain(s.init_container_statuses.iter())
+            .flatten()
+            .find(|c| c.name == container)
+    });
+    let waiting = status
+        .and_then(|s| s.state.as_ref())
+        .and_then(|s| s.waiting.as_ref());
+    let never_ran = status.is_none_or(|s| {
+        s.last_state
+            .as_ref()
+            .and_then(|l| l.terminated.as_ref())
+            .is_none()
+    });
+    if let Some(w) = waiting
+        .filter(|_| never_ran)
+        .map(|w| w.reason.clone().unwrap_or_default())
+        .or_else(|| status.is_none().then(|| "ContainerCreating".to_owned()))
+    {
+        return Err(format!(
+            "container \"{container}\" in pod \"{name}\" is waiting to start: {w}"
+        ));
+    }
+    Ok(container)
+}
+
+/// One pod's life on the node.
+struct Node {
+    store: Arc<Store>,
+    ns: String,
+    name: String,
+    uid: String,
+}
+
+/// How a deletion request ended the wait.
+enum Deletion {
+    Graceful(i64),
+    Gone,
+}
+
+/// Runs the pod until it is deleted. Spawned once per created pod.
+pub async fn run(store: Arc<Store>, pod: Pod) {
+    let node = Node {
+        store,
+        ns: pod.metadata.namespace.clone().unwrap_or_default(),
+        name: pod.metadata.name.clone().unwrap_or_default(),
+        uid: pod.metadata.uid.clone().unwrap_or_default(),
+    };
+    let deletion = node.deletion();
+    tokio::pin!(deletion);
+    let deadline = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.active_deadline_seconds)
+        .map_or(Duration::MAX, |s| Duration::from_secs(s.max(0) as u64));
+    let finished = tokio::select! {
+        () = node.lifecycle(&pod) => None,
+        () = tokio::time::sleep(deadline) => Some(()),
+        d = &mut deletion => match d {
+            Deletion::Gone => return,
+            Deletion::Graceful(grace) => {
+                node.kill(&pod, grace).await;
+                node.remove();
+                return;
+            }
+        },
+    };
+    if finished.is_some() {
+        node.kill(&pod, 0).await;
+        node.store.record_event(
+            &pod,
+            "Warning",
+            "DeadlineExceeded",
+            "Pod was active on the node longer than the specified deadline",
+            "kubelet",
+        );
+        node.update(|p| {
+            let status = p.status.get_or_insert_with(Default::default);
+            status.phase = Some("Failed".into());
+            status.reason = Some("DeadlineExceeded".into());
+            status.message =
+                Some("Pod was active on the node longer than the specified deadline".into());
+        });
+    }
+    if let Deletion::Graceful(_) = deletion.await {
+        node.remove();
+    }
+}
+
+impl Node {
+    fn update(&self, f: impl FnOnce(&mut Pod)) -> Option<Pod> {
+        self.store.update_pod(&self.ns, &self.name, &self.uid, f)
+    }
+
+    fn event(&self, pod: &Pod, kind: &str, reason: &str, message: &str) {
+        self.store
+            .record_event(pod, kind, reason, message, "kubelet");
+    }
+
+    /// Waits until someone asks to delete the pod, or it is removed outright.
+    async fn deletion(&self) -> Deletion {
+        let mut changes = self.store.subscribe();
+        loop {
+            match self.store.get_pod(&self.ns, &self.name, &self.uid) {
+                None => return Deletion::Gone,
+                Some(p) if p.metadata.deletion_timestamp.is_some() => {
+                    return Deletion::Graceful(
+                        p.metadata.deletion_grace_period_seconds.unwrap_or(30),
+                    );
+                }
+                Some(_) => {}
+            }
+            // Any change may be ours; re-read the store rather than trusting a lagged channel.
+            if let Err(tokio::sync::broadcast::error::RecvError::Closed) = changes.recv().await {
+                return Deletion::Gone;
+            }
+        }
+    }
+
+    fn remove(&self) {
+        let mut inner = self.store.lock();
+        if let Some(pod) = inner
+            .pods
+            .get(&(self.ns.clone(), self.name.clone()))
+            .cloned()
+            && pod.metadata.uid.as_deref() == Some(&self.uid)
+        {
+            self.store.commit(&mut inner, ChangeKind::Deleted, pod);
+        }
+    }
+
+    async fn lifecycle(&self, created: &Pod) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if let Some(why) = unschedulable(created) {
+            self.update(|p| {
+                set_condition(
+                    p,
+                    "PodScheduled",
+                    "False",
+                    Some("Unschedulable"),
+                    Some(&why),
+                );
+            });
+            self.store.record_event(
+                created,
+                "Warning",
+                "FailedScheduling",
+                &why,
+                "default-scheduler",
+            );
+            return std::future::pending().await;
+        }
+        let spec = created.spec.clone().unwrap_or_default();
+        let inits = spec.init_containers.clone().unwrap_or_default();
+        let Some(pod) = self.update(|p| {
+            let spec = p.spec.get_or_insert_with(Default::default);
+            spec.node_name = Some(NODE_NAME.into());
+            let status = p.status.get_or_insert_with(Default::default);
+            status.start_time = Some(Time(Timestamp::now()));
+            status.host_ip = Some("127.0.0.1".into());
+            status.pod_ip = Some("10.244.0.7".into());
+            let waiting_for = if inits.is_empty() {
+                "ContainerCreating"
+            } else {
+                "PodInitializing"
+            };
+            status.init_container_statuses = (!inits.is_empty()).then(|| {
+                inits
+                    .iter()
+                    .map(|c| waiting(c, "PodInitializing"))
+                    .collect()
+            });
+            status.container_statuses = Some(
+                spec.containers
+                    .iter()
+                    .map(|c| waiting(c, waiting_for))
+                    .collect(),
+            );
+            set_condition(p, "PodScheduled", "True", None, None);
+            set_condition(
+                p,
+                "Initialized",
+                if inits.is_empty() { "True" } else { "False" },
+                None,
+                None,
+            );
+            set_condition(
+                p,
+                "ContainersReady",
+                "False",
+                Some("ContainersNotReady"),
+                None,
+            );
+        }) else {
+            return;
+        };
+        self.store.record_event(
+            &pod,
+            "Normal",
+            "Scheduled",
+            &format!(
+                "Successfully assigned {}/{} to {NODE_NAME}",
+                self.ns, self.name
+            ),
+            "default-scheduler",
+        );
+
+        let mut sidecars = Vec::new();
+        for init in &inits {
+            self.pull(&pod, init).await;
+            self.start(&pod, init);
+            if init.restart_policy.as_deref() == Some("Always") {
+                sidecars.push(self.run_container(&pod, init, true));
+                continue;
+            }
+            if self.run_container(&pod, init, false).await != 0 {
+                return;
+            }
+        }
+        if !inits.is_empty() {
+            self.update(|p| set_condition(p, "Initialized", "True", None, None));
+        }
+        // Native sidecars run alongside; ending them is the main containers' business.
+        let sidecars = async {
+            futures::future::join_all(sidecars).await;
+            std::future::pending::<()>().await
+        };
+        let main = async {
+            for c in &spec.containers {
+                self.pull(&pod, c).await;
+            }
+            for c in &spec.containers {
+                self.start(&pod, c);
+            }
+            futures::future::join_all(
+                spec.containers
+                    .iter()
+                    .map(|c| self.run_container(&pod, c, false)),
+            )
+            .await;
+        };
+        tokio::select! {
+            _ = sidecars => {}
+            () = main => {}
+        }
+        // Native sidecars stop once the regular containers are done.
+        let native: Vec<String> = inits
+            .iter()
+            .filter(|c| c.restart_policy.as_deref() == Some("Always"))
+            .map(|c| c.name.clone())
+            .collect();
+        for name in &native {
+            self.terminate(name, 0, "Completed", None);
+        }
+    }
+
+    /// Pulls the container's image, or fails the way a registry would; a failure never returns.
+    async fn pull(&self, pod: &Pod, c: &Container) {
+        let image = c.image.clone().unwrap_or_default();
+        let script = Script::of(pod, &c.name);
+        if let Err(why) = check_image_reference(&image) {
+            self.set_waiting(&c.name, "InvalidImageName", &why);
+            self.event(pod, "Warning", "InspectFailed", &why);
+            self.event(pod, "Warning", "Failed", "Error: InvalidImageName");
+            return std::future::pending().await;
+        }
+        let full = qualified(&image);
+        let error = match script.pull.as_deref() {
+            None | Some("ok") => None,
+            Some("not-found") => Some(format!(
+                "rpc error: code = NotFound desc = failed to pull and unpack image \"{full}\": failed to resolve reference \"{full}\": {full}: not found"
+            )),
+            Some("unauthorized") => Some(format!(
+                "rpc error: code = Unknown desc = failed to pull and unpack image \"{full}\": failed to resolve reference \"{full}\": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed"
+            )),
+            Some(_) => Some(format!(
+                "rpc error: code = Unknown desc = failed to pull and unpack image \"{full}\": failed to copy: httpReadSeeker: failed open: unexpected status code 429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit."
+            )),
+        };
+        if error.is_none()
+            && script.pull_ms == 0
+            && c.image_pull_policy.as_deref() == Some("IfNotPresent")
+        {
+            let message = format!("Container image \"{image}\" already present on machine");
+            return self.event(pod, "Normal", "Pulled", &message);
+        }
+        self.event(
+            pod,
+            "Normal",
+            "Pulling",
+            &format!("Pulling image \"{image}\""),
+        );
+        tokio::time::sleep(Duration::from_millis(script.pull_ms)).await;
+        let Some(error) = error else {
+            let took = script.pull_ms as f64 / 1000.0;
+            self.event(
+                pod,
+                "Normal",
+                "Pulled",
+                &format!("Successfully pulled image \"{image}\" in {took:.3}s"),
+            );
+            return;
+        };
+        loop {
+            self.set_waiting(&c.name, "ErrImagePull", &error);
+            self.event(
+                pod,
+                "Warning",
+                "Failed",
+                &format!("Failed to pull image \"{image}\": {error}"),
+            );
+            self.event(pod, "Warning", "Failed", "Error: ErrImagePull");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let backoff = format!("Back-off pulling image \"{image}\"");
+            self.set_waiting(&c.name, "ImagePullBackOff", &backoff);
+            self.event(pod, "Normal", "BackOff", &backoff);
+            self.event(pod, "Warning", "Failed", "Error: ImagePullBackOff");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            self.event(
+                pod,
+                "Normal",
+                "Pulling",
+                &format!("Pulling image \"{image}\""),
+            );
+        }
+    }
+
+    fn start(&self, pod: &Pod, c: &Container) {
+        self.event(
+            pod,
+            "Normal",
+            "Created",
+            &format!("Created container {}", c.name),
+        );
+        self.event(
+            pod,
+            "Normal",
+            "Started",
+            &format!("Started container {}", c.name),
+        );
+        self.set_state(
+            &c.name,
+            ContainerState {
+                running: Some(ContainerStateRunning {
+                    started_at: Some(Time(Timestamp::now())),
+                }),
+                ..Default::default()
+            },
+        );
+    }
+
+    /// Plays the container's script; returns its exit code.
+    async fn run_container(&self, pod: &Pod, c: &Container, native_sidecar: bool) -> i32 {
+        let script = Script::of(pod, &c.name);
+        let started = tokio::time::Instant::now();
+        let generated = (1..=script.log_count).map(|i| format!("line {i}"));
+        for line in script.logs.iter().cloned().chain(generated) {
+            self.store.append_log(&self.uid, &c.name, line);
+            tokio::time::sleep(Duration::from_millis(script.log_interval_ms)).await;
+        }
+        match script.duration_ms {
+            Some(ms) => tokio::time::sleep_until(started + Duration::from_millis(ms)).await,
+            None if native_sidecar => std::future::pending().await,
+            None => {}
+        }
+        let (code, reason) = match (script.oom, script.exit_code) {
+            (true, _) => (137, "OOMKilled"),
+            (false, 0) => (0, "Completed"),
+            (false, n) => (n, "Error"),
+        };
+        let fallback =
+            c.termination_message_policy.as_deref() == Some("FallbackToLogsOnError") && code != 0;
+        let message = script
+            .termination_message
+            .clone()
+            .or_else(|| fallback.then(|| self.log_tail(&c.name)));
+        self.terminate(&c.name, code, reason, message);
+        code
+    }
+
+    /// The last 80 lines (at most 2 KiB) of a container's log, as the kubelet's fallback message.
+    fn log_tail(&self, container: &str) -> String {
+        let inner = self.store.lock();
+        let lines = inner
+            .logs
+            .get(&(self.uid.clone(), container.to_owned()))
+            .map_or(&[][..], |l| &l.lines[..]);
+        let tail: Vec<&str> = lines
+            .iter()
+            .rev()
+            .take(80)
+            .rev()
+            .map(|(_, l)| l.as_str())
+            .collect();
+        let text = tail.join("\n");
+        text[text.len().saturating_sub(2048)..].to_owned()
+    }
+
+    fn terminate(&self, container: &str, code: i32, reason: &str, message: Option<String>) {
+        self.store.finish_log(&self.uid, container);
+        let started_at = self
+            .store
+            .get_pod(&self.ns, &self.name, &self.uid)
+            .and_then(|p| status_of(&p, container).and_then(|s| s.state.clone()))
+            .and_then(|s| s.running)
+            .and_then(|r| r.started_at);
+        self.set_state(
+            container,
+            ContainerState {
+                terminated: Some(ContainerStateTerminated {
+                    exit_code: code,
+                    reason: Some(reason.into()),
+                    message,
+                    started_at,
+                    finished_at: Some(Time(Timestamp::now())),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        );
+    }
+
+    /// Stops every running container as a deletion or deadline does: SIGTERM, then SIGKILL
+    /// after the grace period for those that ignore it.
+    async fn kill(&self, created: &Pod, grace: i64) {
+        let Some(pod) = self.store.get_pod(&self.ns, &self.name, &self.uid) else {
+            return;
+        };
+        let running: Vec<String> = all_statuses(&pod)
+            .filter(|s| s.state.as_ref().is_some_and(|st| st.running.is_some()))
+            .map(|s| s.name.clone())
+            .collect();
+        let stubborn = running
+            .iter()
+            .any(|c| Script::of(created, c).ignore_sigterm);
+        for c in &running {
+            self.event(
+                &pod,
+                "Normal",
+                "Killing",
+                &format!("Stopping container {c}"),
+            );
+        }
+        let wait = if stubborn {
+            Duration::from_secs(grace.max(0) as u64)
+        } else {
+            Duration::from_millis(20)
+        };
+        tokio::time::sleep(wait).await;
+        for c in &running {
+            let code = if Script::of(created, c).ignore_sigterm {
+                137
+            } else {
+                143
+            };
+            self.terminate(c, code, "Error", None);
+        }
+        // A container still waiting for its image will never start.
+        for s in
+            all_statuses(&pod).filter(|s| s.state.as_ref().is_some_and(|st| st.waiting.is_some()))
+        {
+            self.store.finish_log(&self.uid, &s.name);
+        }
+    }
+
+    fn set_waiting(&self, container: &str, reason: &str, message: &str) {
+        self.set_state(
+            container,
+            ContainerState {
+                waiting: Some(ContainerStateWaiting {
+                    reason: Some(reason.into()),
+                    message: Some(message.into()),
+                }),
+                ..Default::default()
+            },
+        );
+    }
+
+    fn set_state(&self, container: &str, state: ContainerState) {
+        self.update(|p| {
+            let running = state.running.is_some();
+            let Some(status) = status_of_mut(p, container) else {
+                return;
+            };
+            if state.terminated.is_some() {
+                status.last_state = None;
+            }
+            status.started = Some(running || status.started == Some(true));
+            status.ready = running;
+            status.state = Some(state);
+            recompute_phase(p);
+        });
+    }
+}
+
+fn waiting(c: &Container, reason: &str) -> ContainerStatus {
+    ContainerStatus {
+        name: c.name.clone(),
+        image: c.image.clone().unwrap_or_default(),
+        image_id: String::new(),
+        ready: false,
+        restart_count: 0,
+        started: Some(false),
+        state: Some(ContainerState {
+            waiting: Some(ContainerStateWaiting {
+                reason: Some(reason.into()),
+                message: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn all_statuses(pod: &Pod) -> impl Iterator<Item = &ContainerStatus> {
+    pod.status.iter().flat_map(|s| {
+        s.init_container_statuses
+            .iter()
+            .flatten()
+            .chain(s.container_statuses.iter().flatten())
+    })
+}
+
+fn status_of<'a>(pod: &'a Pod, name: &str) -> Option<&'a ContainerStatus> {
+    all_statuses(pod).find(|s| s.name == name)
+}
+
+fn status_of_mut<'a>(pod: &'a mut Pod, name: &str) -> Option<&'a mut ContainerStatus> {
+    let status = pod.status.as_mut()?;
+    status
+        .init_container_statuses
+        .iter_mut()
+        .flatten()
+        .chain(status.container_statuses.iter_mut().flatten())
+        .find(|s| s.name == name)
+}
+
+/// Pod phase from container states, as the kubelet computes it for `restartPolicy: Never`.
+fn recompute_phase(pod: &mut Pod) {
+    let Some(status) = pod.status.as_mut() else {
+        return;
+    };
+    let init_failed = status.init_container_statuses.iter().flatten().any(|s| {
+        s.state
+            .as_ref()
+            .and_then(|st| st.terminated.as_ref())
+            .is_some_and(|t| t.exit_code != 0)
+    });
+    let regular = status.container_statuses.as_deref().unwrap_or_default();
+    let terminated: Vec<i32> = regular
+        .iter()
+        .filter_map(|s| {
+            s.state
+                .as_ref()
+                .and_then(|st| st.terminated.as_ref())
+                .map(|t| t.exit_code)
+        })
+        .collect();
+    let any_waiting = regular
+        .iter()
+        .any(|s| s.state.as_ref().is_some_and(|st| st.waiting.is_some()));
+    let phase = if init_failed {
+        "Failed"
+    } else if !regular.is_empty() && terminated.len() == regular.len() {
+        if terminated.iter().all(|c| *c == 0) {
+            "Succeeded"
+        } else {
+            "Failed"
+        }
+    } else if any_waiting {
+        "Pending"
+    } else {
+        "Running"
+    };
+    let all_ready = !regular.is_empty() && regular.iter().all(|s| s.ready);
+    status.phase = Some(phase.into());
+    let ready = if all_ready { "True" } else { "False" };
+    set_condition(pod, "ContainersReady", ready, None, None);
+    set_condition(pod, "Ready", ready, None, None);
+}
+
+fn set_condition(
+    pod: &mut Pod,
+    kind: &str,
+    value: &str,
+    reason: Option<&str>,
+    message: Option<&str>,
+) {
+    let conditions = pod
+        .status
+        .get_or_insert_with(Default::default)
+        .conditions
+        .get_or_insert_with(Vec::new);
+    let now = Some(Time(Timestamp::now()));
+    match conditions.iter_mut().find(|c| c.type_ == kind) {
+        Some(c) if c.status == value => {}
+        Some(c) => {
+            c.status = value.into();
+            c.reason = reason.map(Into::into);
+            c.message = message.map(Into::into);
+            c.last_transition_time = now;
+        }
+        None => conditions.push(PodCondition {
+            type_: kind.into(),
+            status: value.into(),
+            reason: reason.map(Into::into),
+            message: message.map(Into::into),
+            last_transition_time: now,
+            ..Default::default()
+        }),
+    }
+}
+
+/// Why the scheduler would leave this pod Pending on the simulated node, in its own words.
+fn unschedulable(pod: &Pod) -> Option<String> {
+    let forced = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(SCHEDULE_ANNOTATION))
+        .is_some_and(|v| v == "never");
+    if forced {
+        return Some("0/1 nodes are available: 1 node(s) were unschedulable.".into());
+    }
+    let spec = pod.spec.as_ref()?;
+    let selector_fits = spec
+        .node_selector
+        .iter()
+        .flatten()
+        .all(|(k, v)| NODE_LABELS.iter().any(|(nk, nv)| nk == k && nv == v));
+    if !selector_fits {
+        return Some("0/1 nodes are available: 1 node(s) didn't match Pod's node affinity.".into());
+    }
+    let requested = |resource: &str| -> f64 {
+        spec.containers
+            .iter()
+            .filter_map(|c| c.resources.as_ref()?.requests.as_ref()?.get(resource))
+            .map(|q| quantity_value(&q.0))
+            .sum()
+    };
+    let mut short = Vec::new();
+    if requested("cpu") * 1000.0 > NODE_CPU_MILLIS {
+        short.push("1 Insufficient cpu");
+    }
+    if requested("memory") > NODE_MEMORY_BYTES {
+        short.push("1 Insufficient memory");
+    }
+    (!short.is_empty()).then(|| format!("0/1 nodes are available: {}.", short.join(", ")))
+}
+
+/// A quantity's value in base units (cores, bytes); enough precision to compare with the node.
+fn quantity_value(q: &str) -> f64 {
+    let split = q.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(q.len());
+    let (number, suffix) = q.split_at(split);
+    let n: f64 = number.parse().unwrap_or(0.0);
+    let scale = match suffix {
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "Ki" => 1024.0,
+        "Mi" => 1024.0 * 1024.0,
+        "Gi" => 1024.0 * 1024.0 * 1024.0,
+        "Ti" => 1024f64.powi(4),
+        _ => 1.0,
+    };
+    n * scale
+}
+
+/// The image-reference grammar's basics, as the kubelet checks it before pulling.
+fn check_image_reference(image: &str) -> Result<(), String> {
+    let (rest, _digest) = image.split_once('@').unwrap_or((image, ""));
+    let last = rest.rsplit('/').next().unwrap_or_default();
+    let repo = match last.rsplit_once(':') {
+        Some((_, tag))
+            if !tag.is_empty()
+                && tag
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) =>
+        {
+            &rest[..rest.len() - tag.len() - 1]
+        }
+        Some(_) => "",
+        None => rest,
+    };
+    let repo_ok = !repo.is_empty()
+        && repo.split('/').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-:".contains(c))
+        });
+    let uppercase = repo.chars().any(|c| c.is_ascii_uppercase());
+    match (repo_ok, uppercase) {
+        (true, _) => Ok(()),
+        (false, upper) => Err(format!(
+            "Failed to apply default image tag \"{image}\": couldn't parse image reference \"{image}\": invalid reference format{}",
+            if upper {
+                ": repository name must be lowercase"
+            } else {
+                ""
+            }
+        )),
+    }
+}
+
+/// `busybox` -> `docker.io/library/busybox:latest`, as containerd names it in errors.
+fn qualified(image: &str) -> String {
+    let first = image.split('/').next().unwrap_or_default();
+    let has_registry =
+        image.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    let mut name = match (has_registry, image.contains('/')) {
+        (true, _) => image.to_owned(),
+        (false, true) => format!("docker.io/{image}"),
+        (false, false) => format!("docker.io/library/{image}"),
+    };
+    if !image.contains('@') && !image.rsplit('/').next().unwrap_or_default().contains(':') {
+        name.push_str(":latest");
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_references() {
+        for ok in [
+            "busybox",
+            "busybox:1.36",
+            "registry.k8s.io/pause:3.6",
+            "localhost:5000/a/b:v1",
+            "a@sha256:abc",
+        ] {
+            assert!(check_image_reference(ok).is_ok(), "{ok}");
+        }
+        for bad in ["Busybox", "busy box", "busybox:", "a//b"] {
+            assert!(check_image_reference(bad).is_err(), "{bad}");
+        }
+        assert_eq!(qualified("busybox"), "docker.io/library/busybox:latest");
+        assert_eq!(qualified("me/app:1"), "docker.io/me/app:1");
+    }
+
+    #[test]
+    fn quantities_compare_with_the_node() {
+        assert_eq!(quantity_value("250m"), 0.25);
+        assert_eq!(quantity_value("64Mi"), 64.0 * 1024.0 * 1024.0);
+    }
+}

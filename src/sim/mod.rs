@@ -1,0 +1,82 @@
+//! The simulated cluster: an in-process HTTP server that speaks the Kubernetes API for what kpo
+//! uses, with a simulated scheduler and kubelet behind it.
+//!
+//! It is part of the product (`kpo run --sim`) as much as of the tests: anyone can rehearse a
+//! task, and every test talks to it over HTTP through the real `kube` client.
+
+mod api;
+mod faults;
+mod kubelet;
+mod select;
+mod store;
+mod validate;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use faults::{Faults, Target};
+pub use kubelet::{SCHEDULE_ANNOTATION, SCRIPT_PREFIX, Script};
+
+/// A running simulated cluster. Dropping it stops the server.
+pub struct SimCluster {
+    addr: SocketAddr,
+    faults: Arc<Faults>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl SimCluster {
+    /// Starts a cluster on a free loopback port.
+    ///
+    /// # Errors
+    /// When no port can be bound.
+    pub async fn start() -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let faults = Arc::new(Faults::default());
+        let sim = api::Sim {
+            store: store::Store::new(),
+            faults: faults.clone(),
+        };
+        let server = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, api::router(sim)).await {
+                tracing::error!("simulated API server stopped: {e}");
+            }
+        });
+        Ok(Self {
+            addr,
+            faults,
+            server,
+        })
+    }
+
+    /// The API server's base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A `kube` client for this cluster, with `default` as its namespace.
+    pub fn client(&self) -> kube::Client {
+        let uri = self.url().parse().expect("a socket address is a valid URI");
+        let config = kube::Config::new(uri);
+        kube::Client::try_from(config).expect("a plain-HTTP config always builds a client")
+    }
+
+    /// A kubeconfig pointing at this cluster, for other processes (`kpo --kubeconfig`).
+    pub fn kubeconfig(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: kpo-sim\n  cluster:\n    server: {url}\ncontexts:\n- name: kpo-sim\n  context:\n    cluster: kpo-sim\n    user: kpo-sim\n    namespace: default\nusers:\n- name: kpo-sim\n  user: {{}}\ncurrent-context: kpo-sim\n",
+            url = self.url()
+        )
+    }
+
+    /// The fault injector, to make the API server misbehave on purpose.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+}
+
+impl Drop for SimCluster {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}

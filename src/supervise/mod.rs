@@ -1,0 +1,414 @@
+//! Supervising one run: create the pod, follow it with one watch, stream its logs, decide the
+//! outcome, clean up. A library function over a shared `kube::Client`, so many runs can share
+//! one process.
+
+mod events;
+mod logs;
+mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+use tokio::sync::watch;
+
+pub use logs::Cursor;
+pub use state::{Status, Tracker, Verdict, pull_error_is_permanent};
+
+use crate::pod::{LABEL_RUN_ID, LABEL_TASK, MAIN_CONTAINER};
+use crate::report::{Cleanup, ContainerReport, EventReport, Outcome, RunReport, TimelineEntry};
+use crate::task::{LogSelection, OnFinish, RunPolicy};
+
+/// How long followers may take to deliver the last lines after the pod is done.
+const LOG_DRAIN_LIMIT: Duration = Duration::from_secs(30);
+
+/// Receives what happens during a run, as it happens. The CLI draws progress and prints logs
+/// with it; tests record it.
+pub trait Observer: Send + Sync {
+    /// The pod's phase or its reason changed.
+    fn status(&self, _entry: &TimelineEntry) {}
+    /// A log line of `container`, without its trailing newline, delivered exactly once.
+    fn log_line(&self, _container: &str, _line: &str) {}
+    /// Something worth telling the user: the pod was created, deleted, a retry happened.
+    fn notice(&self, _message: &str) {}
+}
+
+/// Errors that leave no run to report on: kpo could not talk to the cluster at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The pod could not be created for a reason other than the API server refusing it.
+    #[error("cannot reach the cluster to create pod {namespace}/{pod}")]
+    Unavailable {
+        namespace: String,
+        pod: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// Runs `pod` to completion on the cluster behind `client` and reports how it went.
+///
+/// The pod must come from [`crate::pod::build`] (and any mutators): its labels name the task and
+/// the run. `interrupt` resolving (Ctrl-C, SIGTERM) ends the run as [`Outcome::Interrupted`] and
+/// deletes the pod unless the policy keeps it.
+///
+/// # Errors
+/// Only when the cluster cannot be reached to create the pod; every other ending, including the
+/// API server rejecting the pod, is a [`RunReport`].
+pub async fn run(
+    client: Client,
+    pod: Pod,
+    policy: &RunPolicy,
+    observer: Arc<dyn Observer>,
+    interrupt: impl Future<Output = ()>,
+) -> Result<RunReport, RunError> {
+    let namespace = pod.namespace().unwrap_or_else(|| "default".into());
+    let name = pod.name_any();
+    let labels = pod.labels();
+    let mut report = RunReport {
+        task: labels.get(LABEL_TASK).cloned().unwrap_or_default(),
+        run_id: labels.get(LABEL_RUN_ID).cloned().unwrap_or_default(),
+        namespace: namespace.clone(),
+        pod: name.clone(),
+        uid: None,
+        outcome: Outcome::Rejected,
+        exit_code: 0,
+        message: String::new(),
+        on_finish: policy.on_finish,
+        cleanup: Cleanup::None,
+        started_at: Timestamp::now(),
+        finished_at: Timestamp::now(),
+        timeline: Vec::new(),
+        containers: Vec::new(),
+        events: Vec::new(),
+    };
+    let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let created = match api.create(&PostParams::default(), &pod).await {
+        Ok(p) => p,
+        Err(kube::Error::Api(status))
+            if (400..500).contains(&status.code) && status.code != 429 =>
+        {
+            report.message = format!("the API server rejected the pod: {}", status.message);
+            return Ok(finish(report, None));
+        }
+        Err(source) => {
+            return Err(RunError::Unavailable {
+                namespace,
+                pod: name,
+                source,
+            });
+        }
+    };
+    let uid = created.uid().unwrap_or_default();
+    report.uid = Some(uid.clone());
+    let submitted = TimelineEntry {
+        at: Timestamp::now(),
+        phase: "Submitted".into(),
+        detail: None,
+    };
+    observer.status(&submitted);
+    report.timeline.push(submitted);
+    let started = tokio::time::Instant::now();
+
+    let (pods_tx, pods_rx) = watch::channel(Some(created.clone()));
+    let followers: Vec<_> = log_containers(&created, &policy.logs)
+        .into_iter()
+        .map(|c| {
+            tokio::spawn(logs::follow(
+                api.clone(),
+                name.clone(),
+                c,
+                pods_rx.clone(),
+                observer.clone(),
+            ))
+        })
+        .collect();
+
+    let mut tracker = Tracker::default();
+    let mut last = created;
+    let mut checked_pull = None;
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut stream = std::pin::pin!(watcher(api.clone(), config).default_backoff());
+    let mut interrupt = std::pin::pin!(interrupt);
+    let startup_deadline = tokio::time::sleep(policy.startup_timeout);
+    let overall_deadline = tokio::time::sleep(policy.timeout.unwrap_or(Duration::MAX / 4));
+    tokio::pin!(startup_deadline, overall_deadline);
+    let mut seen_in_listing = false;
+
+    let (outcome, message) = loop {
+        let event = tokio::select! {
+            () = &mut interrupt => break (Outcome::Interrupted, "interrupted; the run was stopped before the pod finished".to_owned()),
+            () = &mut startup_deadline, if !tracker.main_started => {
+                let why = state::status_of(&last).detail.map(|d| format!(" (last seen: {d})")).unwrap_or_default();
+                break (Outcome::NeverStarted, format!("{MAIN_CONTAINER} did not start within {}{why}", human(policy.startup_timeout)));
+            }
+            () = &mut overall_deadline => {
+                break (Outcome::TimedOut, format!("the run did not finish within its timeout of {}", human(policy.timeout.unwrap_or_default())));
+            }
+            event = stream.next() => event,
+        };
+        let snapshot = match event {
+            Some(Ok(watcher::Event::Init)) => {
+                seen_in_listing = false;
+                continue;
+            }
+            Some(Ok(watcher::Event::InitDone)) if !seen_in_listing => None,
+            Some(Ok(watcher::Event::InitDone)) => continue,
+            Some(Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)))
+                if p.uid().as_deref() == Some(&uid) =>
+            {
+                seen_in_listing = true;
+                Some(p)
+            }
+            Some(Ok(watcher::Event::Delete(p))) if p.uid().as_deref() == Some(&uid) => None,
+            // Another pod that happens to have the same name: not ours.
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => {
+                tracing::debug!("watch interrupted, resuming: {e}");
+                continue;
+            }
+            None => {
+                break (
+                    Outcome::Failed,
+                    "the watch on the pod ended unexpectedly".to_owned(),
+                );
+            }
+        };
+        let Some(pod) = snapshot else {
+            pods_tx.send_replace(None);
+            break (
+                Outcome::Failed,
+                "the pod was deleted by someone else before it finished".to_owned(),
+            );
+        };
+        last = pod.clone();
+        pods_tx.send_replace(Some(pod.clone()));
+        let (change, verdict) = tracker.observe(&pod);
+        if let Some(s) = change {
+            let entry = TimelineEntry {
+                at: Timestamp::now(),
+                phase: s.phase,
+                detail: s.detail,
+            };
+            observer.status(&entry);
+            report.timeline.push(entry);
+        }
+        match verdict {
+            Verdict::Continue => {}
+            Verdict::Done { outcome, message } => break (outcome, message),
+            Verdict::PullFailing { container, message } => {
+                // Events are read once per new waiting message, not on every update.
+                if checked_pull.as_ref() == Some(&(container.clone(), message.clone())) {
+                    continue;
+                }
+                checked_pull = Some((container.clone(), message.clone()));
+                let image = image_of(&pod, &container);
+                let answer = match message.filter(|m| !m.starts_with("Back-off")) {
+                    Some(m) => Some(m),
+                    None => events::for_pod(client.clone(), &namespace, &name, &uid)
+                        .await
+                        .ok()
+                        .and_then(|ev| events::last_pull_error(&ev, &image)),
+                };
+                if let Some(answer) = answer.filter(|a| pull_error_is_permanent(a)) {
+                    break (
+                        Outcome::NeverStarted,
+                        format!(
+                            "cannot pull image \"{image}\" for container {container}: {answer}"
+                        ),
+                    );
+                }
+            }
+        }
+    };
+    tracing::debug!(elapsed = ?started.elapsed(), ?outcome, "run decided");
+
+    // Let the followers deliver the last lines; they stop by themselves once the container is done.
+    let natural = matches!(outcome, Outcome::Succeeded | Outcome::Failed);
+    let drain = if natural {
+        LOG_DRAIN_LIMIT
+    } else {
+        Duration::from_millis(500)
+    };
+    let abort: Vec<_> = followers.iter().map(|f| f.abort_handle()).collect();
+    let _ = tokio::time::timeout(drain, futures::future::join_all(followers)).await;
+    abort.iter().for_each(|a| a.abort());
+
+    if outcome != Outcome::Succeeded && policy.events_on_failure {
+        match events::for_pod(client.clone(), &namespace, &name, &uid).await {
+            Ok(ev) => report.events = ev,
+            Err(e) => tracing::warn!("cannot read the pod's events: {e}"),
+        }
+    }
+    report.outcome = outcome;
+    report.message = message;
+    report.containers = containers(&last);
+    let keep = match policy.on_finish {
+        OnFinish::Keep => true,
+        OnFinish::Delete => false,
+        OnFinish::DeleteSucceeded => outcome != Outcome::Succeeded,
+    };
+    let gone = pods_tx.borrow().is_none();
+    report.cleanup = if gone {
+        Cleanup::None
+    } else if keep {
+        observer.notice(&format!(
+            "keeping pod {namespace}/{name} (on_finish = {})",
+            on_finish_name(policy.on_finish)
+        ));
+        Cleanup::Kept
+    } else {
+        match api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => {
+                observer.notice(&format!("deleted pod {namespace}/{name}"));
+                Cleanup::Deleted
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 => Cleanup::None,
+            Err(e) => {
+                observer.notice(&format!("could not delete pod {namespace}/{name}: {e}"));
+                Cleanup::Failed
+            }
+        }
+    };
+    let main_exit = report
+        .containers
+        .iter()
+        .find(|c| c.role == "main")
+        .and_then(|c| c.exit_code);
+    Ok(finish(report, main_exit))
+}
+
+fn finish(mut report: RunReport, main_exit: Option<i32>) -> RunReport {
+    report.exit_code = report.outcome.exit_code(main_exit);
+    report.finished_at = Timestamp::now();
+    report
+}
+
+fn on_finish_name(o: OnFinish) -> &'static str {
+    match o {
+        OnFinish::Delete => "delete",
+        OnFinish::Keep => "keep",
+        OnFinish::DeleteSucceeded => "delete_succeeded",
+    }
+}
+
+fn human(d: Duration) -> String {
+    jiff::SignedDuration::try_from(d).map_or_else(|_| format!("{d:?}"), |s| format!("{s:#}"))
+}
+
+fn image_of(pod: &Pod, container: &str) -> String {
+    let spec = pod.spec.as_ref();
+    spec.into_iter()
+        .flat_map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+        })
+        .find(|c| c.name == container)
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default()
+}
+
+/// Which containers to stream, by the task's log selection.
+fn log_containers(pod: &Pod, selection: &LogSelection) -> Vec<String> {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let all = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(spec.containers.iter())
+        .map(|c| c.name.clone());
+    match selection {
+        LogSelection::None => Vec::new(),
+        LogSelection::Main => vec![MAIN_CONTAINER.to_owned()],
+        LogSelection::All => all.collect(),
+        LogSelection::Containers(names) => names.clone(),
+    }
+}
+
+/// Per-container results from the last snapshot of the pod.
+fn containers(pod: &Pod) -> Vec<ContainerReport> {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let status = pod.status.clone().unwrap_or_default();
+    let inits = spec.init_containers.iter().flatten().map(|c| {
+        let role = if c.restart_policy.as_deref() == Some("Always") {
+            "native_sidecar"
+        } else {
+            "init"
+        };
+        (
+            c,
+            role,
+            status
+                .init_container_statuses
+                .iter()
+                .flatten()
+                .find(|s| s.name == c.name),
+        )
+    });
+    let regular = spec.containers.iter().map(|c| {
+        let role = if c.name == MAIN_CONTAINER {
+            "main"
+        } else {
+            "sidecar"
+        };
+        (
+            c,
+            role,
+            status
+                .container_statuses
+                .iter()
+                .flatten()
+                .find(|s| s.name == c.name),
+        )
+    });
+    inits
+        .chain(regular)
+        .map(|(c, role, s)| {
+            let state = s.and_then(|s| s.state.as_ref());
+            let t = state.and_then(|st| st.terminated.as_ref());
+            let w = state.and_then(|st| st.waiting.as_ref());
+            ContainerReport {
+                name: c.name.clone(),
+                role,
+                exit_code: t.map(|t| t.exit_code),
+                reason: t
+                    .and_then(|t| t.reason.clone())
+                    .or_else(|| w.and_then(|w| w.reason.clone())),
+                message: t
+                    .and_then(|t| t.message.clone())
+                    .or_else(|| w.and_then(|w| w.message.clone())),
+                started_at: t
+                    .and_then(|t| t.started_at.clone())
+                    .or_else(|| {
+                        state
+                            .and_then(|st| st.running.as_ref())
+                            .and_then(|r| r.started_at.clone())
+                    })
+                    .map(|t| t.0),
+                finished_at: t.and_then(|t| t.finished_at.clone()).map(|t| t.0),
+            }
+        })
+        .collect()
+}
+
+/// Events to show a person, one per line.
+pub fn format_events(events: &[EventReport]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| {
+            let count = if e.count > 1 {
+                format!(" (x{})", e.count)
+            } else {
+                String::new()
+            };
+            format!("{} {}: {}{count}", e.kind, e.reason, e.message)
+        })
+        .collect()
+}

@@ -1,0 +1,341 @@
+//! The supervision state machine: reads each pod snapshot the watch delivers and says what
+//! changed and whether the run is over. Pure, so every transition is unit-tested without a cluster.
+
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+
+use crate::pod::MAIN_CONTAINER;
+use crate::report::Outcome;
+
+/// What a snapshot means for the run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Keep watching.
+    Continue,
+    /// The run is over.
+    Done { outcome: Outcome, message: String },
+    /// A container cannot pull its image; whether that heals depends on the registry's answer,
+    /// which after the first attempt only the pod's events still carry.
+    PullFailing {
+        container: String,
+        message: Option<String>,
+    },
+}
+
+/// A snapshot's phase and why, as shown to the user; compared to report only changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub phase: String,
+    pub detail: Option<String>,
+}
+
+/// Follows one pod through its life.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    last: Option<Status>,
+    /// Whether the main container has ever been seen running (or finished).
+    pub main_started: bool,
+}
+
+impl Tracker {
+    /// Reads a snapshot; returns the new status if it changed, and the verdict.
+    pub fn observe(&mut self, pod: &Pod) -> (Option<Status>, Verdict) {
+        let status = status_of(pod);
+        let changed = (self.last.as_ref() != Some(&status)).then(|| status.clone());
+        self.last = Some(status);
+        let main = container_status(pod, MAIN_CONTAINER);
+        let main_state = main.and_then(|s| s.state.as_ref());
+        if main_state.is_some_and(|s| s.running.is_some() || s.terminated.is_some()) {
+            self.main_started = true;
+        }
+        (changed, self.verdict(pod, main))
+    }
+
+    fn verdict(&self, pod: &Pod, main: Option<&ContainerStatus>) -> Verdict {
+        let state = main.and_then(|s| s.state.as_ref());
+        if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
+            let reason = t.reason.clone().unwrap_or_else(|| "Terminated".into());
+            return if t.exit_code == 0 {
+                Verdict::Done {
+                    outcome: Outcome::Succeeded,
+                    message: format!("{MAIN_CONTAINER} exited 0 ({reason})"),
+                }
+            } else {
+                Verdict::Done {
+                    outcome: Outcome::Failed,
+                    message: format!("{MAIN_CONTAINER} exited {} ({reason})", t.exit_code),
+                }
+            };
+        }
+        let pod_status = pod.status.as_ref();
+        let phase = pod_status
+            .and_then(|s| s.phase.as_deref())
+            .unwrap_or("Pending");
+        if matches!(phase, "Failed" | "Succeeded") {
+            let reason = pod_status.and_then(|s| s.reason.clone());
+            let message = pod_status.and_then(|s| s.message.clone());
+            if reason.as_deref() == Some("DeadlineExceeded") {
+                let why = message.unwrap_or_else(|| "the pod's active deadline passed".into());
+                return Verdict::Done {
+                    outcome: Outcome::TimedOut,
+                    message: why,
+                };
+            }
+            if let Some(init) = failed_init_container(pod) {
+                let outcome = if self.main_started {
+                    Outcome::Failed
+                } else {
+                    Outcome::NeverStarted
+                };
+                return Verdict::Done {
+                    outcome,
+                    message: init,
+                };
+            }
+            let why = [reason, message]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(": ");
+            return Verdict::Done {
+                outcome: Outcome::Failed,
+                message: format!(
+                    "pod {phase} before {MAIN_CONTAINER} finished{}",
+                    prefixed(&why)
+                ),
+            };
+        }
+        // Any container, init or regular, can hold the main one back with an image problem.
+        for s in all_statuses(pod) {
+            let Some(w) = s.state.as_ref().and_then(|st| st.waiting.as_ref()) else {
+                continue;
+            };
+            match w.reason.as_deref() {
+                Some("InvalidImageName" | "ErrImageNeverPull") => {
+                    let message = format!(
+                        "container {} cannot start: {}{}",
+                        s.name,
+                        w.reason.as_deref().unwrap_or_default(),
+                        prefixed(w.message.as_deref().unwrap_or_default())
+                    );
+                    return Verdict::Done {
+                        outcome: Outcome::NeverStarted,
+                        message,
+                    };
+                }
+                Some("ErrImagePull" | "ImagePullBackOff") => {
+                    return Verdict::PullFailing {
+                        container: s.name.clone(),
+                        message: w.message.clone(),
+                    };
+                }
+                _ => {}
+            }
+        }
+        Verdict::Continue
+    }
+}
+
+/// Whether an image pull error will not heal by waiting: the image does not exist or the
+/// registry refuses us. Rate limits and network trouble may heal, so they wait for the timeout.
+pub fn pull_error_is_permanent(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    let transient = [
+        "429",
+        "toomanyrequests",
+        "rate limit",
+        "timeout",
+        "connection refused",
+        "i/o timeout",
+    ];
+    let permanent = [
+        "not found",
+        "manifest unknown",
+        "pull access denied",
+        "unauthorized",
+        "authorization failed",
+        "authentication required",
+        "403 forbidden",
+        "repository does not exist",
+    ];
+    !transient.iter().any(|t| m.contains(t)) && permanent.iter().any(|p| m.contains(p))
+}
+
+/// The phase and the most useful reason behind it.
+pub fn status_of(pod: &Pod) -> Status {
+    let status = pod.status.as_ref();
+    let phase = status
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_else(|| "Pending".into());
+    let unscheduled = status.and_then(|s| s.conditions.as_ref()).and_then(|cs| {
+        cs.iter()
+            .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+    });
+    let detail = if let Some(c) = unscheduled {
+        Some(format!(
+            "{}{}",
+            c.reason.as_deref().unwrap_or("Unschedulable"),
+            prefixed(c.message.as_deref().unwrap_or_default())
+        ))
+    } else if phase == "Pending" {
+        all_statuses(pod).find_map(|s| {
+            let w = s.state.as_ref()?.waiting.as_ref()?;
+            let reason = w.reason.clone()?;
+            let quiet = matches!(reason.as_str(), "ContainerCreating" | "PodInitializing");
+            let message = w.message.as_deref().filter(|_| !quiet).unwrap_or_default();
+            Some(format!("{}: {reason}{}", s.name, prefixed(message)))
+        })
+    } else {
+        status.and_then(|s| s.reason.clone())
+    };
+    Status { phase, detail }
+}
+
+fn prefixed(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", text.trim_end())
+    }
+}
+
+fn all_statuses(pod: &Pod) -> impl Iterator<Item = &ContainerStatus> {
+    pod.status.iter().flat_map(|s| {
+        s.init_container_statuses
+            .iter()
+            .flatten()
+            .chain(s.container_statuses.iter().flatten())
+    })
+}
+
+pub fn container_status<'a>(pod: &'a Pod, name: &str) -> Option<&'a ContainerStatus> {
+    all_statuses(pod).find(|s| s.name == name)
+}
+
+fn failed_init_container(pod: &Pod) -> Option<String> {
+    pod.status
+        .as_ref()?
+        .init_container_statuses
+        .iter()
+        .flatten()
+        .find_map(|s| {
+            let t = s.state.as_ref()?.terminated.as_ref()?;
+            (t.exit_code != 0).then(|| {
+                format!(
+                    "init container {} exited {} ({})",
+                    s.name,
+                    t.exit_code,
+                    t.reason.as_deref().unwrap_or("Error")
+                )
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": "p"}, "status": status})).unwrap()
+    }
+
+    fn base(state: serde_json::Value) -> serde_json::Value {
+        json!({"name": "base", "image": "x", "imageID": "", "ready": false, "restartCount": 0, "state": state})
+    }
+
+    #[test]
+    fn main_exit_decides_even_while_sidecars_run() {
+        let p = pod(json!({"phase": "Running", "containerStatuses": [
+            base(json!({"terminated": {"exitCode": 3, "reason": "Error"}})),
+            {"name": "side", "image": "x", "imageID": "", "ready": true, "restartCount": 0, "state": {"running": {}}},
+        ]}));
+        let (_, v) = Tracker::default().observe(&p);
+        assert_eq!(
+            v,
+            Verdict::Done {
+                outcome: Outcome::Failed,
+                message: "base exited 3 (Error)".into()
+            }
+        );
+    }
+
+    #[test]
+    fn reports_changes_once() {
+        let mut t = Tracker::default();
+        let pending = pod(
+            json!({"phase": "Pending", "containerStatuses": [base(json!({"waiting": {"reason": "ContainerCreating"}}))]}),
+        );
+        let (first, _) = t.observe(&pending);
+        assert_eq!(
+            first.unwrap().detail.as_deref(),
+            Some("base: ContainerCreating")
+        );
+        assert_eq!(t.observe(&pending).0, None);
+        assert!(!t.main_started);
+        let running =
+            pod(json!({"phase": "Running", "containerStatuses": [base(json!({"running": {}}))]}));
+        assert_eq!(t.observe(&running).0.unwrap().phase, "Running");
+        assert!(t.main_started);
+    }
+
+    #[test]
+    fn invalid_image_fails_at_once_and_pull_errors_ask_for_events() {
+        let p = pod(
+            json!({"phase": "Pending", "containerStatuses": [base(json!({"waiting": {"reason": "InvalidImageName", "message": "bad"}}))]}),
+        );
+        assert!(matches!(
+            Tracker::default().observe(&p).1,
+            Verdict::Done {
+                outcome: Outcome::NeverStarted,
+                ..
+            }
+        ));
+        let p = pod(
+            json!({"phase": "Pending", "containerStatuses": [base(json!({"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"x\""}}))]}),
+        );
+        assert!(matches!(
+            Tracker::default().observe(&p).1,
+            Verdict::PullFailing { .. }
+        ));
+    }
+
+    #[test]
+    fn deadline_exceeded_is_a_timeout() {
+        let p = pod(
+            json!({"phase": "Failed", "reason": "DeadlineExceeded", "message": "Pod was active on the node longer than the specified deadline"}),
+        );
+        assert!(matches!(
+            Tracker::default().observe(&p).1,
+            Verdict::Done {
+                outcome: Outcome::TimedOut,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn unschedulable_detail_comes_from_the_condition() {
+        let p = pod(
+            json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes are available: 1 Insufficient cpu."}]}),
+        );
+        let s = status_of(&p);
+        assert_eq!(
+            s.detail.as_deref(),
+            Some("Unschedulable: 0/1 nodes are available: 1 Insufficient cpu.")
+        );
+    }
+
+    #[test]
+    fn pull_errors_classified() {
+        assert!(pull_error_is_permanent(
+            "rpc error: code = NotFound desc = ... docker.io/library/x:1: not found"
+        ));
+        assert!(pull_error_is_permanent(
+            "pull access denied, repository does not exist or may require authorization"
+        ));
+        assert!(!pull_error_is_permanent(
+            "429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit."
+        ));
+        assert!(!pull_error_is_permanent("Back-off pulling image \"x\""));
+    }
+}

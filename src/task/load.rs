@@ -1,0 +1,132 @@
+//! Reading a task file: TOML parsing, unknown-key detection, validation, and the pod template.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use toml::de::DeTable;
+
+use super::Task;
+use super::locate::{KeyPath, line_col, span_of};
+use super::validate::validate;
+
+/// Why a task file could not be loaded. Every problem names the file, and where it can, the
+/// line, column and key, so it can be fixed without guessing.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// The task file or a file it names could not be read.
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid task.
+    #[error("{}", Problems { file, problems })]
+    Invalid {
+        file: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+/// One mistake in a task file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    pub column: usize,
+    /// Dotted path of the offending key (`run.on_finish`), empty for syntax errors.
+    pub key: String,
+    pub message: String,
+}
+
+struct Problems<'a> {
+    file: &'a Path,
+    problems: &'a [Problem],
+}
+
+impl fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.display();
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{file}:{}:{}: ", p.line, p.column)?;
+            if !p.key.is_empty() {
+                write!(f, "{}: ", p.key)?;
+            }
+            write!(f, "{}", p.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads and checks the task file at `path`, including the pod template it names.
+pub fn load(path: &Path) -> Result<Task, TaskError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TaskError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Checks task-file `text` as if read from `path` (used for messages and relative paths).
+pub fn parse(text: &str, path: &Path) -> Result<Task, TaskError> {
+    let invalid = |problems| TaskError::Invalid {
+        file: path.to_owned(),
+        problems,
+    };
+    let doc = DeTable::parse(text).map_err(|e| {
+        let (line, column) = line_col(text, e.span().map_or(0, |s| s.start));
+        invalid(vec![Problem {
+            line,
+            column,
+            key: String::new(),
+            message: first_line(e.message()),
+        }])
+    })?;
+    let locate = |key: &KeyPath, fallback: usize, message: String| {
+        let offset = span_of(&doc, key).map_or(fallback, |s| s.start);
+        let (line, column) = line_col(text, offset);
+        Problem {
+            line,
+            column,
+            key: key.to_string(),
+            message,
+        }
+    };
+
+    let mut unknown = Vec::new();
+    let de = toml::de::Deserializer::from(doc.clone());
+    let mut track = serde_path_to_error::Track::new();
+    let tracked = serde_path_to_error::Deserializer::new(de, &mut track);
+    let raw = serde_ignored::deserialize(tracked, |p| unknown.push(KeyPath::from_ignored(&p)));
+    let mut problems: Vec<Problem> = unknown
+        .iter()
+        .map(|k| locate(k, 0, "unknown key".to_owned()))
+        .collect();
+    let raw = match raw {
+        Ok(raw) => raw,
+        Err(e) => {
+            let key = KeyPath::from_path_to_error(&track.path());
+            let fallback = e.span().map_or(0, |s| s.start);
+            problems.push(locate(&key, fallback, first_line(e.message())));
+            return Err(invalid(problems));
+        }
+    };
+    let folder = path.parent().unwrap_or(Path::new("."));
+    match validate(raw, folder) {
+        Ok(mut task) if problems.is_empty() => {
+            task.source = path.to_owned();
+            Ok(task)
+        }
+        Ok(_) => Err(invalid(problems)),
+        Err(found) => {
+            problems.extend(found.into_iter().map(|(k, m)| locate(&k, 0, m)));
+            Err(invalid(problems))
+        }
+    }
+}
+
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or_default().to_owned()
+}

@@ -1,0 +1,96 @@
+//! The task: what to run and how to supervise it, checked and ready to become a pod.
+
+mod load;
+mod locate;
+mod raw;
+mod validate;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{
+    Affinity, Container, EnvFromSource, EnvVar, LocalObjectReference, Pod, PodSecurityContext,
+    ResourceRequirements, SecurityContext, Toleration, Volume, VolumeMount,
+};
+
+pub use load::{TaskError, load, parse};
+
+/// A task file after parsing and validation. Every field is already in the shape the pod
+/// builder needs, so building a pod cannot fail on anything the user wrote.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// The file the task came from; relative paths inside it resolve against its folder.
+    pub source: PathBuf,
+    pub name: String,
+    pub namespace: Option<String>,
+    pub image: String,
+    pub command: Option<Vec<String>>,
+    pub args: Option<Vec<String>>,
+    pub working_dir: Option<String>,
+    pub env: Vec<EnvVar>,
+    pub env_from: Vec<EnvFromSource>,
+    pub resources: Option<ResourceRequirements>,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub annotations: std::collections::BTreeMap<String, String>,
+    pub node_selector: Option<std::collections::BTreeMap<String, String>>,
+    pub tolerations: Option<Vec<Toleration>>,
+    pub affinity: Option<Affinity>,
+    pub service_account: Option<String>,
+    pub image_pull_policy: Option<String>,
+    pub image_pull_secrets: Option<Vec<LocalObjectReference>>,
+    pub volumes: Vec<Volume>,
+    pub volume_mounts: Vec<VolumeMount>,
+    pub security_context: Option<PodSecurityContext>,
+    pub container_security_context: Option<SecurityContext>,
+    pub init_containers: Vec<Container>,
+    pub sidecars: Vec<Container>,
+    pub active_deadline_seconds: Option<i64>,
+    pub termination_grace_period: Option<i64>,
+    /// The pod the task's fields are merged onto (`pod_template`), already parsed.
+    pub template: Option<Pod>,
+    pub run: RunPolicy,
+}
+
+/// How kpo supervises the pod: timeouts, logs and what to do with the pod afterwards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunPolicy {
+    /// How long the pod may take to get its main container running (scheduling, image pull).
+    pub startup_timeout: Duration,
+    /// How long the whole run may take, from submission; `None` waits as long as the pod runs.
+    pub timeout: Option<Duration>,
+    pub on_finish: OnFinish,
+    pub logs: LogSelection,
+    /// Print the pod's events when the run fails.
+    pub events_on_failure: bool,
+}
+
+impl Default for RunPolicy {
+    fn default() -> Self {
+        Self {
+            startup_timeout: Duration::from_secs(120),
+            timeout: None,
+            on_finish: OnFinish::Delete,
+            logs: LogSelection::Main,
+            events_on_failure: true,
+        }
+    }
+}
+
+/// What happens to the pod once the run is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFinish {
+    Delete,
+    Keep,
+    /// Keep failed pods for inspection, delete the rest.
+    DeleteSucceeded,
+}
+
+/// Which containers' logs are streamed while the pod runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogSelection {
+    None,
+    Main,
+    All,
+    Containers(Vec<String>),
+}

@@ -1,0 +1,149 @@
+//! The task file exactly as written: serde structs that mirror the TOML, before any checking.
+//!
+//! Unknown keys are not rejected here (no `deny_unknown_fields`): the loader wraps the
+//! deserializer with `serde_ignored`, which reports every unknown key with its full path — also
+//! inside the Kubernetes-shaped tables (`affinity`, `tolerations`, containers) whose k8s-openapi
+//! types would otherwise ignore unknown fields silently.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Affinity, Container, PodSecurityContext, SecurityContext, Toleration,
+};
+use serde::Deserialize;
+
+/// Top level of a task file.
+#[derive(Debug, Deserialize)]
+pub struct RawTask {
+    pub name: String,
+    pub image: String,
+    pub namespace: Option<String>,
+    pub command: Option<Vec<String>>,
+    pub args: Option<Vec<String>>,
+    pub working_dir: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, RawEnvValue>,
+    #[serde(default)]
+    pub env_from: Vec<RawEnvFrom>,
+    pub resources: Option<RawResources>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    pub node_selector: Option<BTreeMap<String, String>>,
+    pub tolerations: Option<Vec<Toleration>>,
+    pub affinity: Option<Affinity>,
+    pub service_account: Option<String>,
+    pub image_pull_policy: Option<String>,
+    pub image_pull_secrets: Option<Vec<String>>,
+    #[serde(default)]
+    pub volumes: Vec<RawVolume>,
+    pub security_context: Option<PodSecurityContext>,
+    pub container_security_context: Option<SecurityContext>,
+    #[serde(default)]
+    pub init_containers: Vec<Container>,
+    #[serde(default)]
+    pub sidecars: Vec<Container>,
+    pub active_deadline_seconds: Option<i64>,
+    pub termination_grace_period: Option<i64>,
+    pub pod_template: Option<String>,
+    #[serde(default)]
+    pub run: RawRunPolicy,
+}
+
+/// An `env` entry: a literal string, or a reference to a Secret or ConfigMap key.
+#[derive(Debug)]
+pub enum RawEnvValue {
+    Literal(String),
+    From(RawEnvRef),
+}
+
+/// `{ secret = "name", key = "k" }` or `{ config_map = "name", key = "k" }`.
+#[derive(Debug, Deserialize)]
+pub struct RawEnvRef {
+    pub secret: Option<String>,
+    pub config_map: Option<String>,
+    pub key: String,
+    pub optional: Option<bool>,
+}
+
+impl<'de> Deserialize<'de> for RawEnvValue {
+    // Hand-written rather than `#[serde(untagged)]`: untagged buffers the value, which hides
+    // unknown keys from `serde_ignored` and turns every mistake into "did not match any variant".
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawEnvValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string, or a table { secret | config_map, key }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawEnvValue::Literal(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                RawEnvRef::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawEnvValue::From)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// An `[[env_from]]` entry: every key of a Secret or ConfigMap as environment variables.
+#[derive(Debug, Deserialize)]
+pub struct RawEnvFrom {
+    pub secret: Option<String>,
+    pub config_map: Option<String>,
+    pub prefix: Option<String>,
+    pub optional: Option<bool>,
+}
+
+/// `[resources]`: quantities as Kubernetes writes them (`"250m"`, `"64Mi"`).
+#[derive(Debug, Deserialize)]
+pub struct RawResources {
+    #[serde(default)]
+    pub requests: BTreeMap<String, String>,
+    #[serde(default)]
+    pub limits: BTreeMap<String, String>,
+}
+
+/// A `[[volumes]]` entry: one source, optionally mounted into the main container.
+#[derive(Debug, Deserialize)]
+pub struct RawVolume {
+    pub name: String,
+    pub config_map: Option<String>,
+    pub secret: Option<String>,
+    pub empty_dir: Option<RawEmptyDir>,
+    pub persistent_volume_claim: Option<String>,
+    pub mount_path: Option<String>,
+    pub sub_path: Option<String>,
+    pub read_only: Option<bool>,
+}
+
+/// `empty_dir = {}` or `empty_dir = { medium = "Memory", size_limit = "64Mi" }`.
+#[derive(Debug, Deserialize)]
+pub struct RawEmptyDir {
+    pub medium: Option<String>,
+    pub size_limit: Option<String>,
+}
+
+/// `[run]`: how kpo supervises the pod, as opposed to what the pod is.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRunPolicy {
+    pub startup_timeout: Option<String>,
+    pub timeout: Option<String>,
+    pub on_finish: Option<String>,
+    pub logs: Option<RawLogs>,
+    pub events_on_failure: Option<bool>,
+}
+
+/// `logs = "main" | "all" | "none"` or a list of container names.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawLogs {
+    Mode(String),
+    Containers(Vec<String>),
+}

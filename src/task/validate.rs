@@ -1,0 +1,422 @@
+//! Turns the raw task into a checked [`Task`], collecting every problem with the key it is about.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{
+    ConfigMapEnvSource, ConfigMapKeySelector, ConfigMapVolumeSource, EmptyDirVolumeSource,
+    EnvFromSource, EnvVar, EnvVarSource, LocalObjectReference, PersistentVolumeClaimVolumeSource,
+    Pod, ResourceRequirements, SecretEnvSource, SecretKeySelector, SecretVolumeSource, Volume,
+    VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+use super::locate::KeyPath;
+use super::raw::{RawEnvValue, RawLogs, RawTask};
+use super::{LogSelection, OnFinish, RunPolicy, Task};
+use crate::names;
+
+type Found = Vec<(KeyPath, String)>;
+
+/// Checks everything that can be checked without a cluster.
+pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
+    let mut found = Found::new();
+    let root = KeyPath::default;
+    let mut bad = |key: KeyPath, msg: String| found.push((key, msg));
+
+    if let Err(m) = names::check_task_name(&raw.name) {
+        bad(root().key("name"), m);
+    }
+    if let Some(ns) = &raw.namespace
+        && let Err(m) = names::check_dns_label(ns)
+    {
+        bad(root().key("namespace"), m);
+    }
+    if raw.image.trim().is_empty() || raw.image.contains(char::is_whitespace) {
+        bad(
+            root().key("image"),
+            "must be a non-empty image reference without spaces".into(),
+        );
+    }
+    if let Some(policy) = &raw.image_pull_policy
+        && !["Always", "IfNotPresent", "Never"].contains(&policy.as_str())
+    {
+        bad(
+            root().key("image_pull_policy"),
+            format!("`{policy}` is not one of Always, IfNotPresent, Never"),
+        );
+    }
+
+    let mut env = Vec::new();
+    for (name, value) in raw.env {
+        let key = root().key("env").key(&name);
+        if let Err(m) = names::check_env_name(&name) {
+            bad(key.clone(), m);
+        }
+        let var = match value {
+            RawEnvValue::Literal(v) => EnvVar {
+                name,
+                value: Some(v),
+                value_from: None,
+            },
+            RawEnvValue::From(r) => {
+                let source = match (r.secret, r.config_map) {
+                    (Some(secret), None) => EnvVarSource {
+                        secret_key_ref: Some(SecretKeySelector {
+                            name: secret,
+                            key: r.key,
+                            optional: r.optional,
+                        }),
+                        ..Default::default()
+                    },
+                    (None, Some(cm)) => EnvVarSource {
+                        config_map_key_ref: Some(ConfigMapKeySelector {
+                            name: cm,
+                            key: r.key,
+                            optional: r.optional,
+                        }),
+                        ..Default::default()
+                    },
+                    _ => {
+                        bad(key, "needs exactly one of `secret` or `config_map`".into());
+                        continue;
+                    }
+                };
+                EnvVar {
+                    name,
+                    value: None,
+                    value_from: Some(source),
+                }
+            }
+        };
+        env.push(var);
+    }
+
+    let mut env_from = Vec::new();
+    for (i, e) in raw.env_from.into_iter().enumerate() {
+        let (config_map_ref, secret_ref) = match (e.secret, e.config_map) {
+            (Some(name), None) => (
+                None,
+                Some(SecretEnvSource {
+                    name,
+                    optional: e.optional,
+                }),
+            ),
+            (None, Some(name)) => (
+                Some(ConfigMapEnvSource {
+                    name,
+                    optional: e.optional,
+                }),
+                None,
+            ),
+            _ => {
+                bad(
+                    root().key("env_from").index(i),
+                    "needs exactly one of `secret` or `config_map`".into(),
+                );
+                continue;
+            }
+        };
+        env_from.push(EnvFromSource {
+            config_map_ref,
+            secret_ref,
+            prefix: e.prefix,
+        });
+    }
+
+    let resources = raw.resources.map(|r| {
+        let mut quantities = |which: &str, map: BTreeMap<String, String>| {
+            let checked: BTreeMap<String, Quantity> = map
+                .into_iter()
+                .inspect(|(name, q)| {
+                    if let Err(m) = names::check_quantity(q) {
+                        bad(root().key("resources").key(which).key(name), m);
+                    }
+                })
+                .map(|(name, q)| (name, Quantity(q)))
+                .collect();
+            (!checked.is_empty()).then_some(checked)
+        };
+        ResourceRequirements {
+            requests: quantities("requests", r.requests),
+            limits: quantities("limits", r.limits),
+            ..Default::default()
+        }
+    });
+
+    for (field, map) in [("labels", &raw.labels), ("annotations", &raw.annotations)] {
+        for (k, v) in map {
+            if let Err(m) = names::check_qualified_name(k) {
+                bad(root().key(field).key(k), m);
+            } else if field == "labels"
+                && let Err(m) = names::check_label_value(v)
+            {
+                bad(root().key(field).key(k), m);
+            }
+        }
+    }
+
+    let mut volumes = Vec::new();
+    let mut volume_mounts = Vec::new();
+    let mut volume_names = BTreeSet::new();
+    for (i, v) in raw.volumes.into_iter().enumerate() {
+        let key = root().key("volumes").index(i);
+        if let Err(m) = names::check_dns_label(&v.name) {
+            bad(key.clone().key("name"), m);
+        }
+        if !volume_names.insert(v.name.clone()) {
+            bad(
+                key.clone().key("name"),
+                format!("volume `{}` is defined twice", v.name),
+            );
+        }
+        let mut volume = Volume {
+            name: v.name.clone(),
+            ..Default::default()
+        };
+        let sources = [
+            v.config_map.is_some(),
+            v.secret.is_some(),
+            v.empty_dir.is_some(),
+            v.persistent_volume_claim.is_some(),
+        ];
+        if sources.iter().filter(|s| **s).count() != 1 {
+            bad(
+                key.clone(),
+                "needs exactly one of `config_map`, `secret`, `empty_dir`, `persistent_volume_claim`".into(),
+            );
+        }
+        volume.config_map = v.config_map.map(|name| ConfigMapVolumeSource {
+            name,
+            ..Default::default()
+        });
+        volume.secret = v.secret.map(|name| SecretVolumeSource {
+            secret_name: Some(name),
+            ..Default::default()
+        });
+        volume.persistent_volume_claim =
+            v.persistent_volume_claim
+                .map(|claim_name| PersistentVolumeClaimVolumeSource {
+                    claim_name,
+                    read_only: v.read_only,
+                });
+        if let Some(e) = v.empty_dir {
+            if let Some(q) = &e.size_limit
+                && let Err(m) = names::check_quantity(q)
+            {
+                bad(key.clone().key("empty_dir").key("size_limit"), m);
+            }
+            volume.empty_dir = Some(EmptyDirVolumeSource {
+                medium: e.medium,
+                size_limit: e.size_limit.map(Quantity),
+            });
+        }
+        volumes.push(volume);
+        match v.mount_path {
+            Some(p) if !p.starts_with('/') => {
+                bad(
+                    key.key("mount_path"),
+                    format!("`{p}` must be an absolute path"),
+                );
+            }
+            Some(mount_path) => volume_mounts.push(VolumeMount {
+                name: v.name,
+                mount_path,
+                sub_path: v.sub_path,
+                read_only: v.read_only,
+                ..Default::default()
+            }),
+            None => {}
+        }
+    }
+
+    let mut container_names = BTreeSet::from([crate::pod::MAIN_CONTAINER.to_owned()]);
+    for (field, list) in [
+        ("init_containers", &raw.init_containers),
+        ("sidecars", &raw.sidecars),
+    ] {
+        for (i, c) in list.iter().enumerate() {
+            let key = root().key(field).index(i);
+            if let Err(m) = names::check_dns_label(&c.name) {
+                bad(key.clone().key("name"), m);
+            } else if !container_names.insert(c.name.clone()) {
+                bad(
+                    key.clone().key("name"),
+                    format!("container name `{}` is already used", c.name),
+                );
+            }
+            if c.image.as_deref().is_none_or(str::is_empty) {
+                bad(key.key("image"), "is required".into());
+            }
+        }
+    }
+
+    if let Some(s) = raw.active_deadline_seconds
+        && s <= 0
+    {
+        bad(
+            root().key("active_deadline_seconds"),
+            "must be a positive number of seconds".into(),
+        );
+    }
+    if let Some(s) = raw.termination_grace_period
+        && s < 0
+    {
+        bad(
+            root().key("termination_grace_period"),
+            "must not be negative".into(),
+        );
+    }
+
+    let template = raw.pod_template.as_ref().and_then(|rel| {
+        load_template(&folder.join(rel))
+            .map_err(|m| bad(root().key("pod_template"), m))
+            .ok()
+    });
+    if let Some(t) = &template {
+        let spec = t.spec.iter();
+        container_names.extend(spec.flat_map(|s| {
+            s.containers
+                .iter()
+                .chain(s.init_containers.iter().flatten())
+                .map(|c| c.name.clone())
+        }));
+    }
+
+    let run_key = || root().key("run");
+    let mut duration = |name: &str, value: Option<String>| -> Option<Duration> {
+        let text = value?;
+        match parse_duration(&text) {
+            Ok(d) => Some(d),
+            Err(m) => {
+                bad(run_key().key(name), m);
+                None
+            }
+        }
+    };
+    let defaults = RunPolicy::default();
+    let startup_timeout =
+        duration("startup_timeout", raw.run.startup_timeout).unwrap_or(defaults.startup_timeout);
+    let timeout = duration("timeout", raw.run.timeout);
+    let on_finish = match raw.run.on_finish.as_deref() {
+        None | Some("delete") => OnFinish::Delete,
+        Some("keep") => OnFinish::Keep,
+        Some("delete_succeeded") => OnFinish::DeleteSucceeded,
+        Some(other) => {
+            bad(
+                run_key().key("on_finish"),
+                format!("`{other}` is not one of delete, keep, delete_succeeded"),
+            );
+            OnFinish::Delete
+        }
+    };
+    let logs = match raw.run.logs {
+        None => LogSelection::Main,
+        Some(RawLogs::Mode(m)) => match m.as_str() {
+            "main" => LogSelection::Main,
+            "all" => LogSelection::All,
+            "none" => LogSelection::None,
+            other => {
+                bad(
+                    run_key().key("logs"),
+                    format!(
+                        "`{other}` is not one of main, all, none, or a list of container names"
+                    ),
+                );
+                LogSelection::Main
+            }
+        },
+        Some(RawLogs::Containers(list)) => {
+            for name in list.iter().filter(|n| !container_names.contains(*n)) {
+                bad(
+                    run_key().key("logs"),
+                    format!("no container named `{name}` in this task"),
+                );
+            }
+            LogSelection::Containers(list)
+        }
+    };
+
+    if !found.is_empty() {
+        return Err(found);
+    }
+    Ok(Task {
+        source: Default::default(),
+        name: raw.name,
+        namespace: raw.namespace,
+        image: raw.image,
+        command: raw.command,
+        args: raw.args,
+        working_dir: raw.working_dir,
+        env,
+        env_from,
+        resources,
+        labels: raw.labels,
+        annotations: raw.annotations,
+        node_selector: raw.node_selector,
+        tolerations: raw.tolerations,
+        affinity: raw.affinity,
+        service_account: raw.service_account,
+        image_pull_policy: raw.image_pull_policy,
+        image_pull_secrets: raw.image_pull_secrets.map(|names| {
+            names
+                .into_iter()
+                .map(|name| LocalObjectReference { name })
+                .collect()
+        }),
+        volumes,
+        volume_mounts,
+        security_context: raw.security_context,
+        container_security_context: raw.container_security_context,
+        init_containers: raw.init_containers,
+        sidecars: raw.sidecars,
+        active_deadline_seconds: raw.active_deadline_seconds,
+        termination_grace_period: raw.termination_grace_period,
+        template,
+        run: RunPolicy {
+            startup_timeout,
+            timeout,
+            on_finish,
+            logs,
+            events_on_failure: raw
+                .run
+                .events_on_failure
+                .unwrap_or(defaults.events_on_failure),
+        },
+    })
+}
+
+/// Accepts `"90s"`, `"2m"`, `"1h 30m"` and ISO 8601 (`"PT2M"`).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d: jiff::SignedDuration = text.parse().map_err(|_| {
+        format!("`{text}` is not a duration (write e.g. \"90s\", \"2m\", \"1h 30m\")")
+    })?;
+    Duration::try_from(d)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("`{text}` must be a positive duration"))
+}
+
+/// Reads a pod template in kubectl's format (YAML or JSON).
+fn load_template(path: &Path) -> Result<Pod, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read pod template {}: {e}", path.display()))?;
+    let value: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
+        format!(
+            "pod template {} is not valid YAML or JSON: {e}",
+            path.display()
+        )
+    })?;
+    match value.get("kind").and_then(|k| k.as_str()) {
+        Some("Pod") | None => {}
+        Some(kind) => {
+            return Err(format!(
+                "pod template {} is a {kind}, not a Pod",
+                path.display()
+            ));
+        }
+    }
+    serde_json::from_value(value)
+        .map_err(|e| format!("pod template {} is not a valid Pod: {e}", path.display()))
+}
