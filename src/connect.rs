@@ -79,11 +79,10 @@ pub async fn connect(target: &Target) -> Result<Connection, ConnectError> {
     };
     let config = match (&target.kubeconfig, &target.context) {
         (Some(path), _) => {
-            let kubeconfig =
-                Kubeconfig::read_from(path).map_err(|source| ConnectError::Kubeconfig {
-                    path: path.clone(),
-                    source,
-                })?;
+            let kubeconfig = Kubeconfig::read_from(path).map_err(|source| ConnectError::Kubeconfig {
+                path: path.clone(),
+                source,
+            })?;
             Config::from_custom_kubeconfig(kubeconfig, &options)
                 .await
                 .map_err(|source| ConnectError::Kubeconfig {

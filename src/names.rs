@@ -32,8 +32,7 @@ pub fn check_task_name(s: &str) -> Result<(), String> {
 pub fn check_label_value(s: &str) -> Result<(), String> {
     let edge = |c: Option<char>| c.is_none_or(|c| c.is_ascii_alphanumeric());
     let ok = s.len() <= 63
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         && edge(s.chars().next())
         && edge(s.chars().last());
     ok.then_some(()).ok_or_else(|| {
@@ -60,8 +59,7 @@ pub fn check_qualified_name(s: &str) -> Result<(), String> {
 pub fn check_env_name(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
         && !s.starts_with(|c: char| c.is_ascii_digit())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
     ok.then_some(()).ok_or_else(|| {
         format!("`{s}` is not a valid environment variable name: letters, digits, '_', '-' or '.', not starting with a digit")
     })
@@ -77,21 +75,7 @@ pub fn check_quantity(s: &str) -> Result<(), String> {
     let number_ok = !number.is_empty() && number != "." && number.matches('.').count() <= 1;
     let suffix_ok = matches!(
         suffix,
-        "" | "Ki"
-            | "Mi"
-            | "Gi"
-            | "Ti"
-            | "Pi"
-            | "Ei"
-            | "n"
-            | "u"
-            | "m"
-            | "k"
-            | "M"
-            | "G"
-            | "T"
-            | "P"
-            | "E"
+        "" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" | "n" | "u" | "m" | "k" | "M" | "G" | "T" | "P" | "E"
     ) || suffix
         .strip_prefix(['e', 'E'])
         .map(|e| e.strip_prefix(['+', '-']).unwrap_or(e))

@@ -30,10 +30,9 @@ pub struct RunIdentity {
 impl RunIdentity {
     /// A fresh identity: a random run id and a pod name of the task's DNS-safe name and a suffix.
     pub fn generate(task_name: &str) -> Self {
-        let run_id: String =
-            std::iter::repeat_with(|| fastrand::alphanumeric().to_ascii_lowercase())
-                .take(12)
-                .collect();
+        let run_id: String = std::iter::repeat_with(|| fastrand::alphanumeric().to_ascii_lowercase())
+            .take(12)
+            .collect();
         let suffix = crate::names::random_suffix(5);
         Self {
             run_id,

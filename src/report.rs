@@ -99,9 +99,7 @@ impl Outcome {
     pub fn exit_code(self, main_exit: Option<i32>) -> i32 {
         match self {
             Outcome::Succeeded => exit::SUCCESS,
-            Outcome::Failed => main_exit
-                .filter(|c| *c != 0)
-                .map_or(exit::FAILED, |c| c & 0xff),
+            Outcome::Failed => main_exit.filter(|c| *c != 0).map_or(exit::FAILED, |c| c & 0xff),
             Outcome::NeverStarted => exit::NEVER_STARTED,
             Outcome::TimedOut => exit::TIMED_OUT,
             Outcome::Rejected => exit::REJECTED,

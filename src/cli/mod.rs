@@ -60,8 +60,9 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct ClusterArgs {
-    /// Use the built-in simulated cluster instead of a real one (nothing real is created).
-    #[arg(long, conflicts_with_all = ["kubeconfig", "context"])]
+    /// Use the built-in simulated cluster instead of a real one (nothing real is created);
+    /// --kubeconfig and --context are then ignored.
+    #[arg(long)]
     sim: bool,
     /// Kubeconfig file to use.
     #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
@@ -109,16 +110,10 @@ enum Output {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            return fail(
-                exit::INTERNAL,
-                &format!("cannot start the async runtime: {e}"),
-            );
+            return fail(exit::INTERNAL, &format!("cannot start the async runtime: {e}"));
         }
     };
     let code = runtime.block_on(async {
@@ -348,16 +343,8 @@ fn summarize(progress: &Progress, report: &RunReport) {
             .map(|c| format!("exit code {c}"))
             .unwrap_or_else(|| "no exit code".into());
         let reason = c.reason.as_deref().unwrap_or("no reason given");
-        progress.say(&format!(
-            "  container {} ({}): {reason}, {code}",
-            c.name, c.role
-        ));
-        if let Some(m) = c
-            .message
-            .as_deref()
-            .map(str::trim)
-            .filter(|m| !m.is_empty())
-        {
+        progress.say(&format!("  container {} ({}): {reason}, {code}", c.name, c.role));
+        if let Some(m) = c.message.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
             for line in m.lines() {
                 progress.say(&format!("    | {line}"));
             }
@@ -376,11 +363,10 @@ async fn interrupted() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -29,12 +29,7 @@ pub struct Progress {
 
 impl Progress {
     /// `interactive` decides spinner vs plain lines; pass whether stderr is a terminal.
-    pub fn new(
-        interactive: bool,
-        logs_to: LogStream,
-        prefix: bool,
-        log_file: Option<std::fs::File>,
-    ) -> Self {
+    pub fn new(interactive: bool, logs_to: LogStream, prefix: bool, log_file: Option<std::fs::File>) -> Self {
         let spinner = interactive.then(|| {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
@@ -81,10 +76,7 @@ impl Observer for Progress {
                 bar.set_message(text.clone());
                 bar.suspend(|| eprintln!("kpo: {text}"));
             }
-            None => eprintln!(
-                "kpo: [{:>6.1}s] {text}",
-                self.started.elapsed().as_secs_f64()
-            ),
+            None => eprintln!("kpo: [{:>6.1}s] {text}", self.started.elapsed().as_secs_f64()),
         }
     }
 

@@ -113,12 +113,7 @@ async fn version() -> Json<Value> {
     }))
 }
 
-async fn create_pod(
-    State(sim): State<Sim>,
-    Path(ns): Path<String>,
-    params: Params,
-    body: Bytes,
-) -> Response {
+async fn create_pod(State(sim): State<Sim>, Path(ns): Path<String>, params: Params, body: Bytes) -> Response {
     let mut pod: Pod = match serde_json::from_slice(&body) {
         Ok(p) => p,
         Err(e) => {
@@ -153,11 +148,7 @@ async fn create_pod(
     }
     let name = pod.metadata.name.clone().unwrap_or_default();
     if inner.pods.contains_key(&(ns.clone(), name.clone())) {
-        return status(
-            409,
-            "AlreadyExists",
-            format!("pods \"{name}\" already exists"),
-        );
+        return status(409, "AlreadyExists", format!("pods \"{name}\" already exists"));
     }
     pod.metadata.namespace = Some(ns.clone());
     validate::apply_defaults(&mut pod);
@@ -188,11 +179,7 @@ async fn delete_pod(
     let requested = options
         .get("gracePeriodSeconds")
         .and_then(Value::as_i64)
-        .or_else(|| {
-            params
-                .get("gracePeriodSeconds")
-                .and_then(|g| g.parse().ok())
-        });
+        .or_else(|| params.get("gracePeriodSeconds").and_then(|g| g.parse().ok()));
     let mut inner = sim.store.lock();
     let Some(mut pod) = inner.pods.get(&(ns, name.clone())).cloned() else {
         return not_found("pods", &name);
@@ -229,11 +216,7 @@ pub fn phase(pod: &Pod) -> &str {
         .unwrap_or("Pending")
 }
 
-async fn list_or_watch_pods(
-    State(sim): State<Sim>,
-    Path(ns): Path<String>,
-    params: Params,
-) -> Response {
+async fn list_or_watch_pods(State(sim): State<Sim>, Path(ns): Path<String>, params: Params) -> Response {
     let selector = match Selector::from_params(&params) {
         Ok(s) => s,
         Err(m) => return status(400, "BadRequest", m),
@@ -255,30 +238,21 @@ async fn list_or_watch_pods(
     .into_response()
 }
 
-fn watch_pods(
-    sim: Sim,
-    ns: String,
-    selector: Selector,
-    params: &HashMap<String, String>,
-) -> Response {
+fn watch_pods(sim: Sim, ns: String, selector: Selector, params: &HashMap<String, String>) -> Response {
     let since: Option<u64> = params
         .get("resourceVersion")
         .and_then(|v| v.parse().ok())
         .filter(|v| *v > 0);
-    let bookmarks = params
-        .get("allowWatchBookmarks")
-        .is_some_and(|b| b == "true");
+    let bookmarks = params.get("allowWatchBookmarks").is_some_and(|b| b == "true");
     let timeout = params
         .get("timeoutSeconds")
         .and_then(|t| t.parse().ok())
         .map_or(Duration::from_secs(1800), Duration::from_secs);
     let (mut tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
-    let relevant =
-        move |pod: &Pod| pod.metadata.namespace.as_deref() == Some(&ns) && selector.matches(pod);
+    let relevant = move |pod: &Pod| pod.metadata.namespace.as_deref() == Some(&ns) && selector.matches(pod);
 
     let inner = sim.store.lock();
-    let gone =
-        since.is_some_and(|rv| rv < inner.oldest_rv) || (since.is_some() && sim.faults.take_gone());
+    let gone = since.is_some_and(|rv| rv < inner.oldest_rv) || (since.is_some() && sim.faults.take_gone());
     let mut replay: Vec<(ChangeKind, Arc<Pod>)> = match since {
         _ if gone => Vec::new(),
         Some(rv) => inner
@@ -365,8 +339,7 @@ async fn pod_log(
     let Some(pod) = sim.store.lock().pods.get(&(ns, name.clone())).cloned() else {
         return not_found("pods", &name);
     };
-    let container = match kubelet::log_container(&pod, params.get("container").map(String::as_str))
-    {
+    let container = match kubelet::log_container(&pod, params.get("container").map(String::as_str)) {
         Ok(c) => c,
         Err(message) => return status(400, "BadRequest", message),
     };
@@ -384,11 +357,7 @@ async fn pod_log(
             .map(|s| Timestamp::now() - jiff::SignedDuration::from_secs(s)),
     };
     let tail: Option<usize> = params.get("tailLines").and_then(|t| t.parse().ok());
-    let drop_after = if follow {
-        sim.faults.take_log_drop()
-    } else {
-        None
-    };
+    let drop_after = if follow { sim.faults.take_log_drop() } else { None };
     let stall = follow && sim.faults.take_log_stall();
     let (mut tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
     let store = sim.store.clone();
@@ -409,10 +378,7 @@ async fn pod_log(
             let (batch, finished) = {
                 let inner = store.lock();
                 match inner.logs.get(&key) {
-                    Some(log) => (
-                        log.lines[next.min(log.lines.len())..].to_vec(),
-                        log.finished,
-                    ),
+                    Some(log) => (log.lines[next.min(log.lines.len())..].to_vec(), log.finished),
                     None => (Vec::new(), false),
                 }
             };

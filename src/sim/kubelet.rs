@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
-    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
-    ContainerStateWaiting, ContainerStatus, Pod, PodCondition,
+    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
+    ContainerStatus, Pod, PodCondition,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::Deserialize;
@@ -182,8 +182,7 @@ pub async fn run(store: Arc<Store>, pod: Pod) {
             let status = p.status.get_or_insert_with(Default::default);
             status.phase = Some("Failed".into());
             status.reason = Some("DeadlineExceeded".into());
-            status.message =
-                Some("Pod was active on the node longer than the specified deadline".into());
+            status.message = Some("Pod was active on the node longer than the specified deadline".into());
         });
     }
     if let Deletion::Graceful(_) = deletion.await {
@@ -197,8 +196,7 @@ impl Node {
     }
 
     fn event(&self, pod: &Pod, kind: &str, reason: &str, message: &str) {
-        self.store
-            .record_event(pod, kind, reason, message, "kubelet");
+        self.store.record_event(pod, kind, reason, message, "kubelet");
     }
 
     /// Waits until someone asks to delete the pod, or it is removed outright.
@@ -208,9 +206,7 @@ impl Node {
             match self.store.get_pod(&self.ns, &self.name, &self.uid) {
                 None => return Deletion::Gone,
                 Some(p) if p.metadata.deletion_timestamp.is_some() => {
-                    return Deletion::Graceful(
-                        p.metadata.deletion_grace_period_seconds.unwrap_or(30),
-                    );
+                    return Deletion::Graceful(p.metadata.deletion_grace_period_seconds.unwrap_or(30));
                 }
                 Some(_) => {}
             }
@@ -223,10 +219,7 @@ impl Node {
 
     fn remove(&self) {
         let mut inner = self.store.lock();
-        if let Some(pod) = inner
-            .pods
-            .get(&(self.ns.clone(), self.name.clone()))
-            .cloned()
+        if let Some(pod) = inner.pods.get(&(self.ns.clone(), self.name.clone())).cloned()
             && pod.metadata.uid.as_deref() == Some(&self.uid)
         {
             self.store.commit(&mut inner, ChangeKind::Deleted, pod);
@@ -237,21 +230,10 @@ impl Node {
         tokio::time::sleep(Duration::from_millis(10)).await;
         if let Some(why) = unschedulable(created) {
             self.update(|p| {
-                set_condition(
-                    p,
-                    "PodScheduled",
-                    "False",
-                    Some("Unschedulable"),
-                    Some(&why),
-                );
+                set_condition(p, "PodScheduled", "False", Some("Unschedulable"), Some(&why));
             });
-            self.store.record_event(
-                created,
-                "Warning",
-                "FailedScheduling",
-                &why,
-                "default-scheduler",
-            );
+            self.store
+                .record_event(created, "Warning", "FailedScheduling", &why, "default-scheduler");
             return std::future::pending().await;
         }
         let spec = created.spec.clone().unwrap_or_default();
@@ -268,18 +250,10 @@ impl Node {
             } else {
                 "PodInitializing"
             };
-            status.init_container_statuses = (!inits.is_empty()).then(|| {
-                inits
-                    .iter()
-                    .map(|c| waiting(c, "PodInitializing"))
-                    .collect()
-            });
-            status.container_statuses = Some(
-                spec.containers
-                    .iter()
-                    .map(|c| waiting(c, waiting_for))
-                    .collect(),
-            );
+            status.init_container_statuses =
+                (!inits.is_empty()).then(|| inits.iter().map(|c| waiting(c, "PodInitializing")).collect());
+            status.container_statuses =
+                Some(spec.containers.iter().map(|c| waiting(c, waiting_for)).collect());
             set_condition(p, "PodScheduled", "True", None, None);
             set_condition(
                 p,
@@ -288,13 +262,7 @@ impl Node {
                 None,
                 None,
             );
-            set_condition(
-                p,
-                "ContainersReady",
-                "False",
-                Some("ContainersNotReady"),
-                None,
-            );
+            set_condition(p, "ContainersReady", "False", Some("ContainersNotReady"), None);
         }) else {
             return;
         };
@@ -302,10 +270,7 @@ impl Node {
             &pod,
             "Normal",
             "Scheduled",
-            &format!(
-                "Successfully assigned {}/{} to {NODE_NAME}",
-                self.ns, self.name
-            ),
+            &format!("Successfully assigned {}/{} to {NODE_NAME}", self.ns, self.name),
             "default-scheduler",
         );
 
@@ -336,12 +301,8 @@ impl Node {
             for c in &spec.containers {
                 self.start(&pod, c);
             }
-            futures::future::join_all(
-                spec.containers
-                    .iter()
-                    .map(|c| self.run_container(&pod, c, false)),
-            )
-            .await;
+            futures::future::join_all(spec.containers.iter().map(|c| self.run_container(&pod, c, false)))
+                .await;
         };
         tokio::select! {
             _ = sidecars => {}
@@ -381,19 +342,11 @@ impl Node {
                 "rpc error: code = Unknown desc = failed to pull and unpack image \"{full}\": failed to copy: httpReadSeeker: failed open: unexpected status code 429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit."
             )),
         };
-        if error.is_none()
-            && script.pull_ms == 0
-            && c.image_pull_policy.as_deref() == Some("IfNotPresent")
-        {
+        if error.is_none() && script.pull_ms == 0 && c.image_pull_policy.as_deref() == Some("IfNotPresent") {
             let message = format!("Container image \"{image}\" already present on machine");
             return self.event(pod, "Normal", "Pulled", &message);
         }
-        self.event(
-            pod,
-            "Normal",
-            "Pulling",
-            &format!("Pulling image \"{image}\""),
-        );
+        self.event(pod, "Normal", "Pulling", &format!("Pulling image \"{image}\""));
         tokio::time::sleep(Duration::from_millis(script.pull_ms)).await;
         let Some(error) = error else {
             let took = script.pull_ms as f64 / 1000.0;
@@ -420,28 +373,13 @@ impl Node {
             self.event(pod, "Normal", "BackOff", &backoff);
             self.event(pod, "Warning", "Failed", "Error: ImagePullBackOff");
             tokio::time::sleep(Duration::from_secs(1)).await;
-            self.event(
-                pod,
-                "Normal",
-                "Pulling",
-                &format!("Pulling image \"{image}\""),
-            );
+            self.event(pod, "Normal", "Pulling", &format!("Pulling image \"{image}\""));
         }
     }
 
     fn start(&self, pod: &Pod, c: &Container) {
-        self.event(
-            pod,
-            "Normal",
-            "Created",
-            &format!("Created container {}", c.name),
-        );
-        self.event(
-            pod,
-            "Normal",
-            "Started",
-            &format!("Started container {}", c.name),
-        );
+        self.event(pod, "Normal", "Created", &format!("Created container {}", c.name));
+        self.event(pod, "Normal", "Started", &format!("Started container {}", c.name));
         self.set_state(
             &c.name,
             ContainerState {
@@ -472,8 +410,7 @@ impl Node {
             (false, 0) => (0, "Completed"),
             (false, n) => (n, "Error"),
         };
-        let fallback =
-            c.termination_message_policy.as_deref() == Some("FallbackToLogsOnError") && code != 0;
+        let fallback = c.termination_message_policy.as_deref() == Some("FallbackToLogsOnError") && code != 0;
         let message = script
             .termination_message
             .clone()
@@ -534,16 +471,9 @@ impl Node {
             .filter(|s| s.state.as_ref().is_some_and(|st| st.running.is_some()))
             .map(|s| s.name.clone())
             .collect();
-        let stubborn = running
-            .iter()
-            .any(|c| Script::of(created, c).ignore_sigterm);
+        let stubborn = running.iter().any(|c| Script::of(created, c).ignore_sigterm);
         for c in &running {
-            self.event(
-                &pod,
-                "Normal",
-                "Killing",
-                &format!("Stopping container {c}"),
-            );
+            self.event(&pod, "Normal", "Killing", &format!("Stopping container {c}"));
         }
         let wait = if stubborn {
             Duration::from_secs(grace.max(0) as u64)
@@ -560,9 +490,7 @@ impl Node {
             self.terminate(c, code, "Error", None);
         }
         // A container still waiting for its image will never start.
-        for s in
-            all_statuses(&pod).filter(|s| s.state.as_ref().is_some_and(|st| st.waiting.is_some()))
-        {
+        for s in all_statuses(&pod).filter(|s| s.state.as_ref().is_some_and(|st| st.waiting.is_some())) {
             self.store.finish_log(&self.uid, &s.name);
         }
     }
@@ -683,13 +611,7 @@ fn recompute_phase(pod: &mut Pod) {
     set_condition(pod, "Ready", ready, None, None);
 }
 
-fn set_condition(
-    pod: &mut Pod,
-    kind: &str,
-    value: &str,
-    reason: Option<&str>,
-    message: Option<&str>,
-) {
+fn set_condition(pod: &mut Pod, kind: &str, value: &str, reason: Option<&str>, message: Option<&str>) {
     let conditions = pod
         .status
         .get_or_insert_with(Default::default)

@@ -42,11 +42,7 @@ impl SimCluster {
                 tracing::error!("simulated API server stopped: {e}");
             }
         });
-        Ok(Self {
-            addr,
-            faults,
-            server,
-        })
+        Ok(Self { addr, faults, server })
     }
 
     /// The API server's base URL.

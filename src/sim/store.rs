@@ -125,13 +125,7 @@ impl Store {
     }
 
     /// Changes a stored pod in place; does nothing if it is gone or was replaced (other UID).
-    pub fn update_pod(
-        &self,
-        ns: &str,
-        name: &str,
-        uid: &str,
-        f: impl FnOnce(&mut Pod),
-    ) -> Option<Pod> {
+    pub fn update_pod(&self, ns: &str, name: &str, uid: &str, f: impl FnOnce(&mut Pod)) -> Option<Pod> {
         let mut inner = self.lock();
         let mut pod = inner.pods.get(&(ns.to_owned(), name.to_owned()))?.clone();
         if pod.metadata.uid.as_deref() != Some(uid) {
@@ -151,14 +145,7 @@ impl Store {
     }
 
     /// Records a core/v1 Event about a pod, merging repeats into a count like the kubelet does.
-    pub fn record_event(
-        &self,
-        pod: &Pod,
-        kind: &str,
-        reason: &str,
-        message: &str,
-        component: &str,
-    ) {
+    pub fn record_event(&self, pod: &Pod, kind: &str, reason: &str, message: &str, component: &str) {
         let mut inner = self.lock();
         let now = Time(Timestamp::now());
         let uid = pod.metadata.uid.clone();

@@ -37,11 +37,7 @@ pub fn pod(pod: &Pod) -> Result<(), Response> {
             "FieldValueRequired",
             "Required value: name or generateName is required".into(),
         );
-    } else if name.len() > 253
-        || name
-            .split('.')
-            .any(|part| names::check_dns_label(part).is_err())
-    {
+    } else if name.len() > 253 || name.split('.').any(|part| names::check_dns_label(part).is_err()) {
         add(
             "metadata.name".into(),
             "FieldValueInvalid",
@@ -137,9 +133,7 @@ pub fn pod(pod: &Pod) -> Result<(), Response> {
         add(
             "spec.restartPolicy".into(),
             "FieldValueNotSupported",
-            format!(
-                "Unsupported value: {p:?}: supported values: \"Always\", \"OnFailure\", \"Never\""
-            ),
+            format!("Unsupported value: {p:?}: supported values: \"Always\", \"OnFailure\", \"Never\""),
         );
     }
     if let Some(d) = spec.active_deadline_seconds
@@ -190,17 +184,13 @@ pub fn apply_defaults(pod: &mut Pod) {
     spec.dns_policy.get_or_insert_with(|| "ClusterFirst".into());
     spec.scheduler_name
         .get_or_insert_with(|| "default-scheduler".into());
-    spec.service_account_name
-        .get_or_insert_with(|| "default".into());
+    spec.service_account_name.get_or_insert_with(|| "default".into());
     spec.security_context
         .get_or_insert_with(PodSecurityContext::default);
     spec.enable_service_links.get_or_insert(true);
     spec.priority.get_or_insert(0);
     let tolerations = spec.tolerations.get_or_insert_with(Vec::new);
-    for key in [
-        "node.kubernetes.io/not-ready",
-        "node.kubernetes.io/unreachable",
-    ] {
+    for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
         tolerations.push(Toleration {
             key: Some(key.into()),
             operator: Some("Exists".into()),
@@ -216,11 +206,9 @@ pub fn apply_defaults(pod: &mut Pod) {
     for c in containers {
         c.termination_message_path
             .get_or_insert_with(|| "/dev/termination-log".into());
-        c.termination_message_policy
-            .get_or_insert_with(|| "File".into());
+        c.termination_message_policy.get_or_insert_with(|| "File".into());
         let image = c.image.clone().unwrap_or_default();
-        let latest = !image.contains('@')
-            && !image.rsplit('/').next().unwrap_or_default().contains(':')
+        let latest = !image.contains('@') && !image.rsplit('/').next().unwrap_or_default().contains(':')
             || image.ends_with(":latest");
         c.image_pull_policy
             .get_or_insert_with(|| if latest { "Always" } else { "IfNotPresent" }.into());

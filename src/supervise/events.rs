@@ -31,7 +31,9 @@ pub async fn for_pod(
                 .or(e.metadata.creation_timestamp.map(|t| t.0)),
         })
         .collect();
-    events.sort_by_key(|e| e.last_seen);
+    // Sources stamp with different precision (seconds vs microseconds): compare whole seconds,
+    // keeping the server's order within one.
+    events.sort_by_key(|e| e.last_seen.map(|t| t.as_second()));
     Ok(events)
 }
 

@@ -17,7 +17,7 @@ use kube::api::LogParams;
 use tokio::sync::watch;
 
 use super::Observer;
-use super::state::container_status;
+use super::state::{container_status, container_terminated};
 
 /// How long a log stream may stay silent after its container exited before it counts as stalled.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -91,11 +91,7 @@ fn started(pod: &Pod, container: &str) -> bool {
 }
 
 fn terminated(pod: Option<&Pod>, container: &str) -> bool {
-    pod.is_none_or(|p| {
-        container_status(p, container)
-            .and_then(|s| s.state.as_ref())
-            .is_some_and(|s| s.terminated.is_some())
-    })
+    pod.is_none_or(|p| container_terminated(p, container))
 }
 
 /// Streams one container's log to the observer until the container has exited and its log is
@@ -145,9 +141,7 @@ pub async fn follow(
         tokio::pin!(stall);
         let mut exited = terminated(pods.borrow().as_ref(), &container);
         if exited {
-            stall
-                .as_mut()
-                .reset(tokio::time::Instant::now() + DRAIN_GRACE);
+            stall.as_mut().reset(tokio::time::Instant::now() + DRAIN_GRACE);
         }
         loop {
             tokio::select! {
@@ -189,13 +183,7 @@ pub async fn follow(
 }
 
 /// One plain request for whatever the cursor has not delivered yet.
-async fn read_rest(
-    api: &Api<Pod>,
-    pod: &str,
-    container: &str,
-    cursor: &mut Cursor,
-    emit: impl Fn(&str),
-) {
+async fn read_rest(api: &Api<Pod>, pod: &str, container: &str, cursor: &mut Cursor, emit: impl Fn(&str)) {
     let params = LogParams {
         container: Some(container.to_owned()),
         timestamps: true,

@@ -27,6 +27,8 @@ use crate::task::{LogSelection, OnFinish, RunPolicy};
 
 /// How long followers may take to deliver the last lines after the pod is done.
 const LOG_DRAIN_LIMIT: Duration = Duration::from_secs(30);
+/// How long followers of containers that still run get to print what is in flight.
+const LIVE_LOG_GRACE: Duration = Duration::from_millis(300);
 
 /// Receives what happens during a run, as it happens. The CLI draws progress and prints logs
 /// with it; tests record it.
@@ -91,9 +93,7 @@ pub async fn run(
     let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     let created = match api.create(&PostParams::default(), &pod).await {
         Ok(p) => p,
-        Err(kube::Error::Api(status))
-            if (400..500).contains(&status.code) && status.code != 429 =>
-        {
+        Err(kube::Error::Api(status)) if (400..500).contains(&status.code) && status.code != 429 => {
             report.message = format!("the API server rejected the pod: {}", status.message);
             return Ok(finish(report, None));
         }
@@ -120,13 +120,14 @@ pub async fn run(
     let followers: Vec<_> = log_containers(&created, &policy.logs)
         .into_iter()
         .map(|c| {
-            tokio::spawn(logs::follow(
+            let task = logs::follow(
                 api.clone(),
                 name.clone(),
-                c,
+                c.clone(),
                 pods_rx.clone(),
                 observer.clone(),
-            ))
+            );
+            (c, tokio::spawn(task))
         })
         .collect();
 
@@ -219,9 +220,7 @@ pub async fn run(
                 if let Some(answer) = answer.filter(|a| pull_error_is_permanent(a)) {
                     break (
                         Outcome::NeverStarted,
-                        format!(
-                            "cannot pull image \"{image}\" for container {container}: {answer}"
-                        ),
+                        format!("cannot pull image \"{image}\" for container {container}: {answer}"),
                     );
                 }
             }
@@ -229,15 +228,16 @@ pub async fn run(
     };
     tracing::debug!(elapsed = ?started.elapsed(), ?outcome, "run decided");
 
-    // Let the followers deliver the last lines; they stop by themselves once the container is done.
-    let natural = matches!(outcome, Outcome::Succeeded | Outcome::Failed);
-    let drain = if natural {
-        LOG_DRAIN_LIMIT
-    } else {
-        Duration::from_millis(500)
-    };
-    let abort: Vec<_> = followers.iter().map(|f| f.abort_handle()).collect();
-    let _ = tokio::time::timeout(drain, futures::future::join_all(followers)).await;
+    // Followers of finished containers deliver their last lines and stop by themselves; those of
+    // containers still running (sidecars, or everything after a timeout) get a moment, then stop.
+    let (finished, running): (Vec<_>, Vec<_>) = followers
+        .into_iter()
+        .partition(|(c, _)| state::container_terminated(&last, c));
+    let finished = futures::future::join_all(finished.into_iter().map(|(_, f)| f));
+    let _ = tokio::time::timeout(LOG_DRAIN_LIMIT, finished).await;
+    let abort: Vec<_> = running.iter().map(|(_, f)| f.abort_handle()).collect();
+    let running = futures::future::join_all(running.into_iter().map(|(_, f)| f));
+    let _ = tokio::time::timeout(LIVE_LOG_GRACE, running).await;
     abort.iter().for_each(|a| a.abort());
 
     if outcome != Outcome::Succeeded && policy.events_on_failure {
@@ -305,11 +305,7 @@ fn human(d: Duration) -> String {
 fn image_of(pod: &Pod, container: &str) -> String {
     let spec = pod.spec.as_ref();
     spec.into_iter()
-        .flat_map(|s| {
-            s.containers
-                .iter()
-                .chain(s.init_containers.iter().flatten())
-        })
+        .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
         .find(|c| c.name == container)
         .and_then(|c| c.image.clone())
         .unwrap_or_default()

@@ -67,9 +67,7 @@ impl Tracker {
             };
         }
         let pod_status = pod.status.as_ref();
-        let phase = pod_status
-            .and_then(|s| s.phase.as_deref())
-            .unwrap_or("Pending");
+        let phase = pod_status.and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
         if matches!(phase, "Failed" | "Succeeded") {
             let reason = pod_status.and_then(|s| s.reason.clone());
             let message = pod_status.and_then(|s| s.message.clone());
@@ -98,10 +96,7 @@ impl Tracker {
                 .join(": ");
             return Verdict::Done {
                 outcome: Outcome::Failed,
-                message: format!(
-                    "pod {phase} before {MAIN_CONTAINER} finished{}",
-                    prefixed(&why)
-                ),
+                message: format!("pod {phase} before {MAIN_CONTAINER} finished{}", prefixed(&why)),
             };
         }
         // Any container, init or regular, can hold the main one back with an image problem.
@@ -211,6 +206,13 @@ pub fn container_status<'a>(pod: &'a Pod, name: &str) -> Option<&'a ContainerSta
     all_statuses(pod).find(|s| s.name == name)
 }
 
+/// Whether `container` has exited (a deleted pod's containers count as exited).
+pub fn container_terminated(pod: &Pod, container: &str) -> bool {
+    container_status(pod, container)
+        .and_then(|s| s.state.as_ref())
+        .is_some_and(|s| s.terminated.is_some())
+}
+
 fn failed_init_container(pod: &Pod) -> Option<String> {
     pod.status
         .as_ref()?
@@ -266,14 +268,10 @@ mod tests {
             json!({"phase": "Pending", "containerStatuses": [base(json!({"waiting": {"reason": "ContainerCreating"}}))]}),
         );
         let (first, _) = t.observe(&pending);
-        assert_eq!(
-            first.unwrap().detail.as_deref(),
-            Some("base: ContainerCreating")
-        );
+        assert_eq!(first.unwrap().detail.as_deref(), Some("base: ContainerCreating"));
         assert_eq!(t.observe(&pending).0, None);
         assert!(!t.main_started);
-        let running =
-            pod(json!({"phase": "Running", "containerStatuses": [base(json!({"running": {}}))]}));
+        let running = pod(json!({"phase": "Running", "containerStatuses": [base(json!({"running": {}}))]}));
         assert_eq!(t.observe(&running).0.unwrap().phase, "Running");
         assert!(t.main_started);
     }

@@ -22,10 +22,7 @@ pub enum TaskError {
     },
     /// The file was read but is not a valid task.
     #[error("{}", Problems { file, problems })]
-    Invalid {
-        file: PathBuf,
-        problems: Vec<Problem>,
-    },
+    Invalid { file: PathBuf, problems: Vec<Problem> },
 }
 
 /// One mistake in a task file.
@@ -71,9 +68,12 @@ pub fn load(path: &Path) -> Result<Task, TaskError> {
 
 /// Checks task-file `text` as if read from `path` (used for messages and relative paths).
 pub fn parse(text: &str, path: &Path) -> Result<Task, TaskError> {
-    let invalid = |problems| TaskError::Invalid {
-        file: path.to_owned(),
-        problems,
+    let invalid = |mut problems: Vec<Problem>| {
+        problems.sort_by_key(|p| (p.line, p.column));
+        TaskError::Invalid {
+            file: path.to_owned(),
+            problems,
+        }
     };
     let doc = DeTable::parse(text).map_err(|e| {
         let (line, column) = line_col(text, e.span().map_or(0, |s| s.start));

@@ -132,18 +132,10 @@ mod tests {
         let doc = DeTable::parse(text).unwrap();
         let span = span_of(&doc, &KeyPath::default().key("run").key("on_finish")).unwrap();
         assert_eq!(line_col(text, span.start), (3, 1));
-        let span = span_of(
-            &doc,
-            &KeyPath::default().key("volumes").index(1).key("name"),
-        )
-        .unwrap();
+        let span = span_of(&doc, &KeyPath::default().key("volumes").index(1).key("name")).unwrap();
         assert_eq!(line_col(text, span.start), (7, 1));
         assert_eq!(
-            KeyPath::default()
-                .key("volumes")
-                .index(1)
-                .key("name")
-                .to_string(),
+            KeyPath::default().key("volumes").index(1).key("name").to_string(),
             "volumes[1].name"
         );
     }

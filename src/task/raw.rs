@@ -7,9 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{
-    Affinity, Container, PodSecurityContext, SecurityContext, Toleration,
-};
+use k8s_openapi::api::core::v1::{Affinity, Container, PodSecurityContext, SecurityContext, Toleration};
 use serde::Deserialize;
 
 /// Top level of a task file.
@@ -21,8 +19,9 @@ pub struct RawTask {
     pub command: Option<Vec<String>>,
     pub args: Option<Vec<String>>,
     pub working_dir: Option<String>,
+    /// In file order: `$(VAR)` references in later values need earlier variables first.
     #[serde(default)]
-    pub env: BTreeMap<String, RawEnvValue>,
+    pub env: indexmap::IndexMap<String, RawEnvValue>,
     #[serde(default)]
     pub env_from: Vec<RawEnvFrom>,
     pub resources: Option<RawResources>,
@@ -80,10 +79,7 @@ impl<'de> Deserialize<'de> for RawEnvValue {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
                 Ok(RawEnvValue::Literal(v.to_owned()))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<Self::Value, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
                 RawEnvRef::deserialize(serde::de::value::MapAccessDeserializer::new(map))
                     .map(RawEnvValue::From)
             }

@@ -5,10 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{
-    ConfigMapEnvSource, ConfigMapKeySelector, ConfigMapVolumeSource, EmptyDirVolumeSource,
-    EnvFromSource, EnvVar, EnvVarSource, LocalObjectReference, PersistentVolumeClaimVolumeSource,
-    Pod, ResourceRequirements, SecretEnvSource, SecretKeySelector, SecretVolumeSource, Volume,
-    VolumeMount,
+    ConfigMapEnvSource, ConfigMapKeySelector, ConfigMapVolumeSource, EmptyDirVolumeSource, EnvFromSource,
+    EnvVar, EnvVarSource, LocalObjectReference, PersistentVolumeClaimVolumeSource, Pod, ResourceRequirements,
+    SecretEnvSource, SecretKeySelector, SecretVolumeSource, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
@@ -215,10 +214,7 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
         volumes.push(volume);
         match v.mount_path {
             Some(p) if !p.starts_with('/') => {
-                bad(
-                    key.key("mount_path"),
-                    format!("`{p}` must be an absolute path"),
-                );
+                bad(key.key("mount_path"), format!("`{p}` must be an absolute path"));
             }
             Some(mount_path) => volume_mounts.push(VolumeMount {
                 name: v.name,
@@ -320,9 +316,7 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
             other => {
                 bad(
                     run_key().key("logs"),
-                    format!(
-                        "`{other}` is not one of main, all, none, or a list of container names"
-                    ),
+                    format!("`{other}` is not one of main, all, none, or a list of container names"),
                 );
                 LogSelection::Main
             }
@@ -379,19 +373,16 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
             timeout,
             on_finish,
             logs,
-            events_on_failure: raw
-                .run
-                .events_on_failure
-                .unwrap_or(defaults.events_on_failure),
+            events_on_failure: raw.run.events_on_failure.unwrap_or(defaults.events_on_failure),
         },
     })
 }
 
 /// Accepts `"90s"`, `"2m"`, `"1h 30m"` and ISO 8601 (`"PT2M"`).
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let d: jiff::SignedDuration = text.parse().map_err(|_| {
-        format!("`{text}` is not a duration (write e.g. \"90s\", \"2m\", \"1h 30m\")")
-    })?;
+    let d: jiff::SignedDuration = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (write e.g. \"90s\", \"2m\", \"1h 30m\")"))?;
     Duration::try_from(d)
         .ok()
         .filter(|d| !d.is_zero())
@@ -402,19 +393,12 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 fn load_template(path: &Path) -> Result<Pod, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read pod template {}: {e}", path.display()))?;
-    let value: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
-        format!(
-            "pod template {} is not valid YAML or JSON: {e}",
-            path.display()
-        )
-    })?;
+    let value: serde_json::Value = serde_saphyr::from_str(&text)
+        .map_err(|e| format!("pod template {} is not valid YAML or JSON: {e}", path.display()))?;
     match value.get("kind").and_then(|k| k.as_str()) {
         Some("Pod") | None => {}
         Some(kind) => {
-            return Err(format!(
-                "pod template {} is a {kind}, not a Pod",
-                path.display()
-            ));
+            return Err(format!("pod template {} is a {kind}, not a Pod", path.display()));
         }
     }
     serde_json::from_value(value)

@@ -1,0 +1,131 @@
+//! Shared test plumbing: a recording observer, task loading from inline TOML, and helpers to
+//! run a task on a cluster and look at what is left on it.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kpo::pod::{self, LABEL_RUN_ID, RunIdentity};
+use kpo::report::{RunReport, TimelineEntry};
+use kpo::supervise::{self, Observer};
+use kpo::task::{self, Task};
+use kube::Api;
+use kube::api::ListParams;
+
+/// Records everything a run reports, for assertions.
+#[derive(Default)]
+pub struct Recorder {
+    pub lines: Mutex<Vec<(String, String)>>,
+    pub statuses: Mutex<Vec<TimelineEntry>>,
+    pub notices: Mutex<Vec<String>>,
+}
+
+impl Observer for Recorder {
+    fn status(&self, entry: &TimelineEntry) {
+        self.statuses.lock().unwrap().push(entry.clone());
+    }
+    fn log_line(&self, container: &str, line: &str) {
+        self.lines
+            .lock()
+            .unwrap()
+            .push((container.to_owned(), line.to_owned()));
+    }
+    fn notice(&self, message: &str) {
+        self.notices.lock().unwrap().push(message.to_owned());
+    }
+}
+
+impl Recorder {
+    /// Log lines of one container, in order.
+    pub fn lines_of(&self, container: &str) -> Vec<String> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(c, _)| c == container)
+            .map(|(_, l)| l.clone())
+            .collect()
+    }
+
+    pub fn saw_phase(&self, phase: &str) -> bool {
+        self.statuses.lock().unwrap().iter().any(|s| s.phase == phase)
+    }
+}
+
+/// Parses an inline task file, panicking with the loader's message if it is invalid.
+pub fn task(toml: &str) -> Task {
+    task::parse(toml, Path::new("test.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// One run of `task` on `client`, with an interrupt that never comes.
+pub async fn run(client: &kube::Client, task: &Task, ns: &str) -> (RunReport, Arc<Recorder>) {
+    run_until(client, task, ns, std::future::pending()).await
+}
+
+/// One run of `task`, interrupted when `interrupt` resolves.
+pub async fn run_until(
+    client: &kube::Client,
+    task: &Task,
+    ns: &str,
+    interrupt: impl std::future::Future<Output = ()>,
+) -> (RunReport, Arc<Recorder>) {
+    // RUST_LOG=kpo=debug shows the supervisor's reasoning in a failing test's output.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let recorder = Arc::new(Recorder::default());
+    let pod = pod::build(task, &RunIdentity::generate(&task.name), ns);
+    let report = supervise::run(client.clone(), pod, &task.run, recorder.clone(), interrupt)
+        .await
+        .expect("the cluster is reachable");
+    (report, recorder)
+}
+
+/// Pods of one run that still exist (not counting those already being deleted).
+pub async fn pods_of_run(client: &kube::Client, ns: &str, run_id: &str) -> Vec<Pod> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let list = api
+        .list(&ListParams::default().labels(&format!("{LABEL_RUN_ID}={run_id}")))
+        .await
+        .unwrap();
+    list.items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .collect()
+}
+
+/// Waits (bounded) until no pod of the run is left; a real cluster takes a moment to delete.
+pub async fn wait_gone(client: &kube::Client, ns: &str, run_id: &str, limit: Duration) -> Vec<Pod> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let list = api
+            .list(&ListParams::default().labels(&format!("{LABEL_RUN_ID}={run_id}")))
+            .await
+            .unwrap();
+        if list.items.is_empty() || tokio::time::Instant::now() > deadline {
+            return list.items;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The real-cluster kubeconfig, when the end-to-end suite is enabled.
+pub fn e2e_kubeconfig() -> Option<String> {
+    std::env::var("KPO_E2E_KUBECONFIG").ok().filter(|s| !s.is_empty())
+}
+
+pub fn e2e_image() -> String {
+    std::env::var("KPO_E2E_IMAGE").unwrap_or_else(|_| "busybox:1.36".into())
+}
+
+/// A client for the real cluster of the end-to-end suite.
+pub async fn e2e_client(path: &str) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::read_from(path).expect("KPO_E2E_KUBECONFIG is readable");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("valid kubeconfig");
+    kube::Client::try_from(config).expect("client")
+}

@@ -1,0 +1,244 @@
+//! Scenarios that must behave the same on the simulated cluster and on a real one. Each task
+//! carries both the real command and the simulated cluster's script for it, so one task file
+//! exercises both; `sim.rs` and `e2e.rs` run every scenario against their cluster.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kpo::pod::LABEL_TASK;
+use kpo::report::{Cleanup, Outcome};
+use kube::Api;
+use kube::api::{DeleteParams, ListParams};
+
+use crate::harness::{self, pods_of_run, run, run_until, task};
+
+/// A cluster to run scenarios on.
+pub struct Cluster {
+    pub client: kube::Client,
+    pub ns: String,
+    pub image: String,
+}
+
+fn unique(name: &str) -> String {
+    format!("{name}-{}", kpo::names::random_suffix(4))
+}
+
+pub async fn succeeds_with_logs(c: &Cluster) {
+    let t = task(&format!(
+        r#"
+name = "{name}"
+image = "{image}"
+command = ["sh", "-c", "echo one; sleep 1; echo two; echo three"]
+[annotations]
+"container.sim.kpo.dev/base" = '{{"logs": ["one", "two", "three"], "log_interval_ms": 200}}'
+"#,
+        name = unique("ok"),
+        image = c.image
+    ));
+    let (report, rec) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.message);
+    assert_eq!(report.exit_code, 0);
+    assert_eq!(rec.lines_of("base"), ["one", "two", "three"]);
+    assert!(
+        rec.saw_phase("Succeeded") || rec.saw_phase("Running"),
+        "{:?}",
+        rec.statuses.lock().unwrap()
+    );
+    assert_eq!(report.cleanup, Cleanup::Deleted);
+    assert!(
+        pods_of_run(&c.client, &c.ns, &report.run_id).await.is_empty(),
+        "pod left behind"
+    );
+    let main = report.containers.iter().find(|k| k.role == "main").unwrap();
+    assert_eq!(
+        (main.exit_code, main.reason.as_deref()),
+        (Some(0), Some("Completed"))
+    );
+}
+
+pub async fn failure_exit_code_propagated(c: &Cluster) {
+    let t = task(&format!(
+        r#"
+name = "{name}"
+image = "{image}"
+command = ["sh", "-c", "echo working; echo 'input file missing' > /dev/termination-log; exit 3"]
+[annotations]
+"container.sim.kpo.dev/base" = '{{"logs": ["working"], "exit_code": 3, "termination_message": "input file missing\n"}}'
+"#,
+        name = unique("fail"),
+        image = c.image
+    ));
+    let (report, rec) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert_eq!(report.exit_code, 3);
+    assert_eq!(rec.lines_of("base"), ["working"]);
+    let main = report.containers.iter().find(|k| k.role == "main").unwrap();
+    assert_eq!(main.reason.as_deref(), Some("Error"));
+    assert_eq!(main.message.as_deref().map(str::trim), Some("input file missing"));
+    assert!(
+        report.events.iter().any(|e| e.reason == "Started"),
+        "{:?}",
+        report.events
+    );
+}
+
+pub async fn image_pull_failure_reported_with_events(c: &Cluster) {
+    let t = task(&format!(
+        r#"
+name = "{name}"
+image = "busybox:does-not-exist"
+[run]
+startup_timeout = "90s"
+[annotations]
+"container.sim.kpo.dev/base" = '{{"pull": "not-found", "pull_ms": 100}}'
+"#,
+        name = unique("pull")
+    ));
+    let started = std::time::Instant::now();
+    let (report, _) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::NeverStarted, "{}", report.message);
+    assert_eq!(report.exit_code, kpo::exit::NEVER_STARTED);
+    assert!(report.message.contains("not found"), "{}", report.message);
+    // A missing image does not heal: kpo says so without waiting for the startup timeout.
+    assert!(started.elapsed() < Duration::from_secs(80));
+    assert!(
+        report.events.iter().any(|e| e
+            .message
+            .starts_with("Failed to pull image \"busybox:does-not-exist\"")),
+        "{:?}",
+        report.events
+    );
+    assert_eq!(report.cleanup, Cleanup::Deleted);
+}
+
+pub async fn unschedulable_pod_times_out(c: &Cluster) {
+    let t = task(&format!(
+        r#"
+name = "{name}"
+image = "{image}"
+node_selector = {{ "kpo.dev/no-such-node" = "true" }}
+[run]
+startup_timeout = "3s"
+"#,
+        name = unique("unsched"),
+        image = c.image
+    ));
+    let (report, _) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::NeverStarted, "{}", report.message);
+    assert!(
+        report.message.contains("did not start within 3s"),
+        "{}",
+        report.message
+    );
+    assert!(report.message.contains("Unschedulable"), "{}", report.message);
+    assert!(
+        report.events.iter().any(|e| e.reason == "FailedScheduling"),
+        "{:?}",
+        report.events
+    );
+    assert_eq!(report.cleanup, Cleanup::Deleted);
+    assert!(pods_of_run(&c.client, &c.ns, &report.run_id).await.is_empty());
+}
+
+pub async fn interrupt_deletes_the_pod(c: &Cluster) {
+    let name = unique("interrupt");
+    let t = task(&format!(
+        r#"
+name = "{name}"
+image = "{image}"
+command = ["sh", "-c", "echo started; sleep 60"]
+termination_grace_period = 5
+[annotations]
+"container.sim.kpo.dev/base" = '{{"logs": ["started"], "duration_ms": 60000}}'
+"#,
+        image = c.image
+    ));
+    let client = c.client.clone();
+    let ns = c.ns.clone();
+    let running = async move {
+        let api: Api<Pod> = Api::namespaced(client, &ns);
+        let selector = ListParams::default().labels(&format!("{LABEL_TASK}={name}"));
+        loop {
+            let pods = api.list(&selector).await.map(|l| l.items).unwrap_or_default();
+            if pods
+                .iter()
+                .any(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let (report, rec) = run_until(&c.client, &t, &c.ns, running).await;
+    assert_eq!(report.outcome, Outcome::Interrupted);
+    assert_eq!(report.exit_code, kpo::exit::INTERRUPTED);
+    assert_eq!(report.cleanup, Cleanup::Deleted);
+    assert!(
+        rec.notices
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|n| n.starts_with("deleted pod"))
+    );
+    assert!(
+        pods_of_run(&c.client, &c.ns, &report.run_id).await.is_empty(),
+        "pod not deleted"
+    );
+    let left = harness::wait_gone(&c.client, &c.ns, &report.run_id, Duration::from_secs(60)).await;
+    assert!(left.is_empty(), "pod still exists after its grace period");
+}
+
+pub async fn keep_keeps_the_pod(c: &Cluster) {
+    let t = task(&format!(
+        r#"
+name = "{name}"
+image = "{image}"
+command = ["sh", "-c", "echo kept"]
+[run]
+on_finish = "keep"
+[annotations]
+"container.sim.kpo.dev/base" = '{{"logs": ["kept"]}}'
+"#,
+        name = unique("keep"),
+        image = c.image
+    ));
+    let (report, _) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    assert_eq!(report.cleanup, Cleanup::Kept);
+    let left = pods_of_run(&c.client, &c.ns, &report.run_id).await;
+    assert_eq!(left.len(), 1, "the kept pod must still exist");
+    let api: Api<Pod> = Api::namespaced(c.client.clone(), &c.ns);
+    api.delete(&report.pod, &DeleteParams::default()).await.unwrap();
+}
+
+pub async fn invalid_pod_rejected_with_server_message(c: &Cluster) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("template.yaml"),
+        "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: base\n  - name: helper\n",
+    )
+    .unwrap();
+    let path = dir.path().join("task.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "name = \"{}\"\nimage = \"{}\"\npod_template = \"template.yaml\"\n",
+            unique("reject"),
+            c.image
+        ),
+    )
+    .unwrap();
+    let t = kpo::task::load(&path).unwrap();
+    let (report, _) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::Rejected);
+    assert_eq!(report.exit_code, kpo::exit::REJECTED);
+    assert!(
+        report
+            .message
+            .contains("spec.containers[1].image: Required value"),
+        "{}",
+        report.message
+    );
+    assert_eq!(report.uid, None);
+    assert!(pods_of_run(&c.client, &c.ns, &report.run_id).await.is_empty());
+}

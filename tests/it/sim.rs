@@ -1,0 +1,322 @@
+//! Runs on the simulated cluster, over HTTP through the real `kube` client: every shared
+//! scenario, plus what only the simulator can stage (faults, OOM kills, native sidecars).
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kpo::report::{Cleanup, Outcome};
+use kpo::sim::{SimCluster, Target};
+use kube::Api;
+use kube::api::DeleteParams;
+
+use crate::harness::{pods_of_run, run, task};
+use crate::scenarios::{self, Cluster};
+
+async fn sim() -> (SimCluster, Cluster) {
+    let sim = SimCluster::start().await.unwrap();
+    let cluster = Cluster {
+        client: sim.client(),
+        ns: "default".into(),
+        image: "busybox:1.36".into(),
+    };
+    (sim, cluster)
+}
+
+macro_rules! shared {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let (_sim, c) = sim().await;
+            scenarios::$name(&c).await;
+        }
+    )*};
+}
+
+shared!(
+    succeeds_with_logs,
+    failure_exit_code_propagated,
+    image_pull_failure_reported_with_events,
+    unschedulable_pod_times_out,
+    interrupt_deletes_the_pod,
+    keep_keeps_the_pod,
+    invalid_pod_rejected_with_server_message,
+);
+
+/// 60 numbered lines, so a lost or repeated line shows.
+const COUNTING: &str = r#"
+name = "counting"
+image = "busybox:1.36"
+[annotations]
+"container.sim.kpo.dev/base" = '{"log_count": 60, "log_interval_ms": 15}'
+"#;
+
+fn numbered(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("line {i}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_and_log_streams_cut_mid_run_deliver_every_line_once() {
+    let (sim, c) = sim().await;
+    sim.faults().drop_watches(2, 6);
+    sim.faults().drop_logs(7, 5);
+    let (report, rec) = run(&c.client, &task(COUNTING), &c.ns).await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.message);
+    assert_eq!(rec.lines_of("base"), numbered(60));
+    assert!(pods_of_run(&c.client, &c.ns, &report.run_id).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_resource_versions_relist_and_finish() {
+    let (sim, c) = sim().await;
+    sim.faults().drop_watches(1, 4);
+    sim.faults().expire_watches(4);
+    let (report, rec) = run(&c.client, &task(COUNTING), &c.ns).await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.message);
+    assert_eq!(rec.lines_of("base"), numbered(60));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_on_watch_and_logs_are_retried() {
+    let (sim, c) = sim().await;
+    sim.faults().fail(Target::Watch, 500, 2);
+    sim.faults().fail(Target::Logs, 429, 2);
+    sim.faults().drop_logs(10, 1);
+    let (report, rec) = run(&c.client, &task(COUNTING), &c.ns).await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.message);
+    assert_eq!(rec.lines_of("base"), numbered(60));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_stream_that_stalls_after_exit_is_not_waited_on() {
+    let (sim, c) = sim().await;
+    sim.faults().stall_logs(1);
+    let started = std::time::Instant::now();
+    let (report, rec) = run(&c.client, &task(COUNTING), &c.ns).await;
+    assert_eq!(report.outcome, Outcome::Succeeded);
+    assert_eq!(rec.lines_of("base"), numbered(60));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "stalled stream held the run"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oom_killed_is_reported() {
+    let (_sim, c) = sim().await;
+    let t = task(
+        r#"
+name = "hungry"
+image = "busybox:1.36"
+[resources]
+limits = { memory = "16Mi" }
+[annotations]
+"container.sim.kpo.dev/base" = '{"logs": ["allocating"], "oom": true}'
+"#,
+    );
+    let (report, _) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert_eq!(report.exit_code, 137);
+    let main = &report.containers[0];
+    assert_eq!(main.reason.as_deref(), Some("OOMKilled"));
+    assert!(report.message.contains("OOMKilled"), "{}", report.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_image_name_fails_at_once() {
+    let (_sim, c) = sim().await;
+    let t = task("name = \"bad-image\"\nimage = \"Busybox:1.36\"\n[run]\nstartup_timeout = \"60s\"\n");
+    let started = std::time::Instant::now();
+    let (report, _) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::NeverStarted);
+    assert!(report.message.contains("InvalidImageName"), "{}", report.message);
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_pull_waits_for_the_startup_timeout() {
+    let (_sim, c) = sim().await;
+    let t = task(
+        r#"
+name = "rate-limited"
+image = "busybox:1.36"
+[run]
+startup_timeout = "3s"
+[annotations]
+"container.sim.kpo.dev/base" = '{"pull": "rate-limited"}'
+"#,
+    );
+    let started = std::time::Instant::now();
+    let (report, _) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::NeverStarted);
+    assert!(
+        report.message.contains("did not start within 3s"),
+        "{}",
+        report.message
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "gave up before the timeout"
+    );
+    assert!(
+        report
+            .events
+            .iter()
+            .any(|e| e.message.contains("toomanyrequests")),
+        "{:?}",
+        report.events
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insufficient_resources_explained() {
+    let (_sim, c) = sim().await;
+    let t = task(
+        "name = \"big\"\nimage = \"busybox\"\n[resources]\nrequests = { cpu = \"64\" }\n[run]\nstartup_timeout = \"1s\"\n",
+    );
+    let (report, _) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::NeverStarted);
+    assert!(report.message.contains("Insufficient cpu"), "{}", report.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sidecars_never_hold_the_run_open() {
+    // Native sidecars (init containers with restartPolicy Always) need Kubernetes 1.28+, so the
+    // v1.20 real cluster cannot show this; it is covered here.
+    let (_sim, c) = sim().await;
+    let t = task(
+        r#"
+name = "with-sidecars"
+image = "busybox:1.36"
+[[sidecars]]
+name = "proxy"
+image = "busybox:1.36"
+[[init_containers]]
+name = "agent"
+image = "busybox:1.36"
+restartPolicy = "Always"
+[run]
+logs = "all"
+[annotations]
+"container.sim.kpo.dev/base" = '{"logs": ["main work"], "duration_ms": 300}'
+"container.sim.kpo.dev/proxy" = '{"logs": ["proxy up"], "duration_ms": 3600000}'
+"container.sim.kpo.dev/agent" = '{"logs": ["agent up"]}'
+"#,
+    );
+    let started = std::time::Instant::now();
+    let (report, rec) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.message);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(rec.lines_of("base"), ["main work"]);
+    assert_eq!(rec.lines_of("proxy"), ["proxy up"]);
+    assert_eq!(rec.lines_of("agent"), ["agent up"]);
+    let roles: Vec<_> = report
+        .containers
+        .iter()
+        .map(|k| (k.name.as_str(), k.role))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("agent", "native_sidecar"),
+            ("base", "main"),
+            ("proxy", "sidecar")
+        ]
+    );
+    assert_eq!(report.cleanup, Cleanup::Deleted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_timeout_stops_a_long_task() {
+    let (_sim, c) = sim().await;
+    let t = task(
+        r#"
+name = "slow"
+image = "busybox:1.36"
+[run]
+timeout = "2s"
+[annotations]
+"container.sim.kpo.dev/base" = '{"logs": ["working"], "duration_ms": 60000}'
+"#,
+    );
+    assert_eq!(
+        kpo::pod::build(&t, &kpo::pod::RunIdentity::generate("slow"), "default")
+            .spec
+            .unwrap()
+            .active_deadline_seconds,
+        Some(2)
+    );
+    let (report, _) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::TimedOut, "{}", report.message);
+    assert_eq!(report.exit_code, kpo::exit::TIMED_OUT);
+    assert!(pods_of_run(&c.client, &c.ns, &report.run_id).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_deleted_by_someone_else_fails_the_run() {
+    let (_sim, c) = sim().await;
+    let t = task(
+        r#"
+name = "victim"
+image = "busybox:1.36"
+[annotations]
+"container.sim.kpo.dev/base" = '{"logs": ["working"], "duration_ms": 60000}'
+"#,
+    );
+    let client = c.client.clone();
+    let killer = tokio::spawn(async move {
+        let api: Api<Pod> = Api::default_namespaced(client);
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let pods = api.list(&Default::default()).await.unwrap().items;
+            if let Some(p) = pods.first() {
+                let name = p.metadata.name.clone().unwrap();
+                api.delete(&name, &DeleteParams::default().grace_period(0))
+                    .await
+                    .unwrap();
+                return;
+            }
+        }
+    });
+    let (report, _) = run(&c.client, &t, &c.ns).await;
+    killer.await.unwrap();
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert_eq!(report.exit_code, kpo::exit::FAILED);
+    assert!(
+        report.message.contains("deleted by someone else"),
+        "{}",
+        report.message
+    );
+    assert_eq!(report.cleanup, Cleanup::None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_runs_share_one_client() {
+    let (_sim, c) = sim().await;
+    let runs = (0..8).map(|i| {
+        let t = task(&format!(
+            "name = \"batch-{i}\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{{\"logs\": [\"task {i}\"], \"exit_code\": {i}}}'\n"
+        ));
+        let client = c.client.clone();
+        async move { run(&client, &t, "default").await }
+    });
+    let results = futures::future::join_all(runs).await;
+    for (i, (report, rec)) in results.iter().enumerate() {
+        assert_eq!(report.exit_code, i as i32);
+        assert_eq!(rec.lines_of("base"), [format!("task {i}")]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_create_is_an_error_and_leaves_nothing() {
+    let (sim, c) = sim().await;
+    sim.faults().fail(Target::Create, 500, 1);
+    let t = task(COUNTING);
+    let pod = kpo::pod::build(&t, &kpo::pod::RunIdentity::generate("counting"), "default");
+    let observer = std::sync::Arc::new(crate::harness::Recorder::default());
+    let err = kpo::supervise::run(c.client.clone(), pod, &t.run, observer, std::future::pending())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot reach the cluster"), "{err}");
+    let api: Api<Pod> = Api::default_namespaced(c.client.clone());
+    assert!(api.list(&Default::default()).await.unwrap().items.is_empty());
+}
