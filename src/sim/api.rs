@@ -144,7 +144,7 @@ async fn create_pod(State(sim): State<Sim>, Path(ns): Path<String>, params: Para
         return not_found("namespaces", &ns);
     }
     if let Err(invalid) = validate::pod(&pod) {
-        return invalid;
+        return invalid.into_response();
     }
     let name = pod.metadata.name.clone().unwrap_or_default();
     if inner.pods.contains_key(&(ns.clone(), name.clone())) {

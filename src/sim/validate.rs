@@ -20,8 +20,18 @@ struct Cause {
     message: String,
 }
 
-/// Validates a pod as the API server would; the error is a ready 422 response.
-pub fn pod(pod: &Pod) -> Result<(), Response> {
+/// A pod the API server refuses: a `Status` body answered with 422.
+#[derive(Debug)]
+pub struct Invalid(serde_json::Value);
+
+impl IntoResponse for Invalid {
+    fn into_response(self) -> Response {
+        (StatusCode::UNPROCESSABLE_ENTITY, Json(self.0)).into_response()
+    }
+}
+
+/// Validates a pod as the API server would.
+pub fn pod(pod: &Pod) -> Result<(), Invalid> {
     let mut causes = Vec::new();
     let mut add = |field: String, reason: &'static str, message: String| {
         causes.push(Cause {
@@ -49,7 +59,7 @@ pub fn pod(pod: &Pod) -> Result<(), Response> {
     for (k, v) in pod.metadata.labels.iter().flatten() {
         if names::check_qualified_name(k).is_err() || names::check_label_value(v).is_err() {
             add(
-                format!("metadata.labels"),
+                "metadata.labels".into(),
                 "FieldValueInvalid",
                 format!("Invalid value: {v:?}: label {k:?} is not a valid label"),
             );
@@ -148,7 +158,7 @@ pub fn pod(pod: &Pod) -> Result<(), Response> {
     finish(&name, causes)
 }
 
-fn finish(name: &str, causes: Vec<Cause>) -> Result<(), Response> {
+fn finish(name: &str, causes: Vec<Cause>) -> Result<(), Invalid> {
     if causes.is_empty() {
         return Ok(());
     }
@@ -171,7 +181,7 @@ fn finish(name: &str, causes: Vec<Cause>) -> Result<(), Response> {
         },
         "code": 422,
     });
-    Err((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
+    Err(Invalid(body))
 }
 
 /// Fills in what admission and defaulting add to a stored pod.
