@@ -338,12 +338,13 @@ fn summarize(progress: &Progress, report: &RunReport) {
         return;
     }
     for c in &report.containers {
-        let code = c
-            .exit_code
-            .map(|c| format!("exit code {c}"))
-            .unwrap_or_else(|| "no exit code".into());
-        let reason = c.reason.as_deref().unwrap_or("no reason given");
-        progress.say(&format!("  container {} ({}): {reason}, {code}", c.name, c.role));
+        let state = match (c.exit_code, c.reason.as_deref()) {
+            (Some(code), reason) => format!("{}, exit code {code}", reason.unwrap_or("Terminated")),
+            (None, Some(reason)) => format!("{reason}, not finished"),
+            (None, None) if c.started_at.is_some() => "running".to_owned(),
+            (None, None) => "never started".to_owned(),
+        };
+        progress.say(&format!("  container {} ({}): {state}", c.name, c.role));
         if let Some(m) = c.message.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
             for line in m.lines() {
                 progress.say(&format!("    | {line}"));
