@@ -7,5 +7,6 @@ pub mod names;
 pub mod pod;
 pub mod report;
 pub mod sim;
+pub mod status;
 pub mod supervise;
 pub mod task;

@@ -100,13 +100,7 @@ pub fn log_container(pod: &Pod, requested: Option<&str>) -> Result<String, Strin
     if !all.iter().any(|c| c.name == container) {
         return Err(format!("container {container} is not valid for pod {name}"));
     }
-    let status = pod.status.as_ref().and_then(|s| {
-        s.container_statuses
-            .iter()
-            .chain(s.init_container_statuses.iter())
-            .flatten()
-            .find(|c| c.name == container)
-    });
+    let status = crate::status::of(pod, &container);
     let waiting = status
         .and_then(|s| s.state.as_ref())
         .and_then(|s| s.waiting.as_ref());
@@ -442,7 +436,7 @@ impl Node {
         let started_at = self
             .store
             .get_pod(&self.ns, &self.name, &self.uid)
-            .and_then(|p| status_of(&p, container).and_then(|s| s.state.clone()))
+            .and_then(|p| crate::status::of(&p, container).and_then(|s| s.state.clone()))
             .and_then(|s| s.running)
             .and_then(|r| r.started_at);
         self.set_state(
@@ -467,7 +461,7 @@ impl Node {
         let Some(pod) = self.store.get_pod(&self.ns, &self.name, &self.uid) else {
             return;
         };
-        let running: Vec<String> = all_statuses(&pod)
+        let running: Vec<String> = crate::status::all(&pod)
             .filter(|s| s.state.as_ref().is_some_and(|st| st.running.is_some()))
             .map(|s| s.name.clone())
             .collect();
@@ -490,7 +484,8 @@ impl Node {
             self.terminate(c, code, "Error", None);
         }
         // A container still waiting for its image will never start.
-        for s in all_statuses(&pod).filter(|s| s.state.as_ref().is_some_and(|st| st.waiting.is_some())) {
+        for s in crate::status::all(&pod).filter(|s| s.state.as_ref().is_some_and(|st| st.waiting.is_some()))
+        {
             self.store.finish_log(&self.uid, &s.name);
         }
     }
@@ -542,19 +537,6 @@ fn waiting(c: &Container, reason: &str) -> ContainerStatus {
         }),
         ..Default::default()
     }
-}
-
-fn all_statuses(pod: &Pod) -> impl Iterator<Item = &ContainerStatus> {
-    pod.status.iter().flat_map(|s| {
-        s.init_container_statuses
-            .iter()
-            .flatten()
-            .chain(s.container_statuses.iter().flatten())
-    })
-}
-
-fn status_of<'a>(pod: &'a Pod, name: &str) -> Option<&'a ContainerStatus> {
-    all_statuses(pod).find(|s| s.name == name)
 }
 
 fn status_of_mut<'a>(pod: &'a mut Pod, name: &str) -> Option<&'a mut ContainerStatus> {

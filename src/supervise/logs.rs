@@ -17,7 +17,7 @@ use kube::api::LogParams;
 use tokio::sync::watch;
 
 use super::Observer;
-use super::state::{container_status, container_terminated};
+use crate::status;
 
 /// How long a log stream may stay silent after its container exited before it counts as stalled.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -85,13 +85,13 @@ impl Reader<'_> {
 }
 
 fn started(pod: &Pod, container: &str) -> bool {
-    container_status(pod, container)
+    status::of(pod, container)
         .and_then(|s| s.state.as_ref())
         .is_some_and(|s| s.running.is_some() || s.terminated.is_some())
 }
 
 fn terminated(pod: Option<&Pod>, container: &str) -> bool {
-    pod.is_none_or(|p| container_terminated(p, container))
+    pod.is_none_or(|p| status::terminated(p, container))
 }
 
 /// Streams one container's log to the observer until the container has exited and its log is

@@ -232,7 +232,7 @@ pub async fn run(
     // containers still running (sidecars, or everything after a timeout) get a moment, then stop.
     let (finished, running): (Vec<_>, Vec<_>) = followers
         .into_iter()
-        .partition(|(c, _)| state::container_terminated(&last, c));
+        .partition(|(c, _)| crate::status::terminated(&last, c));
     let finished = futures::future::join_all(finished.into_iter().map(|(_, f)| f));
     let _ = tokio::time::timeout(LOG_DRAIN_LIMIT, finished).await;
     let abort: Vec<_> = running.iter().map(|(_, f)| f.abort_handle()).collect();

@@ -42,7 +42,7 @@ impl Tracker {
         let status = status_of(pod);
         let changed = (self.last.as_ref() != Some(&status)).then(|| status.clone());
         self.last = Some(status);
-        let main = container_status(pod, MAIN_CONTAINER);
+        let main = crate::status::of(pod, MAIN_CONTAINER);
         let main_state = main.and_then(|s| s.state.as_ref());
         if main_state.is_some_and(|s| s.running.is_some() || s.terminated.is_some()) {
             self.main_started = true;
@@ -100,7 +100,7 @@ impl Tracker {
             };
         }
         // Any container, init or regular, can hold the main one back with an image problem.
-        for s in all_statuses(pod) {
+        for s in crate::status::all(pod) {
             let Some(w) = s.state.as_ref().and_then(|st| st.waiting.as_ref()) else {
                 continue;
             };
@@ -172,7 +172,7 @@ pub fn status_of(pod: &Pod) -> Status {
             prefixed(c.message.as_deref().unwrap_or_default())
         ))
     } else if phase == "Pending" {
-        all_statuses(pod).find_map(|s| {
+        crate::status::all(pod).find_map(|s| {
             let w = s.state.as_ref()?.waiting.as_ref()?;
             let reason = w.reason.clone()?;
             let quiet = matches!(reason.as_str(), "ContainerCreating" | "PodInitializing");
@@ -191,26 +191,6 @@ fn prefixed(text: &str) -> String {
     } else {
         format!(": {}", text.trim_end())
     }
-}
-
-fn all_statuses(pod: &Pod) -> impl Iterator<Item = &ContainerStatus> {
-    pod.status.iter().flat_map(|s| {
-        s.init_container_statuses
-            .iter()
-            .flatten()
-            .chain(s.container_statuses.iter().flatten())
-    })
-}
-
-pub fn container_status<'a>(pod: &'a Pod, name: &str) -> Option<&'a ContainerStatus> {
-    all_statuses(pod).find(|s| s.name == name)
-}
-
-/// Whether `container` has exited (a deleted pod's containers count as exited).
-pub fn container_terminated(pod: &Pod, container: &str) -> bool {
-    container_status(pod, container)
-        .and_then(|s| s.state.as_ref())
-        .is_some_and(|s| s.terminated.is_some())
 }
 
 fn failed_init_container(pod: &Pod) -> Option<String> {

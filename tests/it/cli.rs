@@ -243,14 +243,21 @@ pub fn ctrl_c_deletes_the_pod_on(kubeconfig: &str, image: &str) {
     });
 }
 
-#[test]
-fn ctrl_c_deletes_the_pod() {
+/// A simulated cluster served from this test process, and a kubeconfig file for `kpo` to use.
+fn sim_with_kubeconfig() -> (tokio::runtime::Runtime, SimCluster, tempfile::TempDir, String) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sim = rt.block_on(SimCluster::start()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("kubeconfig");
     std::fs::write(&config, sim.kubeconfig()).unwrap();
-    ctrl_c_deletes_the_pod_on(config.to_str().unwrap(), "busybox:1.36");
+    let config = config.to_str().unwrap().to_owned();
+    (rt, sim, dir, config)
+}
+
+#[test]
+fn ctrl_c_deletes_the_pod() {
+    let (rt, sim, _dir, config) = sim_with_kubeconfig();
+    ctrl_c_deletes_the_pod_on(&config, "busybox:1.36");
     // Through the sim's own API: nothing with the task's label is left.
     let left = rt.block_on(async {
         let api: Api<Pod> = Api::default_namespaced(sim.client());
@@ -328,10 +335,6 @@ pub fn render_server_on(kubeconfig: &str, image: &str) {
 
 #[test]
 fn render_server() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let sim = rt.block_on(SimCluster::start()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("kubeconfig");
-    std::fs::write(&config, sim.kubeconfig()).unwrap();
-    render_server_on(config.to_str().unwrap(), "busybox:1.36");
+    let (_rt, _sim, _dir, config) = sim_with_kubeconfig();
+    render_server_on(&config, "busybox:1.36");
 }

@@ -1,0 +1,25 @@
+//! Reading a pod's container statuses, init and regular alike, by container name.
+
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+
+/// Every container status of the pod: init containers first, then regular ones.
+pub fn all(pod: &Pod) -> impl Iterator<Item = &ContainerStatus> {
+    pod.status.iter().flat_map(|s| {
+        s.init_container_statuses
+            .iter()
+            .flatten()
+            .chain(s.container_statuses.iter().flatten())
+    })
+}
+
+/// The status of the container called `name`, if the kubelet reported one yet.
+pub fn of<'a>(pod: &'a Pod, name: &str) -> Option<&'a ContainerStatus> {
+    all(pod).find(|s| s.name == name)
+}
+
+/// Whether `container` has exited.
+pub fn terminated(pod: &Pod, container: &str) -> bool {
+    of(pod, container)
+        .and_then(|s| s.state.as_ref())
+        .is_some_and(|s| s.terminated.is_some())
+}
