@@ -16,8 +16,15 @@ pub const REJECTED: i32 = 65;
 pub const CLUSTER_UNAVAILABLE: i32 = 69;
 /// A bug in kpo. EX_SOFTWARE.
 pub const INTERNAL: i32 = 70;
+/// A plugin failed: it trapped, ran out of time or memory, returned something invalid, or
+/// changed what it may not. No pod was created if it was a mutator. EX_PROTOCOL.
+pub const PLUGIN_FAILED: i32 = 76;
+/// A mutator plugin refused the pod (a policy said no). No pod was created. EX_NOPERM.
+pub const REFUSED: i32 = 77;
 /// The task file (or a file it names) is invalid. EX_CONFIG.
 pub const CONFIG: i32 = 78;
+/// An interpreter plugin judged the run skipped (e.g. "nothing to do today").
+pub const SKIPPED: i32 = 99;
 /// The run's timeout or the pod's active deadline passed (GNU `timeout`'s code).
 pub const TIMED_OUT: i32 = 124;
 /// The pod never started its main container: unschedulable, image errors, startup timeout.

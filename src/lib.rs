@@ -4,6 +4,7 @@ pub mod cli;
 pub mod connect;
 pub mod exit;
 pub mod names;
+pub mod plugin;
 pub mod pod;
 pub mod report;
 pub mod sim;

@@ -85,6 +85,33 @@ pub fn check_quantity(s: &str) -> Result<(), String> {
         .ok_or_else(|| format!("`{s}` is not a quantity (write e.g. \"250m\", \"2\", \"64Mi\")"))
 }
 
+/// A checked quantity's value in base units (cores, bytes).
+pub fn quantity_value(q: &str) -> f64 {
+    let split = q.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(q.len());
+    let (number, suffix) = q.split_at(split);
+    let n: f64 = number.parse().unwrap_or(0.0);
+    let scale = match suffix {
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        e if e.starts_with(['e', 'E']) => 10f64.powi(e[1..].parse().unwrap_or(0)),
+        _ => 1.0,
+    };
+    n * scale
+}
+
 /// The DNS-1123 form of a task name: lowercase, other characters turned into '-', trimmed.
 pub fn pod_name_stem(task: &str) -> String {
     let mapped: String = task

@@ -92,6 +92,43 @@ pub struct RunReport {
     pub timeline: Vec<TimelineEntry>,
     pub containers: Vec<ContainerReport>,
     pub events: Vec<EventReport>,
+    /// What each mutator plugin changed in the pod before it was submitted.
+    pub mutations: Vec<crate::plugin::Mutation>,
+    /// The interpreter plugins' combined verdict and outputs, when the task has interpreters.
+    pub decision: Option<crate::plugin::Decision>,
+    /// The last lines of the main container's log, for interpreters.
+    #[serde(skip)]
+    pub log_tail: Vec<String>,
+    /// The pod as last seen, for interpreters.
+    #[serde(skip)]
+    pub final_pod: Option<k8s_openapi::api::core::v1::Pod>,
+}
+
+impl RunReport {
+    /// Lets the interpreters' verdict decide the exit code: a skip or success overrides a
+    /// failed exit, a failure overrides a clean one.
+    pub fn apply(&mut self, decision: crate::plugin::Decision) {
+        let main_exit = self
+            .containers
+            .iter()
+            .find(|c| c.role == "main")
+            .and_then(|c| c.exit_code);
+        self.exit_code = match decision.verdict {
+            "success" => exit::SUCCESS,
+            "skip" => exit::SKIPPED,
+            _ => main_exit.filter(|c| *c != 0).map_or(exit::FAILED, |c| c & 0xff),
+        };
+        let why = decision
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        self.message = format!(
+            "{} (judged {} by {}{why})",
+            self.message, decision.verdict, decision.plugin
+        );
+        self.decision = Some(decision);
+    }
 }
 
 impl Outcome {

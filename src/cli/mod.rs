@@ -1,6 +1,7 @@
 //! The `kpo` command line: a thin layer that parses arguments, loads the task, connects, calls
 //! the library and turns the result into output and an exit code.
 
+mod plugin_cmd;
 mod progress;
 
 use std::io::IsTerminal;
@@ -15,6 +16,7 @@ use kube::api::PostParams;
 
 use crate::connect::{self, Connection, Target};
 use crate::exit;
+use crate::plugin::{self, Mutation, TaskPlugins};
 use crate::pod::{self, RunIdentity};
 use crate::report::{Outcome, RunReport};
 use crate::supervise::{self, format_events};
@@ -56,6 +58,11 @@ enum Command {
         /// The task file.
         task: PathBuf,
     },
+    /// Inspect and test plugin components without a cluster.
+    Plugin {
+        #[command(subcommand)]
+        command: plugin_cmd::PluginCommand,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +103,9 @@ struct RenderArgs {
     /// Ask the API server for a dry-run create and print what it would store.
     #[arg(long)]
     server: bool,
+    /// Print what each mutator plugin changed (RFC 6902 JSON patches) instead of the pod.
+    #[arg(long)]
+    diff: bool,
     #[command(flatten)]
     cluster: ClusterArgs,
 }
@@ -121,6 +131,7 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run(args).await,
             Command::Render(args) => render(args).await,
             Command::Validate { task } => validate(&task),
+            Command::Plugin { command } => tokio::task::block_in_place(|| plugin_cmd::run(command)),
         }
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))
@@ -205,28 +216,37 @@ async fn render(args: RenderArgs) -> i32 {
         Ok(t) => t,
         Err(code) => return code,
     };
-    let identity = RunIdentity::generate(&task.name);
-    if !args.server {
-        let ns = namespace_for(&args.cluster, &task, "default");
-        return print_yaml(&pod::build(&task, &identity, &ns));
-    }
-    let conn = match connect(&args.cluster).await {
-        Ok(c) => c,
+    let plugins = match load_plugins(&task) {
+        Ok(p) => p,
         Err(code) => return code,
     };
-    let ns = namespace_for(&args.cluster, &task, &conn.default_namespace);
-    let pod = pod::build(&task, &identity, &ns);
+    let identity = RunIdentity::generate(&task.name);
+    let conn = if args.server {
+        match connect(&args.cluster).await {
+            Ok(c) => Some(c),
+            Err(code) => return code,
+        }
+    } else {
+        None
+    };
+    let context_ns = conn.as_ref().map_or("default", |c| c.default_namespace.as_str());
+    let ns = namespace_for(&args.cluster, &task, context_ns);
+    let (pod, mutations) = match build_pod(&task, &identity, &ns, plugins.as_ref()) {
+        Ok(built) => built,
+        Err(code) => return code,
+    };
+    if args.diff {
+        return print_diff(&mutations);
+    }
+    let Some(conn) = conn else {
+        return print_yaml(&pod);
+    };
     let api: Api<Pod> = Api::namespaced(conn.client.clone(), &ns);
-    match api
-        .create(
-            &PostParams {
-                dry_run: true,
-                ..Default::default()
-            },
-            &pod,
-        )
-        .await
-    {
+    let dry_run = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    match api.create(&dry_run, &pod).await {
         Ok(stored) => print_yaml(&stored),
         Err(kube::Error::Api(s)) => {
             eprintln!("kpo: error: the API server rejected the pod: {}", s.message);
@@ -237,6 +257,44 @@ async fn render(args: RenderArgs) -> i32 {
             exit::CLUSTER_UNAVAILABLE
         }
     }
+}
+
+/// Loads the task's plugins before anything else happens; errors name the plugin.
+fn load_plugins(task: &Task) -> Result<Option<TaskPlugins>, i32> {
+    tokio::task::block_in_place(|| TaskPlugins::load(task)).map_err(|e| {
+        report_error(&e);
+        e.exit_code()
+    })
+}
+
+/// Builds the pod and runs the mutators on it: what `run` submits and `render` prints.
+fn build_pod(
+    task: &Task,
+    identity: &RunIdentity,
+    ns: &str,
+    plugins: Option<&TaskPlugins>,
+) -> Result<(Pod, Vec<Mutation>), i32> {
+    let pod = pod::build(task, identity, ns);
+    let Some(plugins) = plugins else {
+        return Ok((pod, Vec::new()));
+    };
+    let ctx = plugin::context(&task.name, ns, &identity.run_id);
+    tokio::task::block_in_place(|| plugins.mutate(pod, &ctx)).map_err(|e| {
+        report_error(&e);
+        e.exit_code()
+    })
+}
+
+/// Each mutator's RFC 6902 patch, one JSON document per plugin after a `# plugin` line.
+fn print_diff(mutations: &[Mutation]) -> i32 {
+    if mutations.is_empty() {
+        eprintln!("kpo: the task has no mutators; nothing changes the pod");
+    }
+    for m in mutations {
+        println!("# plugin {}: {} change(s)", m.plugin, m.patch.0.len());
+        println!("{}", serde_json::to_string_pretty(&m.patch).unwrap_or_default());
+    }
+    exit::SUCCESS
 }
 
 fn print_yaml(pod: &Pod) -> i32 {
@@ -267,14 +325,20 @@ async fn run(args: RunArgs) -> i32 {
         },
         None => None,
     };
+    let plugins = match load_plugins(&task) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
     let conn = match connect(&args.cluster).await {
         Ok(c) => c,
         Err(code) => return code,
     };
     let ns = namespace_for(&args.cluster, &task, &conn.default_namespace);
     let identity = RunIdentity::generate(&task.name);
-    let pod = pod::build(&task, &identity, &ns);
-    // Plugins (mutators) will change `pod` here, before anything is submitted.
+    let (pod, mutations) = match build_pod(&task, &identity, &ns, plugins.as_ref()) {
+        Ok(built) => built,
+        Err(code) => return code,
+    };
 
     let json = args.output == Output::Json;
     let logs_to = if json {
@@ -302,14 +366,28 @@ async fn run(args: RunArgs) -> i32 {
     )
     .await;
     progress.finish();
-    let report = match result {
+    let mut report = match result {
         Ok(r) => r,
         Err(e) => {
             report_error(&e);
             return exit::CLUSTER_UNAVAILABLE;
         }
     };
-    // Plugins (interpreters) will judge `report` here.
+    report.mutations = mutations;
+    if let Some(plugins) = &plugins
+        && report.uid.is_some()
+    {
+        let ctx = plugin::context(&task.name, &ns, &identity.run_id);
+        match tokio::task::block_in_place(|| plugins.interpret(&report, &ctx)) {
+            Ok(Some(decision)) => report.apply(decision),
+            Ok(None) => {}
+            Err(e) => {
+                report_error(&e);
+                report.message = format!("{} (then: {e})", report.message);
+                report.exit_code = e.exit_code();
+            }
+        }
+    }
     if json {
         match serde_json::to_string_pretty(&report) {
             Ok(text) => println!("{text}"),

@@ -643,7 +643,7 @@ fn unschedulable(pod: &Pod) -> Option<String> {
         spec.containers
             .iter()
             .filter_map(|c| c.resources.as_ref()?.requests.as_ref()?.get(resource))
-            .map(|q| quantity_value(&q.0))
+            .map(|q| crate::names::quantity_value(&q.0))
             .sum()
     };
     let mut short = Vec::new();
@@ -654,26 +654,6 @@ fn unschedulable(pod: &Pod) -> Option<String> {
         short.push("1 Insufficient memory");
     }
     (!short.is_empty()).then(|| format!("0/1 nodes are available: {}.", short.join(", ")))
-}
-
-/// A quantity's value in base units (cores, bytes); enough precision to compare with the node.
-fn quantity_value(q: &str) -> f64 {
-    let split = q.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(q.len());
-    let (number, suffix) = q.split_at(split);
-    let n: f64 = number.parse().unwrap_or(0.0);
-    let scale = match suffix {
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "Ti" => 1024f64.powi(4),
-        _ => 1.0,
-    };
-    n * scale
 }
 
 /// The image-reference grammar's basics, as the kubelet checks it before pulling.
@@ -749,11 +729,5 @@ mod tests {
         }
         assert_eq!(qualified("busybox"), "docker.io/library/busybox:latest");
         assert_eq!(qualified("me/app:1"), "docker.io/me/app:1");
-    }
-
-    #[test]
-    fn quantities_compare_with_the_node() {
-        assert_eq!(quantity_value("250m"), 0.25);
-        assert_eq!(quantity_value("64Mi"), 64.0 * 1024.0 * 1024.0);
     }
 }

@@ -5,6 +5,7 @@
 mod events;
 mod logs;
 mod state;
+mod tail;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -89,6 +90,10 @@ pub async fn run(
         timeline: Vec::new(),
         containers: Vec::new(),
         events: Vec::new(),
+        mutations: Vec::new(),
+        decision: None,
+        log_tail: Vec::new(),
+        final_pod: None,
     };
     let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     let created = match api.create(&PostParams::default(), &pod).await {
@@ -116,6 +121,8 @@ pub async fn run(
     report.timeline.push(submitted);
     let started = tokio::time::Instant::now();
 
+    let tail = Arc::new(tail::Tail::new(observer.clone()));
+    let observer: Arc<dyn Observer> = tail.clone();
     let (pods_tx, pods_rx) = watch::channel(Some(created.clone()));
     let followers: Vec<_> = log_containers(&created, &policy.logs)
         .into_iter()
@@ -249,6 +256,8 @@ pub async fn run(
     report.outcome = outcome;
     report.message = message;
     report.containers = containers(&last);
+    report.log_tail = tail.lines();
+    report.final_pod = Some(last);
     let keep = match policy.on_finish {
         OnFinish::Keep => true,
         OnFinish::Delete => false,

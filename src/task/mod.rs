@@ -49,6 +49,9 @@ pub struct Task {
     /// The pod the task's fields are merged onto (`pod_template`), already parsed.
     pub template: Option<Pod>,
     pub run: RunPolicy,
+    /// Mutator plugins, in the order they apply.
+    pub mutators: Vec<crate::plugin::PluginSpec>,
+    pub interpreters: Vec<crate::plugin::PluginSpec>,
 }
 
 /// How kpo supervises the pod: timeouts, logs and what to do with the pod afterwards.

@@ -48,6 +48,38 @@ pub struct RawTask {
     pub pod_template: Option<String>,
     #[serde(default)]
     pub run: RawRunPolicy,
+    /// `[[mutate]]`: plugins that change the pod before submission, applied in order.
+    #[serde(default)]
+    pub mutate: Vec<RawPlugin>,
+    /// `[[interpret]]`: plugins that judge the run afterwards.
+    #[serde(default)]
+    pub interpret: Vec<RawPlugin>,
+}
+
+/// One plugin entry.
+#[derive(Debug, Deserialize)]
+pub struct RawPlugin {
+    pub path: String,
+    pub name: Option<String>,
+    /// Free-form; handed to the plugin as JSON.
+    pub config: Option<serde_json::Value>,
+    pub timeout: Option<String>,
+    pub memory: Option<String>,
+    pub writable: Option<Vec<String>>,
+    #[serde(default)]
+    pub grant: RawGrant,
+}
+
+/// Capabilities granted to a plugin; none by default.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawGrant {
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub clock: bool,
+    /// `"host/path:/guest/path"`, read-only.
+    #[serde(default)]
+    pub dirs: Vec<String>,
 }
 
 /// An `env` entry: a literal string, or a reference to a Secret or ConfigMap key.

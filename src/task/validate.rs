@@ -12,9 +12,10 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::locate::KeyPath;
-use super::raw::{RawEnvValue, RawLogs, RawTask};
+use super::raw::{RawEnvValue, RawLogs, RawPlugin, RawTask};
 use super::{LogSelection, OnFinish, RunPolicy, Task};
 use crate::names;
+use crate::plugin::{self, Grants, PluginSpec};
 
 type Found = Vec<(KeyPath, String)>;
 
@@ -332,6 +333,9 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
         }
     };
 
+    let mutators = plugins(raw.mutate, "mutate", folder, &mut bad);
+    let interpreters = plugins(raw.interpret, "interpret", folder, &mut bad);
+
     if !found.is_empty() {
         return Err(found);
     }
@@ -375,7 +379,82 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
             logs,
             events_on_failure: raw.run.events_on_failure.unwrap_or(defaults.events_on_failure),
         },
+        mutators,
+        interpreters,
     })
+}
+
+/// Checks `[[mutate]]` or `[[interpret]]` entries: the file exists, limits parse, names are unique.
+fn plugins(
+    raw: Vec<RawPlugin>,
+    field: &str,
+    folder: &Path,
+    bad: &mut impl FnMut(KeyPath, String),
+) -> Vec<PluginSpec> {
+    let mut names = BTreeSet::new();
+    let mut specs = Vec::new();
+    for (i, p) in raw.into_iter().enumerate() {
+        let key = || KeyPath::default().key(field).index(i);
+        let path = folder.join(&p.path);
+        if !path.is_file() {
+            bad(key().key("path"), format!("no plugin file at {}", path.display()));
+        }
+        let name = p.name.unwrap_or_else(|| plugin::default_name(&path));
+        if !names.insert(name.clone()) {
+            bad(
+                key().key("name"),
+                format!("plugin name `{name}` is used twice; give one a `name`"),
+            );
+        }
+        let timeout = match p.timeout.as_deref().map(parse_duration) {
+            None => plugin::DEFAULT_TIMEOUT,
+            Some(Ok(t)) => t,
+            Some(Err(m)) => {
+                bad(key().key("timeout"), m);
+                plugin::DEFAULT_TIMEOUT
+            }
+        };
+        let memory = match p.memory.as_deref().map(|m| names::check_quantity(m).map(|()| m)) {
+            None => plugin::DEFAULT_MEMORY,
+            Some(Ok(m)) => names::quantity_value(m) as u64,
+            Some(Err(e)) => {
+                bad(key().key("memory"), e);
+                plugin::DEFAULT_MEMORY
+            }
+        };
+        for w in p.writable.iter().flatten().filter(|w| !w.starts_with('/')) {
+            bad(
+                key().key("writable"),
+                format!("`{w}` is not a JSON pointer (write e.g. \"/metadata/labels\")"),
+            );
+        }
+        let mut dirs = Vec::new();
+        for d in &p.grant.dirs {
+            match d.split_once(':') {
+                Some((host, guest)) if guest.starts_with('/') => {
+                    dirs.push((folder.join(host), guest.to_owned()))
+                }
+                _ => bad(
+                    key().key("grant").key("dirs"),
+                    format!("`{d}` is not \"host/path:/guest/path\""),
+                ),
+            }
+        }
+        specs.push(PluginSpec {
+            name,
+            path,
+            config: p.config.unwrap_or_else(|| serde_json::json!({})),
+            timeout,
+            memory,
+            writable: p.writable,
+            grants: Grants {
+                env: p.grant.env,
+                clock: p.grant.clock,
+                dirs,
+            },
+        });
+    }
+    specs
 }
 
 /// Accepts `"90s"`, `"2m"`, `"1h 30m"` and ISO 8601 (`"PT2M"`).

@@ -129,3 +129,53 @@ pub async fn e2e_client(path: &str) -> kube::Client {
         .expect("valid kubeconfig");
     kube::Client::try_from(config).expect("client")
 }
+
+/// The compiled component of a plugin in `plugins/` (e.g. `add-labels`, `hostile/spin`), built
+/// once per test run with the wasm32-wasip2 target (installed if missing).
+pub fn plugin(name: &str) -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<Result<std::path::PathBuf, String>> = std::sync::OnceLock::new();
+    let dir = BUILT
+        .get_or_init(build_plugins)
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let file = name.rsplit('/').next().unwrap_or(name);
+    let crate_name = if name.starts_with("hostile/") {
+        format!("hostile_{file}")
+    } else {
+        file.to_owned()
+    };
+    dir.join(format!("{}.wasm", crate_name.replace('-', "_")))
+}
+
+fn build_plugins() -> Result<std::path::PathBuf, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let installed = std::process::Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    if installed.is_ok_and(|o| !String::from_utf8_lossy(&o.stdout).contains("wasm32-wasip2")) {
+        let ok = std::process::Command::new("rustup")
+            .args(["target", "add", "wasm32-wasip2"])
+            .status();
+        if !ok.is_ok_and(|s| s.success()) {
+            return Err("cannot install the wasm32-wasip2 target (rustup target add wasm32-wasip2)".into());
+        }
+    }
+    let status = std::process::Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
+        .arg(root.join("plugins/Cargo.toml"))
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .status()
+        .map_err(|e| format!("cannot run cargo to build the plugins: {e}"))?;
+    if !status.success() {
+        return Err("building the plugins failed (cargo build in plugins/)".into());
+    }
+    Ok(root.join("plugins/target/wasm32-wasip2/release"))
+}

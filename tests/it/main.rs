@@ -3,6 +3,7 @@
 mod cli;
 mod e2e;
 mod harness;
+mod plugins;
 mod scenarios;
 mod sim;
 mod task_file;

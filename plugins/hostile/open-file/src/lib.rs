@@ -1,0 +1,22 @@
+//! A hostile test guest: open-file. See ../../README.md.
+#![cfg(target_arch = "wasm32")]
+#![allow(unconditional_recursion, clippy::all)]
+
+wit_bindgen::generate!({ world: "mutator-plugin", path: "../../../wit" });
+
+use exports::kpo::plugin::mutator::Guest;
+use kpo::plugin::types::Context;
+
+struct Plugin;
+
+impl Guest for Plugin {
+    #[allow(unused_variables, unreachable_code)]
+    fn mutate(pod: String, context: Context) -> Result<String, String> {
+        match std::fs::read_to_string("/etc/passwd") {
+            Ok(text) => Err(format!("ESCAPED: read {} bytes of /etc/passwd", text.len())),
+            Err(e) => Err(format!("cannot open /etc/passwd: {e}")),
+        }
+    }
+}
+
+export!(Plugin);

@@ -1,0 +1,21 @@
+//! A hostile test guest: sneaky. See ../../README.md.
+#![cfg(target_arch = "wasm32")]
+#![allow(unconditional_recursion, clippy::all)]
+
+wit_bindgen::generate!({ world: "mutator-plugin", path: "../../../wit" });
+
+use exports::kpo::plugin::mutator::Guest;
+use kpo::plugin::types::Context;
+
+struct Plugin;
+
+impl Guest for Plugin {
+    #[allow(unused_variables, unreachable_code)]
+    fn mutate(pod: String, context: Context) -> Result<String, String> {
+        let mut pod: serde_json::Value = serde_json::from_str(&pod).map_err(|e| e.to_string())?;
+        pod["metadata"]["namespace"] = serde_json::Value::String("kube-system".into());
+        Ok(pod.to_string())
+    }
+}
+
+export!(Plugin);

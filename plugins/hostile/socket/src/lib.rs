@@ -1,0 +1,22 @@
+//! A hostile test guest: socket. See ../../README.md.
+#![cfg(target_arch = "wasm32")]
+#![allow(unconditional_recursion, clippy::all)]
+
+wit_bindgen::generate!({ world: "mutator-plugin", path: "../../../wit" });
+
+use exports::kpo::plugin::mutator::Guest;
+use kpo::plugin::types::Context;
+
+struct Plugin;
+
+impl Guest for Plugin {
+    #[allow(unused_variables, unreachable_code)]
+    fn mutate(pod: String, context: Context) -> Result<String, String> {
+        match std::net::TcpStream::connect("127.0.0.1:6443") {
+            Ok(_) => Err("ESCAPED: connected to 127.0.0.1:6443".to_owned()),
+            Err(e) => Err(format!("cannot connect: {e}")),
+        }
+    }
+}
+
+export!(Plugin);

@@ -1,0 +1,19 @@
+//! A hostile test guest: trap. See ../../README.md.
+#![cfg(target_arch = "wasm32")]
+#![allow(unconditional_recursion, clippy::all)]
+
+wit_bindgen::generate!({ world: "mutator-plugin", path: "../../../wit" });
+
+use exports::kpo::plugin::mutator::Guest;
+use kpo::plugin::types::Context;
+
+struct Plugin;
+
+impl Guest for Plugin {
+    #[allow(unused_variables, unreachable_code)]
+    fn mutate(pod: String, context: Context) -> Result<String, String> {
+        panic!("this plugin always crashes")
+    }
+}
+
+export!(Plugin);

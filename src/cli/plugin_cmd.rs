@@ -1,0 +1,224 @@
+//! `kpo plugin inspect` and `kpo plugin test`: for plugin authors, no cluster needed.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use k8s_openapi::api::core::v1::Pod;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::exit;
+use crate::plugin::{self, ContainerOutcome, Outcome, PluginHost, PluginSpec, Role, Verdict, inspect};
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Print which kpo roles a component implements (mutator, interpreter) and its imports.
+    Inspect {
+        /// The component (.wasm).
+        plugin: PathBuf,
+    },
+    /// Run a plugin on a recorded input and compare the result with a golden file.
+    ///
+    /// A mutator gets --pod (YAML or JSON) and its result pod is compared with --expect; a
+    /// refusal compares as {"refused": "<reason>"}. An interpreter gets --outcome (JSON: status,
+    /// exit_code, phase, containers, log_tail, result, pod) and its judgement compares as
+    /// {"verdict": ..., "reason": ..., "outputs": ...}. Exit 0 on a match, 1 with the
+    /// differences on a mismatch; --update rewrites the golden file instead.
+    Test(TestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The component (.wasm).
+    plugin: PathBuf,
+    /// Test it as a mutator on this pod.
+    #[arg(long, conflicts_with = "outcome", required_unless_present = "outcome")]
+    pod: Option<PathBuf>,
+    /// Test it as an interpreter on this recorded outcome.
+    #[arg(long)]
+    outcome: Option<PathBuf>,
+    /// The plugin's config, as JSON (what `config` in the task file would be).
+    #[arg(long, default_value = "{}")]
+    config: String,
+    /// The golden file with the expected result.
+    #[arg(long)]
+    expect: PathBuf,
+    /// Write the actual result to the golden file instead of comparing.
+    #[arg(long)]
+    update: bool,
+}
+
+pub fn run(command: PluginCommand) -> i32 {
+    let host = match PluginHost::new(plugin::default_cache_dir()) {
+        Ok(h) => h,
+        Err(e) => return fail(&e.to_string(), e.exit_code()),
+    };
+    match command {
+        PluginCommand::Inspect { plugin } => match inspect::inspect(&host, &plugin) {
+            Ok(i) => {
+                let roles = if i.roles.is_empty() {
+                    "none (not a kpo plugin)".to_owned()
+                } else {
+                    i.roles.join(", ")
+                };
+                println!("{}\n  roles:   {roles}", plugin.display());
+                println!("  exports: {}", i.exports.join(", "));
+                println!("  imports: {}", i.imports.join(", "));
+                exit::SUCCESS
+            }
+            Err(e) => fail(&e.to_string(), e.exit_code()),
+        },
+        PluginCommand::Test(args) => test(&host, args),
+    }
+}
+
+fn fail(message: &str, code: i32) -> i32 {
+    eprintln!("kpo: error: {message}");
+    code
+}
+
+fn read_value(path: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_saphyr::from_str(&text).map_err(|e| format!("{} is not YAML or JSON: {e}", path.display()))
+}
+
+fn test(host: &PluginHost, args: TestArgs) -> i32 {
+    match actual(host, &args) {
+        Ok(actual) if args.update => match std::fs::write(
+            &args.expect,
+            format!("{}\n", serde_json::to_string_pretty(&actual).unwrap_or_default()),
+        ) {
+            Ok(()) => {
+                eprintln!("kpo: wrote {}", args.expect.display());
+                exit::SUCCESS
+            }
+            Err(e) => fail(
+                &format!("cannot write {}: {e}", args.expect.display()),
+                exit::CONFIG,
+            ),
+        },
+        Ok(actual) => match read_value(&args.expect) {
+            Ok(expected) if expected == actual => {
+                eprintln!(
+                    "kpo: ok: {} matches {}",
+                    args.plugin.display(),
+                    args.expect.display()
+                );
+                exit::SUCCESS
+            }
+            Ok(expected) => {
+                eprintln!(
+                    "kpo: MISMATCH: {} differs from {}:",
+                    args.plugin.display(),
+                    args.expect.display()
+                );
+                let patch = json_patch::diff(&expected, &actual);
+                println!("{}", serde_json::to_string_pretty(&patch).unwrap_or_default());
+                exit::FAILED
+            }
+            Err(e) => fail(&e, exit::CONFIG),
+        },
+        Err((message, code)) => fail(&message, code),
+    }
+}
+
+/// Runs the plugin on the recorded input; the result in its golden-file form.
+fn actual(host: &PluginHost, args: &TestArgs) -> Result<Value, (String, i32)> {
+    let config: Value = serde_json::from_str(&args.config)
+        .map_err(|e| (format!("--config is not JSON: {e}"), exit::USAGE))?;
+    let spec = PluginSpec {
+        name: plugin::default_name(&args.plugin),
+        path: args.plugin.clone(),
+        config,
+        timeout: plugin::DEFAULT_TIMEOUT,
+        memory: plugin::DEFAULT_MEMORY,
+        writable: None,
+        grants: Default::default(),
+    };
+    let plugin_error = |e: plugin::PluginError| (e.to_string(), e.exit_code());
+    let role = if args.pod.is_some() {
+        Role::Mutator
+    } else {
+        Role::Interpreter
+    };
+    let loaded = host
+        .load_all(std::slice::from_ref(&spec), role)
+        .map_err(plugin_error)?;
+    let ctx = plugin::context("plugin-test", "default", "test");
+    if let Some(path) = &args.pod {
+        let pod: Pod = serde_json::from_value(read_value(path).map_err(|e| (e, exit::CONFIG))?)
+            .map_err(|e| (format!("{} is not a Pod: {e}", path.display()), exit::CONFIG))?;
+        return match plugin::mutate(host, &loaded, pod, &ctx) {
+            Ok((pod, _)) => Ok(serde_json::to_value(pod).unwrap_or_default()),
+            Err(plugin::PluginError::Refused { reason, .. }) => Ok(json!({ "refused": reason })),
+            Err(e) => Err(plugin_error(e)),
+        };
+    }
+    let path = args.outcome.as_deref().unwrap_or(Path::new("-"));
+    let recorded: OutcomeFile = serde_json::from_value(read_value(path).map_err(|e| (e, exit::CONFIG))?)
+        .map_err(|e| (format!("{} is not an outcome: {e}", path.display()), exit::CONFIG))?;
+    let judgement = plugin::call_interpret(host, &loaded[0], &recorded.into(), &ctx).map_err(plugin_error)?;
+    let (verdict, reason) = match judgement.verdict {
+        Verdict::Success => ("success", None),
+        Verdict::Failure(r) => ("failure", Some(r)),
+        Verdict::Skip(r) => ("skip", Some(r)),
+        Verdict::Retry(r) => ("retry", Some(r)),
+    };
+    let outputs = judgement
+        .outputs
+        .and_then(|o| serde_json::from_str::<Value>(&o).ok());
+    Ok(json!({ "verdict": verdict, "reason": reason, "outputs": outputs }))
+}
+
+/// A recorded outcome, as plugin authors write it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutcomeFile {
+    status: String,
+    #[serde(default)]
+    exit_code: i32,
+    #[serde(default)]
+    phase: String,
+    #[serde(default)]
+    containers: Vec<ContainerFile>,
+    #[serde(default)]
+    log_tail: Vec<String>,
+    #[serde(default)]
+    result: Option<Value>,
+    #[serde(default)]
+    pod: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContainerFile {
+    name: String,
+    role: String,
+    exit_code: Option<i32>,
+    reason: Option<String>,
+    message: Option<String>,
+}
+
+impl From<OutcomeFile> for Outcome {
+    fn from(f: OutcomeFile) -> Self {
+        Outcome {
+            status: f.status,
+            exit_code: f.exit_code,
+            phase: f.phase,
+            containers: f
+                .containers
+                .into_iter()
+                .map(|c| ContainerOutcome {
+                    name: c.name,
+                    role: c.role,
+                    exit_code: c.exit_code,
+                    reason: c.reason,
+                    message: c.message,
+                })
+                .collect(),
+            log_tail: f.log_tail,
+            result: f.result.map(|r| r.to_string()),
+            pod: f.pod.map(|p| p.to_string()).unwrap_or_default(),
+        }
+    }
+}

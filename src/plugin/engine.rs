@@ -1,0 +1,125 @@
+//! The one wasmtime engine of a kpo process: its epoch clock, and components compiled once and
+//! kept on disk, keyed by their content and the engine's compatibility, so the second run of a
+//! task does not compile again.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine};
+
+use super::PluginError;
+
+/// How often the epoch advances: the granularity of plugin deadlines.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// The engine plus the thread that ticks its epoch; the thread stops with it.
+pub struct EngineHandle {
+    pub engine: Engine,
+    stop: Arc<AtomicBool>,
+}
+
+impl EngineHandle {
+    pub fn new() -> Result<Self, PluginError> {
+        let mut config = Config::new();
+        config.wasm_component_model(true).epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(|e| PluginError::Engine(e.to_string()))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (weak, flag) = (engine.weak(), stop.clone());
+        std::thread::Builder::new()
+            .name("kpo-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => return,
+                    }
+                }
+            })
+            .map_err(|e| PluginError::Engine(format!("cannot start the epoch thread: {e}")))?;
+        Ok(Self { engine, stop })
+    }
+}
+
+impl Drop for EngineHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Where compiled components are kept: `$KPO_CACHE_DIR`, else the user's cache folder.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    std::env::var_os("KPO_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("kpo").join("components")))
+}
+
+/// A compiled component and whether it came from the cache.
+pub struct Compiled {
+    pub component: Component,
+    pub from_cache: bool,
+    pub took: Duration,
+}
+
+/// Compiles `bytes` (read from `path`, named `plugin`), or loads the result of an earlier compile.
+pub fn compile(
+    engine: &Engine,
+    cache: Option<&Path>,
+    plugin: &str,
+    bytes: &[u8],
+) -> Result<Compiled, PluginError> {
+    let started = Instant::now();
+    let mut hasher = Sha256::new();
+    hasher.update(bytes);
+    let mut compat = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut compat);
+    let key = format!(
+        "{:x}-{:016x}.cwasm",
+        hasher.finalize(),
+        std::hash::Hasher::finish(&compat)
+    );
+    let cached = cache.map(|dir| dir.join(&key));
+    if let Some(path) = cached.as_deref().filter(|p| p.exists()) {
+        // SAFETY: the file was written by `precompile_component` of an engine with the same
+        // compatibility hash (it is in the file name) and is only ever replaced atomically.
+        match unsafe { Component::deserialize_file(engine, path) } {
+            Ok(component) => {
+                return Ok(Compiled {
+                    component,
+                    from_cache: true,
+                    took: started.elapsed(),
+                });
+            }
+            Err(e) => tracing::warn!(%plugin, "ignoring unreadable cache entry {}: {e}", path.display()),
+        }
+    }
+    let invalid = |e: wasmtime::Error| PluginError::NotAComponent {
+        plugin: plugin.to_owned(),
+        message: format!("{e:#}"),
+    };
+    let serialized = engine.precompile_component(bytes).map_err(invalid)?;
+    // SAFETY: these bytes were just produced by this engine.
+    let component = unsafe { Component::deserialize(engine, &serialized) }.map_err(invalid)?;
+    if let Some(path) = cached
+        && let Err(e) = store(&path, &serialized)
+    {
+        tracing::warn!(%plugin, "cannot cache the compiled component in {}: {e}", path.display());
+    }
+    Ok(Compiled {
+        component,
+        from_cache: false,
+        took: started.elapsed(),
+    })
+}
+
+fn store(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}

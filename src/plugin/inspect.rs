@@ -1,0 +1,39 @@
+//! What a component file is: which kpo worlds it implements and what it imports.
+
+use std::path::Path;
+
+use super::{PluginError, PluginHost, PluginSpec, Role};
+
+/// A component's interface, for `kpo plugin inspect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    /// `mutator`, `interpreter`, or both.
+    pub roles: Vec<&'static str>,
+    pub exports: Vec<String>,
+    pub imports: Vec<String>,
+}
+
+pub fn inspect(host: &PluginHost, path: &Path) -> Result<Inspection, PluginError> {
+    let spec = PluginSpec {
+        name: super::default_name(path),
+        path: path.to_owned(),
+        config: serde_json::Value::Null,
+        timeout: super::DEFAULT_TIMEOUT,
+        memory: super::DEFAULT_MEMORY,
+        writable: None,
+        grants: Default::default(),
+    };
+    let loaded = host.load(&spec)?;
+    let engine = &host.engine.engine;
+    let ty = loaded.pre.component().component_type();
+    let roles = [Role::Mutator, Role::Interpreter]
+        .into_iter()
+        .filter(|r| loaded.require(*r).is_ok())
+        .map(Role::name)
+        .collect();
+    Ok(Inspection {
+        roles,
+        exports: ty.exports(engine).map(|(n, _)| n.to_owned()).collect(),
+        imports: ty.imports(engine).map(|(n, _)| n.to_owned()).collect(),
+    })
+}

@@ -1,0 +1,113 @@
+//! Running the mutators in order, each on the previous one's pod, and checking what each did.
+
+use k8s_openapi::api::core::v1::Pod;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Context, Loaded, MAX_OUTPUT, PluginError, PluginHost};
+use crate::pod::{LABEL_MANAGED_BY, LABEL_RUN_ID, LABEL_TASK};
+
+/// What one mutator changed, as an RFC 6902 JSON patch against the pod it was given.
+#[derive(Debug, Clone, Serialize)]
+pub struct Mutation {
+    pub plugin: String,
+    pub patch: json_patch::Patch,
+}
+
+/// Fields no mutator may change: they identify the run.
+fn protected() -> [String; 5] {
+    let label = |l: &str| format!("/metadata/labels/{}", l.replace('~', "~0").replace('/', "~1"));
+    [
+        "/metadata/name".into(),
+        "/metadata/namespace".into(),
+        label(LABEL_TASK),
+        label(LABEL_RUN_ID),
+        label(LABEL_MANAGED_BY),
+    ]
+}
+
+/// Applies `plugins` in order to `pod`. Stops at the first refusal, failure or forbidden change,
+/// so a bad plugin never yields a half-changed pod to submit.
+pub fn mutate(
+    host: &PluginHost,
+    plugins: &[Loaded],
+    mut pod: Pod,
+    base: &Context,
+) -> Result<(Pod, Vec<Mutation>), PluginError> {
+    let mut mutations = Vec::new();
+    for plugin in plugins {
+        let name = plugin.spec.name.clone();
+        let invalid = |message: String| PluginError::InvalidOutput {
+            plugin: name.clone(),
+            message,
+        };
+        let before = serde_json::to_value(&pod).map_err(|e| invalid(e.to_string()))?;
+        let ctx = Context {
+            config: plugin.spec.config.to_string(),
+            ..base.clone()
+        };
+        let out = match plugin.call_mutate(host, &before.to_string(), &ctx)? {
+            Ok(out) => out,
+            Err(reason) => return Err(PluginError::Refused { plugin: name, reason }),
+        };
+        if out.len() > MAX_OUTPUT {
+            return Err(invalid(format!(
+                "{} bytes, more than the limit of {MAX_OUTPUT}",
+                out.len()
+            )));
+        }
+        let after: Value = serde_json::from_str(&out).map_err(|e| invalid(format!("not JSON: {e}")))?;
+        let next: Pod =
+            serde_json::from_value(after).map_err(|e| invalid(format!("not a valid Pod: {e}")))?;
+        let after = serde_json::to_value(&next).map_err(|e| invalid(e.to_string()))?;
+        for path in protected() {
+            if before.pointer(&path) != after.pointer(&path) {
+                return Err(PluginError::Forbidden {
+                    plugin: name,
+                    path,
+                    why: " (it identifies the run)".into(),
+                });
+            }
+        }
+        let patch = json_patch::diff(&before, &after);
+        if let Some(allowed) = &plugin.spec.writable {
+            for op in &patch.0 {
+                let path = op.path().to_string();
+                if !allowed.iter().any(|a| under(&path, a)) {
+                    let why = format!(" (the task file lets it change only {})", allowed.join(", "));
+                    return Err(PluginError::Forbidden {
+                        plugin: name,
+                        path,
+                        why,
+                    });
+                }
+            }
+        }
+        tracing::debug!(plugin = %name, changes = patch.0.len(), "mutator applied");
+        mutations.push(Mutation { plugin: name, patch });
+        pod = next;
+    }
+    Ok((pod, mutations))
+}
+
+/// Whether JSON pointer `path` is `prefix` or inside it.
+fn under(path: &str, prefix: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::under;
+
+    #[test]
+    fn pointer_prefixes_respect_segments() {
+        assert!(under("/metadata/labels/team", "/metadata/labels"));
+        assert!(under("/metadata/labels", "/metadata/labels/"));
+        assert!(!under("/metadata/labelsx", "/metadata/labels"));
+        assert!(!under("/spec", "/metadata"));
+    }
+}

@@ -1,0 +1,123 @@
+//! What a plugin instance can reach: a store holding a WASI context with nothing granted but
+//! what the task file lists, a memory cap, and a log that writes under the plugin's name.
+
+use std::time::Duration;
+
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{
+    FsPerms, HostMonotonicClock, HostWallClock, ResourceTable, WasiCtx, WasiCtxView, WasiView,
+};
+
+use super::bindings::kpo::plugin::log;
+use super::{Grants, PluginError};
+
+/// How much a plugin may print on stdout or stderr in one call.
+const OUTPUT_CAP: usize = 64 * 1024;
+
+/// The data of one plugin store: fresh for every call.
+pub struct Sandbox {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub limits: StoreLimits,
+    plugin: String,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+}
+
+impl Sandbox {
+    pub fn new(plugin: &str, memory: u64, grants: &Grants) -> Result<Self, PluginError> {
+        let stdout = MemoryOutputPipe::new(OUTPUT_CAP);
+        let stderr = MemoryOutputPipe::new(OUTPUT_CAP);
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        if !grants.clock {
+            wasi.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
+        }
+        for name in &grants.env {
+            if let Ok(value) = std::env::var(name) {
+                wasi.env(name, value);
+            }
+        }
+        for (host, guest) in &grants.dirs {
+            wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
+                .map_err(|e| PluginError::Setup {
+                    plugin: plugin.to_owned(),
+                    message: format!("cannot grant directory {}: {e}", host.display()),
+                })?;
+        }
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(usize::try_from(memory).unwrap_or(usize::MAX))
+            .trap_on_grow_failure(true)
+            .build();
+        Ok(Self {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limits,
+            plugin: plugin.to_owned(),
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Sends what the guest printed to kpo's log, under its name.
+    pub fn flush_output(&self) {
+        for (pipe, is_err) in [(&self.stdout, false), (&self.stderr, true)] {
+            let bytes = pipe.contents();
+            for line in String::from_utf8_lossy(&bytes).lines() {
+                if is_err {
+                    tracing::warn!(plugin = %self.plugin, "stderr: {line}");
+                } else {
+                    tracing::info!(plugin = %self.plugin, "stdout: {line}");
+                }
+            }
+        }
+    }
+}
+
+impl WasiView for Sandbox {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl log::Host for Sandbox {
+    fn log(&mut self, level: log::Level, message: String) {
+        let plugin = &self.plugin;
+        match level {
+            log::Level::Trace => tracing::trace!(%plugin, "{message}"),
+            log::Level::Debug => tracing::debug!(%plugin, "{message}"),
+            log::Level::Info => tracing::info!(%plugin, "{message}"),
+            log::Level::Warn => tracing::warn!(%plugin, "{message}"),
+            log::Level::Error => tracing::error!(%plugin, "{message}"),
+        }
+    }
+}
+
+/// A clock stuck at the epoch: plugins get time only when the task file grants `clock`.
+struct FrozenClock;
+
+impl HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}

@@ -1,0 +1,512 @@
+//! Plugins: each example plugin through `kpo render` and `kpo run --sim`, every hostile guest
+//! stopped with a clear error naming it and no pod created, the compile cache, and the tools
+//! for plugin authors (`kpo plugin inspect`, `kpo plugin test`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use k8s_openapi::api::core::v1::Pod;
+use kpo::exit;
+use kpo::plugin::{PluginError, PluginHost, TaskPlugins};
+use kube::Api;
+use serde_json::Value;
+
+use crate::harness::plugin;
+
+fn kpo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kpo"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env("KPO_CACHE_DIR", cache_dir())
+        .output()
+        .expect("kpo runs")
+}
+
+fn cache_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("kpo-test-cache-{}", std::process::id()))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Writes a task file using the plugin entries `plugins` (TOML), returning its path.
+fn task_file(dir: &Path, body: &str) -> String {
+    let path = dir.join("task.toml");
+    std::fs::write(&path, body).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn entry(kind: &str, name: &str, extra: &str) -> String {
+    format!(
+        "[[{kind}]]\npath = {:?}\n{extra}\n",
+        plugin(name).display().to_string()
+    )
+}
+
+fn render(body: &str) -> (Output, Option<Pod>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kpo(&["render", &task_file(dir.path(), body)]);
+    let pod = serde_saphyr::from_str(&text(&out.stdout)).ok();
+    (out, pod)
+}
+
+fn run_json(body: &str) -> (Output, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kpo(&["run", "--sim", "--output", "json", &task_file(dir.path(), body)]);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out, report)
+}
+
+const BASE: &str = "name = \"plug\"\nimage = \"busybox:1.36\"\n";
+
+#[test]
+fn add_labels_in_render_diff_and_run() {
+    let body = format!(
+        "{BASE}{}",
+        entry(
+            "mutate",
+            "add-labels",
+            "config = { labels = { cost-center = \"ml\" }, annotations = { \"example.com/owner\" = \"ops\" } }"
+        )
+    );
+    let (out, pod) = render(&body);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let pod = pod.unwrap();
+    assert_eq!(pod.metadata.labels.as_ref().unwrap()["cost-center"], "ml");
+    assert_eq!(
+        pod.metadata.annotations.as_ref().unwrap()["example.com/owner"],
+        "ops"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = kpo(&["render", "--diff", &task_file(dir.path(), &body)]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("# plugin add_labels: 2 change(s)"), "{stdout}");
+    assert!(
+        stdout.contains("\"path\": \"/metadata/labels/cost-center\""),
+        "{stdout}"
+    );
+
+    let (out, report) = run_json(&body);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(report["mutations"][0]["plugin"], "add_labels");
+    assert_eq!(report["mutations"][0]["patch"][0]["op"], "add");
+}
+
+#[test]
+fn resource_defaults_fill_only_what_is_missing() {
+    let body = format!(
+        "{BASE}[resources]\nlimits = {{ memory = \"1Gi\" }}\n{}",
+        entry(
+            "mutate",
+            "resource-defaults",
+            "config = { requests = { cpu = \"100m\" }, limits = { memory = \"256Mi\", cpu = \"1\" } }"
+        )
+    );
+    let (out, pod) = render(&body);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let resources = pod.unwrap().spec.unwrap().containers[0]
+        .resources
+        .clone()
+        .unwrap();
+    assert_eq!(resources.requests.unwrap()["cpu"].0, "100m");
+    let limits = resources.limits.unwrap();
+    assert_eq!(
+        (limits["memory"].0.as_str(), limits["cpu"].0.as_str()),
+        ("1Gi", "1")
+    );
+}
+
+#[test]
+fn deny_privileged_refuses_and_no_pod_is_created() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim = rt.block_on(kpo::sim::SimCluster::start()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("kubeconfig");
+    std::fs::write(&config, sim.kubeconfig()).unwrap();
+    let body = format!(
+        "{BASE}[container_security_context]\nprivileged = true\n{}",
+        entry("mutate", "deny-privileged", "")
+    );
+    let out = kpo(&[
+        "run",
+        "--kubeconfig",
+        config.to_str().unwrap(),
+        &task_file(dir.path(), &body),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(exit::REFUSED), "{stderr}");
+    assert!(
+        stderr.contains("plugin deny_privileged refused the pod: container base is privileged"),
+        "{stderr}"
+    );
+    let pods = rt.block_on(async {
+        Api::<Pod>::default_namespaced(sim.client())
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+    });
+    assert!(pods.is_empty(), "a refused pod was created");
+
+    // A pod within the policy goes through untouched.
+    let body = format!(
+        "{BASE}[security_context]\nrunAsNonRoot = true\n{}",
+        entry("mutate", "deny-privileged", "")
+    );
+    let (out, report) = run_json(&body);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(report["mutations"][0]["patch"], serde_json::json!([]));
+}
+
+#[test]
+fn exit_codes_turn_an_exit_into_skip_or_success() {
+    let script =
+        |code: i32| format!("[annotations]\n\"container.sim.kpo.dev/base\" = '{{\"exit_code\": {code}}}'\n");
+    let plugin = entry(
+        "interpret",
+        "exit-codes",
+        "config = { skip = [42], success = [3] }",
+    );
+    let (out, report) = run_json(&format!("{BASE}{}{plugin}", script(42)));
+    assert_eq!(out.status.code(), Some(exit::SKIPPED), "{}", text(&out.stderr));
+    assert_eq!(report["decision"]["verdict"], "skip");
+    assert_eq!(report["decision"]["outputs"]["exit_codes"]["exit_code"], 42);
+    let (out, _) = run_json(&format!("{BASE}{}{plugin}", script(3)));
+    assert_eq!(out.status.code(), Some(0));
+    let (out, _) = run_json(&format!("{BASE}{}{plugin}", script(4)));
+    assert_eq!(out.status.code(), Some(4));
+}
+
+#[test]
+fn log_scan_fails_a_clean_exit_and_publishes_matches() {
+    let body = format!(
+        "{BASE}[annotations]\n\"container.sim.kpo.dev/base\" = '{{\"logs\": [\"starting\", \"ERROR: disk full\", \"done\"]}}'\n{}",
+        entry("interpret", "log-scan", "config = { patterns = [\"ERROR\"] }")
+    );
+    let (out, report) = run_json(&body);
+    assert_eq!(out.status.code(), Some(exit::FAILED), "{}", text(&out.stderr));
+    assert_eq!(
+        report["outcome"], "succeeded",
+        "kpo's own reading stays in the report"
+    );
+    assert_eq!(report["decision"]["verdict"], "failure");
+    assert_eq!(
+        report["decision"]["outputs"]["log_scan"]["matches"],
+        serde_json::json!(["ERROR: disk full"])
+    );
+    assert!(
+        report["message"]
+            .as_str()
+            .unwrap()
+            .contains("judged failure by log_scan"),
+        "{report}"
+    );
+}
+
+/// Loads `guest` as the only mutator of a task and runs it on the task's pod.
+fn mutate_with(guest: &str, extra: &str) -> Result<Pod, PluginError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = task_file(dir.path(), &format!("{BASE}{}", entry("mutate", guest, extra)));
+    let task = kpo::task::load(Path::new(&path)).unwrap();
+    let plugins = TaskPlugins::load(&task)?.unwrap();
+    let identity = kpo::pod::RunIdentity::generate("plug");
+    let pod = kpo::pod::build(&task, &identity, "default");
+    plugins
+        .mutate(pod, &kpo::plugin::context("plug", "default", &identity.run_id))
+        .map(|(p, _)| p)
+}
+
+fn error_of(guest: &str, extra: &str) -> String {
+    match mutate_with(guest, extra) {
+        Ok(_) => panic!("{guest} was not stopped"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn an_endless_loop_hits_the_deadline() {
+    let e = error_of("hostile/spin", "timeout = \"200ms\"");
+    assert_eq!(e, "plugin hostile_spin exceeded its time limit of 200ms");
+}
+
+#[test]
+fn unbounded_allocation_hits_the_memory_cap() {
+    let e = error_of("hostile/balloon", "memory = \"16Mi\"");
+    assert_eq!(e, "plugin hostile_balloon exceeded its memory limit of 16 MiB");
+}
+
+#[test]
+fn stack_overflow_is_a_crash() {
+    let e = error_of("hostile/stack", "");
+    assert!(e.starts_with("plugin hostile_stack crashed:"), "{e}");
+}
+
+#[test]
+fn a_panic_is_a_crash() {
+    let e = error_of("hostile/trap", "");
+    assert!(e.starts_with("plugin hostile_trap crashed:"), "{e}");
+}
+
+#[test]
+fn invalid_json_is_rejected() {
+    let e = error_of("hostile/garbage", "");
+    assert!(
+        e.starts_with("plugin hostile_garbage returned an invalid result: not JSON"),
+        "{e}"
+    );
+}
+
+#[test]
+fn huge_output_is_rejected() {
+    let e = error_of("hostile/huge", "");
+    assert!(
+        e.contains("hostile_huge returned an invalid result: 8388608 bytes, more than the limit"),
+        "{e}"
+    );
+}
+
+#[test]
+fn changing_the_namespace_is_forbidden() {
+    let e = error_of("hostile/sneaky", "");
+    assert_eq!(
+        e,
+        "plugin hostile_sneaky changed /metadata/namespace, which it may not change (it identifies the run)"
+    );
+}
+
+#[test]
+fn writable_paths_limit_a_mutator() {
+    let e = error_of(
+        "add-labels",
+        "writable = [\"/spec/tolerations\"]\nconfig = { labels = { a = \"b\" } }",
+    );
+    assert!(e.starts_with("plugin add_labels changed /metadata/labels"), "{e}");
+    assert!(
+        mutate_with(
+            "add-labels",
+            "writable = [\"/metadata/labels\"]\nconfig = { labels = { a = \"b\" } }"
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn files_are_out_of_reach() {
+    let e = error_of("hostile/open-file", "");
+    assert!(
+        e.starts_with("plugin hostile_open_file refused the pod: cannot open /etc/passwd"),
+        "{e}"
+    );
+    assert!(!e.contains("ESCAPED"), "{e}");
+}
+
+#[test]
+fn sockets_are_out_of_reach() {
+    let e = error_of("hostile/socket", "");
+    assert!(
+        e.starts_with("plugin hostile_socket refused the pod: cannot connect"),
+        "{e}"
+    );
+    assert!(!e.contains("ESCAPED"), "{e}");
+}
+
+#[test]
+fn environment_clock_and_files_only_when_granted() {
+    // SAFETY: tests in this binary do not read this variable concurrently.
+    unsafe { std::env::set_var("KPO_SNOOP_VISIBLE", "yes") };
+    let annotations = |pod: Pod| pod.metadata.annotations.unwrap();
+    let denied = annotations(mutate_with("hostile/snoop", "").unwrap());
+    assert_eq!(denied["snoop/env"], "");
+    assert_eq!(denied["snoop/clock"], "0");
+    assert_eq!(denied["snoop/files"], "0");
+
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("a.txt"), "a").unwrap();
+    let grant = format!(
+        "[mutate.grant]\nenv = [\"KPO_SNOOP_VISIBLE\"]\nclock = true\ndirs = [\"{}:/data\"]",
+        data.path().display()
+    );
+    let granted = annotations(mutate_with("hostile/snoop", &grant).unwrap());
+    assert_eq!(granted["snoop/env"], "KPO_SNOOP_VISIBLE=yes");
+    assert!(granted["snoop/clock"].parse::<u64>().unwrap() > 1_700_000_000);
+    assert_eq!(granted["snoop/files"], "1");
+}
+
+#[test]
+fn a_plugin_of_the_wrong_world_is_named() {
+    let e = error_of("exit-codes", "");
+    assert_eq!(
+        e,
+        "plugin exit_codes is used as mutator but does not export kpo:plugin/mutator@0.1.0 (it implements: interpreter-plugin)"
+    );
+}
+
+#[test]
+fn a_core_module_is_not_a_component() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("core.wasm");
+    std::fs::write(&module, b"\0asm\x01\0\0\0").unwrap();
+    let body = format!("{BASE}[[mutate]]\npath = {:?}\n", module.display().to_string());
+    let task = kpo::task::load(Path::new(&task_file(dir.path(), &body))).unwrap();
+    let e = TaskPlugins::load(&task).err().unwrap().to_string();
+    assert!(e.starts_with("plugin core: not a WebAssembly component"), "{e}");
+}
+
+#[test]
+fn a_missing_plugin_file_is_a_task_file_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kpo(&[
+        "validate",
+        &task_file(dir.path(), &format!("{BASE}[[mutate]]\npath = \"nope.wasm\"\n")),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(exit::CONFIG));
+    assert!(
+        stderr.contains("task.toml:4:1: mutate[0].path: no plugin file at"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn hostile_mutators_leave_no_pod_behind() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim = rt.block_on(kpo::sim::SimCluster::start()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("kubeconfig");
+    std::fs::write(&config, sim.kubeconfig()).unwrap();
+    for guest in ["hostile/trap", "hostile/garbage", "hostile/spin"] {
+        let body = format!("{BASE}{}", entry("mutate", guest, "timeout = \"100ms\""));
+        let out = kpo(&[
+            "run",
+            "--kubeconfig",
+            config.to_str().unwrap(),
+            &task_file(dir.path(), &body),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(exit::PLUGIN_FAILED),
+            "{guest}: {}",
+            text(&out.stderr)
+        );
+    }
+    let pods = rt.block_on(async {
+        Api::<Pod>::default_namespaced(sim.client())
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+    });
+    assert!(pods.is_empty());
+}
+
+#[test]
+fn the_second_load_comes_from_the_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let host = PluginHost::new(Some(cache.path().to_owned())).unwrap();
+    let spec = kpo::plugin::PluginSpec {
+        name: "add-labels".into(),
+        path: plugin("add-labels"),
+        config: serde_json::json!({}),
+        timeout: kpo::plugin::DEFAULT_TIMEOUT,
+        memory: kpo::plugin::DEFAULT_MEMORY,
+        writable: None,
+        grants: Default::default(),
+    };
+    assert!(!host.load(&spec).unwrap().from_cache);
+    assert!(host.load(&spec).unwrap().from_cache);
+    // A new process (a new host) finds it too.
+    assert!(
+        PluginHost::new(Some(cache.path().to_owned()))
+            .unwrap()
+            .load(&spec)
+            .unwrap()
+            .from_cache
+    );
+}
+
+#[test]
+fn inspect_names_roles_and_imports() {
+    let out = kpo(&["plugin", "inspect", plugin("log-scan").to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(stdout.contains("roles:   interpreter"), "{stdout}");
+    assert!(
+        stdout.contains("imports: kpo:plugin/log@0.1.0, kpo:plugin/types@0.1.0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("kpo:plugin/interpreter@0.1.0"), "{stdout}");
+}
+
+#[test]
+fn plugin_test_compares_with_a_golden_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let pod = dir.path().join("pod.yaml");
+    std::fs::write(&pod, "metadata:\n  name: p\n  namespace: default\nspec:\n  containers:\n  - name: base\n    image: busybox\n").unwrap();
+    let golden = dir.path().join("expected.json");
+    let wasm = plugin("add-labels");
+    let args = |update: bool| {
+        let mut a = vec![
+            "plugin",
+            "test",
+            wasm.to_str().unwrap(),
+            "--pod",
+            pod.to_str().unwrap(),
+            "--config",
+            "{\"labels\": {\"a\": \"b\"}}",
+            "--expect",
+            golden.to_str().unwrap(),
+        ];
+        if update {
+            a.push("--update");
+        }
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run = |a: Vec<String>| Command::new(env!("CARGO_BIN_EXE_kpo")).args(a).output().unwrap();
+    assert_eq!(run(args(true)).status.code(), Some(0));
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&golden).unwrap()).unwrap();
+    assert_eq!(written["metadata"]["labels"]["a"], "b");
+    assert_eq!(run(args(false)).status.code(), Some(0));
+    std::fs::write(
+        &golden,
+        serde_json::to_string(&serde_json::json!({"metadata": {"name": "p"}})).unwrap(),
+    )
+    .unwrap();
+    let out = run(args(false));
+    assert_eq!(out.status.code(), Some(exit::FAILED));
+    assert!(text(&out.stderr).contains("MISMATCH"));
+    assert!(text(&out.stdout).contains("\"op\""), "{}", text(&out.stdout));
+
+    let outcome = dir.path().join("outcome.json");
+    std::fs::write(
+        &outcome,
+        r#"{"status": "succeeded", "log_tail": ["fine", "ERROR x"]}"#,
+    )
+    .unwrap();
+    let golden = dir.path().join("judgement.json");
+    std::fs::write(&golden, r#"{"verdict": "failure", "reason": "log matches [\"ERROR\"]: ERROR x", "outputs": {"matches": ["ERROR x"]}}"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kpo"))
+        .args([
+            "plugin",
+            "test",
+            plugin("log-scan").to_str().unwrap(),
+            "--outcome",
+            outcome.to_str().unwrap(),
+        ])
+        .args([
+            "--config",
+            "{\"patterns\": [\"ERROR\"]}",
+            "--expect",
+            golden.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
