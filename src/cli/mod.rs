@@ -400,19 +400,23 @@ async fn run(args: RunArgs) -> i32 {
 
 /// The closing lines on stderr: outcome, why, container results, and events on failure.
 fn summarize(progress: &Progress, report: &RunReport) {
-    let verdict = match report.outcome {
-        Outcome::Succeeded => "succeeded",
-        Outcome::Failed => "failed",
-        Outcome::NeverStarted => "never started",
-        Outcome::TimedOut => "timed out",
-        Outcome::Rejected => "was rejected",
-        Outcome::Interrupted => "was interrupted",
+    let verdict = match (report.decision.as_ref().map(|d| d.verdict), report.outcome) {
+        (Some("success"), _) => "succeeded",
+        (Some("skip"), _) => "was skipped",
+        (Some("retry"), _) => "failed (a plugin suggests a retry)",
+        (Some(_), _) => "failed",
+        (None, Outcome::Succeeded) => "succeeded",
+        (None, Outcome::Failed) => "failed",
+        (None, Outcome::NeverStarted) => "never started",
+        (None, Outcome::TimedOut) => "timed out",
+        (None, Outcome::Rejected) => "was rejected",
+        (None, Outcome::Interrupted) => "was interrupted",
     };
     progress.say(&format!(
         "task {:?} {verdict}: {} (exit code {})",
         report.task, report.message, report.exit_code
     ));
-    if report.outcome == Outcome::Succeeded {
+    if report.exit_code == exit::SUCCESS {
         return;
     }
     for c in &report.containers {

@@ -134,6 +134,16 @@ pub async fn e2e_client(path: &str) -> kube::Client {
 /// once per test run with the wasm32-wasip2 target (installed if missing).
 pub fn plugin(name: &str) -> std::path::PathBuf {
     static BUILT: std::sync::OnceLock<Result<std::path::PathBuf, String>> = std::sync::OnceLock::new();
+    static JS: std::sync::OnceLock<Result<std::path::PathBuf, String>> = std::sync::OnceLock::new();
+    static PYTHON: std::sync::OnceLock<Result<std::path::PathBuf, String>> = std::sync::OnceLock::new();
+    let other = match name {
+        "js/inject-sidecar" => Some(JS.get_or_init(build_js)),
+        "python/result-check" => Some(PYTHON.get_or_init(build_python)),
+        _ => None,
+    };
+    if let Some(built) = other {
+        return built.clone().unwrap_or_else(|e| panic!("{e}"));
+    }
     let dir = BUILT
         .get_or_init(build_plugins)
         .as_ref()
@@ -178,4 +188,72 @@ fn build_plugins() -> Result<std::path::PathBuf, String> {
         return Err("building the plugins failed (cargo build in plugins/)".into());
     }
     Ok(root.join("plugins/target/wasm32-wasip2/release"))
+}
+
+/// Runs a build step, with its output on failure.
+fn step(cmd: &mut std::process::Command, what: &str) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{what}: cannot start: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
+/// The JavaScript plugin, built with componentize-qjs from npm (installed into its folder).
+fn build_js() -> Result<std::path::PathBuf, String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/js/inject-sidecar");
+    if !dir.join("node_modules/.bin/componentize-qjs").exists() {
+        step(
+            std::process::Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir),
+            "npm ci",
+        )?;
+    }
+    std::fs::create_dir_all(dir.join("../../target/js")).map_err(|e| e.to_string())?;
+    step(
+        std::process::Command::new("npm")
+            .args(["run", "build"])
+            .current_dir(&dir),
+        "npm run build",
+    )?;
+    Ok(dir.join("../../target/js/inject_sidecar.wasm"))
+}
+
+/// The Python plugin, built with componentize-py from PyPI (installed with pip if missing).
+fn build_python() -> Result<std::path::PathBuf, String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/python/result-check");
+    let have = std::process::Command::new("componentize-py")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        step(
+            std::process::Command::new("python3")
+                .args(["-m", "pip", "install", "-q", "-r", "requirements.txt"])
+                .current_dir(&dir),
+            "pip install componentize-py",
+        )?;
+    }
+    std::fs::create_dir_all(dir.join("../../target/python")).map_err(|e| e.to_string())?;
+    step(
+        std::process::Command::new("componentize-py")
+            .args([
+                "-d",
+                "../../../wit",
+                "-w",
+                "interpreter-plugin",
+                "componentize",
+                "app",
+                "-o",
+            ])
+            .arg("../../target/python/result_check.wasm")
+            .current_dir(&dir),
+        "componentize-py",
+    )?;
+    Ok(dir.join("../../target/python/result_check.wasm"))
 }

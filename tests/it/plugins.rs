@@ -510,3 +510,55 @@ fn plugin_test_compares_with_a_golden_file() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn plugins_in_python_and_javascript() {
+    // One test for both: the CPython component takes a while to compile the first time, and
+    // the cache (shared by this test process) then serves every later load.
+    let body = format!(
+        "{BASE}[annotations]\n\"container.sim.kpo.dev/base\" = '{{\"logs\": [\"working\", \"{{\\\"rows\\\": 0, \\\"status\\\": \\\"ok\\\"}}\"]}}'\n{}{}",
+        entry(
+            "mutate",
+            "js/inject-sidecar",
+            "config = { name = \"shipper\", image = \"busybox:1.36\" }"
+        ),
+        entry(
+            "interpret",
+            "python/result-check",
+            "memory = \"128Mi\"\nconfig = { checks = { rows = { min = 1 }, status = { equals = \"ok\" } } }"
+        ),
+    );
+    let (out, pod) = render(&body);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let names: Vec<String> = pod
+        .unwrap()
+        .spec
+        .unwrap()
+        .containers
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, ["base", "shipper"]);
+
+    let (out, report) = run_json(&body);
+    assert_eq!(out.status.code(), Some(exit::FAILED), "{}", text(&out.stderr));
+    assert_eq!(report["decision"]["verdict"], "failure");
+    assert_eq!(report["decision"]["reason"], "rows is 0, below the minimum 1");
+    assert_eq!(
+        report["decision"]["outputs"]["result_check"]["result"]["status"],
+        "ok"
+    );
+
+    // The JavaScript plugin refuses a pod when its config lacks an image.
+    let body = format!(
+        "{BASE}{}",
+        entry("mutate", "js/inject-sidecar", "config = { name = \"x\" }")
+    );
+    let (out, _) = render(&body);
+    assert_eq!(out.status.code(), Some(exit::REFUSED));
+    assert!(
+        text(&out.stderr).contains("plugin inject_sidecar refused the pod: config.image is required"),
+        "{}",
+        text(&out.stderr)
+    );
+}
