@@ -261,10 +261,14 @@ async fn render(args: RenderArgs) -> i32 {
 
 /// Loads the task's plugins before anything else happens; errors name the plugin.
 fn load_plugins(task: &Task) -> Result<Option<TaskPlugins>, i32> {
-    tokio::task::block_in_place(|| TaskPlugins::load(task)).map_err(|e| {
+    let plugins = tokio::task::block_in_place(|| TaskPlugins::load(task)).map_err(|e| {
         report_error(&e);
         e.exit_code()
-    })
+    })?;
+    if plugins.as_ref().is_some_and(|p| !p.all_cached()) {
+        eprintln!("kpo: compiled the task's plugins (kept in the cache: the next run starts faster)");
+    }
+    Ok(plugins)
 }
 
 /// Builds the pod and runs the mutators on it: what `run` submits and `render` prints.
@@ -357,6 +361,11 @@ async fn run(args: RunArgs) -> i32 {
         "run {} of task {:?}: pod {ns}/{}",
         identity.run_id, task.name, identity.pod_name
     ));
+    if !mutations.is_empty() {
+        let applied: Vec<String> =
+            mutations.iter().map(|m| format!("{} ({} change(s))", m.plugin, m.patch.0.len())).collect();
+        progress.say(&format!("mutators applied: {}", applied.join(", ")));
+    }
     let result = supervise::run(
         conn.client.clone(),
         pod,

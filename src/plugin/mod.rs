@@ -276,6 +276,12 @@ impl Loaded {
         })
     }
 
+    /// Creates a fresh store and instance and drops them: the fixed cost every call pays, which
+    /// the benchmarks measure on its own.
+    pub fn instantiate(&self, host: &PluginHost) -> Result<(), PluginError> {
+        self.call(host, |_, _| Ok(()))
+    }
+
     /// Instantiates the plugin in a fresh store and runs `f`, turning traps into plugin errors.
     fn call<T>(
         &self,

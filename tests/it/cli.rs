@@ -173,6 +173,10 @@ fn render_prints_a_valid_pod_without_a_cluster() {
 
 #[test]
 fn validate_accepts_the_examples() {
+    // Some examples use the plugins: build them first.
+    for p in ["add-labels", "js/inject-sidecar", "python/result-check"] {
+        crate::harness::plugin(p);
+    }
     for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {

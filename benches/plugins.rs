@@ -1,0 +1,187 @@
+//! Plugin costs on this machine, per example plugin: cold compile, load from the on-disk
+//! cache, a fresh instance, and one full mutate/interpret call (JSON in and out, checks, patch)
+//! on the ~2 KB pod of `examples/etl.toml`; and the same label mutation done natively in Rust as
+//! the floor. Prints a Markdown table for the README.
+//!
+//! Build the plugins first (`cargo test` does, or see plugins/*/README.md), then:
+//!     cargo bench --bench plugins
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use kpo::plugin::{self, Loaded, PluginHost, PluginSpec, Role};
+use kpo::report::{ContainerReport, RunReport};
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
+    median(
+        (0..runs)
+            .map(|_| {
+                let start = Instant::now();
+                std::hint::black_box(f());
+                start.elapsed()
+            })
+            .collect(),
+    )
+}
+
+fn fmt(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us >= 1e6 {
+        format!("{:.2} s", us / 1e6)
+    } else if us >= 1e3 {
+        format!("{:.2} ms", us / 1e3)
+    } else {
+        format!("{us:.1} µs")
+    }
+}
+
+fn spec(name: &str, path: PathBuf, config: serde_json::Value) -> PluginSpec {
+    PluginSpec {
+        name: name.into(),
+        path,
+        config,
+        timeout: Duration::from_secs(10),
+        memory: 256 << 20,
+        writable: None,
+        grants: Default::default(),
+    }
+}
+
+fn report() -> RunReport {
+    let task = kpo::task::load(Path::new("examples/etl.toml")).expect("examples/etl.toml");
+    let pod = kpo::pod::build(&task, &kpo::pod::RunIdentity::generate("etl"), "default");
+    RunReport {
+        task: "etl".into(),
+        run_id: "bench".into(),
+        namespace: "default".into(),
+        pod: "etl-bench".into(),
+        uid: Some("uid".into()),
+        outcome: kpo::report::Outcome::Succeeded,
+        exit_code: 0,
+        message: String::new(),
+        on_finish: kpo::task::OnFinish::Delete,
+        cleanup: kpo::report::Cleanup::Deleted,
+        started_at: jiff::Timestamp::now(),
+        finished_at: jiff::Timestamp::now(),
+        timeline: Vec::new(),
+        containers: vec![ContainerReport {
+            name: "base".into(),
+            role: "main",
+            exit_code: Some(0),
+            reason: Some("Completed".into()),
+            message: None,
+            started_at: None,
+            finished_at: None,
+        }],
+        events: Vec::new(),
+        mutations: Vec::new(),
+        decision: None,
+        log_tail: (0..100)
+            .map(|i| format!("processed batch {i} of 100: 4096 rows {{\"rows\": {i}}}"))
+            .collect(),
+        final_pod: Some(pod),
+    }
+}
+
+fn main() {
+    let root = Path::new("plugins/target");
+    let rust = |n: &str| root.join(format!("wasm32-wasip2/release/{n}.wasm"));
+    let labels = serde_json::json!({"labels": {"cost-center": "ml"}});
+    let plugins: Vec<(&str, Role, PathBuf, serde_json::Value)> = vec![
+        (
+            "add-labels (Rust)",
+            Role::Mutator,
+            rust("add_labels"),
+            labels.clone(),
+        ),
+        (
+            "resource-defaults (Rust)",
+            Role::Mutator,
+            rust("resource_defaults"),
+            serde_json::json!({"requests": {"cpu": "100m"}}),
+        ),
+        (
+            "deny-privileged (Rust)",
+            Role::Mutator,
+            rust("deny_privileged"),
+            serde_json::json!({"allow_root": true}),
+        ),
+        (
+            "exit-codes (Rust)",
+            Role::Interpreter,
+            rust("exit_codes"),
+            serde_json::json!({"skip": [99]}),
+        ),
+        (
+            "log-scan (Rust)",
+            Role::Interpreter,
+            rust("log_scan"),
+            serde_json::json!({"patterns": ["ERROR"]}),
+        ),
+        (
+            "inject-sidecar (JavaScript, QuickJS)",
+            Role::Mutator,
+            root.join("js/inject_sidecar.wasm"),
+            serde_json::json!({"image": "busybox"}),
+        ),
+        (
+            "result-check (Python)",
+            Role::Interpreter,
+            root.join("python/result_check.wasm"),
+            serde_json::json!({"checks": {"rows": {"min": 1}}}),
+        ),
+    ];
+    let report = report();
+    let pod = report.final_pod.clone().unwrap();
+    let pod_bytes = serde_json::to_string(&pod).unwrap().len();
+    let ctx = plugin::context("etl", "default", "bench");
+    let cache = tempfile::tempdir().unwrap();
+    let cold_host = PluginHost::new(None).unwrap();
+    let host = PluginHost::new(Some(cache.path().to_owned())).unwrap();
+
+    println!("pod: {pod_bytes} bytes of JSON; medians\n");
+    println!("| plugin | size | cold compile | load from cache | fresh instance | one call |");
+    println!("|---|---|---|---|---|---|");
+    for (name, role, path, config) in plugins {
+        let Ok(bytes) = std::fs::metadata(&path) else {
+            println!("| {name} | not built ({}) | | | | |", path.display());
+            continue;
+        };
+        let spec = spec(name, path, config);
+        let heavy = bytes.len() > 4 << 20;
+        let cold = time(if heavy { 1 } else { 3 }, || cold_host.load(&spec).unwrap());
+        host.load(&spec).unwrap();
+        let cached = time(20, || host.load(&spec).unwrap());
+        let loaded: Vec<Loaded> = host.load_all(std::slice::from_ref(&spec), role).unwrap();
+        let runs = if heavy { 30 } else { 200 };
+        let fresh = time(runs, || loaded[0].instantiate(&host).unwrap());
+        let call = match role {
+            Role::Mutator => time(runs, || {
+                plugin::mutate(&host, &loaded, pod.clone(), &ctx).unwrap()
+            }),
+            Role::Interpreter => time(runs, || plugin::interpret(&host, &loaded, &report, &ctx).unwrap()),
+        };
+        println!(
+            "| {name} | {:.0} KB | {} | {} | {} | {} |",
+            bytes.len() as f64 / 1024.0,
+            fmt(cold),
+            fmt(cached),
+            fmt(fresh),
+            fmt(call)
+        );
+    }
+    let native = time(2000, || {
+        let mut value = serde_json::to_value(&pod).unwrap();
+        value["metadata"]["labels"]["cost-center"] = "ml".into();
+        serde_json::from_value::<k8s_openapi::api::core::v1::Pod>(value).unwrap()
+    });
+    println!(
+        "| add labels natively in Rust (the floor) | | | | | {} |",
+        fmt(native)
+    );
+}
