@@ -362,8 +362,10 @@ async fn run(args: RunArgs) -> i32 {
         identity.run_id, task.name, identity.pod_name
     ));
     if !mutations.is_empty() {
-        let applied: Vec<String> =
-            mutations.iter().map(|m| format!("{} ({} change(s))", m.plugin, m.patch.0.len())).collect();
+        let applied: Vec<String> = mutations
+            .iter()
+            .map(|m| format!("{} ({} change(s))", m.plugin, m.patch.0.len()))
+            .collect();
         progress.say(&format!("mutators applied: {}", applied.join(", ")));
     }
     let result = supervise::run(
