@@ -79,6 +79,10 @@ fn report() -> RunReport {
             finished_at: None,
         }],
         events: Vec::new(),
+        result: Some(serde_json::json!({"rows": 42})),
+        result_bytes: None,
+        result_error: None,
+        outputs: Default::default(),
         mutations: Vec::new(),
         decision: None,
         log_tail: (0..100)

@@ -16,6 +16,9 @@ pub const REJECTED: i32 = 65;
 pub const CLUSTER_UNAVAILABLE: i32 = 69;
 /// A bug in kpo. EX_SOFTWARE.
 pub const INTERNAL: i32 = 70;
+/// The task's result is missing (but required), not JSON, too large, or its frame is corrupted.
+/// EX_IOERR.
+pub const RESULT_INVALID: i32 = 74;
 /// A plugin failed: it trapped, ran out of time or memory, returned something invalid, or
 /// changed what it may not. No pod was created if it was a mutator. EX_PROTOCOL.
 pub const PLUGIN_FAILED: i32 = 76;

@@ -7,6 +7,7 @@ pub mod names;
 pub mod plugin;
 pub mod pod;
 pub mod report;
+pub mod result;
 pub mod sim;
 pub mod status;
 pub mod supervise;

@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::DeepMerge;
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+use k8s_openapi::api::core::v1::{Container, EmptyDirVolumeSource, Pod, PodSpec, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::names::pod_name_stem;
+use crate::result::{ResultSpec, Via};
 use crate::task::Task;
 
 /// The task's own container. Sidecars and templates may add others; this one decides the outcome.
@@ -114,7 +115,37 @@ pub fn build(task: &Task, identity: &RunIdentity, namespace: &str) -> Pod {
     labels.insert(LABEL_MANAGED_BY.to_owned(), "kpo".to_owned());
     let spec = pod.spec.get_or_insert_with(Default::default);
     spec.restart_policy = Some("Never".to_owned());
+    if let Some(result) = &task.run.result {
+        add_result_channel(spec, result, task.run.timeout);
+    }
     pod
+}
+
+/// Makes the result file come back: as the main container's termination message, or through
+/// a sidecar sharing the file's folder.
+fn add_result_channel(spec: &mut PodSpec, result: &ResultSpec, timeout: Option<std::time::Duration>) {
+    let Some(main) = spec.containers.iter_mut().find(|c| c.name == MAIN_CONTAINER) else {
+        return;
+    };
+    match result.via {
+        Via::TerminationMessage => {
+            main.termination_message_path = Some(result.path.clone());
+            main.termination_message_policy = Some("File".to_owned());
+        }
+        Via::Sidecar => {
+            main.volume_mounts
+                .get_or_insert_with(Vec::new)
+                .push(crate::result::mount(result));
+            spec.volumes.get_or_insert_with(Vec::new).push(Volume {
+                name: crate::result::SIDECAR.to_owned(),
+                empty_dir: Some(EmptyDirVolumeSource::default()),
+                ..Default::default()
+            });
+            // Without a run timeout the sidecar still gives up after a day.
+            let wait = timeout.unwrap_or(std::time::Duration::from_secs(24 * 3600));
+            spec.containers.push(crate::result::sidecar(result, wait));
+        }
+    }
 }
 
 fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {

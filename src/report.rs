@@ -92,6 +92,15 @@ pub struct RunReport {
     pub timeline: Vec<TimelineEntry>,
     pub containers: Vec<ContainerReport>,
     pub events: Vec<EventReport>,
+    /// The task's result document, when it wrote one (see `[result]`).
+    pub result: Option<serde_json::Value>,
+    /// The result document exactly as the task wrote it (for `--result-file`).
+    #[serde(skip)]
+    pub result_bytes: Option<Vec<u8>>,
+    /// Why the result could not be used, when it could not.
+    pub result_error: Option<String>,
+    /// Named outputs the task printed as `::kpo-output name=value` lines.
+    pub outputs: std::collections::BTreeMap<String, String>,
     /// What each mutator plugin changed in the pod before it was submitted.
     pub mutations: Vec<crate::plugin::Mutation>,
     /// The interpreter plugins' combined verdict and outputs, when the task has interpreters.

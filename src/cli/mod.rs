@@ -94,6 +94,9 @@ struct RunArgs {
     /// Also write every streamed log line, prefixed with its container, to this file.
     #[arg(long, value_name = "FILE")]
     log_file: Option<PathBuf>,
+    /// Write the task's result document (see [result] in the task file) to this file.
+    #[arg(long, value_name = "FILE")]
+    result_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -399,6 +402,11 @@ async fn run(args: RunArgs) -> i32 {
             }
         }
     }
+    if let (Some(path), Some(bytes)) = (&args.result_file, &report.result_bytes) {
+        if let Err(e) = std::fs::write(path, bytes) {
+            eprintln!("kpo: error: cannot write the result to {}: {e}", path.display());
+        }
+    }
     if json {
         match serde_json::to_string_pretty(&report) {
             Ok(text) => println!("{text}"),
@@ -427,6 +435,19 @@ fn summarize(progress: &Progress, report: &RunReport) {
         "task {:?} {verdict}: {} (exit code {})",
         report.task, report.message, report.exit_code
     ));
+    for (name, value) in &report.outputs {
+        progress.say(&format!("  output {name} = {value}"));
+    }
+    if let Some(result) = &report.result {
+        let text = result.to_string();
+        let shown: String = text.chars().take(200).collect();
+        let more = if shown.len() < text.len() {
+            format!(" … ({} bytes)", text.len())
+        } else {
+            String::new()
+        };
+        progress.say(&format!("  result: {shown}{more}"));
+    }
     if report.exit_code == exit::SUCCESS {
         return;
     }

@@ -117,7 +117,7 @@ pub fn outcome_of(report: &RunReport) -> Outcome {
             })
             .collect(),
         log_tail: report.log_tail.clone(),
-        result: None,
+        result: report.result.as_ref().map(|r| r.to_string()),
         pod: report
             .final_pod
             .as_ref()

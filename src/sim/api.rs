@@ -158,7 +158,7 @@ async fn create_pod(State(sim): State<Sim>, Path(ns): Path<String>, params: Para
     }
     let pod = sim.store.commit(&mut inner, ChangeKind::Added, pod);
     drop(inner);
-    tokio::spawn(kubelet::run(sim.store.clone(), pod.clone()));
+    tokio::spawn(kubelet::run(sim.store.clone(), sim.faults.clone(), pod.clone()));
     (StatusCode::CREATED, Json(pod)).into_response()
 }
 

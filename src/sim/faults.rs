@@ -24,6 +24,7 @@ struct State {
     gone_on_watch: usize,
     failures: Vec<(Target, u16, usize)>,
     latency: Duration,
+    cut_results: usize,
 }
 
 /// Handle to the fault injector of a [`SimCluster`](super::SimCluster).
@@ -60,6 +61,15 @@ impl Faults {
     /// The next `times` requests of `target` answer with HTTP `status` (500, 429, ...).
     pub fn fail(&self, target: Target, status: u16, times: usize) {
         self.with(|s| s.failures.push((target, status, times)));
+    }
+
+    /// The next `times` result sidecars lose the end of their frame.
+    pub fn cut_results(&self, times: usize) {
+        self.with(|s| s.cut_results = times);
+    }
+
+    pub(super) fn take_result_cut(&self) -> bool {
+        self.with(|s| take_one(&mut s.cut_results))
     }
 
     /// Delays every response by `latency`.

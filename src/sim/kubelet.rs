@@ -55,6 +55,23 @@ pub struct Script {
     pub pull: Option<String>,
     /// Time the image pull takes: a slow start.
     pub pull_ms: u64,
+    /// A file the container writes before it exits (its `terminationMessagePath`, or a file a
+    /// sidecar reads) ...
+    pub write_path: Option<String>,
+    /// ... with this content ...
+    pub write: Option<String>,
+    /// ... or with a JSON document of exactly this many bytes (see [`filler_document`]).
+    pub write_size: Option<usize>,
+}
+
+/// A JSON document of exactly `size` bytes (at least 13), the same for every call: large
+/// results for tests, checkable byte for byte.
+pub fn filler_document(size: usize) -> Vec<u8> {
+    let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut doc = b"{\"filler\":\"".to_vec();
+    doc.extend((0..size.saturating_sub(13)).map(|i| alphabet[i % alphabet.len()]));
+    doc.extend(b"\"}");
+    doc
 }
 
 impl Script {
@@ -125,6 +142,7 @@ pub fn log_container(pod: &Pod, requested: Option<&str>) -> Result<String, Strin
 /// One pod's life on the node.
 struct Node {
     store: Arc<Store>,
+    faults: Arc<super::faults::Faults>,
     ns: String,
     name: String,
     uid: String,
@@ -137,9 +155,10 @@ enum Deletion {
 }
 
 /// Runs the pod until it is deleted. Spawned once per created pod.
-pub async fn run(store: Arc<Store>, pod: Pod) {
+pub async fn run(store: Arc<Store>, faults: Arc<super::faults::Faults>, pod: Pod) {
     let node = Node {
         store,
+        faults,
         ns: pod.metadata.namespace.clone().unwrap_or_default(),
         name: pod.metadata.name.clone().unwrap_or_default(),
         uid: pod.metadata.uid.clone().unwrap_or_default(),
@@ -388,6 +407,9 @@ impl Node {
     /// Plays the container's script; returns its exit code.
     async fn run_container(&self, pod: &Pod, c: &Container, native_sidecar: bool) -> i32 {
         let script = Script::of(pod, &c.name);
+        if c.name == crate::result::SIDECAR && env_of(c, "KPO_RESULT_PATH").is_some() {
+            return self.result_sidecar(c).await;
+        }
         let started = tokio::time::Instant::now();
         let generated = (1..=script.log_count).map(|i| format!("line {i}"));
         for line in script.logs.iter().cloned().chain(generated) {
@@ -404,13 +426,75 @@ impl Node {
             (false, 0) => (0, "Completed"),
             (false, n) => (n, "Error"),
         };
+        let written = script.write_path.as_ref().map(|path| {
+            let content = match (&script.write, script.write_size) {
+                (Some(text), _) => text.clone().into_bytes(),
+                (None, Some(size)) => filler_document(size),
+                (None, None) => Vec::new(),
+            };
+            self.store
+                .lock()
+                .files
+                .insert((self.uid.clone(), path.clone()), content.clone());
+            (path, content)
+        });
+        // The kubelet reads the termination message from the file, keeping at most 4 KiB.
+        let from_file = written
+            .filter(|(path, _)| c.termination_message_path.as_ref() == Some(path))
+            .map(|(_, content)| {
+                let kept = &content[..content.len().min(crate::result::TERMINATION_MESSAGE_LIMIT)];
+                String::from_utf8_lossy(kept).into_owned()
+            });
         let fallback = c.termination_message_policy.as_deref() == Some("FallbackToLogsOnError") && code != 0;
         let message = script
             .termination_message
             .clone()
+            .or(from_file)
             .or_else(|| fallback.then(|| self.log_tail(&c.name)));
         self.terminate(&c.name, code, reason, message);
         code
+    }
+
+    /// Plays kpo's result sidecar (`crate::result`'s shell script): waits for the result file in
+    /// the shared folder, prints it framed, exits 0.
+    async fn result_sidecar(&self, c: &Container) -> i32 {
+        let path = env_of(c, "KPO_RESULT_PATH").unwrap_or_default();
+        let max: usize = env_of(c, "KPO_RESULT_MAX")
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(usize::MAX);
+        let timeout: u64 = env_of(c, "KPO_RESULT_TIMEOUT")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(86_400);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+        let content = loop {
+            if let Some(bytes) = self
+                .store
+                .lock()
+                .files
+                .get(&(self.uid.clone(), path.clone()))
+                .cloned()
+            {
+                break Some(bytes);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let mut lines = match content {
+            None => vec!["::kpo-result-none".to_owned()],
+            Some(bytes) if bytes.len() > max => vec![format!("::kpo-result-too-large size={}", bytes.len())],
+            Some(bytes) => crate::result::frame(&bytes),
+        };
+        if self.faults.take_result_cut() {
+            // A log cut mid-frame: the last data line and the end marker never arrive.
+            lines.truncate(lines.len().saturating_sub(2));
+        }
+        for line in lines {
+            self.store.append_log(&self.uid, &c.name, line);
+        }
+        self.terminate(&c.name, 0, "Completed", None);
+        0
     }
 
     /// The last 80 lines (at most 2 KiB) of a container's log, as the kubelet's fallback message.
@@ -518,6 +602,14 @@ impl Node {
             recompute_phase(p);
         });
     }
+}
+
+fn env_of(c: &Container, name: &str) -> Option<String> {
+    c.env
+        .iter()
+        .flatten()
+        .find(|e| e.name == name)
+        .and_then(|e| e.value.clone())
 }
 
 fn waiting(c: &Container, reason: &str) -> ContainerStatus {

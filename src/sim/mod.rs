@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use faults::{Faults, Target};
-pub use kubelet::{SCHEDULE_ANNOTATION, SCRIPT_PREFIX, Script};
+pub use kubelet::{SCHEDULE_ANNOTATION, SCRIPT_PREFIX, Script, filler_document};
 
 /// A running simulated cluster. Dropping it stops the server.
 pub struct SimCluster {

@@ -64,6 +64,8 @@ pub struct Inner {
     pub history: VecDeque<Change>,
     /// Keyed by pod UID and container name, so a new pod of the same name starts empty.
     pub logs: BTreeMap<(String, String), ContainerLog>,
+    /// Files containers wrote, keyed by pod UID and path (one shared folder per pod).
+    pub files: BTreeMap<(String, String), Vec<u8>>,
 }
 
 impl Store {
@@ -80,6 +82,7 @@ impl Store {
                 events: Vec::new(),
                 history: VecDeque::new(),
                 logs: BTreeMap::new(),
+                files: BTreeMap::new(),
             }),
             changes: broadcast::channel(4096).0,
             log_grew: Notify::new(),

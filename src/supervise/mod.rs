@@ -2,6 +2,7 @@
 //! outcome, clean up. A library function over a shared `kube::Client`, so many runs can share
 //! one process.
 
+mod collect;
 mod events;
 mod logs;
 mod state;
@@ -22,6 +23,7 @@ use tokio::sync::watch;
 pub use logs::Cursor;
 pub use state::{Status, Tracker, Verdict, pull_error_is_permanent};
 
+use crate::exit;
 use crate::pod::{LABEL_RUN_ID, LABEL_TASK, MAIN_CONTAINER};
 use crate::report::{Cleanup, ContainerReport, EventReport, Outcome, RunReport, TimelineEntry};
 use crate::task::{LogSelection, OnFinish, RunPolicy};
@@ -90,6 +92,10 @@ pub async fn run(
         timeline: Vec::new(),
         containers: Vec::new(),
         events: Vec::new(),
+        result: None,
+        result_bytes: None,
+        result_error: None,
+        outputs: Default::default(),
         mutations: Vec::new(),
         decision: None,
         log_tail: Vec::new(),
@@ -257,6 +263,21 @@ pub async fn run(
     report.message = message;
     report.containers = containers(&last);
     report.log_tail = tail.lines();
+    report.outputs = tail.outputs();
+    // The result is read before any clean-up: deleting the pod would lose it.
+    let result_error = match (&policy.result, outcome) {
+        (Some(spec), Outcome::Succeeded | Outcome::Failed) => {
+            match collect::result(&api, &name, &last, spec).await {
+                Ok(document) => {
+                    report.result = document.as_ref().map(|d| d.value.clone());
+                    report.result_bytes = document.map(|d| d.bytes);
+                    None
+                }
+                Err(e) => Some(e),
+            }
+        }
+        _ => None,
+    };
     report.final_pod = Some(last);
     let keep = match policy.on_finish {
         OnFinish::Keep => true,
@@ -285,12 +306,21 @@ pub async fn run(
             }
         }
     };
+    let result_failed = result_error.is_some();
+    if let Some(e) = result_error {
+        report.message = format!("{}; but {e}", report.message);
+        report.result_error = Some(e.to_string());
+    }
     let main_exit = report
         .containers
         .iter()
         .find(|c| c.role == "main")
         .and_then(|c| c.exit_code);
-    Ok(finish(report, main_exit))
+    let mut report = finish(report, main_exit);
+    if result_failed && report.exit_code == exit::SUCCESS {
+        report.exit_code = exit::RESULT_INVALID;
+    }
+    Ok(report)
 }
 
 fn finish(mut report: RunReport, main_exit: Option<i32>) -> RunReport {
@@ -332,7 +362,8 @@ fn log_containers(pod: &Pod, selection: &LogSelection) -> Vec<String> {
     match selection {
         LogSelection::None => Vec::new(),
         LogSelection::Main => vec![MAIN_CONTAINER.to_owned()],
-        LogSelection::All => all.collect(),
+        // The result sidecar's log is the result itself, framed: not for people.
+        LogSelection::All => all.filter(|c| c != crate::result::SIDECAR).collect(),
         LogSelection::Containers(names) => names.clone(),
     }
 }

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use super::Observer;
 use crate::pod::MAIN_CONTAINER;
 use crate::report::TimelineEntry;
+use crate::result::Outputs;
 
 /// At most this many lines ...
 const MAX_LINES: usize = 200;
@@ -15,6 +16,7 @@ const MAX_BYTES: usize = 64 * 1024;
 pub struct Tail {
     inner: Arc<dyn Observer>,
     lines: Mutex<(VecDeque<String>, usize)>,
+    outputs: Mutex<Outputs>,
 }
 
 impl Tail {
@@ -22,7 +24,13 @@ impl Tail {
         Self {
             inner,
             lines: Mutex::new((VecDeque::new(), 0)),
+            outputs: Mutex::default(),
         }
+    }
+
+    /// The `::kpo-output` values printed so far.
+    pub fn outputs(&self) -> std::collections::BTreeMap<String, String> {
+        self.outputs.lock().unwrap_or_else(|e| e.into_inner()).0.clone()
     }
 
     pub fn lines(&self) -> Vec<String> {
@@ -46,6 +54,7 @@ impl Observer for Tail {
         if container != MAIN_CONTAINER {
             return;
         }
+        self.outputs.lock().unwrap_or_else(|e| e.into_inner()).read(line);
         let mut guard = self.lines.lock().unwrap_or_else(|e| e.into_inner());
         let (lines, bytes) = &mut *guard;
         lines.push_back(line.to_owned());

@@ -65,6 +65,8 @@ pub struct RunPolicy {
     pub logs: LogSelection,
     /// Print the pod's events when the run fails.
     pub events_on_failure: bool,
+    /// Where and how the task hands back its result document, if it does.
+    pub result: Option<crate::result::ResultSpec>,
 }
 
 impl Default for RunPolicy {
@@ -75,6 +77,7 @@ impl Default for RunPolicy {
             on_finish: OnFinish::Delete,
             logs: LogSelection::Main,
             events_on_failure: true,
+            result: None,
         }
     }
 }

@@ -48,12 +48,25 @@ pub struct RawTask {
     pub pod_template: Option<String>,
     #[serde(default)]
     pub run: RawRunPolicy,
+    /// `[result]`: how the task hands back a result document.
+    pub result: Option<RawResult>,
     /// `[[mutate]]`: plugins that change the pod before submission, applied in order.
     #[serde(default)]
     pub mutate: Vec<RawPlugin>,
     /// `[[interpret]]`: plugins that judge the run afterwards.
     #[serde(default)]
     pub interpret: Vec<RawPlugin>,
+}
+
+/// `[result]`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawResult {
+    pub path: Option<String>,
+    pub required: Option<bool>,
+    pub via: Option<String>,
+    pub max_size: Option<String>,
+    pub sidecar_image: Option<String>,
+    pub wait: Option<String>,
 }
 
 /// One plugin entry.

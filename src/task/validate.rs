@@ -12,10 +12,11 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::locate::KeyPath;
-use super::raw::{RawEnvValue, RawLogs, RawPlugin, RawTask};
+use super::raw::{RawEnvValue, RawLogs, RawPlugin, RawResult, RawTask};
 use super::{LogSelection, OnFinish, RunPolicy, Task};
 use crate::names;
 use crate::plugin::{self, Grants, PluginSpec};
+use crate::result::{ResultSpec, Via};
 
 type Found = Vec<(KeyPath, String)>;
 
@@ -333,6 +334,7 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
         }
     };
 
+    let result = raw.result.map(|r| result_spec(r, &mut bad));
     let mutators = plugins(raw.mutate, "mutate", folder, &mut bad);
     let interpreters = plugins(raw.interpret, "interpret", folder, &mut bad);
 
@@ -378,10 +380,54 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
             on_finish,
             logs,
             events_on_failure: raw.run.events_on_failure.unwrap_or(defaults.events_on_failure),
+            result,
         },
         mutators,
         interpreters,
     })
+}
+
+/// Checks `[result]`.
+fn result_spec(raw: RawResult, bad: &mut impl FnMut(KeyPath, String)) -> ResultSpec {
+    let key = |k: &str| KeyPath::default().key("result").key(k);
+    let mut spec = ResultSpec::default();
+    if let Some(path) = raw.path {
+        if !path.starts_with('/') || path.ends_with('/') {
+            bad(
+                key("path"),
+                format!("`{path}` must be an absolute path to a file"),
+            );
+        }
+        spec.path = path;
+    }
+    spec.required = raw.required.unwrap_or(false);
+    spec.via = match raw.via.as_deref() {
+        None | Some("termination-message") => Via::TerminationMessage,
+        Some("sidecar") => Via::Sidecar,
+        Some(other) => {
+            bad(
+                key("via"),
+                format!("`{other}` is not one of termination-message, sidecar"),
+            );
+            Via::TerminationMessage
+        }
+    };
+    if let Some(m) = raw.max_size {
+        match names::check_quantity(&m) {
+            Ok(()) => spec.max_size = names::quantity_value(&m) as u64,
+            Err(e) => bad(key("max_size"), e),
+        }
+    }
+    if let Some(image) = raw.sidecar_image {
+        spec.sidecar_image = image;
+    }
+    if let Some(w) = raw.wait {
+        match parse_duration(&w) {
+            Ok(d) => spec.wait = d,
+            Err(e) => bad(key("wait"), e),
+        }
+    }
+    spec
 }
 
 /// Checks `[[mutate]]` or `[[interpret]]` entries: the file exists, limits parse, names are unique.

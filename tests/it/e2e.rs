@@ -37,6 +37,8 @@ mod e2e_scenarios {
         interrupt_deletes_the_pod,
         keep_keeps_the_pod,
         invalid_pod_rejected_with_server_message,
+        result_via_termination_message,
+        large_result_via_sidecar,
     );
 }
 

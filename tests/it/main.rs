@@ -4,6 +4,7 @@ mod cli;
 mod e2e;
 mod harness;
 mod plugins;
+mod results;
 mod scenarios;
 mod sim;
 mod task_file;

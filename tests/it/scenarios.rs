@@ -242,3 +242,59 @@ pub async fn invalid_pod_rejected_with_server_message(c: &Cluster) {
     assert_eq!(report.uid, None);
     assert!(pods_of_run(&c.client, &c.ns, &report.run_id).await.is_empty());
 }
+
+pub async fn result_via_termination_message(c: &Cluster) {
+    let t = task(&format!(
+        r#"
+name = "{name}"
+image = "{image}"
+command = ["sh", "-c", "echo '::kpo-output rows=42'; echo '{{\"rows\": 42, \"status\": \"ok\"}}' > /kpo/result.json"]
+[result]
+required = true
+[annotations]
+"container.sim.kpo.dev/base" = '{{"logs": ["::kpo-output rows=42"], "write_path": "/kpo/result.json", "write": "{{\"rows\": 42, \"status\": \"ok\"}}\n"}}'
+"#,
+        name = unique("result"),
+        image = c.image
+    ));
+    let (report, _) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.exit_code, 0, "{}", report.message);
+    assert_eq!(
+        report.result,
+        Some(serde_json::json!({"rows": 42, "status": "ok"}))
+    );
+    assert_eq!(report.result_error, None);
+    assert_eq!(report.outputs.get("rows").map(String::as_str), Some("42"));
+}
+
+/// A 1 MiB result through the sidecar, compared byte for byte.
+pub async fn large_result_via_sidecar(c: &Cluster) {
+    let size = 1 << 20;
+    let t = task(&format!(
+        r#"
+name = "{name}"
+image = "{image}"
+command = ["sh", "-c", "{{ printf '{{\"filler\":\"'; yes abcdefghijklmnopqrstuvwxyz0123456789 | tr -d '\\n' | head -c {body}; printf '\"}}'; }} > /kpo/partial && mv /kpo/partial /kpo/result.json"]
+[result]
+via = "sidecar"
+required = true
+max_size = "2Mi"
+sidecar_image = "{image}"
+[annotations]
+"container.sim.kpo.dev/base" = '{{"write_path": "/kpo/result.json", "write_size": {size}}}'
+"#,
+        name = unique("big-result"),
+        image = c.image,
+        body = size - 13,
+    ));
+    let (report, _) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.exit_code, 0, "{}", report.message);
+    assert_eq!(report.result_error, None);
+    let bytes = report.result_bytes.expect("a result");
+    assert_eq!(bytes.len(), size);
+    assert!(
+        bytes == kpo::sim::filler_document(size),
+        "the result differs from what the task wrote"
+    );
+    assert_eq!(report.cleanup, Cleanup::Deleted);
+}

@@ -40,6 +40,8 @@ shared!(
     interrupt_deletes_the_pod,
     keep_keeps_the_pod,
     invalid_pod_rejected_with_server_message,
+    result_via_termination_message,
+    large_result_via_sidecar,
 );
 
 /// 60 numbered lines, so a lost or repeated line shows.

@@ -1,0 +1,155 @@
+//! Task results on the simulated cluster: every way a result can be wrong is an error with its
+//! own message and exit code 74, never a silently different result.
+
+use kpo::exit;
+use kpo::sim::{SimCluster, filler_document};
+
+use crate::harness::{run, task};
+
+async fn result_run(script: &str, result: &str) -> kpo::report::RunReport {
+    let sim = SimCluster::start().await.unwrap();
+    let t = task(&format!(
+        "name = \"r\"\nimage = \"busybox\"\n[result]\n{result}\n[annotations]\n\"container.sim.kpo.dev/base\" = '{script}'\n"
+    ));
+    run(&sim.client(), &t, "default").await.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_required_result() {
+    let report = result_run(r#"{"logs": ["did nothing"]}"#, "required = true").await;
+    assert_eq!(report.exit_code, exit::RESULT_INVALID);
+    assert_eq!(
+        report.result_error.as_deref(),
+        Some("the task wrote no result to /kpo/result.json, and the task file requires one")
+    );
+    // Not required: no result is fine.
+    let report = result_run(r#"{"logs": ["did nothing"]}"#, "required = false").await;
+    assert_eq!((report.exit_code, report.result), (0, None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_that_is_not_json() {
+    let report = result_run(
+        r#"{"write_path": "/out/r.json", "write": "rows: 42"}"#,
+        "path = \"/out/r.json\"",
+    )
+    .await;
+    assert_eq!(report.exit_code, exit::RESULT_INVALID);
+    assert!(
+        report
+            .result_error
+            .as_deref()
+            .unwrap()
+            .starts_with("the result is not JSON"),
+        "{report:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_over_4_kib_is_reported_as_such() {
+    let report = result_run(r#"{"write_path": "/kpo/result.json", "write_size": 5000}"#, "").await;
+    assert_eq!(report.exit_code, exit::RESULT_INVALID);
+    let e = report.result_error.unwrap();
+    assert!(
+        e.contains("Kubernetes keeps only 4096 bytes") && e.contains("via = \"sidecar\""),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_task_keeps_its_exit_code_and_reports_the_result_error() {
+    let report = result_run(r#"{"exit_code": 3}"#, "required = true").await;
+    assert_eq!(report.exit_code, 3);
+    assert!(report.result_error.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_sidecar_frame_is_an_error_not_a_shorter_result() {
+    let sim = SimCluster::start().await.unwrap();
+    sim.faults().cut_results(1);
+    let t = task(
+        "name = \"r\"\nimage = \"busybox\"\n[result]\nvia = \"sidecar\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"write_path\": \"/kpo/result.json\", \"write_size\": 100000}'\n",
+    );
+    let report = run(&sim.client(), &t, "default").await.0;
+    assert_eq!(report.exit_code, exit::RESULT_INVALID);
+    assert!(
+        report.result_error.as_deref().unwrap().contains("truncated"),
+        "{report:?}"
+    );
+    assert_eq!(report.result, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidecar_result_over_max_size() {
+    let sim = SimCluster::start().await.unwrap();
+    let t = task(
+        "name = \"r\"\nimage = \"busybox\"\n[result]\nvia = \"sidecar\"\nmax_size = \"1Ki\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"write_path\": \"/kpo/result.json\", \"write_size\": 5000}'\n",
+    );
+    let report = run(&sim.client(), &t, "default").await.0;
+    assert_eq!(report.exit_code, exit::RESULT_INVALID);
+    assert!(
+        report
+            .result_error
+            .as_deref()
+            .unwrap()
+            .contains("the result is 5000 bytes"),
+        "{report:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_result_through_the_sidecar_ends_after_the_wait() {
+    let sim = SimCluster::start().await.unwrap();
+    let t = task(
+        "name = \"r\"\nimage = \"busybox\"\n[result]\nvia = \"sidecar\"\nwait = \"1s\"\nrequired = true\n",
+    );
+    let report = run(&sim.client(), &t, "default").await.0;
+    assert_eq!(report.exit_code, exit::RESULT_INVALID);
+    assert!(
+        report
+            .result_error
+            .as_deref()
+            .unwrap()
+            .contains("wrote no result"),
+        "{report:?}"
+    );
+}
+
+#[test]
+fn the_cli_writes_the_result_file_and_reports_result_and_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let task_path = dir.path().join("t.toml");
+    std::fs::write(
+        &task_path,
+        "name = \"r\"\nimage = \"busybox\"\n[result]\nvia = \"sidecar\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"logs\": [\"::kpo-output table=sales\", \"::kpo-output rows=9\"], \"write_path\": \"/kpo/result.json\", \"write_size\": 300000}'\n",
+    )
+    .unwrap();
+    let result = dir.path().join("result.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kpo"))
+        .args([
+            "run",
+            "--sim",
+            "--output",
+            "json",
+            "--result-file",
+            result.to_str().unwrap(),
+            task_path.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::read(&result).unwrap() == filler_document(300000));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["outputs"],
+        serde_json::json!({"rows": "9", "table": "sales"})
+    );
+    assert_eq!(report["result"]["filler"].as_str().unwrap().len(), 300000 - 13);
+    // The result sidecar is part of the pod but not of the logs shown.
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("kpo-result-begin"));
+}
