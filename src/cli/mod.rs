@@ -402,10 +402,10 @@ async fn run(args: RunArgs) -> i32 {
             }
         }
     }
-    if let (Some(path), Some(bytes)) = (&args.result_file, &report.result_bytes) {
-        if let Err(e) = std::fs::write(path, bytes) {
-            eprintln!("kpo: error: cannot write the result to {}: {e}", path.display());
-        }
+    if let (Some(path), Some(bytes)) = (&args.result_file, &report.result_bytes)
+        && let Err(e) = std::fs::write(path, bytes)
+    {
+        eprintln!("kpo: error: cannot write the result to {}: {e}", path.display());
     }
     if json {
         match serde_json::to_string_pretty(&report) {

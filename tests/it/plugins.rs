@@ -516,7 +516,8 @@ fn plugins_in_python_and_javascript() {
     // One test for both: the CPython component takes a while to compile the first time, and
     // the cache (shared by this test process) then serves every later load.
     let body = format!(
-        "{BASE}[annotations]\n\"container.sim.kpo.dev/base\" = '{{\"logs\": [\"working\", \"{{\\\"rows\\\": 0, \\\"status\\\": \\\"ok\\\"}}\"]}}'\n{}{}",
+        // The interpreter decides on a field of the task's result document (rows = 0).
+        "{BASE}[result]\nrequired = true\n[annotations]\n\"container.sim.kpo.dev/base\" = '{{\"logs\": [\"working\"], \"write_path\": \"/kpo/result.json\", \"write\": \"{{\\\"rows\\\": 0, \\\"status\\\": \\\"ok\\\"}}\"}}'\n{}{}",
         entry(
             "mutate",
             "js/inject-sidecar",
