@@ -156,7 +156,8 @@ pub fn from_message(message: Option<&str>) -> Result<Option<Vec<u8>>, ResultErro
 }
 
 /// Reads the sidecar's log: the result bytes, checked against the frame's size and SHA-256.
-pub fn from_frame(log: &str) -> Result<Option<Vec<u8>>, ResultError> {
+/// `max` is the `max_size` the sidecar was given, for the message when it refused a result.
+pub fn from_frame(log: &str, max: u64) -> Result<Option<Vec<u8>>, ResultError> {
     let mut lines = log.lines();
     let header = loop {
         match lines.next() {
@@ -164,7 +165,7 @@ pub fn from_frame(log: &str) -> Result<Option<Vec<u8>>, ResultError> {
             Some("::kpo-result-none") => return Ok(None),
             Some(l) if l.starts_with("::kpo-result-too-large") => {
                 let size = field(l, "size").and_then(|s| s.parse().ok()).unwrap_or(0);
-                return Err(ResultError::TooLarge { size, max: 0 });
+                return Err(ResultError::TooLarge { size, max });
             }
             Some(l) if l.starts_with("::kpo-result-begin ") => break l,
             Some(_) => {}
@@ -284,12 +285,12 @@ mod tests {
     fn frames_round_trip_and_damage_is_detected() {
         let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
         let log = format!("noise\n{}\n", frame(&data).join("\n"));
-        assert_eq!(from_frame(&log).unwrap().unwrap(), data);
+        assert_eq!(from_frame(&log, 1).unwrap().unwrap(), data);
 
         let mut lines = frame(&data);
         lines.pop();
         assert!(matches!(
-            from_frame(&lines.join("\n")),
+            from_frame(&lines.join("\n"), 1),
             Err(ResultError::Truncated(_))
         ));
 
@@ -298,19 +299,19 @@ mod tests {
         let swap = if lines[3].starts_with('C') { "D" } else { "C" };
         lines[3].replace_range(0..1, swap);
         assert!(matches!(
-            from_frame(&lines.join("\n")),
+            from_frame(&lines.join("\n"), 1),
             Err(ResultError::Corrupted(_))
         ));
 
         let mut lines = frame(&data);
         lines.remove(2);
         assert!(matches!(
-            from_frame(&lines.join("\n")),
+            from_frame(&lines.join("\n"), 1),
             Err(ResultError::Corrupted(_))
         ));
 
-        assert_eq!(from_frame("::kpo-result-none\n"), Ok(None));
-        assert_eq!(from_frame("nothing"), Err(ResultError::NoFrame));
+        assert_eq!(from_frame("::kpo-result-none\n", 1), Ok(None));
+        assert_eq!(from_frame("nothing", 1), Err(ResultError::NoFrame));
     }
 
     #[test]

@@ -47,5 +47,5 @@ async fn from_sidecar(api: &Api<Pod>, name: &str, spec: &ResultSpec) -> Result<O
         .logs(name, &params)
         .await
         .map_err(|e| ResultError::Truncated(format!("cannot read the sidecar's log: {e}")))?;
-    result::from_frame(&log)
+    result::from_frame(&log, spec.max_size)
 }

@@ -6,12 +6,30 @@ use kpo::sim::{SimCluster, filler_document};
 
 use crate::harness::{run, task};
 
-async fn result_run(script: &str, result: &str) -> kpo::report::RunReport {
-    let sim = SimCluster::start().await.unwrap();
+/// Runs a task with `[result]` settings `result` whose main container follows `script`, on
+/// `sim` (or a fresh simulated cluster).
+async fn result_run_on(sim: Option<&SimCluster>, script: &str, result: &str) -> kpo::report::RunReport {
+    let fresh;
+    let sim = match sim {
+        Some(s) => s,
+        None => {
+            fresh = SimCluster::start().await.unwrap();
+            &fresh
+        }
+    };
     let t = task(&format!(
         "name = \"r\"\nimage = \"busybox\"\n[result]\n{result}\n[annotations]\n\"container.sim.kpo.dev/base\" = '{script}'\n"
     ));
     run(&sim.client(), &t, "default").await.0
+}
+
+async fn result_run(script: &str, result: &str) -> kpo::report::RunReport {
+    result_run_on(None, script, result).await
+}
+
+fn error_of(report: &kpo::report::RunReport) -> &str {
+    assert_eq!(report.exit_code, exit::RESULT_INVALID, "{report:?}");
+    report.result_error.as_deref().unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,52 +85,30 @@ async fn a_failed_task_keeps_its_exit_code_and_reports_the_result_error() {
 async fn a_cut_sidecar_frame_is_an_error_not_a_shorter_result() {
     let sim = SimCluster::start().await.unwrap();
     sim.faults().cut_results(1);
-    let t = task(
-        "name = \"r\"\nimage = \"busybox\"\n[result]\nvia = \"sidecar\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"write_path\": \"/kpo/result.json\", \"write_size\": 100000}'\n",
-    );
-    let report = run(&sim.client(), &t, "default").await.0;
-    assert_eq!(report.exit_code, exit::RESULT_INVALID);
-    assert!(
-        report.result_error.as_deref().unwrap().contains("truncated"),
-        "{report:?}"
-    );
+    let script = r#"{"write_path": "/kpo/result.json", "write_size": 100000}"#;
+    let report = result_run_on(Some(&sim), script, "via = \"sidecar\"").await;
+    assert!(error_of(&report).contains("truncated"), "{report:?}");
     assert_eq!(report.result, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sidecar_result_over_max_size() {
-    let sim = SimCluster::start().await.unwrap();
-    let t = task(
-        "name = \"r\"\nimage = \"busybox\"\n[result]\nvia = \"sidecar\"\nmax_size = \"1Ki\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"write_path\": \"/kpo/result.json\", \"write_size\": 5000}'\n",
-    );
-    let report = run(&sim.client(), &t, "default").await.0;
-    assert_eq!(report.exit_code, exit::RESULT_INVALID);
-    assert!(
-        report
-            .result_error
-            .as_deref()
-            .unwrap()
-            .contains("the result is 5000 bytes"),
-        "{report:?}"
+    let script = r#"{"write_path": "/kpo/result.json", "write_size": 5000}"#;
+    let report = result_run(script, "via = \"sidecar\"\nmax_size = \"1Ki\"").await;
+    assert_eq!(
+        error_of(&report),
+        "the result is 5000 bytes, more than `max_size` (1024 bytes)"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_result_through_the_sidecar_ends_after_the_wait() {
-    let sim = SimCluster::start().await.unwrap();
-    let t = task(
-        "name = \"r\"\nimage = \"busybox\"\n[result]\nvia = \"sidecar\"\nwait = \"1s\"\nrequired = true\n",
-    );
-    let report = run(&sim.client(), &t, "default").await.0;
-    assert_eq!(report.exit_code, exit::RESULT_INVALID);
-    assert!(
-        report
-            .result_error
-            .as_deref()
-            .unwrap()
-            .contains("wrote no result"),
-        "{report:?}"
-    );
+    let report = result_run(
+        r#"{"logs": []}"#,
+        "via = \"sidecar\"\nwait = \"1s\"\nrequired = true",
+    )
+    .await;
+    assert!(error_of(&report).contains("wrote no result"), "{report:?}");
 }
 
 #[test]
