@@ -43,8 +43,8 @@ async fn from_sidecar(api: &Api<Pod>, name: &str, spec: &ResultSpec) -> Result<O
         container: Some(SIDECAR.into()),
         ..Default::default()
     };
-    let log = api
-        .logs(name, &params)
+    let read = || api.logs(name, &params);
+    let log = super::retry::retrying("reading the result", std::time::Duration::from_secs(30), read)
         .await
         .map_err(|e| ResultError::Truncated(format!("cannot read the sidecar's log: {e}")))?;
     result::from_frame(&log, spec.max_size)

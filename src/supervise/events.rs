@@ -1,6 +1,8 @@
 //! The pod's Kubernetes events: why a pod did not start is usually only written there.
 
 use k8s_openapi::api::core::v1::Event;
+use std::time::Duration;
+
 use kube::Api;
 use kube::api::ListParams;
 
@@ -15,7 +17,8 @@ pub async fn for_pod(
 ) -> Result<Vec<EventReport>, kube::Error> {
     let api: Api<Event> = Api::namespaced(client, ns);
     let fields = format!("involvedObject.name={name},involvedObject.uid={uid}");
-    let list = api.list(&ListParams::default().fields(&fields)).await?;
+    let params = ListParams::default().fields(&fields);
+    let list = super::retry::retrying("listing events", Duration::from_secs(10), || api.list(&params)).await?;
     let mut events: Vec<EventReport> = list
         .items
         .into_iter()

@@ -190,7 +190,8 @@ async fn read_rest(api: &Api<Pod>, pod: &str, container: &str, cursor: &mut Curs
         since_time: cursor.since(),
         ..Default::default()
     };
-    match api.logs(pod, &params).await {
+    let read = || api.logs(pod, &params);
+    match super::retry::retrying("reading the log", Duration::from_secs(10), read).await {
         Ok(text) => {
             let mut reader = cursor.reader();
             for raw in text.lines() {

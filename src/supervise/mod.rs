@@ -4,6 +4,7 @@
 
 mod collect;
 mod events;
+mod retry;
 mod logs;
 mod state;
 mod tail;
@@ -30,6 +31,8 @@ use crate::task::{LogSelection, OnFinish, RunPolicy};
 
 /// How long followers may take to deliver the last lines after the pod is done.
 const LOG_DRAIN_LIMIT: Duration = Duration::from_secs(30);
+/// How long kpo keeps trying to delete the pod through API-server trouble.
+const CLEANUP_LIMIT: Duration = Duration::from_secs(60);
 /// How long followers of containers that still run get to print what is in flight.
 const LIVE_LOG_GRACE: Duration = Duration::from_millis(300);
 
@@ -102,7 +105,19 @@ pub async fn run(
         final_pod: None,
     };
     let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
-    let created = match api.create(&PostParams::default(), &pod).await {
+    let (api_ref, pod_ref, name_ref, run_id) = (&api, &pod, &name, &report.run_id);
+    let create = || async move {
+        match api_ref.create(&PostParams::default(), pod_ref).await {
+            // A create that failed in transit may still have happened: a pod of this very run
+            // that already exists is ours.
+            Err(kube::Error::Api(s)) if s.code == 409 => match api_ref.get(name_ref).await {
+                Ok(existing) if existing.labels().get(LABEL_RUN_ID) == Some(run_id) => Ok(existing),
+                _ => Err(kube::Error::Api(s)),
+            },
+            other => other,
+        }
+    };
+    let created = match retry::retrying("creating the pod", policy.startup_timeout, create).await {
         Ok(p) => p,
         Err(kube::Error::Api(status)) if (400..500).contains(&status.code) && status.code != 429 => {
             report.message = format!("the API server rejected the pod: {}", status.message);
@@ -294,7 +309,9 @@ pub async fn run(
         ));
         Cleanup::Kept
     } else {
-        match api.delete(&name, &DeleteParams::default()).await {
+        let params = DeleteParams::default();
+        let delete = || api.delete(&name, &params);
+        match retry::retrying("deleting the pod", CLEANUP_LIMIT, delete).await {
             Ok(_) => {
                 observer.notice(&format!("deleted pod {namespace}/{name}"));
                 Cleanup::Deleted

@@ -309,11 +309,35 @@ async fn many_runs_share_one_client() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_create_is_an_error_and_leaves_nothing() {
+async fn transient_errors_on_create_events_and_delete_are_retried() {
     let (sim, c) = sim().await;
-    sim.faults().fail(Target::Create, 500, 1);
-    let t = task(COUNTING);
-    let pod = kpo::pod::build(&t, &kpo::pod::RunIdentity::generate("counting"), "default");
+    sim.faults().fail(Target::Create, 500, 2);
+    sim.faults().fail(Target::Create, 429, 1);
+    sim.faults().fail(Target::Events, 503, 2);
+    let t = task("name = \"retry\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"exit_code\": 2}'\n");
+    let (report, _) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.exit_code, 2, "{}", report.message);
+    assert!(!report.events.is_empty(), "events were not read after the 503s");
+    assert_eq!(report.cleanup, Cleanup::Deleted);
+    assert!(pods_of_run(&c.client, &c.ns, &report.run_id).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbidden_create_fails_at_once_with_the_server_message() {
+    let (sim, c) = sim().await;
+    sim.faults().fail(Target::Create, 403, 1);
+    let (report, _) = run(&c.client, &task(COUNTING), &c.ns).await;
+    assert_eq!(report.outcome, Outcome::Rejected);
+    assert_eq!(report.exit_code, kpo::exit::REJECTED);
+    assert!(report.message.contains("cannot create resource"), "{}", report.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_that_keeps_failing_is_an_error_and_leaves_nothing() {
+    let (sim, c) = sim().await;
+    sim.faults().fail(Target::Create, 500, 10_000);
+    let t = task("name = \"down\"\nimage = \"busybox\"\n[run]\nstartup_timeout = \"2s\"\n");
+    let pod = kpo::pod::build(&t, &kpo::pod::RunIdentity::generate("down"), "default");
     let observer = std::sync::Arc::new(crate::harness::Recorder::default());
     let err = kpo::supervise::run(c.client.clone(), pod, &t.run, observer, std::future::pending())
         .await
