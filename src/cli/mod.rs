@@ -130,13 +130,20 @@ pub fn main() -> ExitCode {
             return fail(exit::INTERNAL, &format!("cannot start the async runtime: {e}"));
         }
     };
-    let code = runtime.block_on(async {
-        match cli.command {
-            Command::Run(args) => run(args).await,
-            Command::Render(args) => render(args).await,
-            Command::Validate { task } => validate(&task),
-            Command::Plugin { command } => tokio::task::block_in_place(|| plugin_cmd::run(command)),
-        }
+    // A panic is a bug in kpo: the supervisor has already cleaned up; exit with kpo's own code.
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(async {
+            match cli.command {
+                Command::Run(args) => run(args).await,
+                Command::Render(args) => render(args).await,
+                Command::Validate { task } => validate(&task),
+                Command::Plugin { command } => tokio::task::block_in_place(|| plugin_cmd::run(command)),
+            }
+        })
+    }))
+    .unwrap_or_else(|_| {
+        eprintln!("kpo: error: internal error (a bug in kpo; please report it)");
+        exit::INTERNAL
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

@@ -97,7 +97,11 @@ async fn inject_faults(State(sim): State<Sim>, req: Request, next: Next) -> Resp
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
             r
         }
-        Some(403) => status(403, "Forbidden", "pods is forbidden: User \"kpo\" cannot create resource \"pods\" (simulated fault)"),
+        Some(403) => status(
+            403,
+            "Forbidden",
+            "pods is forbidden: User \"kpo\" cannot create resource \"pods\" (simulated fault)",
+        ),
         Some(code) => status(
             code,
             "InternalError",

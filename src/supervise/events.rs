@@ -18,7 +18,8 @@ pub async fn for_pod(
     let api: Api<Event> = Api::namespaced(client, ns);
     let fields = format!("involvedObject.name={name},involvedObject.uid={uid}");
     let params = ListParams::default().fields(&fields);
-    let list = super::retry::retrying("listing events", Duration::from_secs(10), || api.list(&params)).await?;
+    let list =
+        super::retry::retrying("listing events", Duration::from_secs(10), || api.list(&params)).await?;
     let mut events: Vec<EventReport> = list
         .items
         .into_iter()

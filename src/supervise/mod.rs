@@ -4,8 +4,8 @@
 
 mod collect;
 mod events;
-mod retry;
 mod logs;
+mod retry;
 mod state;
 mod tail;
 
@@ -13,7 +13,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use std::panic::AssertUnwindSafe;
+
+use futures::{FutureExt, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, PostParams};
@@ -131,8 +133,44 @@ pub async fn run(
             });
         }
     };
-    let uid = created.uid().unwrap_or_default();
-    report.uid = Some(uid.clone());
+    report.uid = created.uid();
+    // Whatever happens from here on, the pod exists: even a panic must not leave it behind.
+    let supervised = AssertUnwindSafe(follow(
+        client,
+        api.clone(),
+        created,
+        policy,
+        observer,
+        interrupt,
+        report,
+    ));
+    match supervised.catch_unwind().await {
+        Ok(report) => Ok(report),
+        Err(panic) => {
+            if policy.on_finish != OnFinish::Keep {
+                let params = DeleteParams::default();
+                let delete = || api.delete(&name, &params);
+                if let Err(e) = retry::retrying("deleting the pod", CLEANUP_LIMIT, delete).await {
+                    tracing::error!("could not delete pod {namespace}/{name} after an internal error: {e}");
+                }
+            }
+            std::panic::resume_unwind(panic)
+        }
+    }
+}
+
+/// Supervises the created pod to the end of the run.
+async fn follow(
+    client: Client,
+    api: Api<Pod>,
+    created: Pod,
+    policy: &RunPolicy,
+    observer: Arc<dyn Observer>,
+    interrupt: impl Future<Output = ()>,
+    mut report: RunReport,
+) -> RunReport {
+    let (namespace, name) = (report.namespace.clone(), report.pod.clone());
+    let uid = report.uid.clone().unwrap_or_default();
     let submitted = TimelineEntry {
         at: Timestamp::now(),
         phase: "Submitted".into(),
@@ -337,7 +375,7 @@ pub async fn run(
     if result_failed && report.exit_code == exit::SUCCESS {
         report.exit_code = exit::RESULT_INVALID;
     }
-    Ok(report)
+    report
 }
 
 fn finish(mut report: RunReport, main_exit: Option<i32>) -> RunReport {

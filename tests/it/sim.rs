@@ -314,7 +314,9 @@ async fn transient_errors_on_create_events_and_delete_are_retried() {
     sim.faults().fail(Target::Create, 500, 2);
     sim.faults().fail(Target::Create, 429, 1);
     sim.faults().fail(Target::Events, 503, 2);
-    let t = task("name = \"retry\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"exit_code\": 2}'\n");
+    let t = task(
+        "name = \"retry\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"exit_code\": 2}'\n",
+    );
     let (report, _) = run(&c.client, &t, &c.ns).await;
     assert_eq!(report.exit_code, 2, "{}", report.message);
     assert!(!report.events.is_empty(), "events were not read after the 503s");
@@ -329,7 +331,11 @@ async fn a_forbidden_create_fails_at_once_with_the_server_message() {
     let (report, _) = run(&c.client, &task(COUNTING), &c.ns).await;
     assert_eq!(report.outcome, Outcome::Rejected);
     assert_eq!(report.exit_code, kpo::exit::REJECTED);
-    assert!(report.message.contains("cannot create resource"), "{}", report.message);
+    assert!(
+        report.message.contains("cannot create resource"),
+        "{}",
+        report.message
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -345,4 +351,37 @@ async fn a_create_that_keeps_failing_is_an_error_and_leaves_nothing() {
     assert!(err.to_string().contains("cannot reach the cluster"), "{err}");
     let api: Api<Pod> = Api::default_namespaced(c.client.clone());
     assert!(api.list(&Default::default()).await.unwrap().items.is_empty());
+}
+
+/// An observer that panics when the pod is running: a bug in kpo, as far as the run can tell.
+struct Panicky;
+
+impl kpo::supervise::Observer for Panicky {
+    fn status(&self, entry: &kpo::report::TimelineEntry) {
+        assert_ne!(entry.phase, "Running", "simulated bug in kpo");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_kpo_still_deletes_the_pod() {
+    use futures::FutureExt;
+    let (_sim, c) = sim().await;
+    let t = task(
+        "name = \"doomed\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"duration_ms\": 60000}'\n",
+    );
+    let identity = kpo::pod::RunIdentity::generate("doomed");
+    let pod = kpo::pod::build(&t, &identity, "default");
+    let run = kpo::supervise::run(
+        c.client.clone(),
+        pod,
+        &t.run,
+        std::sync::Arc::new(Panicky),
+        std::future::pending(),
+    );
+    let outcome = std::panic::AssertUnwindSafe(run).catch_unwind().await;
+    assert!(outcome.is_err(), "the panic is passed on");
+    assert!(
+        pods_of_run(&c.client, &c.ns, &identity.run_id).await.is_empty(),
+        "the pod was left behind"
+    );
 }
