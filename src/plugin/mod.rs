@@ -22,7 +22,7 @@ use wasmtime::component::{HasSelf, InstancePre, Linker};
 pub use bindings::kpo::plugin::types::{ContainerOutcome, Context, Judgement, Outcome, Verdict};
 pub use engine::default_cache_dir;
 pub use interpret::{Decision, interpret};
-pub use mutate::{Mutation, mutate};
+pub use mutate::{Mutation, check, mutate};
 
 use bindings::exports::kpo::plugin::{interpreter, mutator};
 use sandbox::Sandbox;

@@ -37,11 +37,10 @@ pub fn mutate(
     let mut mutations = Vec::new();
     for plugin in plugins {
         let name = plugin.spec.name.clone();
-        let invalid = |message: String| PluginError::InvalidOutput {
+        let before = serde_json::to_value(&pod).map_err(|e| PluginError::InvalidOutput {
             plugin: name.clone(),
-            message,
-        };
-        let before = serde_json::to_value(&pod).map_err(|e| invalid(e.to_string()))?;
+            message: e.to_string(),
+        })?;
         let ctx = Context {
             config: plugin.spec.config.to_string(),
             ..base.clone()
@@ -50,44 +49,60 @@ pub fn mutate(
             Ok(out) => out,
             Err(reason) => return Err(PluginError::Refused { plugin: name, reason }),
         };
-        if out.len() > MAX_OUTPUT {
-            return Err(invalid(format!(
-                "{} bytes, more than the limit of {MAX_OUTPUT}",
-                out.len()
-            )));
-        }
-        let after: Value = serde_json::from_str(&out).map_err(|e| invalid(format!("not JSON: {e}")))?;
-        let next: Pod =
-            serde_json::from_value(after).map_err(|e| invalid(format!("not a valid Pod: {e}")))?;
-        let after = serde_json::to_value(&next).map_err(|e| invalid(e.to_string()))?;
-        for path in protected() {
-            if before.pointer(&path) != after.pointer(&path) {
-                return Err(PluginError::Forbidden {
-                    plugin: name,
-                    path,
-                    why: " (it identifies the run)".into(),
-                });
-            }
-        }
-        let patch = json_patch::diff(&before, &after);
-        if let Some(allowed) = &plugin.spec.writable {
-            for op in &patch.0 {
-                let path = op.path().to_string();
-                if !allowed.iter().any(|a| under(&path, a)) {
-                    let why = format!(" (the task file lets it change only {})", allowed.join(", "));
-                    return Err(PluginError::Forbidden {
-                        plugin: name,
-                        path,
-                        why,
-                    });
-                }
-            }
-        }
+        let (next, patch) = check(&name, &before, &out, plugin.spec.writable.as_deref())?;
         tracing::debug!(plugin = %name, changes = patch.0.len(), "mutator applied");
         mutations.push(Mutation { plugin: name, patch });
         pod = next;
     }
     Ok((pod, mutations))
+}
+
+/// Checks what mutator `plugin` returned for the pod `before`: a valid Pod of at most
+/// [`MAX_OUTPUT`] bytes, the run's identity untouched, changes only under `writable`. Returns the
+/// new pod and its patch against `before`.
+pub fn check(
+    plugin: &str,
+    before: &Value,
+    out: &str,
+    writable: Option<&[String]>,
+) -> Result<(Pod, json_patch::Patch), PluginError> {
+    let invalid = |message: String| PluginError::InvalidOutput {
+        plugin: plugin.to_owned(),
+        message,
+    };
+    if out.len() > MAX_OUTPUT {
+        return Err(invalid(format!(
+            "{} bytes, more than the limit of {MAX_OUTPUT}",
+            out.len()
+        )));
+    }
+    let after: Value = serde_json::from_str(out).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    let next: Pod = serde_json::from_value(after).map_err(|e| invalid(format!("not a valid Pod: {e}")))?;
+    let after = serde_json::to_value(&next).map_err(|e| invalid(e.to_string()))?;
+    for path in protected() {
+        if before.pointer(&path) != after.pointer(&path) {
+            return Err(PluginError::Forbidden {
+                plugin: plugin.to_owned(),
+                path,
+                why: " (it identifies the run)".into(),
+            });
+        }
+    }
+    let patch = json_patch::diff(before, &after);
+    if let Some(allowed) = writable {
+        for op in &patch.0 {
+            let path = op.path().to_string();
+            if !allowed.iter().any(|a| under(&path, a)) {
+                let why = format!(" (the task file lets it change only {})", allowed.join(", "));
+                return Err(PluginError::Forbidden {
+                    plugin: plugin.to_owned(),
+                    path,
+                    why,
+                });
+            }
+        }
+    }
+    Ok((next, patch))
 }
 
 /// Whether JSON pointer `path` is `prefix` or inside it.

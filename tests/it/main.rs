@@ -1,7 +1,9 @@
 //! kpo's integration tests: one binary (link once), modules by subject.
 
 mod cli;
+mod corpus;
 mod e2e;
+mod fuzz;
 mod harness;
 mod plugins;
 mod results;
