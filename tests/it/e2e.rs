@@ -59,3 +59,23 @@ fn e2e_render_server_applies_defaults() {
     };
     crate::cli::render_server_on(&path, &e2e_image());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_the_suite_runs_with_only_the_documented_role() {
+    let Some(path) = e2e_kubeconfig() else {
+        eprintln!("skipped: set KPO_E2E_KUBECONFIG to run the real-cluster suite");
+        return;
+    };
+    let client = e2e_client(&path).await;
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::default_namespaced(client.clone());
+    match secrets.list(&Default::default()).await {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 403, "{s:?}"),
+        other => panic!("the e2e identity can read secrets: {other:?}"),
+    }
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::all(client);
+    assert!(
+        pods.list(&Default::default()).await.is_err(),
+        "the e2e identity can list pods cluster-wide"
+    );
+}

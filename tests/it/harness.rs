@@ -112,9 +112,91 @@ pub async fn wait_gone(client: &kube::Client, ns: &str, run_id: &str, limit: Dur
     }
 }
 
-/// The real-cluster kubeconfig, when the end-to-end suite is enabled.
+/// The kubeconfig the end-to-end suite runs with, when it is enabled: not the admin one from
+/// `KPO_E2E_KUBECONFIG`, but a service account bound to exactly the Role of
+/// `examples/rbac.yaml`, so the suite proves kpo needs no more.
 pub fn e2e_kubeconfig() -> Option<String> {
-    std::env::var("KPO_E2E_KUBECONFIG").ok().filter(|s| !s.is_empty())
+    static RESTRICTED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let admin = std::env::var("KPO_E2E_KUBECONFIG")
+        .ok()
+        .filter(|s| !s.is_empty())?;
+    let path = RESTRICTED.get_or_init(|| {
+        // Its own runtime: clients must not outlive the runtime of the test that made them.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(restricted_kubeconfig(&admin))
+        })
+        .join()
+        .expect("setting up the e2e service account")
+    });
+    Some(path.clone())
+}
+
+/// Applies `examples/rbac.yaml` with the admin credentials and writes a kubeconfig that uses a
+/// token of its service account.
+async fn restricted_kubeconfig(admin: &str) -> String {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    use kube::api::{Patch, PatchParams, PostParams};
+
+    let client = e2e_client(admin).await;
+    let rbac =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rbac.yaml")).unwrap();
+    let apply = PatchParams::apply("kpo-e2e").force();
+    for doc in rbac.split("\n---\n") {
+        let value: serde_json::Value = serde_saphyr::from_str(doc).unwrap();
+        let name = value["metadata"]["name"].as_str().unwrap().to_owned();
+        let patch = Patch::Apply(&value);
+        match value["kind"].as_str() {
+            Some("ServiceAccount") => drop(
+                Api::<ServiceAccount>::default_namespaced(client.clone())
+                    .patch(&name, &apply, &patch)
+                    .await
+                    .unwrap(),
+            ),
+            Some("Role") => drop(
+                Api::<Role>::default_namespaced(client.clone())
+                    .patch(&name, &apply, &patch)
+                    .await
+                    .unwrap(),
+            ),
+            Some("RoleBinding") => drop(
+                Api::<RoleBinding>::default_namespaced(client.clone())
+                    .patch(&name, &apply, &patch)
+                    .await
+                    .unwrap(),
+            ),
+            other => panic!("unexpected kind {other:?} in examples/rbac.yaml"),
+        }
+    }
+    let request = TokenRequest {
+        spec: TokenRequestSpec {
+            audiences: Vec::new(),
+            expiration_seconds: Some(3600),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let token = Api::<ServiceAccount>::default_namespaced(client)
+        .create_token_request("kpo", &PostParams::default(), &request)
+        .await
+        .expect("a token for the kpo service account")
+        .status
+        .expect("token status")
+        .token;
+    let mut kubeconfig = kube::config::Kubeconfig::read_from(admin).unwrap();
+    for named in &mut kubeconfig.auth_infos {
+        named.auth_info = Some(kube::config::AuthInfo {
+            token: Some(token.clone().into()),
+            ..Default::default()
+        });
+    }
+    let dir = std::env::temp_dir().join(format!("kpo-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, serde_saphyr::to_string(&kubeconfig).unwrap()).unwrap();
+    path.to_str().unwrap().to_owned()
 }
 
 pub fn e2e_image() -> String {
