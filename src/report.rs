@@ -70,6 +70,8 @@ pub enum Cleanup {
     None,
     /// kpo asked to delete it and the API server refused; see the message.
     Failed,
+    /// Interrupted with `--on-signal detach`: the pod runs on.
+    Detached,
 }
 
 /// The machine-readable account of one run.

@@ -92,6 +92,10 @@ struct RunArgs {
     /// `text` for people; `json` prints the run report on stdout (logs move to stderr).
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     output: Output,
+    /// What Ctrl-C or SIGTERM does: `terminate` deletes the pod and waits until it is gone (a
+    /// second interrupt skips its grace period); `detach` leaves it running.
+    #[arg(long, value_enum, default_value_t = SignalMode::Terminate)]
+    on_signal: SignalMode,
     /// Also write every streamed log line, prefixed with its container, to this file.
     #[arg(long, value_name = "FILE")]
     log_file: Option<PathBuf>,
@@ -112,6 +116,12 @@ struct RenderArgs {
     diff: bool,
     #[command(flatten)]
     cluster: ClusterArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SignalMode {
+    Terminate,
+    Detach,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -326,9 +336,13 @@ fn print_yaml(pod: &Pod) -> i32 {
 }
 
 async fn run(args: RunArgs) -> i32 {
-    let task = match load(&args.task) {
+    let mut task = match load(&args.task) {
         Ok(t) => t,
         Err(code) => return code,
+    };
+    task.run.on_signal = match args.on_signal {
+        SignalMode::Terminate => crate::task::OnSignal::Terminate,
+        SignalMode::Detach => crate::task::OnSignal::Detach,
     };
     let log_file = match &args.log_file {
         Some(path) => match std::fs::File::create(path) {
@@ -384,7 +398,7 @@ async fn run(args: RunArgs) -> i32 {
         pod,
         &task.run,
         progress.clone(),
-        interrupted(),
+        interrupts(),
     )
     .await;
     progress.finish();
@@ -481,20 +495,26 @@ fn summarize(progress: &Progress, report: &RunReport) {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn interrupted() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// One item per Ctrl-C or SIGTERM: the first interrupts the run, a second skips the pod's grace
+/// period.
+fn interrupts() -> std::pin::Pin<Box<dyn futures::Stream<Item = ()> + Send>> {
     #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    let term: Option<()> = None;
+    Box::pin(futures::stream::unfold(term, |mut term| async move {
+        #[cfg(unix)]
+        match term.as_mut() {
+            Some(t) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = t.recv() => {}
+                }
+            }
+            None => drop(tokio::signal::ctrl_c().await),
+        }
+        #[cfg(not(unix))]
+        drop(tokio::signal::ctrl_c().await);
+        Some(((), term))
+    }))
 }

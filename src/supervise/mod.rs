@@ -9,16 +9,16 @@ mod retry;
 mod state;
 mod tail;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use std::panic::AssertUnwindSafe;
 
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
@@ -29,7 +29,7 @@ pub use state::{Status, Tracker, Verdict, pull_error_is_permanent};
 use crate::exit;
 use crate::pod::{LABEL_RUN_ID, LABEL_TASK, MAIN_CONTAINER};
 use crate::report::{Cleanup, ContainerReport, EventReport, Outcome, RunReport, TimelineEntry};
-use crate::task::{LogSelection, OnFinish, RunPolicy};
+use crate::task::{LogSelection, OnFinish, OnSignal, RunPolicy};
 
 /// How long followers may take to deliver the last lines after the pod is done.
 const LOG_DRAIN_LIMIT: Duration = Duration::from_secs(30);
@@ -76,7 +76,7 @@ pub async fn run(
     pod: Pod,
     policy: &RunPolicy,
     observer: Arc<dyn Observer>,
-    interrupt: impl Future<Output = ()>,
+    interrupts: impl Stream<Item = ()> + Unpin,
 ) -> Result<RunReport, RunError> {
     let namespace = pod.namespace().unwrap_or_else(|| "default".into());
     let name = pod.name_any();
@@ -141,7 +141,7 @@ pub async fn run(
         created,
         policy,
         observer,
-        interrupt,
+        interrupts,
         report,
     ));
     match supervised.catch_unwind().await {
@@ -166,7 +166,7 @@ async fn follow(
     created: Pod,
     policy: &RunPolicy,
     observer: Arc<dyn Observer>,
-    interrupt: impl Future<Output = ()>,
+    mut interrupts: impl Stream<Item = ()> + Unpin,
     mut report: RunReport,
 ) -> RunReport {
     let (namespace, name) = (report.namespace.clone(), report.pod.clone());
@@ -202,7 +202,6 @@ async fn follow(
     let mut checked_pull = None;
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let mut stream = std::pin::pin!(watcher(api.clone(), config).default_backoff());
-    let mut interrupt = std::pin::pin!(interrupt);
     let startup_deadline = tokio::time::sleep(policy.startup_timeout);
     let overall_deadline = tokio::time::sleep(policy.timeout.unwrap_or(Duration::MAX / 4));
     tokio::pin!(startup_deadline, overall_deadline);
@@ -210,7 +209,7 @@ async fn follow(
 
     let (outcome, message) = loop {
         let event = tokio::select! {
-            () = &mut interrupt => break (Outcome::Interrupted, "interrupted; the run was stopped before the pod finished".to_owned()),
+            Some(()) = interrupts.next() => break (Outcome::Interrupted, "interrupted; the run was stopped before the pod finished".to_owned()),
             () = &mut startup_deadline, if !tracker.main_started => {
                 let why = state::status_of(&last).detail.map(|d| format!(" (last seen: {d})")).unwrap_or_default();
                 break (Outcome::NeverStarted, format!("{MAIN_CONTAINER} did not start within {}{why}", human(policy.startup_timeout)));
@@ -338,8 +337,14 @@ async fn follow(
         OnFinish::DeleteSucceeded => outcome != Outcome::Succeeded,
     };
     let gone = pods_tx.borrow().is_none();
+    let detach = outcome == Outcome::Interrupted && policy.on_signal == OnSignal::Detach;
     report.cleanup = if gone {
         Cleanup::None
+    } else if detach {
+        observer.notice(&format!(
+            "detached: pod {namespace}/{name} runs on; follow it with `kubectl logs -f -n {namespace} {name} -c {MAIN_CONTAINER}`, stop it with `kubectl delete pod -n {namespace} {name}`"
+        ));
+        Cleanup::Detached
     } else if keep {
         observer.notice(&format!(
             "keeping pod {namespace}/{name} (on_finish = {})",
@@ -351,6 +356,10 @@ async fn follow(
         let delete = || api.delete(&name, &params);
         match retry::retrying("deleting the pod", CLEANUP_LIMIT, delete).await {
             Ok(_) => {
+                if outcome == Outcome::Interrupted {
+                    let grace = last_grace(report.final_pod.as_ref());
+                    wait_gone(&api, &name, &uid, grace, &mut interrupts, observer.as_ref()).await;
+                }
                 observer.notice(&format!("deleted pod {namespace}/{name}"));
                 Cleanup::Deleted
             }
@@ -376,6 +385,46 @@ async fn follow(
         report.exit_code = exit::RESULT_INVALID;
     }
     report
+}
+
+/// The pod's termination grace period (30 s unless it says otherwise).
+fn last_grace(pod: Option<&Pod>) -> Duration {
+    let seconds = pod
+        .and_then(|p| p.spec.as_ref())
+        .and_then(|s| s.termination_grace_period_seconds);
+    Duration::from_secs(seconds.unwrap_or(30).max(0) as u64)
+}
+
+/// After an interrupt: waits until the pod is really gone (its containers stopped), bounded by
+/// its grace period plus a margin. Another interrupt meanwhile deletes it at once.
+async fn wait_gone(
+    api: &Api<Pod>,
+    name: &str,
+    uid: &str,
+    grace: Duration,
+    interrupts: &mut (impl Stream<Item = ()> + Unpin),
+    observer: &dyn Observer,
+) {
+    let gone = tokio::time::timeout(
+        grace + CLEANUP_LIMIT,
+        await_condition(api.clone(), name, conditions::is_deleted(uid)),
+    );
+    tokio::pin!(gone);
+    observer.notice(&format!(
+        "waiting for pod {name} to stop (grace period {}; interrupt again to skip it)",
+        human(grace)
+    ));
+    loop {
+        tokio::select! {
+            _ = &mut gone => return,
+            Some(()) = interrupts.next() => {
+                observer.notice("interrupted again: deleting the pod without its grace period");
+                if let Err(e) = api.delete(name, &DeleteParams::default().grace_period(0)).await {
+                    tracing::debug!("immediate delete failed: {e}");
+                }
+            }
+        }
+    }
 }
 
 fn finish(mut report: RunReport, main_exit: Option<i32>) -> RunReport {

@@ -381,6 +381,7 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
             logs,
             events_on_failure: raw.run.events_on_failure.unwrap_or(defaults.events_on_failure),
             result,
+            on_signal: Default::default(),
         },
         mutators,
         interpreters,

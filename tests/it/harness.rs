@@ -77,7 +77,8 @@ pub async fn run_until(
         .try_init();
     let recorder = Arc::new(Recorder::default());
     let pod = pod::build(task, &RunIdentity::generate(&task.name), ns);
-    let report = supervise::run(client.clone(), pod, &task.run, recorder.clone(), interrupt)
+    let interrupts = Box::pin(futures::stream::once(interrupt));
+    let report = supervise::run(client.clone(), pod, &task.run, recorder.clone(), interrupts)
         .await
         .expect("the cluster is reachable");
     (report, recorder)

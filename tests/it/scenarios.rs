@@ -184,8 +184,12 @@ termination_grace_period = 5
         pods_of_run(&c.client, &c.ns, &report.run_id).await.is_empty(),
         "pod not deleted"
     );
-    let left = harness::wait_gone(&c.client, &c.ns, &report.run_id, Duration::from_secs(60)).await;
-    assert!(left.is_empty(), "pod still exists after its grace period");
+    // kpo returns only once the pod is really gone, not merely terminating.
+    let left = harness::wait_gone(&c.client, &c.ns, &report.run_id, Duration::ZERO).await;
+    assert!(
+        left.is_empty(),
+        "kpo returned while the pod was still terminating"
+    );
 }
 
 pub async fn keep_keeps_the_pod(c: &Cluster) {

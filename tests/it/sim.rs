@@ -345,9 +345,15 @@ async fn a_create_that_keeps_failing_is_an_error_and_leaves_nothing() {
     let t = task("name = \"down\"\nimage = \"busybox\"\n[run]\nstartup_timeout = \"2s\"\n");
     let pod = kpo::pod::build(&t, &kpo::pod::RunIdentity::generate("down"), "default");
     let observer = std::sync::Arc::new(crate::harness::Recorder::default());
-    let err = kpo::supervise::run(c.client.clone(), pod, &t.run, observer, std::future::pending())
-        .await
-        .unwrap_err();
+    let err = kpo::supervise::run(
+        c.client.clone(),
+        pod,
+        &t.run,
+        observer,
+        futures::stream::pending(),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("cannot reach the cluster"), "{err}");
     let api: Api<Pod> = Api::default_namespaced(c.client.clone());
     assert!(api.list(&Default::default()).await.unwrap().items.is_empty());
@@ -376,12 +382,105 @@ async fn a_panic_in_kpo_still_deletes_the_pod() {
         pod,
         &t.run,
         std::sync::Arc::new(Panicky),
-        std::future::pending(),
+        futures::stream::pending(),
     );
     let outcome = std::panic::AssertUnwindSafe(run).catch_unwind().await;
     assert!(outcome.is_err(), "the panic is passed on");
     assert!(
         pods_of_run(&c.client, &c.ns, &identity.run_id).await.is_empty(),
         "the pod was left behind"
+    );
+}
+
+/// Interrupts when the run's pod is running, then once more after `again` (if given).
+fn interrupts_when_running(
+    client: kube::Client,
+    again: Option<Duration>,
+) -> std::pin::Pin<Box<dyn futures::Stream<Item = ()> + Send>> {
+    use futures::StreamExt;
+    let first = async move {
+        let api: Api<Pod> = Api::default_namespaced(client);
+        loop {
+            let pods = api
+                .list(&Default::default())
+                .await
+                .map(|l| l.items)
+                .unwrap_or_default();
+            if pods
+                .iter()
+                .any(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let second = futures::stream::iter(again).then(|d| tokio::time::sleep(d));
+    Box::pin(
+        futures::stream::once(first)
+            .chain(second)
+            .chain(futures::stream::pending()),
+    )
+}
+
+const STUBBORN: &str = "name = \"stubborn\"\nimage = \"busybox\"\ntermination_grace_period = 60\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"duration_ms\": 600000, \"ignore_sigterm\": true}'\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_interrupt_skips_the_grace_period() {
+    let (_sim, c) = sim().await;
+    let t = task(STUBBORN);
+    let recorder = std::sync::Arc::new(crate::harness::Recorder::default());
+    let pod = kpo::pod::build(&t, &kpo::pod::RunIdentity::generate("stubborn"), "default");
+    let started = std::time::Instant::now();
+    let interrupts = interrupts_when_running(c.client.clone(), Some(Duration::from_millis(500)));
+    let report = kpo::supervise::run(c.client.clone(), pod, &t.run, recorder.clone(), interrupts)
+        .await
+        .unwrap();
+    assert_eq!(report.outcome, Outcome::Interrupted);
+    assert!(
+        recorder
+            .notices
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|n| n.contains("interrupted again"))
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "kpo waited out the 60 s grace period"
+    );
+    let api: Api<Pod> = Api::default_namespaced(c.client.clone());
+    assert!(api.list(&Default::default()).await.unwrap().items.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detach_leaves_the_pod_running() {
+    let (_sim, c) = sim().await;
+    let mut t = task(STUBBORN);
+    t.run.on_signal = kpo::task::OnSignal::Detach;
+    let recorder = std::sync::Arc::new(crate::harness::Recorder::default());
+    let pod = kpo::pod::build(&t, &kpo::pod::RunIdentity::generate("stubborn"), "default");
+    let interrupts = interrupts_when_running(c.client.clone(), None);
+    let report = kpo::supervise::run(c.client.clone(), pod, &t.run, recorder.clone(), interrupts)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.outcome, report.cleanup),
+        (Outcome::Interrupted, Cleanup::Detached)
+    );
+    assert_eq!(report.exit_code, kpo::exit::INTERRUPTED);
+    assert!(
+        recorder
+            .notices
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|n| n.contains("kubectl logs -f"))
+    );
+    let left = pods_of_run(&c.client, &c.ns, &report.run_id).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(
+        left[0].status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Running")
     );
 }
