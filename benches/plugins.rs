@@ -83,6 +83,8 @@ fn report() -> RunReport {
         result_bytes: None,
         result_error: None,
         outputs: Default::default(),
+        attempt: 1,
+        attempts: Vec::new(),
         mutations: Vec::new(),
         decision: None,
         log_tail: (0..100)

@@ -8,6 +8,7 @@ pub mod plugin;
 pub mod pod;
 pub mod report;
 pub mod result;
+pub mod runner;
 pub mod sim;
 pub mod status;
 pub mod supervise;

@@ -18,6 +18,8 @@ pub const MAIN_CONTAINER: &str = "base";
 pub const LABEL_TASK: &str = "kpo.dev/task";
 /// Label carrying the run id, to find the pod of one run again.
 pub const LABEL_RUN_ID: &str = "kpo.dev/run-id";
+/// Label carrying the attempt number of the run the pod belongs to.
+pub const LABEL_ATTEMPT: &str = "kpo.dev/attempt";
 /// Standard label marking objects kpo manages.
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 
@@ -26,6 +28,8 @@ pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub struct RunIdentity {
     pub run_id: String,
     pub pod_name: String,
+    /// 1 for the first pod of a run; each retry gets a new pod and the next number.
+    pub attempt: u32,
 }
 
 impl RunIdentity {
@@ -38,6 +42,17 @@ impl RunIdentity {
         Self {
             run_id,
             pod_name: format!("{}-{suffix}", pod_name_stem(task_name)),
+            attempt: 1,
+        }
+    }
+
+    /// The identity of the run's next attempt: same run id, a new pod.
+    pub fn next_attempt(&self, task_name: &str) -> Self {
+        let suffix = crate::names::random_suffix(5);
+        Self {
+            run_id: self.run_id.clone(),
+            pod_name: format!("{}-{suffix}", pod_name_stem(task_name)),
+            attempt: self.attempt + 1,
         }
     }
 }
@@ -112,6 +127,7 @@ pub fn build(task: &Task, identity: &RunIdentity, namespace: &str) -> Pod {
     let labels = pod.metadata.labels.get_or_insert_with(BTreeMap::new);
     labels.insert(LABEL_TASK.to_owned(), task.name.clone());
     labels.insert(LABEL_RUN_ID.to_owned(), identity.run_id.clone());
+    labels.insert(LABEL_ATTEMPT.to_owned(), identity.attempt.to_string());
     labels.insert(LABEL_MANAGED_BY.to_owned(), "kpo".to_owned());
     let spec = pod.spec.get_or_insert_with(Default::default);
     spec.restart_policy = Some("Never".to_owned());

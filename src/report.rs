@@ -103,6 +103,10 @@ pub struct RunReport {
     pub result_error: Option<String>,
     /// Named outputs the task printed as `::kpo-output name=value` lines.
     pub outputs: std::collections::BTreeMap<String, String>,
+    /// Which attempt of the run this report is about (1 unless the run was retried).
+    pub attempt: u32,
+    /// Every attempt of the run, in order, when it has the report of its last one.
+    pub attempts: Vec<crate::runner::AttemptReport>,
     /// What each mutator plugin changed in the pod before it was submitted.
     pub mutations: Vec<crate::plugin::Mutation>,
     /// The interpreter plugins' combined verdict and outputs, when the task has interpreters.

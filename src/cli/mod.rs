@@ -19,7 +19,8 @@ use crate::exit;
 use crate::plugin::{self, Mutation, TaskPlugins};
 use crate::pod::{self, RunIdentity};
 use crate::report::{Outcome, RunReport};
-use crate::supervise::{self, format_events};
+use crate::runner;
+use crate::supervise::format_events;
 use crate::task::{self, LogSelection, Task};
 use progress::{LogStream, Progress};
 
@@ -364,11 +365,6 @@ async fn run(args: RunArgs) -> i32 {
     };
     let ns = namespace_for(&args.cluster, &task, &conn.default_namespace);
     let identity = RunIdentity::generate(&task.name);
-    let (pod, mutations) = match build_pod(&task, &identity, &ns, plugins.as_ref()) {
-        Ok(built) => built,
-        Err(code) => return code,
-    };
-
     let json = args.output == Output::Json;
     let logs_to = if json {
         LogStream::Stderr
@@ -386,44 +382,28 @@ async fn run(args: RunArgs) -> i32 {
         "run {} of task {:?}: pod {ns}/{}",
         identity.run_id, task.name, identity.pod_name
     ));
-    if !mutations.is_empty() {
-        let applied: Vec<String> = mutations
-            .iter()
-            .map(|m| format!("{} ({} change(s))", m.plugin, m.patch.0.len()))
-            .collect();
-        progress.say(&format!("mutators applied: {}", applied.join(", ")));
-    }
-    let result = supervise::run(
-        conn.client.clone(),
-        pod,
-        &task.run,
+    let client = conn.client.clone();
+    let result = runner::run_task(
+        client,
+        &task,
+        plugins.as_ref(),
+        identity,
+        &ns,
         progress.clone(),
         interrupts(),
     )
     .await;
     progress.finish();
-    let mut report = match result {
+    let report = match result {
         Ok(r) => r,
         Err(e) => {
             report_error(&e);
-            return exit::CLUSTER_UNAVAILABLE;
+            return match &e {
+                runner::RunTaskError::Plugin(p) => p.exit_code(),
+                runner::RunTaskError::Cluster(_) => exit::CLUSTER_UNAVAILABLE,
+            };
         }
     };
-    report.mutations = mutations;
-    if let Some(plugins) = &plugins
-        && report.uid.is_some()
-    {
-        let ctx = plugin::context(&task.name, &ns, &identity.run_id);
-        match tokio::task::block_in_place(|| plugins.interpret(&report, &ctx)) {
-            Ok(Some(decision)) => report.apply(decision),
-            Ok(None) => {}
-            Err(e) => {
-                report_error(&e);
-                report.message = format!("{} (then: {e})", report.message);
-                report.exit_code = e.exit_code();
-            }
-        }
-    }
     if let (Some(path), Some(bytes)) = (&args.result_file, &report.result_bytes)
         && let Err(e) = std::fs::write(path, bytes)
     {

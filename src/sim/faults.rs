@@ -25,6 +25,7 @@ struct State {
     failures: Vec<(Target, u16, usize)>,
     latency: Duration,
     cut_results: usize,
+    evictions: usize,
 }
 
 /// Handle to the fault injector of a [`SimCluster`](super::SimCluster).
@@ -61,6 +62,16 @@ impl Faults {
     /// The next `times` requests of `target` answer with HTTP `status` (500, 429, ...).
     pub fn fail(&self, target: Target, status: u16, times: usize) {
         self.with(|s| s.failures.push((target, status, times)));
+    }
+
+    /// The next `times` pods are evicted shortly after they start running, as a kubelet under
+    /// memory pressure does.
+    pub fn evict(&self, times: usize) {
+        self.with(|s| s.evictions = times);
+    }
+
+    pub(super) fn take_eviction(&self) -> bool {
+        self.with(|s| take_one(&mut s.evictions))
     }
 
     /// The next `times` result sidecars lose the end of their frame.

@@ -170,8 +170,16 @@ pub async fn run(store: Arc<Store>, faults: Arc<super::faults::Faults>, pod: Pod
         .as_ref()
         .and_then(|s| s.active_deadline_seconds)
         .map_or(Duration::MAX, |s| Duration::from_secs(s.max(0) as u64));
+    let evict = node.faults.take_eviction();
     let finished = tokio::select! {
         () = node.lifecycle(&pod) => None,
+        () = node.eviction(), if evict => {
+            // Evicted: the pod ends with the kubelet's reason, and is not deleted by itself.
+            if let Deletion::Graceful(_) = deletion.await {
+                node.remove();
+            }
+            return;
+        }
         () = tokio::time::sleep(deadline) => Some(()),
         d = &mut deletion => match d {
             Deletion::Gone => return,
@@ -237,6 +245,68 @@ impl Node {
         {
             self.store.commit(&mut inner, ChangeKind::Deleted, pod);
         }
+    }
+
+    /// Waits until the pod runs, then evicts it: containers killed, phase Failed, reason
+    /// Evicted and a DisruptionTarget condition, in one status update, as the kubelet writes it.
+    async fn eviction(&self) {
+        loop {
+            let running = self
+                .store
+                .get_pod(&self.ns, &self.name, &self.uid)
+                .is_some_and(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"));
+            if running {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let message = "The node was low on resource: memory. Threshold quantity: 100Mi, available: 20Mi. ";
+        let Some(pod) = self.update(|p| {
+            let now = Some(Time(Timestamp::now()));
+            let status = p.status.get_or_insert_with(Default::default);
+            for s in status
+                .container_statuses
+                .iter_mut()
+                .flatten()
+                .chain(status.init_container_statuses.iter_mut().flatten())
+            {
+                let started_at = s
+                    .state
+                    .as_ref()
+                    .and_then(|st| st.running.as_ref())
+                    .and_then(|r| r.started_at.clone());
+                if s.state.as_ref().is_some_and(|st| st.terminated.is_none()) {
+                    s.state = Some(ContainerState {
+                        terminated: Some(ContainerStateTerminated {
+                            exit_code: 137,
+                            reason: Some("Error".into()),
+                            started_at,
+                            finished_at: now.clone(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    });
+                    s.ready = false;
+                }
+            }
+            status.phase = Some("Failed".into());
+            status.reason = Some("Evicted".into());
+            status.message = Some(message.into());
+            set_condition(
+                p,
+                "DisruptionTarget",
+                "True",
+                Some("TerminationByKubelet"),
+                Some(message),
+            );
+        }) else {
+            return;
+        };
+        for s in crate::status::all(&pod) {
+            self.store.finish_log(&self.uid, &s.name);
+        }
+        self.event(&pod, "Warning", "Evicted", message);
     }
 
     async fn lifecycle(&self, created: &Pod) {

@@ -101,6 +101,8 @@ pub async fn run(
         result_bytes: None,
         result_error: None,
         outputs: Default::default(),
+        attempt: 1,
+        attempts: Vec::new(),
         mutations: Vec::new(),
         decision: None,
         log_tail: Vec::new(),

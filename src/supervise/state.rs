@@ -51,6 +51,19 @@ impl Tracker {
     }
 
     fn verdict(&self, pod: &Pod, main: Option<&ContainerStatus>) -> Verdict {
+        let pod_status = pod.status.as_ref();
+        let disrupted = pod_status
+            .and_then(|s| s.reason.as_deref())
+            .filter(|r| ["Evicted", "Preempting", "NodeLost", "NodeShutdown", "Shutdown"].contains(r));
+        if let Some(reason) =
+            disrupted.filter(|_| pod_status.and_then(|s| s.phase.as_deref()) == Some("Failed"))
+        {
+            let message = pod_status.and_then(|s| s.message.as_deref()).unwrap_or_default();
+            return Verdict::Done {
+                outcome: Outcome::Failed,
+                message: format!("pod {reason}{}", prefixed(message)),
+            };
+        }
         let state = main.and_then(|s| s.state.as_ref());
         if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
             let reason = t.reason.clone().unwrap_or_else(|| "Terminated".into());

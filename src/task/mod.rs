@@ -49,9 +49,42 @@ pub struct Task {
     /// The pod the task's fields are merged onto (`pod_template`), already parsed.
     pub template: Option<Pod>,
     pub run: RunPolicy,
+    /// Which failures get another attempt, with a new pod.
+    pub retry: RetryPolicy,
     /// Mutator plugins, in the order they apply.
     pub mutators: Vec<crate::plugin::PluginSpec>,
     pub interpreters: Vec<crate::plugin::PluginSpec>,
+}
+
+/// Retries by class of failure, in the spirit of a Job's `podFailurePolicy`: each class has its
+/// own budget of extra attempts. No retries by default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Failures of the infrastructure: eviction, preemption, node loss, the pod deleted by
+    /// someone else, an image pull rate limit.
+    pub infrastructure: u32,
+    /// Non-zero exits of the main container ...
+    pub user: u32,
+    /// ... limited to these exit codes, when given.
+    pub on_exit_codes: Vec<i32>,
+    /// `retry` verdicts of interpreter plugins.
+    pub plugin: u32,
+    /// The first pause between attempts; it doubles (with jitter) up to `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            infrastructure: 0,
+            user: 0,
+            on_exit_codes: Vec::new(),
+            plugin: 0,
+            backoff: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(300),
+        }
+    }
 }
 
 /// How kpo supervises the pod: timeouts, logs and what to do with the pod afterwards.

@@ -48,6 +48,8 @@ pub struct RawTask {
     pub pod_template: Option<String>,
     #[serde(default)]
     pub run: RawRunPolicy,
+    /// `[retry]`: which failures get another attempt.
+    pub retry: Option<RawRetry>,
     /// `[result]`: how the task hands back a result document.
     pub result: Option<RawResult>,
     /// `[[mutate]]`: plugins that change the pod before submission, applied in order.
@@ -56,6 +58,17 @@ pub struct RawTask {
     /// `[[interpret]]`: plugins that judge the run afterwards.
     #[serde(default)]
     pub interpret: Vec<RawPlugin>,
+}
+
+/// `[retry]`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRetry {
+    pub infrastructure: Option<u32>,
+    pub user: Option<u32>,
+    pub on_exit_codes: Option<Vec<i32>>,
+    pub plugin: Option<u32>,
+    pub backoff: Option<String>,
+    pub max_backoff: Option<String>,
 }
 
 /// `[result]`.

@@ -12,8 +12,8 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::locate::KeyPath;
-use super::raw::{RawEnvValue, RawLogs, RawPlugin, RawResult, RawTask};
-use super::{LogSelection, OnFinish, RunPolicy, Task};
+use super::raw::{RawEnvValue, RawLogs, RawPlugin, RawResult, RawRetry, RawTask};
+use super::{LogSelection, OnFinish, RetryPolicy, RunPolicy, Task};
 use crate::names;
 use crate::plugin::{self, Grants, PluginSpec};
 use crate::result::{ResultSpec, Via};
@@ -335,6 +335,7 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
     };
 
     let result = raw.result.map(|r| result_spec(r, &mut bad));
+    let retry = raw.retry.map(|r| retry_policy(r, &mut bad)).unwrap_or_default();
     let mutators = plugins(raw.mutate, "mutate", folder, &mut bad);
     let interpreters = plugins(raw.interpret, "interpret", folder, &mut bad);
 
@@ -383,9 +384,33 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
             result,
             on_signal: Default::default(),
         },
+        retry,
         mutators,
         interpreters,
     })
+}
+
+/// Checks `[retry]`.
+fn retry_policy(raw: RawRetry, bad: &mut impl FnMut(KeyPath, String)) -> RetryPolicy {
+    let mut policy = RetryPolicy {
+        infrastructure: raw.infrastructure.unwrap_or(0),
+        user: raw.user.unwrap_or(0),
+        on_exit_codes: raw.on_exit_codes.unwrap_or_default(),
+        plugin: raw.plugin.unwrap_or(0),
+        ..RetryPolicy::default()
+    };
+    for (name, value, slot) in [
+        ("backoff", raw.backoff, &mut policy.backoff),
+        ("max_backoff", raw.max_backoff, &mut policy.max_backoff),
+    ] {
+        if let Some(text) = value {
+            match parse_duration(&text) {
+                Ok(d) => *slot = d,
+                Err(e) => bad(KeyPath::default().key("retry").key(name), e),
+            }
+        }
+    }
+    policy
 }
 
 /// Checks `[result]`.

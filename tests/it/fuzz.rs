@@ -103,6 +103,7 @@ fn base_pod() -> k8s_openapi::api::core::v1::Pod {
         &RunIdentity {
             run_id: "run1".into(),
             pod_name: "fuzz-abcde".into(),
+            attempt: 1,
         },
         "default",
     )

@@ -7,6 +7,7 @@ mod fuzz;
 mod harness;
 mod plugins;
 mod results;
+mod retries;
 mod scenarios;
 mod sim;
 mod task_file;

@@ -224,6 +224,7 @@ image = "envoy:v1"
     let id = RunIdentity {
         run_id: "r1".into(),
         pod_name: "nightly-etl-abcde".into(),
+        attempt: 1,
     };
     let pod = pod::build(&t, &id, "data");
     let json = serde_json::to_value(&pod).unwrap();
@@ -310,6 +311,7 @@ spec:
         &RunIdentity {
             run_id: "r".into(),
             pod_name: "t-xxxxx".into(),
+            attempt: 1,
         },
         "default",
     );

@@ -1,0 +1,205 @@
+//! A whole run of a task: build the pod, let the mutators change it, supervise it, let the
+//! interpreters judge it — and when the task's `[retry]` policy covers the failure, do it all
+//! again with a new pod, after a capped, jittered pause. Never two pods of a run at once: the
+//! next attempt starts only after the previous pod has finished.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use serde::Serialize;
+
+use crate::plugin::{self, PluginError, TaskPlugins};
+use crate::pod::{self, MAIN_CONTAINER, RunIdentity};
+use crate::report::{Outcome, RunReport};
+use crate::supervise::{self, Observer, RunError};
+use crate::task::{RetryPolicy, Task};
+
+/// Why an attempt failed, for the retry budgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// Eviction, preemption, node loss, the pod deleted by someone else, a pull rate limit.
+    Infrastructure,
+    /// The main container exited non-zero.
+    User,
+    /// An interpreter plugin judged the failure transient.
+    Plugin,
+}
+
+/// One attempt of a run, as listed in the final report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttemptReport {
+    pub attempt: u32,
+    pub pod: String,
+    pub outcome: Outcome,
+    pub exit_code: i32,
+    pub message: String,
+    /// Why it failed, when it failed in a way the retry policy knows.
+    pub class: Option<FailureClass>,
+    /// Whether another attempt followed.
+    pub retried: bool,
+}
+
+/// Errors that end a run before it has a report.
+#[derive(Debug, thiserror::Error)]
+pub enum RunTaskError {
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Cluster(#[from] RunError),
+}
+
+/// Runs `task` to its final outcome, retrying per its policy.
+///
+/// # Errors
+/// A mutator that fails or refuses (before the attempt's pod exists), or a cluster that cannot
+/// be reached to create a pod.
+pub async fn run_task(
+    client: kube::Client,
+    task: &Task,
+    plugins: Option<&TaskPlugins>,
+    mut identity: RunIdentity,
+    namespace: &str,
+    observer: Arc<dyn Observer>,
+    mut interrupts: impl Stream<Item = ()> + Unpin,
+) -> Result<RunReport, RunTaskError> {
+    let mut attempts = Vec::new();
+    let mut used = [0u32; 3];
+    let mut pause = task.retry.backoff;
+    loop {
+        let ctx = plugin::Context {
+            attempt: identity.attempt,
+            ..plugin::context(&task.name, namespace, &identity.run_id)
+        };
+        let mut pod = pod::build(task, &identity, namespace);
+        let mut mutations = Vec::new();
+        if let Some(p) = plugins {
+            (pod, mutations) = tokio::task::block_in_place(|| p.mutate(pod, &ctx))?;
+            let applied: Vec<String> = mutations
+                .iter()
+                .map(|m| format!("{} ({} change(s))", m.plugin, m.patch.0.len()))
+                .collect();
+            observer.notice(&format!("mutators applied: {}", applied.join(", ")));
+        }
+        if identity.attempt > 1 {
+            observer.notice(&format!(
+                "attempt {}: pod {namespace}/{}",
+                identity.attempt, identity.pod_name
+            ));
+        }
+        let mut report =
+            supervise::run(client.clone(), pod, &task.run, observer.clone(), &mut interrupts).await?;
+        report.attempt = identity.attempt;
+        report.mutations = mutations;
+        if let Some(p) = plugins
+            && report.uid.is_some()
+        {
+            match tokio::task::block_in_place(|| p.interpret(&report, &ctx)) {
+                Ok(Some(decision)) => report.apply(decision),
+                Ok(None) => {}
+                Err(e) => {
+                    report.message = format!("{} (then: {e})", report.message);
+                    report.exit_code = e.exit_code();
+                }
+            }
+        }
+        let class = classify(&report, &task.retry);
+        let slot = class.map(|c| c as usize);
+        let budget = [task.retry.infrastructure, task.retry.user, task.retry.plugin];
+        let retry = slot.is_some_and(|s| used[s] < budget[s]);
+        attempts.push(AttemptReport {
+            attempt: identity.attempt,
+            pod: report.pod.clone(),
+            outcome: report.outcome,
+            exit_code: report.exit_code,
+            message: report.message.clone(),
+            class,
+            retried: retry,
+        });
+        if !retry {
+            report.attempts = attempts;
+            return Ok(report);
+        }
+        if let Some(s) = slot {
+            used[s] += 1;
+        }
+        let wait = jittered(pause);
+        observer.notice(&format!(
+            "attempt {} failed ({}): {}; attempt {} in {:.1}s",
+            identity.attempt,
+            class_name(class),
+            report.message,
+            identity.attempt + 1,
+            wait.as_secs_f64()
+        ));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            Some(()) = interrupts.next() => {
+                report.outcome = Outcome::Interrupted;
+                report.exit_code = crate::exit::INTERRUPTED;
+                report.message = format!("interrupted while waiting to retry; the last attempt: {}", report.message);
+                report.attempts = attempts;
+                return Ok(report);
+            }
+        }
+        pause = (pause * 2).min(task.retry.max_backoff);
+        identity = identity.next_attempt(&task.name);
+    }
+}
+
+fn class_name(class: Option<FailureClass>) -> &'static str {
+    match class {
+        Some(FailureClass::Infrastructure) => "infrastructure",
+        Some(FailureClass::User) => "user",
+        Some(FailureClass::Plugin) => "plugin",
+        None => "final",
+    }
+}
+
+/// Between half and one and a half times `d`, so that many runs do not retry in step.
+fn jittered(d: Duration) -> Duration {
+    d.mul_f64(0.5 + fastrand::f64())
+}
+
+/// Pod status reasons the kubelet and controllers give to pods they stopped from outside.
+const DISRUPTIONS: [&str; 5] = ["Evicted", "Preempting", "NodeLost", "NodeShutdown", "Shutdown"];
+
+/// Which retry budget a finished attempt draws on, if any.
+pub fn classify(report: &RunReport, policy: &RetryPolicy) -> Option<FailureClass> {
+    if report.decision.as_ref().is_some_and(|d| d.verdict == "retry") {
+        return Some(FailureClass::Plugin);
+    }
+    if report.exit_code == crate::exit::SUCCESS {
+        return None;
+    }
+    let status = report.final_pod.as_ref().and_then(|p| p.status.as_ref());
+    let disrupted = status
+        .and_then(|s| s.reason.as_deref())
+        .is_some_and(|r| DISRUPTIONS.contains(&r))
+        || status.and_then(|s| s.conditions.as_ref()).is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c.type_ == "DisruptionTarget" && c.status == "True")
+        });
+    let deleted = report.outcome == Outcome::Failed && report.message.contains("deleted by someone else");
+    let rate_limited = report.outcome == Outcome::NeverStarted
+        && ["toomanyrequests", "429 Too Many Requests", "rate limit"]
+            .iter()
+            .any(|m| report.message.contains(m) || report.events.iter().any(|e| e.message.contains(m)));
+    if disrupted || deleted || rate_limited {
+        return Some(FailureClass::Infrastructure);
+    }
+    let main_exit = report
+        .containers
+        .iter()
+        .find(|c| c.name == MAIN_CONTAINER)
+        .and_then(|c| c.exit_code);
+    match (report.outcome, main_exit) {
+        (Outcome::Failed, Some(code))
+            if code != 0 && (policy.on_exit_codes.is_empty() || policy.on_exit_codes.contains(&code)) =>
+        {
+            Some(FailureClass::User)
+        }
+        _ => None,
+    }
+}
