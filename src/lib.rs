@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod connect;
 pub mod exit;
+pub mod journal;
 pub mod names;
 pub mod plugin;
 pub mod pod;

@@ -16,10 +16,12 @@ use kube::api::PostParams;
 
 use crate::connect::{self, Connection, Target};
 use crate::exit;
+use crate::journal::{Journal, JournalStore, Recording};
 use crate::plugin::{self, Mutation, TaskPlugins};
 use crate::pod::{self, RunIdentity};
 use crate::report::{Outcome, RunReport};
 use crate::runner;
+use crate::supervise;
 use crate::supervise::format_events;
 use crate::task::{self, LogSelection, Task};
 use progress::{LogStream, Progress};
@@ -100,6 +102,13 @@ struct RunArgs {
     /// Also write every streamed log line, prefixed with its container, to this file.
     #[arg(long, value_name = "FILE")]
     log_file: Option<PathBuf>,
+    /// The run's id: with the id of a run whose kpo was killed, reattach to its pod (matched by
+    /// UID) and continue its logs where they stopped; with the id of a finished run, report it.
+    #[arg(long, value_name = "ID")]
+    run_id: Option<String>,
+    /// With --run-id: run the task again even if that run finished or its pod is gone.
+    #[arg(long, requires = "run_id")]
+    rerun: bool,
     /// Write the task's result document (see [result] in the task file) to this file.
     #[arg(long, value_name = "FILE")]
     result_file: Option<PathBuf>,
@@ -364,7 +373,44 @@ async fn run(args: RunArgs) -> i32 {
         Err(code) => return code,
     };
     let ns = namespace_for(&args.cluster, &task, &conn.default_namespace);
-    let identity = RunIdentity::generate(&task.name);
+    let mut identity = RunIdentity::generate(&task.name);
+    let store = JournalStore::open_default();
+    if let Some(id) = &args.run_id
+        && let Err(e) = crate::names::check_label_value(id).and_then(|()| {
+            if id.is_empty() {
+                Err("must not be empty".into())
+            } else {
+                Ok(())
+            }
+        })
+    {
+        eprintln!("kpo: error: --run-id: {e}");
+        return exit::USAGE;
+    }
+    let earlier = match &args.run_id {
+        Some(id) => {
+            identity.run_id = id.clone();
+            store.load(id).unwrap_or_else(|e| {
+                eprintln!("kpo: warning: cannot read the journal of run {id}: {e}");
+                None
+            })
+        }
+        None => None,
+    };
+    if let Some(journal) = earlier.as_ref().filter(|_| !args.rerun)
+        && let Some(code) = journal.exit_code
+    {
+        eprintln!(
+            "kpo: run {} already finished with exit code {code}; `--rerun` runs it again",
+            journal.run_id
+        );
+        if args.output == Output::Json
+            && let Some(report) = &journal.report
+        {
+            println!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
+        }
+        return code;
+    }
     let json = args.output == Output::Json;
     let logs_to = if json {
         LogStream::Stderr
@@ -383,17 +429,51 @@ async fn run(args: RunArgs) -> i32 {
         identity.run_id, task.name, identity.pod_name
     ));
     let client = conn.client.clone();
-    let result = runner::run_task(
-        client,
-        &task,
-        plugins.as_ref(),
-        identity,
-        &ns,
-        progress.clone(),
-        interrupts(),
-    )
-    .await;
+    let reattach = earlier.filter(|j| !args.rerun && j.uid.is_some());
+    let journal = reattach.clone().unwrap_or_else(|| Journal {
+        run_id: identity.run_id.clone(),
+        task: task.name.clone(),
+        namespace: ns.clone(),
+        ..Default::default()
+    });
+    let recording = Arc::new(Recording::new(progress.clone(), store, journal));
+    let result = match reattach {
+        Some(journal) => match reattach_pod(&client, &journal).await {
+            Ok(pod) => {
+                let report = supervise::attach(
+                    client,
+                    pod,
+                    &task.run,
+                    recording.clone(),
+                    interrupts(),
+                    journal.cursors,
+                )
+                .await;
+                Ok(report)
+            }
+            Err(message) => {
+                progress.finish();
+                eprintln!("kpo: error: {message}; `--rerun` starts the run again");
+                return exit::FAILED;
+            }
+        },
+        None => {
+            runner::run_task(
+                client,
+                &task,
+                plugins.as_ref(),
+                identity,
+                &ns,
+                recording.clone(),
+                interrupts(),
+            )
+            .await
+        }
+    };
     progress.finish();
+    if let Ok(report) = &result {
+        recording.finish(report);
+    }
     let report = match result {
         Ok(r) => r,
         Err(e) => {
@@ -417,6 +497,30 @@ async fn run(args: RunArgs) -> i32 {
     }
     summarize(&progress, &report);
     report.exit_code
+}
+
+/// Finds the pod of an interrupted run again — by UID, never by name alone.
+async fn reattach_pod(client: &kube::Client, journal: &Journal) -> Result<Pod, String> {
+    let name = journal.pod.clone().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(client.clone(), &journal.namespace);
+    match api.get_opt(&name).await {
+        Ok(Some(pod)) if pod.metadata.uid == journal.uid => {
+            eprintln!(
+                "kpo: reattaching to run {}: pod {}/{name}",
+                journal.run_id, journal.namespace
+            );
+            Ok(pod)
+        }
+        Ok(Some(_)) => Err(format!(
+            "pod {}/{name} is not the pod of run {} (its UID differs): not attaching to it",
+            journal.namespace, journal.run_id
+        )),
+        Ok(None) => Err(format!(
+            "the pod of run {} ({}/{name}) is gone",
+            journal.run_id, journal.namespace
+        )),
+        Err(e) => Err(format!("cannot look for the pod of run {}: {e}", journal.run_id)),
+    }
 }
 
 /// The closing lines on stderr: outcome, why, container results, and events on failure.

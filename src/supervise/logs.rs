@@ -24,8 +24,9 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// Pause before reopening a cut stream.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
 
-/// Where a container's log has been read up to.
-#[derive(Debug, Default, Clone)]
+/// Where a container's log has been read up to. Kept in the run journal, so that a kpo that
+/// reattaches to a run continues the log without repeating or skipping a line.
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Cursor {
     last: Option<Timestamp>,
     /// How many delivered lines carry exactly the `last` timestamp.
@@ -55,6 +56,11 @@ impl Cursor {
 }
 
 impl Reader<'_> {
+    /// The cursor as it stands after the lines accepted so far.
+    pub fn cursor(&self) -> &Cursor {
+        self.cursor
+    }
+
     /// Takes a raw `TIMESTAMP text` line; returns the text if it was not delivered before.
     pub fn accept<'l>(&mut self, raw: &'l str) -> Option<&'l str> {
         let Some((ts, text)) = raw
@@ -102,9 +108,12 @@ pub async fn follow(
     container: String,
     mut pods: watch::Receiver<Option<Pod>>,
     observer: Arc<dyn Observer>,
+    mut cursor: Cursor,
 ) {
-    let mut cursor = Cursor::default();
-    let emit = |text: &str| observer.log_line(&container, text);
+    let emit = |text: &str, at: &Cursor| {
+        observer.log_line(&container, text);
+        observer.log_checkpoint(&container, at);
+    };
     loop {
         let gone = match pods
             .wait_for(|p| p.as_ref().is_none_or(|p| started(p, &container)))
@@ -148,7 +157,7 @@ pub async fn follow(
                 line = lines.next() => match line {
                     Some(Ok(raw)) => {
                         if let Some(text) = reader.accept(&raw) {
-                            emit(text);
+                            emit(text, reader.cursor());
                         }
                         if exited {
                             stall.as_mut().reset(tokio::time::Instant::now() + DRAIN_GRACE);
@@ -183,7 +192,13 @@ pub async fn follow(
 }
 
 /// One plain request for whatever the cursor has not delivered yet.
-async fn read_rest(api: &Api<Pod>, pod: &str, container: &str, cursor: &mut Cursor, emit: impl Fn(&str)) {
+async fn read_rest(
+    api: &Api<Pod>,
+    pod: &str,
+    container: &str,
+    cursor: &mut Cursor,
+    emit: impl Fn(&str, &Cursor),
+) {
     let params = LogParams {
         container: Some(container.to_owned()),
         timestamps: true,
@@ -196,7 +211,7 @@ async fn read_rest(api: &Api<Pod>, pod: &str, container: &str, cursor: &mut Curs
             let mut reader = cursor.reader();
             for raw in text.lines() {
                 if let Some(line) = reader.accept(raw) {
-                    emit(line);
+                    emit(line, reader.cursor());
                 }
             }
         }

@@ -12,6 +12,7 @@ mod tail;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 
 use futures::{FutureExt, Stream, StreamExt};
@@ -47,6 +48,11 @@ pub trait Observer: Send + Sync {
     fn log_line(&self, _container: &str, _line: &str) {}
     /// Something worth telling the user: the pod was created, deleted, a retry happened.
     fn notice(&self, _message: &str) {}
+    /// The pod exists now (its UID identifies the run from here on): a journal records it.
+    fn created(&self, _pod: &Pod) {}
+    /// `container`'s log has been delivered up to `cursor`: a journal records it, so that a
+    /// reattaching kpo can continue from there.
+    fn log_checkpoint(&self, _container: &str, _cursor: &Cursor) {}
 }
 
 /// Errors that leave no run to report on: kpo could not talk to the cluster at all.
@@ -78,36 +84,8 @@ pub async fn run(
     observer: Arc<dyn Observer>,
     interrupts: impl Stream<Item = ()> + Unpin,
 ) -> Result<RunReport, RunError> {
-    let namespace = pod.namespace().unwrap_or_else(|| "default".into());
-    let name = pod.name_any();
-    let labels = pod.labels();
-    let mut report = RunReport {
-        task: labels.get(LABEL_TASK).cloned().unwrap_or_default(),
-        run_id: labels.get(LABEL_RUN_ID).cloned().unwrap_or_default(),
-        namespace: namespace.clone(),
-        pod: name.clone(),
-        uid: None,
-        outcome: Outcome::Rejected,
-        exit_code: 0,
-        message: String::new(),
-        on_finish: policy.on_finish,
-        cleanup: Cleanup::None,
-        started_at: Timestamp::now(),
-        finished_at: Timestamp::now(),
-        timeline: Vec::new(),
-        containers: Vec::new(),
-        events: Vec::new(),
-        result: None,
-        result_bytes: None,
-        result_error: None,
-        outputs: Default::default(),
-        attempt: 1,
-        attempts: Vec::new(),
-        mutations: Vec::new(),
-        decision: None,
-        log_tail: Vec::new(),
-        final_pod: None,
-    };
+    let mut report = new_report(&pod, policy);
+    let (namespace, name) = (report.namespace.clone(), report.pod.clone());
     let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     let (api_ref, pod_ref, name_ref, run_id) = (&api, &pod, &name, &report.run_id);
     let create = || async move {
@@ -136,18 +114,95 @@ pub async fn run(
         }
     };
     report.uid = created.uid();
-    // Whatever happens from here on, the pod exists: even a panic must not leave it behind.
-    let supervised = AssertUnwindSafe(follow(
+    observer.created(&created);
+    Ok(supervise(
         client,
-        api.clone(),
         created,
         policy,
         observer,
         interrupts,
         report,
-    ));
+        BTreeMap::new(),
+    )
+    .await)
+}
+
+/// Supervises a pod that already exists — found again by a kpo that restarted — from where an
+/// earlier kpo left off: `cursors` say how far each container's log was delivered.
+///
+/// The caller must have matched the pod by UID, never by name alone: a pod with the same name
+/// may be another run's.
+pub async fn attach(
+    client: Client,
+    pod: Pod,
+    policy: &RunPolicy,
+    observer: Arc<dyn Observer>,
+    interrupts: impl Stream<Item = ()> + Unpin,
+    cursors: BTreeMap<String, Cursor>,
+) -> RunReport {
+    let mut report = new_report(&pod, policy);
+    let reattached = TimelineEntry {
+        at: Timestamp::now(),
+        phase: "Reattached".into(),
+        detail: None,
+    };
+    observer.status(&reattached);
+    report.timeline.push(reattached);
+    supervise(client, pod, policy, observer, interrupts, report, cursors).await
+}
+
+/// The report of a run of `pod`, before anything happened.
+fn new_report(pod: &Pod, policy: &RunPolicy) -> RunReport {
+    let labels = pod.labels();
+    RunReport {
+        task: labels.get(LABEL_TASK).cloned().unwrap_or_default(),
+        run_id: labels.get(LABEL_RUN_ID).cloned().unwrap_or_default(),
+        namespace: pod.namespace().unwrap_or_else(|| "default".into()),
+        pod: pod.name_any(),
+        uid: pod.uid(),
+        outcome: Outcome::Rejected,
+        exit_code: 0,
+        message: String::new(),
+        on_finish: policy.on_finish,
+        cleanup: Cleanup::None,
+        started_at: Timestamp::now(),
+        finished_at: Timestamp::now(),
+        timeline: Vec::new(),
+        containers: Vec::new(),
+        events: Vec::new(),
+        result: None,
+        result_bytes: None,
+        result_error: None,
+        outputs: Default::default(),
+        attempt: labels
+            .get(crate::pod::LABEL_ATTEMPT)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(1),
+        attempts: Vec::new(),
+        mutations: Vec::new(),
+        decision: None,
+        log_tail: Vec::new(),
+        final_pod: None,
+    }
+}
+
+/// Follows an existing pod to the end of the run; even a panic on the way deletes it (per
+/// policy) before it is passed on.
+async fn supervise(
+    client: Client,
+    pod: Pod,
+    policy: &RunPolicy,
+    observer: Arc<dyn Observer>,
+    interrupts: impl Stream<Item = ()> + Unpin,
+    report: RunReport,
+    cursors: BTreeMap<String, Cursor>,
+) -> RunReport {
+    let (namespace, name) = (report.namespace.clone(), report.pod.clone());
+    let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    // Whatever happens from here on, the pod exists: even a panic must not leave it behind.
+    let supervised = AssertUnwindSafe(follow(client, pod, policy, observer, interrupts, report, cursors));
     match supervised.catch_unwind().await {
-        Ok(report) => Ok(report),
+        Ok(report) => report,
         Err(panic) => {
             if policy.on_finish != OnFinish::Keep {
                 let params = DeleteParams::default();
@@ -164,22 +219,25 @@ pub async fn run(
 /// Supervises the created pod to the end of the run.
 async fn follow(
     client: Client,
-    api: Api<Pod>,
     created: Pod,
     policy: &RunPolicy,
     observer: Arc<dyn Observer>,
     mut interrupts: impl Stream<Item = ()> + Unpin,
     mut report: RunReport,
+    mut cursors: BTreeMap<String, Cursor>,
 ) -> RunReport {
     let (namespace, name) = (report.namespace.clone(), report.pod.clone());
+    let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     let uid = report.uid.clone().unwrap_or_default();
-    let submitted = TimelineEntry {
-        at: Timestamp::now(),
-        phase: "Submitted".into(),
-        detail: None,
-    };
-    observer.status(&submitted);
-    report.timeline.push(submitted);
+    if report.timeline.is_empty() {
+        let submitted = TimelineEntry {
+            at: Timestamp::now(),
+            phase: "Submitted".into(),
+            detail: None,
+        };
+        observer.status(&submitted);
+        report.timeline.push(submitted);
+    }
     let started = tokio::time::Instant::now();
 
     let tail = Arc::new(tail::Tail::new(observer.clone()));
@@ -194,6 +252,7 @@ async fn follow(
                 c.clone(),
                 pods_rx.clone(),
                 observer.clone(),
+                cursors.remove(&c).unwrap_or_default(),
             );
             (c, tokio::spawn(task))
         })

@@ -70,4 +70,12 @@ impl Observer for Tail {
     fn notice(&self, message: &str) {
         self.inner.notice(message);
     }
+
+    fn created(&self, pod: &k8s_openapi::api::core::v1::Pod) {
+        self.inner.created(pod);
+    }
+
+    fn log_checkpoint(&self, container: &str, cursor: &super::Cursor) {
+        self.inner.log_checkpoint(container, cursor);
+    }
 }

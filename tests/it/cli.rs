@@ -248,7 +248,7 @@ pub fn ctrl_c_deletes_the_pod_on(kubeconfig: &str, image: &str) {
 }
 
 /// A simulated cluster served from this test process, and a kubeconfig file for `kpo` to use.
-fn sim_with_kubeconfig() -> (tokio::runtime::Runtime, SimCluster, tempfile::TempDir, String) {
+pub fn sim_with_kubeconfig() -> (tokio::runtime::Runtime, SimCluster, tempfile::TempDir, String) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sim = rt.block_on(SimCluster::start()).unwrap();
     let dir = tempfile::tempdir().unwrap();

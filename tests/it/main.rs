@@ -6,6 +6,7 @@ mod e2e;
 mod fuzz;
 mod harness;
 mod plugins;
+mod reattach;
 mod results;
 mod retries;
 mod scenarios;

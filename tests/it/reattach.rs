@@ -1,0 +1,111 @@
+//! A kpo killed for real (SIGKILL) and started again for the same run: it reattaches to the
+//! run's pod by UID and continues the log with no repeats and no gaps; never to another pod that
+//! took the name; a finished run is reported, not rerun.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::{DeleteParams, PostParams};
+
+use crate::cli::sim_with_kubeconfig;
+
+const TASK: &str = "name = \"long\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"log_count\": 40, \"log_interval_ms\": 100}'\n";
+
+fn kpo(config: &str, state: &std::path::Path, task: &std::path::Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kpo"));
+    cmd.args(["run", "--kubeconfig", config, "--run-id", "reattach-1"])
+        .args(extra)
+        .arg(task)
+        .env("KPO_STATE_DIR", state)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Starts kpo and kills it with SIGKILL once it has printed `lines` log lines.
+fn start_and_kill(mut cmd: Command, lines: usize) -> Vec<String> {
+    let mut child: Child = cmd.spawn().unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    for line in stdout.lines() {
+        seen.push(line.unwrap());
+        if seen.len() == lines {
+            break;
+        }
+    }
+    // Between two lines (100 ms apart) kpo is waiting, not between printing and journaling.
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    seen
+}
+
+#[test]
+fn a_killed_kpo_reattaches_by_uid_and_continues_the_log() {
+    let (_rt, _sim, dir, config) = sim_with_kubeconfig();
+    let task = dir.path().join("long.toml");
+    std::fs::write(&task, TASK).unwrap();
+    let state = dir.path().join("state");
+
+    let first = start_and_kill(kpo(&config, &state, &task, &[]), 10);
+    let out = kpo(&config, &state, &task, &[]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("reattaching to run reattach-1"), "{stderr}");
+    let second: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    let all: Vec<String> = first.into_iter().chain(second).collect();
+    let expected: Vec<String> = (1..=40).map(|i| format!("line {i}")).collect();
+    assert_eq!(all, expected, "every line exactly once across the kill");
+
+    // Finished: reported, not run again — unless asked.
+    let out = kpo(&config, &state, &task, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already finished"));
+    assert!(out.stdout.is_empty(), "a finished run was run again");
+    let out = kpo(&config, &state, &task, &["--rerun"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 40);
+}
+
+#[test]
+fn it_never_attaches_to_another_pod_with_the_same_name() {
+    let (rt, sim, dir, config) = sim_with_kubeconfig();
+    let task = dir.path().join("long.toml");
+    std::fs::write(&task, TASK).unwrap();
+    let state = dir.path().join("state");
+    start_and_kill(kpo(&config, &state, &task, &[]), 3);
+
+    // Someone deletes the run's pod and creates another one under its name.
+    let api: Api<Pod> = rt.block_on(async { Api::default_namespaced(sim.client()) });
+    let impostor_uid = rt.block_on(async {
+        let original = api.list(&Default::default()).await.unwrap().items.remove(0);
+        let name = original.metadata.name.clone().unwrap();
+        api.delete(&name, &DeleteParams::default().grace_period(0))
+            .await
+            .unwrap();
+        let impostor: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": original.metadata.labels},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "base", "image": "busybox"}]}
+        }))
+        .unwrap();
+        let created = api.create(&PostParams::default(), &impostor).await.unwrap();
+        assert_ne!(created.metadata.uid, original.metadata.uid);
+        created.metadata.uid
+    });
+    let out = kpo(&config, &state, &task, &[]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(kpo::exit::FAILED), "{stderr}");
+    assert!(
+        stderr.contains("is not the pod of run reattach-1 (its UID differs)"),
+        "{stderr}"
+    );
+    let pods = rt.block_on(async { api.list(&Default::default()).await.unwrap().items });
+    assert_eq!(pods.len(), 1);
+    assert_eq!(pods[0].metadata.uid, impostor_uid, "kpo touched the other pod");
+}
