@@ -10,7 +10,7 @@ use kpo::sim::SimCluster;
 use kube::Api;
 
 fn kpo() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kpo"));
+    let mut cmd = crate::harness::kpo_command();
     cmd.env_remove("RUST_LOG")
         .env("KUBECONFIG", "/nonexistent/kubeconfig");
     cmd

@@ -2,7 +2,6 @@
 //! print each `# expect:` line exactly (a `*` stands for the random part of a pod name).
 
 use std::path::Path;
-use std::process::Command;
 
 fn matches(pattern: &str, line: &str) -> bool {
     match pattern.split_once('*') {
@@ -42,7 +41,7 @@ fn every_hostile_input_gets_its_exact_error() {
             .parse()
             .unwrap();
         let relative = path.strip_prefix(root).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_kpo"))
+        let out = crate::harness::kpo_command()
             .args(&command)
             .arg(relative)
             .current_dir(root)

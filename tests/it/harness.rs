@@ -340,3 +340,14 @@ fn build_python() -> Result<std::path::PathBuf, String> {
     )?;
     Ok(dir.join("../../target/python/result_check.wasm"))
 }
+
+/// The `kpo` binary, with its journal and compile cache in this test process's temporary folder
+/// rather than the user's home.
+pub fn kpo_command() -> std::process::Command {
+    let scratch = std::env::temp_dir().join(format!("kpo-tests-{}", std::process::id()));
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kpo"));
+    cmd.env_remove("RUST_LOG")
+        .env("KPO_STATE_DIR", scratch.join("state"))
+        .env("KPO_CACHE_DIR", scratch.join("cache"));
+    cmd
+}

@@ -2,8 +2,8 @@
 //! stopped with a clear error naming it and no pod created, the compile cache, and the tools
 //! for plugin authors (`kpo plugin inspect`, `kpo plugin test`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 use k8s_openapi::api::core::v1::Pod;
 use kpo::exit;
@@ -14,16 +14,10 @@ use serde_json::Value;
 use crate::harness::plugin;
 
 fn kpo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kpo"))
+    crate::harness::kpo_command()
         .args(args)
-        .env_remove("RUST_LOG")
-        .env("KPO_CACHE_DIR", cache_dir())
         .output()
         .expect("kpo runs")
-}
-
-fn cache_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("kpo-test-cache-{}", std::process::id()))
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -463,7 +457,7 @@ fn plugin_test_compares_with_a_golden_file() {
         }
         a.into_iter().map(String::from).collect::<Vec<_>>()
     };
-    let run = |a: Vec<String>| Command::new(env!("CARGO_BIN_EXE_kpo")).args(a).output().unwrap();
+    let run = |a: Vec<String>| crate::harness::kpo_command().args(a).output().unwrap();
     assert_eq!(run(args(true)).status.code(), Some(0));
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&golden).unwrap()).unwrap();
     assert_eq!(written["metadata"]["labels"]["a"], "b");
@@ -486,7 +480,7 @@ fn plugin_test_compares_with_a_golden_file() {
     .unwrap();
     let golden = dir.path().join("judgement.json");
     std::fs::write(&golden, r#"{"verdict": "failure", "reason": "log matches [\"ERROR\"]: ERROR x", "outputs": {"matches": ["ERROR x"]}}"#).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_kpo"))
+    let out = crate::harness::kpo_command()
         .args([
             "plugin",
             "test",

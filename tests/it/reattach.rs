@@ -14,7 +14,7 @@ use crate::cli::sim_with_kubeconfig;
 const TASK: &str = "name = \"long\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"log_count\": 40, \"log_interval_ms\": 100}'\n";
 
 fn kpo(config: &str, state: &std::path::Path, task: &std::path::Path, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kpo"));
+    let mut cmd = crate::harness::kpo_command();
     cmd.args(["run", "--kubeconfig", config, "--run-id", "reattach-1"])
         .args(extra)
         .arg(task)

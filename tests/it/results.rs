@@ -121,7 +121,7 @@ fn the_cli_writes_the_result_file_and_reports_result_and_outputs() {
     )
     .unwrap();
     let result = dir.path().join("result.json");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kpo"))
+    let out = crate::harness::kpo_command()
         .args([
             "run",
             "--sim",

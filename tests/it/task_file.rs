@@ -2,7 +2,6 @@
 //! the pod one would expect, templates merged by container name.
 
 use std::path::Path;
-use std::process::Command;
 
 use kpo::pod::{self, RunIdentity};
 use kpo::task::{self, TaskError};
@@ -126,7 +125,7 @@ fn the_cli_reports_config_errors_with_exit_78() {
     let path = dir.path().join("task.toml");
     std::fs::write(&path, "name = \"t\"\nimage = \"x\"\n[run]\ntimeout = 5\n").unwrap();
     for cmd in ["run", "validate", "render"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_kpo"))
+        let out = crate::harness::kpo_command()
             .args(
                 [cmd, path.to_str().unwrap(), "--sim"]
                     .iter()
@@ -144,7 +143,7 @@ fn the_cli_reports_config_errors_with_exit_78() {
             "{cmd}: {stderr}"
         );
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_kpo"))
+    let out = crate::harness::kpo_command()
         .args(["validate", "/nonexistent/task.toml"])
         .output()
         .unwrap();
