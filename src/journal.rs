@@ -18,6 +18,8 @@ use crate::supervise::{Cursor, Observer};
 pub struct Journal {
     pub run_id: String,
     pub task: String,
+    /// The task file, so that `kpo attach` can find the run's policy again.
+    pub task_file: Option<PathBuf>,
     pub namespace: String,
     /// The pod of the current attempt, once created.
     pub pod: Option<String>,
@@ -63,6 +65,27 @@ impl JournalStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Every journal, oldest first.
+    pub fn list(&self) -> std::io::Result<Vec<Journal>> {
+        let mut found = Vec::new();
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let modified = entry.metadata().and_then(|m| m.modified()).ok();
+                if let Ok(j) = serde_json::from_slice::<Journal>(&std::fs::read(&path)?) {
+                    found.push((modified, j));
+                }
+            }
+        }
+        found.sort_by_key(|(m, _)| *m);
+        Ok(found.into_iter().map(|(_, j)| j).collect())
     }
 
     /// Writes the journal so that a crash leaves either the old or the new version, never half.

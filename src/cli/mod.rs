@@ -3,6 +3,7 @@
 
 mod plugin_cmd;
 mod progress;
+mod runs;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -61,6 +62,44 @@ enum Command {
     Validate {
         /// The task file.
         task: PathBuf,
+    },
+    /// List the runs this machine's journal knows (newest last).
+    List,
+    /// Reattach to a run whose kpo was stopped: follow its pod (matched by UID) to the end.
+    Attach {
+        /// The run id (see `kpo list`).
+        run_id: String,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// `text` for people; `json` prints the run report on stdout.
+        #[arg(short, long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Print the main container's log of a run.
+    Logs {
+        /// The run id (see `kpo list`).
+        run_id: String,
+        /// Keep following the log while the container runs.
+        #[arg(short, long)]
+        follow: bool,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Delete the pod of a run (only if it is still the run's own, by UID).
+    Delete {
+        /// The run id (see `kpo list`).
+        run_id: String,
+        #[command(flatten)]
+        cluster: ClusterArgs,
+    },
+    /// Delete the pods of dead runs in a namespace: kpo's pods that finished or are past their
+    /// active deadline.
+    Gc {
+        #[command(flatten)]
+        cluster: ClusterArgs,
+        /// Only print what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Inspect and test plugin components without a cluster.
     Plugin {
@@ -158,6 +197,36 @@ pub fn main() -> ExitCode {
                 Command::Render(args) => render(args).await,
                 Command::Validate { task } => validate(&task),
                 Command::Plugin { command } => tokio::task::block_in_place(|| plugin_cmd::run(command)),
+                Command::List => runs::list(),
+                Command::Attach {
+                    run_id,
+                    cluster,
+                    output,
+                } => attach(run_id, cluster, output).await,
+                Command::Logs {
+                    run_id,
+                    follow,
+                    cluster,
+                } => match (runs::journal(&run_id), connect(&cluster).await) {
+                    (Ok(j), Ok(conn)) => runs::logs(&conn.client, &j, follow).await,
+                    (Err(code), _) | (_, Err(code)) => code,
+                },
+                Command::Delete { run_id, cluster } => {
+                    match (runs::journal(&run_id), connect(&cluster).await) {
+                        (Ok(j), Ok(conn)) => runs::delete(&conn.client, &j).await,
+                        (Err(code), _) | (_, Err(code)) => code,
+                    }
+                }
+                Command::Gc { cluster, dry_run } => match connect(&cluster).await {
+                    Ok(conn) => {
+                        let ns = cluster
+                            .namespace
+                            .clone()
+                            .unwrap_or_else(|| conn.default_namespace.clone());
+                        runs::gc(&conn.client, &ns, dry_run).await
+                    }
+                    Err(code) => code,
+                },
             }
         })
     }))
@@ -433,6 +502,7 @@ async fn run(args: RunArgs) -> i32 {
     let journal = reattach.clone().unwrap_or_else(|| Journal {
         run_id: identity.run_id.clone(),
         task: task.name.clone(),
+        task_file: std::fs::canonicalize(&args.task).ok(),
         namespace: ns.clone(),
         ..Default::default()
     });
@@ -497,6 +567,25 @@ async fn run(args: RunArgs) -> i32 {
     }
     summarize(&progress, &report);
     report.exit_code
+}
+
+/// `kpo attach RUN_ID`: `kpo run --run-id RUN_ID` with the run's own task file.
+async fn attach(run_id: String, cluster: ClusterArgs, output: Output) -> i32 {
+    let task = match runs::journal(&run_id).and_then(|j| runs::task_file(&j)) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let args = RunArgs {
+        task,
+        cluster,
+        output,
+        on_signal: SignalMode::Terminate,
+        run_id: Some(run_id),
+        rerun: false,
+        log_file: None,
+        result_file: None,
+    };
+    Box::pin(run(args)).await
 }
 
 /// Finds the pod of an interrupted run again — by UID, never by name alone.

@@ -9,6 +9,7 @@ mod plugins;
 mod reattach;
 mod results;
 mod retries;
+mod runs;
 mod scenarios;
 mod sim;
 mod task_file;

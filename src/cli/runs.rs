@@ -1,0 +1,203 @@
+//! Commands for runs a person lost track of: `list`, `logs`, `delete`, `attach` and `gc`. They
+//! work from the run journal (see `kpo::journal`) and always match pods by UID.
+
+use std::path::PathBuf;
+
+use futures::{AsyncBufReadExt, StreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, ListParams, LogParams, Preconditions};
+use kube::{Api, ResourceExt};
+
+use crate::exit;
+use crate::journal::{Journal, JournalStore};
+use crate::pod::{LABEL_MANAGED_BY, MAIN_CONTAINER};
+
+/// Prints the runs this machine's journal knows, newest last.
+pub fn list() -> i32 {
+    let store = JournalStore::open_default();
+    let journals = match store.list() {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("kpo: error: cannot read the run journals: {e}");
+            return exit::INTERNAL;
+        }
+    };
+    println!("{:<16} {:<24} {:<40} STATUS", "RUN", "TASK", "POD");
+    for j in journals {
+        let status = match j.exit_code {
+            Some(code) => format!("finished, exit code {code}"),
+            None if j.uid.is_some() => "unfinished (kpo attach reattaches)".to_owned(),
+            None => "not started".to_owned(),
+        };
+        let pod = j.pod.map(|p| format!("{}/{p}", j.namespace)).unwrap_or_default();
+        println!("{:<16} {:<24} {:<40} {status}", j.run_id, j.task, pod);
+    }
+    exit::SUCCESS
+}
+
+/// The journal of `run_id`, or why not.
+pub fn journal(run_id: &str) -> Result<Journal, i32> {
+    match JournalStore::open_default().load(run_id) {
+        Ok(Some(j)) => Ok(j),
+        Ok(None) => {
+            eprintln!("kpo: error: no run {run_id} in the journal (see `kpo list`)");
+            Err(exit::USAGE)
+        }
+        Err(e) => {
+            eprintln!("kpo: error: cannot read the journal of run {run_id}: {e}");
+            Err(exit::INTERNAL)
+        }
+    }
+}
+
+/// The task file of a run, for `kpo attach`.
+pub fn task_file(journal: &Journal) -> Result<PathBuf, i32> {
+    journal.task_file.clone().ok_or_else(|| {
+        eprintln!(
+            "kpo: error: the journal of run {} does not name its task file",
+            journal.run_id
+        );
+        exit::USAGE
+    })
+}
+
+/// The run's pod, if it still exists and is the run's own (same UID).
+async fn own_pod(client: &kube::Client, journal: &Journal) -> Result<(Api<Pod>, String), i32> {
+    let name = journal.pod.clone().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(client.clone(), &journal.namespace);
+    match api.get_opt(&name).await {
+        Ok(Some(pod)) if pod.metadata.uid == journal.uid => Ok((api, name)),
+        Ok(Some(_)) => {
+            eprintln!(
+                "kpo: error: pod {}/{name} is not the pod of run {} (its UID differs)",
+                journal.namespace, journal.run_id
+            );
+            Err(exit::FAILED)
+        }
+        Ok(None) => {
+            eprintln!(
+                "kpo: error: the pod of run {} ({}/{name}) is gone",
+                journal.run_id, journal.namespace
+            );
+            Err(exit::FAILED)
+        }
+        Err(e) => {
+            eprintln!(
+                "kpo: error: cannot look for the pod of run {}: {e}",
+                journal.run_id
+            );
+            Err(exit::CLUSTER_UNAVAILABLE)
+        }
+    }
+}
+
+/// Prints the main container's log of a run (following it with `follow`).
+pub async fn logs(client: &kube::Client, journal: &Journal, follow: bool) -> i32 {
+    let (api, name) = match own_pod(client, journal).await {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let params = LogParams {
+        container: Some(MAIN_CONTAINER.into()),
+        follow,
+        ..Default::default()
+    };
+    match api.log_stream(&name, &params).await {
+        Ok(stream) => {
+            let mut lines = stream.lines();
+            while let Some(Ok(line)) = lines.next().await {
+                println!("{line}");
+            }
+            exit::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kpo: error: cannot read the log of {name}: {e}");
+            exit::CLUSTER_UNAVAILABLE
+        }
+    }
+}
+
+/// Deletes a run's pod — only if it is still the run's own (a UID precondition).
+pub async fn delete(client: &kube::Client, journal: &Journal) -> i32 {
+    let (api, name) = match own_pod(client, journal).await {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: journal.uid.clone(),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    match api.delete(&name, &params).await {
+        Ok(_) => {
+            eprintln!(
+                "kpo: deleted pod {}/{name} of run {}",
+                journal.namespace, journal.run_id
+            );
+            exit::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("kpo: error: cannot delete pod {name}: {e}");
+            exit::CLUSTER_UNAVAILABLE
+        }
+    }
+}
+
+/// Deletes the pods of dead runs in `namespace`: pods kpo labelled that have finished, or whose
+/// active deadline has passed (their kpo is gone and the kubelet has not stopped them yet).
+pub async fn gc(client: &kube::Client, namespace: &str, dry_run: bool) -> i32 {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let pods = match api
+        .list(&ListParams::default().labels(&format!("{LABEL_MANAGED_BY}=kpo")))
+        .await
+    {
+        Ok(list) => list.items,
+        Err(e) => {
+            eprintln!("kpo: error: cannot list pods in {namespace}: {e}");
+            return exit::CLUSTER_UNAVAILABLE;
+        }
+    };
+    let now = jiff::Timestamp::now();
+    let mut deleted = 0;
+    for pod in pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
+        let status = pod.status.as_ref();
+        let finished = matches!(
+            status.and_then(|s| s.phase.as_deref()),
+            Some("Succeeded" | "Failed")
+        );
+        let deadline = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.active_deadline_seconds)
+            .zip(status.and_then(|s| s.start_time.clone()));
+        let overdue =
+            deadline.is_some_and(|(secs, start)| start.0 + jiff::SignedDuration::from_secs(secs) < now);
+        if !(finished || overdue) {
+            continue;
+        }
+        let name = pod.name_any();
+        let why = if finished { "finished" } else { "past its deadline" };
+        if dry_run {
+            println!("would delete {namespace}/{name} ({why})");
+            continue;
+        }
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: pod.uid(),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
+        match api.delete(&name, &params).await {
+            Ok(_) => {
+                println!("deleted {namespace}/{name} ({why})");
+                deleted += 1;
+            }
+            Err(e) => eprintln!("kpo: warning: cannot delete {namespace}/{name}: {e}"),
+        }
+    }
+    eprintln!("kpo: gc: {deleted} pod(s) deleted in {namespace}");
+    exit::SUCCESS
+}

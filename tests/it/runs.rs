@@ -1,0 +1,164 @@
+//! `kpo list`, `logs`, `delete`, `attach` and `gc`: for a person who lost their terminal.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::PostParams;
+
+use crate::cli::sim_with_kubeconfig;
+
+struct Env {
+    config: String,
+    state: std::path::PathBuf,
+    dir: std::path::PathBuf,
+}
+
+impl Env {
+    fn kpo(&self, args: &[&str]) -> Command {
+        let mut cmd = crate::harness::kpo_command();
+        cmd.args(args).env("KPO_STATE_DIR", &self.state);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.kpo(args).output().unwrap()
+    }
+
+    fn task(&self, name: &str, body: &str) -> String {
+        let path = self.dir.join(format!("{name}.toml"));
+        std::fs::write(&path, body).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn list_logs_and_delete_a_kept_run() {
+    let (rt, sim, dir, config) = sim_with_kubeconfig();
+    let env = Env {
+        config,
+        state: dir.path().join("state"),
+        dir: dir.path().to_owned(),
+    };
+    let task = env.task("kept", "name = \"kept\"\nimage = \"busybox\"\n[run]\non_finish = \"keep\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"logs\": [\"a\", \"b\"]}'\n");
+    let out = env.run(&["run", "--kubeconfig", &env.config, "--run-id", "kept-1", &task]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let listing = text(&env.run(&["list"]).stdout);
+    let row = listing
+        .lines()
+        .find(|l| l.starts_with("kept-1"))
+        .unwrap_or_else(|| panic!("{listing}"));
+    assert!(row.contains("finished, exit code 0"), "{row}");
+
+    let out = env.run(&["logs", "kept-1", "--kubeconfig", &env.config]);
+    assert_eq!(text(&out.stdout), "a\nb\n", "{}", text(&out.stderr));
+
+    let out = env.run(&["delete", "kept-1", "--kubeconfig", &env.config]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let pods = rt.block_on(async {
+        Api::<Pod>::default_namespaced(sim.client())
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+    });
+    assert!(pods.is_empty());
+    // Gone now: said clearly.
+    let out = env.run(&["logs", "kept-1", "--kubeconfig", &env.config]);
+    assert_eq!(out.status.code(), Some(kpo::exit::FAILED));
+    assert!(
+        text(&out.stderr).contains("the pod of run kept-1"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn attach_finishes_a_run_whose_kpo_was_killed() {
+    let (_rt, _sim, dir, config) = sim_with_kubeconfig();
+    let env = Env {
+        config,
+        state: dir.path().join("state"),
+        dir: dir.path().to_owned(),
+    };
+    let task = env.task("long", "name = \"long\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"log_count\": 12, \"log_interval_ms\": 100}'\n");
+    let mut child = env
+        .kpo(&["run", "--kubeconfig", &env.config, "--run-id", "lost-1", &task])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        first.push(line.unwrap());
+        if first.len() == 3 {
+            break;
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = env.run(&["attach", "lost-1", "--kubeconfig", &env.config]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let all: Vec<String> = first
+        .into_iter()
+        .chain(text(&out.stdout).lines().map(String::from))
+        .collect();
+    assert_eq!(all, (1..=12).map(|i| format!("line {i}")).collect::<Vec<_>>());
+}
+
+#[test]
+fn gc_deletes_only_the_pods_of_dead_runs() {
+    let (rt, sim, dir, config) = sim_with_kubeconfig();
+    let env = Env {
+        config,
+        state: dir.path().join("state"),
+        dir: dir.path().to_owned(),
+    };
+    // A finished, kept pod of kpo: garbage.
+    let kept = env.task(
+        "kept",
+        "name = \"kept\"\nimage = \"busybox\"\n[run]\non_finish = \"keep\"\n",
+    );
+    assert_eq!(
+        env.run(&["run", "--kubeconfig", &env.config, &kept])
+            .status
+            .code(),
+        Some(0)
+    );
+    let api: Api<Pod> = rt.block_on(async { Api::default_namespaced(sim.client()) });
+    rt.block_on(async {
+        // A running pod of kpo, and a finished pod that is not kpo's: not garbage.
+        for (name, labels) in [("alive", serde_json::json!({"app.kubernetes.io/managed-by": "kpo"})), ("other", serde_json::json!({}))] {
+            let script = if name == "alive" { "{\"duration_ms\": 600000}" } else { "{}" };
+            let pod: Pod = serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "labels": labels, "annotations": {"container.sim.kpo.dev/base": script}},
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "base", "image": "busybox"}]}
+            }))
+            .unwrap();
+            api.create(&PostParams::default(), &pod).await.unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    });
+    let out = env.run(&["gc", "--kubeconfig", &env.config, "--dry-run"]);
+    assert_eq!(text(&out.stdout).lines().count(), 1, "{}", text(&out.stdout));
+    let out = env.run(&["gc", "--kubeconfig", &env.config]);
+    assert!(
+        text(&out.stdout).starts_with("deleted default/kept-"),
+        "{}",
+        text(&out.stdout)
+    );
+    let mut left: Vec<String> = rt
+        .block_on(async { api.list(&Default::default()).await.unwrap().items })
+        .into_iter()
+        .map(|p| p.metadata.name.unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["alive", "other"]);
+}
