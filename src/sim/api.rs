@@ -77,6 +77,13 @@ async fn inject_faults(State(sim): State<Sim>, req: Request, next: Next) -> Resp
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    if sim.faults.is_down() {
+        return status(
+            503,
+            "ServiceUnavailable",
+            "the server is currently unable to handle the request (simulated outage)",
+        );
+    }
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or_default();
     let target = match (req.method(), path) {
@@ -277,6 +284,7 @@ fn watch_pods(sim: Sim, ns: String, selector: Selector, params: &HashMap<String,
     let mut changes = sim.store.subscribe();
     drop(inner);
     let drop_after = sim.faults.take_watch_drop();
+    let faults = sim.faults.clone();
 
     tokio::spawn(async move {
         if gone {
@@ -302,6 +310,7 @@ fn watch_pods(sim: Sim, ns: String, selector: Selector, params: &HashMap<String,
                 return;
             }
             tokio::select! {
+                () = faults.outage_started() => return,
                 change = changes.recv() => match change {
                     Ok(c) if relevant(&c.pod) => {
                         last_rv = c.rv;
@@ -366,6 +375,7 @@ async fn pod_log(
     let stall = follow && sim.faults.take_log_stall();
     let (mut tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
     let store = sim.store.clone();
+    let faults = sim.faults.clone();
 
     tokio::spawn(async move {
         let key = (uid, container);
@@ -377,6 +387,9 @@ async fn pod_log(
         };
         let mut sent = 0usize;
         loop {
+            if faults.is_down() {
+                return;
+            }
             let notified = store.log_grew.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();

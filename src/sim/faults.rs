@@ -24,6 +24,7 @@ struct State {
     gone_on_watch: usize,
     failures: Vec<(Target, u16, usize)>,
     latency: Duration,
+    down_until: Option<std::time::Instant>,
     cut_results: usize,
     evictions: usize,
 }
@@ -32,6 +33,8 @@ struct State {
 #[derive(Debug, Default)]
 pub struct Faults {
     state: Mutex<State>,
+    /// Woken when an outage starts, so open streams end at once.
+    outage: tokio::sync::Notify,
 }
 
 impl Faults {
@@ -81,6 +84,22 @@ impl Faults {
 
     pub(super) fn take_result_cut(&self) -> bool {
         self.with(|s| take_one(&mut s.cut_results))
+    }
+
+    /// Makes the API server unavailable for `duration`: open watch and log streams end, and
+    /// every request is answered 503 until it is back.
+    pub fn outage(&self, duration: Duration) {
+        self.with(|s| s.down_until = Some(std::time::Instant::now() + duration));
+        self.outage.notify_waiters();
+    }
+
+    pub(super) fn is_down(&self) -> bool {
+        self.with(|s| s.down_until.is_some_and(|t| std::time::Instant::now() < t))
+    }
+
+    /// Resolves when an outage starts.
+    pub(super) async fn outage_started(&self) {
+        self.outage.notified().await;
     }
 
     /// Delays every response by `latency`.

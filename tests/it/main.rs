@@ -5,6 +5,7 @@ mod corpus;
 mod e2e;
 mod fuzz;
 mod harness;
+mod matrix;
 mod plugins;
 mod reattach;
 mod results;
