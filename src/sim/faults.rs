@@ -27,6 +27,7 @@ struct State {
     down_until: Option<std::time::Instant>,
     cut_results: usize,
     evictions: usize,
+    preemptions: usize,
 }
 
 /// Handle to the fault injector of a [`SimCluster`](super::SimCluster).
@@ -75,6 +76,16 @@ impl Faults {
 
     pub(super) fn take_eviction(&self) -> bool {
         self.with(|s| take_one(&mut s.evictions))
+    }
+
+    /// The next `times` pods are preempted shortly after they start running: the scheduler
+    /// marks them with a DisruptionTarget condition and deletes them for a higher-priority pod.
+    pub fn preempt(&self, times: usize) {
+        self.with(|s| s.preemptions = times);
+    }
+
+    pub(super) fn take_preemption(&self) -> bool {
+        self.with(|s| take_one(&mut s.preemptions))
     }
 
     /// The next `times` result sidecars lose the end of their frame.

@@ -171,8 +171,14 @@ pub async fn run(store: Arc<Store>, faults: Arc<super::faults::Faults>, pod: Pod
         .and_then(|s| s.active_deadline_seconds)
         .map_or(Duration::MAX, |s| Duration::from_secs(s.max(0) as u64));
     let evict = node.faults.take_eviction();
+    let preempt = node.faults.take_preemption();
     let finished = tokio::select! {
         () = node.lifecycle(&pod) => None,
+        () = node.preemption(), if preempt => {
+            node.kill(&pod, 0).await;
+            node.remove();
+            return;
+        }
         () = node.eviction(), if evict => {
             // Evicted: the pod ends with the kubelet's reason, and is not deleted by itself.
             if let Deletion::Graceful(_) = deletion.await {
@@ -247,19 +253,47 @@ impl Node {
         }
     }
 
-    /// Waits until the pod runs, then evicts it: containers killed, phase Failed, reason
-    /// Evicted and a DisruptionTarget condition, in one status update, as the kubelet writes it.
-    async fn eviction(&self) {
+    /// Waits until the pod runs, then preempts it as the scheduler does: a DisruptionTarget
+    /// condition and a Preempted event, then a deletion.
+    async fn preemption(&self) {
+        self.wait_running().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let message = "Kubernetes default scheduler: preempting to accommodate a higher priority pod";
+        let Some(pod) = self.update(|p| {
+            set_condition(
+                p,
+                "DisruptionTarget",
+                "True",
+                Some("PreemptionByScheduler"),
+                Some(message),
+            );
+            p.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
+            p.metadata.deletion_grace_period_seconds = Some(0);
+        }) else {
+            return;
+        };
+        let why = format!("Preempted by pod {} on node {NODE_NAME}", super::validate::uid());
+        self.store
+            .record_event(&pod, "Normal", "Preempted", &why, "default-scheduler");
+    }
+
+    async fn wait_running(&self) {
         loop {
             let running = self
                 .store
                 .get_pod(&self.ns, &self.name, &self.uid)
                 .is_some_and(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"));
             if running {
-                break;
+                return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Waits until the pod runs, then evicts it: containers killed, phase Failed, reason
+    /// Evicted and a DisruptionTarget condition, in one status update, as the kubelet writes it.
+    async fn eviction(&self) {
+        self.wait_running().await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         let message = "The node was low on resource: memory. Threshold quantity: 100Mi, available: 20Mi. ";
         let Some(pod) = self.update(|p| {

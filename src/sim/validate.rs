@@ -230,7 +230,7 @@ pub fn apply_defaults(pod: &mut Pod) {
     });
 }
 
-fn uid() -> String {
+pub fn uid() -> String {
     let hex = |n: usize| {
         (0..n)
             .map(|_| char::from_digit(fastrand::u32(..16), 16).unwrap_or('0'))

@@ -309,9 +309,13 @@ async fn follow(
         };
         let Some(pod) = snapshot else {
             pods_tx.send_replace(None);
+            // A preemption or a drain says why in the DisruptionTarget condition.
+            let why = state::disruption(&last)
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
             break (
                 Outcome::Failed,
-                "the pod was deleted by someone else before it finished".to_owned(),
+                format!("the pod was deleted by someone else before it finished{why}"),
             );
         };
         last = pod.clone();

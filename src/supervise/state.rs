@@ -67,6 +67,9 @@ impl Tracker {
         let state = main.and_then(|s| s.state.as_ref());
         if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
             let reason = t.reason.clone().unwrap_or_else(|| "Terminated".into());
+            let after = disruption(pod)
+                .map(|d| format!(" after the pod was disrupted ({d})"))
+                .unwrap_or_default();
             return if t.exit_code == 0 {
                 Verdict::Done {
                     outcome: Outcome::Succeeded,
@@ -75,7 +78,7 @@ impl Tracker {
             } else {
                 Verdict::Done {
                     outcome: Outcome::Failed,
-                    message: format!("{MAIN_CONTAINER} exited {} ({reason})", t.exit_code),
+                    message: format!("{MAIN_CONTAINER} exited {} ({reason}){after}", t.exit_code),
                 }
             };
         }
@@ -141,6 +144,23 @@ impl Tracker {
         }
         Verdict::Continue
     }
+}
+
+/// Why the pod is being taken away, when its DisruptionTarget condition says so (preemption,
+/// eviction, a drain): `PreemptionByScheduler: <message>`.
+pub fn disruption(pod: &Pod) -> Option<String> {
+    let c = pod
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "DisruptionTarget" && c.status == "True")?;
+    Some(format!(
+        "{}: {}",
+        c.reason.as_deref().unwrap_or("DisruptionTarget"),
+        c.message.as_deref().unwrap_or_default()
+    ))
 }
 
 /// Whether an image pull error will not heal by waiting: the image does not exist or the

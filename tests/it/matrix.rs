@@ -25,6 +25,7 @@ enum Fault {
     TooManyRequests,
     Outage,
     Eviction,
+    Preemption,
     DeletedBySomeoneElse,
 }
 
@@ -68,6 +69,7 @@ async fn cell(fault: Fault, exit_code: i32) {
             }
         }
         Fault::Eviction => faults.evict(1),
+        Fault::Preemption => faults.preempt(1),
         Fault::Outage | Fault::DeletedBySomeoneElse => {}
     }
     let client = sim.client();
@@ -166,5 +168,6 @@ matrix!(
     too_many_requests => Fault::TooManyRequests,
     outage => Fault::Outage,
     eviction => Fault::Eviction,
+    preemption => Fault::Preemption,
     deleted_by_someone_else => Fault::DeletedBySomeoneElse,
 );

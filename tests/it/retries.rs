@@ -116,3 +116,35 @@ async fn only_listed_exit_codes_are_retried() {
     assert_eq!(report.attempts.len(), 1);
     assert!(!report.attempts[0].retried);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preemption_is_named_and_retried() {
+    let sim = SimCluster::start().await.unwrap();
+    sim.faults().preempt(1);
+    let (report, _) = run(
+        &sim,
+        "name = \"victim\"\nimage = \"busybox\"\n[retry]\ninfrastructure = 1\nbackoff = \"100ms\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"duration_ms\": 800}'\n",
+    )
+    .await;
+    assert_eq!(
+        report.outcome,
+        Outcome::Succeeded,
+        "{} {:?} {:?}",
+        report.message,
+        report.attempts,
+        report
+            .final_pod
+            .as_ref()
+            .and_then(|p| p.status.as_ref())
+            .map(|s| &s.conditions)
+    );
+    let first = &report.attempts[0];
+    assert_eq!(first.class, Some(FailureClass::Infrastructure));
+    assert!(
+        first
+            .message
+            .contains("(PreemptionByScheduler: Kubernetes default scheduler: preempting"),
+        "{}",
+        first.message
+    );
+}
