@@ -87,10 +87,17 @@ pub fn parse(text: &str, path: &Path) -> Result<Task, TaskError> {
     let locate = |key: &KeyPath, fallback: usize, message: String| {
         let offset = span_of(&doc, key).map_or(fallback, |s| s.start);
         let (line, column) = line_col(text, offset);
+        let key = key.to_string();
+        // Environment values are often secrets: a message about one never repeats it.
+        let message = if key.starts_with("env.") {
+            redact(&message)
+        } else {
+            message
+        };
         Problem {
             line,
             column,
-            key: key.to_string(),
+            key,
             message,
         }
     };
@@ -125,6 +132,15 @@ pub fn parse(text: &str, path: &Path) -> Result<Task, TaskError> {
             Err(invalid(problems))
         }
     }
+}
+
+/// Replaces every `quoted` value in a message with `***`.
+fn redact(message: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in message.split('`').enumerate() {
+        out.push_str(if i % 2 == 1 { "`***`" } else { part });
+    }
+    out
 }
 
 fn first_line(message: &str) -> String {

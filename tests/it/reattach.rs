@@ -109,3 +109,29 @@ fn it_never_attaches_to_another_pod_with_the_same_name() {
     assert_eq!(pods.len(), 1);
     assert_eq!(pods[0].metadata.uid, impostor_uid, "kpo touched the other pod");
 }
+
+#[test]
+fn a_failing_run_reattached_keeps_its_exit_code() {
+    let (_rt, _sim, dir, config) = sim_with_kubeconfig();
+    let task = dir.path().join("failing.toml");
+    std::fs::write(
+        &task,
+        "name = \"failing\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"log_count\": 20, \"log_interval_ms\": 100, \"exit_code\": 3}'\n",
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let first = start_and_kill(kpo(&config, &state, &task, &[]), 5);
+    let out = kpo(&config, &state, &task, &[]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    let all: Vec<String> = first.into_iter().chain(second).collect();
+    assert_eq!(all, (1..=20).map(|i| format!("line {i}")).collect::<Vec<_>>());
+}

@@ -357,3 +357,31 @@ fn a_template_that_is_not_a_pod_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn environment_values_never_appear_in_messages_or_reports() {
+    // A mistake next to a secret value: the message points at it without repeating it.
+    let got = problems("name = \"t\"\nimage = \"x\"\n[env]\nPASSWORD = 31337424242\n");
+    assert!(got.contains("bad.toml:4:1: env.PASSWORD: invalid type"), "{got}");
+    assert!(!got.contains("31337424242"), "{got}");
+
+    // A run: neither the report nor the progress output repeats environment values.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.toml");
+    std::fs::write(
+        &path,
+        "name = \"t\"\nimage = \"busybox\"\n[env]\nAPI_TOKEN = \"s3cr3t-value-123\"\nDB = { secret = \"db\", key = \"password\" }\n",
+    )
+    .unwrap();
+    let out = crate::harness::kpo_command()
+        .args(["run", "--sim", "--output", "json", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let everything = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!everything.contains("s3cr3t-value-123"), "{everything}");
+}
