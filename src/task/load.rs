@@ -89,7 +89,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Task, TaskError> {
         let (line, column) = line_col(text, offset);
         let key = key.to_string();
         // Environment values are often secrets: a message about one never repeats it.
-        let message = if key.starts_with("env.") {
+        let quotes_value = message.starts_with("invalid type:") || message.starts_with("invalid value:");
+        let message = if key.starts_with("env.") && quotes_value {
             redact(&message)
         } else {
             message
@@ -134,7 +135,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Task, TaskError> {
     }
 }
 
-/// Replaces every `quoted` value in a message with `***`.
+/// Replaces every `quoted` part of a serde message (the offending value) with `***`.
 fn redact(message: &str) -> String {
     let mut out = String::new();
     for (i, part) in message.split('`').enumerate() {
