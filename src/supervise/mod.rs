@@ -141,14 +141,19 @@ pub async fn attach(
     cursors: BTreeMap<String, Cursor>,
 ) -> RunReport {
     let mut report = new_report(&pod, policy);
-    let reattached = TimelineEntry {
-        at: Timestamp::now(),
-        phase: "Reattached".into(),
-        detail: None,
-    };
-    observer.status(&reattached);
-    report.timeline.push(reattached);
+    record(&mut report, observer.as_ref(), "Reattached".into(), None);
     supervise(client, pod, policy, observer, interrupts, report, cursors).await
+}
+
+/// Adds a step to the run's timeline and shows it.
+fn record(report: &mut RunReport, observer: &dyn Observer, phase: String, detail: Option<String>) {
+    let entry = TimelineEntry {
+        at: Timestamp::now(),
+        phase,
+        detail,
+    };
+    observer.status(&entry);
+    report.timeline.push(entry);
 }
 
 /// The report of a run of `pod`, before anything happened.
@@ -230,13 +235,7 @@ async fn follow(
     let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     let uid = report.uid.clone().unwrap_or_default();
     if report.timeline.is_empty() {
-        let submitted = TimelineEntry {
-            at: Timestamp::now(),
-            phase: "Submitted".into(),
-            detail: None,
-        };
-        observer.status(&submitted);
-        report.timeline.push(submitted);
+        record(&mut report, observer.as_ref(), "Submitted".into(), None);
     }
     let started = tokio::time::Instant::now();
 
@@ -322,13 +321,7 @@ async fn follow(
         pods_tx.send_replace(Some(pod.clone()));
         let (change, verdict) = tracker.observe(&pod);
         if let Some(s) = change {
-            let entry = TimelineEntry {
-                at: Timestamp::now(),
-                phase: s.phase,
-                detail: s.detail,
-            };
-            observer.status(&entry);
-            report.timeline.push(entry);
+            record(&mut report, observer.as_ref(), s.phase, s.detail);
         }
         match verdict {
             Verdict::Continue => {}
