@@ -77,6 +77,13 @@ async fn inject_faults(State(sim): State<Sim>, req: Request, next: Next) -> Resp
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !sim.faults.accepts(authorization) {
+        return status(401, "Unauthorized", "Unauthorized");
+    }
     if sim.faults.is_down() {
         return status(
             503,

@@ -28,6 +28,7 @@ struct State {
     cut_results: usize,
     evictions: usize,
     preemptions: usize,
+    token: Option<String>,
 }
 
 /// Handle to the fault injector of a [`SimCluster`](super::SimCluster).
@@ -111,6 +112,20 @@ impl Faults {
     /// Resolves when an outage starts.
     pub(super) async fn outage_started(&self) {
         self.outage.notified().await;
+    }
+
+    /// Requires `Authorization: Bearer <token>` on every request from now on (`None`: anyone);
+    /// other credentials get 401, as expired ones do.
+    pub fn require_token(&self, token: Option<&str>) {
+        self.with(|s| s.token = token.map(String::from));
+    }
+
+    pub(super) fn accepts(&self, authorization: Option<&str>) -> bool {
+        self.with(|s| {
+            s.token
+                .as_ref()
+                .is_none_or(|t| authorization == Some(format!("Bearer {t}").as_str()))
+        })
     }
 
     /// Delays every response by `latency`.

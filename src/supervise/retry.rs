@@ -1,6 +1,8 @@
 //! Retrying API calls that fail for reasons that pass — 5xx answers, 429 Too Many Requests, a
-//! refused or reset connection — with capped, jittered backoff until a deadline. Everything else
-//! (403, 404, 422, ...) is returned at once: waiting would not change the answer.
+//! refused or reset connection, and 401 (expired credentials: kube re-reads token files at least
+//! once a minute and re-runs exec plugins when their credential expires) — with capped, jittered
+//! backoff until a deadline. Everything else (403, 404, 422, ...) is returned at once: waiting
+//! would not change the answer.
 
 use std::future::Future;
 use std::time::Duration;
@@ -10,7 +12,7 @@ use backon::{ExponentialBuilder, Retryable};
 /// Whether an error may go away by itself.
 pub fn transient(e: &kube::Error) -> bool {
     match e {
-        kube::Error::Api(s) => s.code == 429 || (500..600).contains(&s.code),
+        kube::Error::Api(s) => s.code == 401 || s.code == 429 || (500..600).contains(&s.code),
         kube::Error::HyperError(_) | kube::Error::Service(_) => true,
         _ => false,
     }

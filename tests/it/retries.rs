@@ -148,3 +148,22 @@ async fn a_preemption_is_named_and_retried() {
         first.message
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_rate_limit_counts_as_infrastructure() {
+    let sim = SimCluster::start().await.unwrap();
+    let (report, _) = run(
+        &sim,
+        "name = \"limited\"\nimage = \"busybox\"\n[run]\nstartup_timeout = \"1s\"\n[retry]\ninfrastructure = 1\nbackoff = \"50ms\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"pull\": \"rate-limited\"}'\n",
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::NeverStarted);
+    let classes: Vec<_> = report.attempts.iter().map(|a| (a.class, a.retried)).collect();
+    assert_eq!(
+        classes,
+        [
+            (Some(FailureClass::Infrastructure), true),
+            (Some(FailureClass::Infrastructure), false)
+        ]
+    );
+}

@@ -484,3 +484,50 @@ async fn detach_leaves_the_pod_running() {
         Some("Running")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_credentials_are_reloaded_and_the_run_goes_on() {
+    credentials_rotate_mid_run(0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_credentials_are_reloaded_and_a_failure_is_still_reported() {
+    credentials_rotate_mid_run(3).await;
+}
+
+/// The fault matrix's "expired credentials" row, for a task exiting with `exit_code`.
+async fn credentials_rotate_mid_run(exit_code: i32) {
+    // The API server starts refusing the token mid-run (401), and the token file gets a new
+    // one, as a rotation does. kube re-reads the file within a minute; until then kpo retries.
+    let sim = SimCluster::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "alpha").unwrap();
+    sim.faults().require_token(Some("alpha"));
+    let client_for = |path: &std::path::Path| {
+        let yaml = sim
+            .kubeconfig()
+            .replace("user: {}", &format!("user: {{tokenFile: {}}}", path.display()));
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml).unwrap();
+        async move {
+            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .unwrap();
+            kube::Client::try_from(config).unwrap()
+        }
+    };
+    let client = client_for(&token).await;
+    let rotate = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        std::fs::write(&token, "beta").unwrap();
+        sim.faults().require_token(Some("beta"));
+    };
+    let t = task(&format!(
+        "name = \"rotated\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{{\"log_count\": 20, \"log_interval_ms\": 100, \"exit_code\": {exit_code}}}'\n"
+    ));
+    let ((report, recorder), ()) = tokio::join!(run(&client, &t, "default"), rotate);
+    assert_eq!(report.exit_code, exit_code, "{}", report.message);
+    assert_eq!(recorder.lines_of("base"), numbered(20));
+    let fresh = client_for(&token).await;
+    assert!(pods_of_run(&fresh, "default", &report.run_id).await.is_empty());
+}
