@@ -167,3 +167,38 @@ async fn a_pull_rate_limit_counts_as_infrastructure() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interpreter_retry_verdict_has_its_own_budget() {
+    let sim = SimCluster::start().await.unwrap();
+    let body = format!(
+        "name = \"transient\"\nimage = \"busybox\"\n[retry]\nplugin = 1\nuser = 5\nbackoff = \"50ms\"\n[[interpret]]\npath = {:?}\nconfig = {{ retry = [75] }}\n[annotations]\n\"container.sim.kpo.dev/base\" = '{{\"exit_code\": 75}}'\n",
+        crate::harness::plugin("exit-codes").display().to_string()
+    );
+    let t = task(&body);
+    let plugins = tokio::task::block_in_place(|| kpo::plugin::TaskPlugins::load(&t)).unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let identity = kpo::pod::RunIdentity::generate(&t.name);
+    let report = run_task(
+        sim.client(),
+        &t,
+        plugins.as_ref(),
+        identity,
+        "default",
+        recorder,
+        futures::stream::pending(),
+    )
+    .await
+    .unwrap();
+    // The plugin's verdict, not the exit code, decides the class: 2 attempts, not 6.
+    let classes: Vec<_> = report.attempts.iter().map(|a| (a.class, a.retried)).collect();
+    assert_eq!(
+        classes,
+        [
+            (Some(FailureClass::Plugin), true),
+            (Some(FailureClass::Plugin), false)
+        ]
+    );
+    assert_eq!(report.decision.as_ref().map(|d| d.verdict), Some("retry"));
+    assert_eq!(report.exit_code, 75);
+}

@@ -1,6 +1,7 @@
 //! Maps the main container's exit code to a verdict, like Airflow's `skip_on_exit_code`:
-//! codes listed under `skip` make the run skipped, under `success` succeeded, under `failure`
-//! failed; other codes keep kpo's own reading (0 succeeds, anything else fails).
+//! codes listed under `skip` make the run skipped, under `success` succeeded, under `retry`
+//! a transient failure (kpo retries it if the task's `[retry] plugin` budget allows), under
+//! `failure` failed; other codes keep kpo's own reading (0 succeeds, anything else fails).
 //!
 //! ```toml
 //! [[interpret]]
@@ -29,6 +30,7 @@ mod component {
                 Some(Judged::Success) => Verdict::Success,
                 Some(Judged::Skip(why)) => Verdict::Skip(why),
                 Some(Judged::Failure(why)) => Verdict::Failure(why),
+                Some(Judged::Retry(why)) => Verdict::Retry(why),
                 None => Verdict::Failure(format!("the main container never finished ({})", outcome.status)),
             };
             Judgement { verdict, outputs: main.map(|code| json!({ "exit_code": code }).to_string()) }
@@ -47,6 +49,7 @@ fn listed(config: &Value, key: &str, code: i32) -> bool {
 pub enum Judged {
     Success,
     Skip(String),
+    Retry(String),
     Failure(String),
 }
 
@@ -56,6 +59,8 @@ pub fn judge(code: i32, config: &Value) -> Judged {
         Judged::Skip(format!("exit code {code} means skip"))
     } else if listed(config, "success", code) {
         Judged::Success
+    } else if listed(config, "retry", code) {
+        Judged::Retry(format!("exit code {code} is transient"))
     } else if listed(config, "failure", code) || code != 0 {
         Judged::Failure(format!("exit code {code}"))
     } else {
@@ -73,6 +78,7 @@ mod tests {
         let config = json!({"skip": [99], "success": [3], "failure": [0]});
         assert_eq!(judge(99, &config), Judged::Skip("exit code 99 means skip".into()));
         assert_eq!(judge(3, &config), Judged::Success);
+        assert_eq!(judge(75, &json!({"retry": [75]})), Judged::Retry("exit code 75 is transient".into()));
         assert_eq!(judge(0, &config), Judged::Failure("exit code 0".into()));
         assert_eq!(judge(1, &json!({})), Judged::Failure("exit code 1".into()));
         assert_eq!(judge(0, &json!({})), Judged::Success);
