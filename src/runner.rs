@@ -76,6 +76,8 @@ pub async fn run_task(
         let mut mutations = Vec::new();
         if let Some(p) = plugins {
             (pod, mutations) = tokio::task::block_in_place(|| p.mutate(pod, &ctx))?;
+        }
+        if !mutations.is_empty() {
             let applied: Vec<String> = mutations
                 .iter()
                 .map(|m| format!("{} ({} change(s))", m.plugin, m.patch.0.len()))
