@@ -275,17 +275,18 @@ fn ctrl_c_deletes_the_pod() {
 pub fn render_server_on(kubeconfig: &str, image: &str) {
     let dir = tempfile::tempdir().unwrap();
     let task = dir.path().join("t.toml");
-    std::fs::write(&task, format!("name = \"dry\"\nimage = \"{image}\"\n")).unwrap();
-    let out = kpo()
-        .args([
+    let render_server = || {
+        let args = [
             "render",
             "--server",
             "--kubeconfig",
             kubeconfig,
             task.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+        ];
+        kpo().args(args).output().unwrap()
+    };
+    std::fs::write(&task, format!("name = \"dry\"\nimage = \"{image}\"\n")).unwrap();
+    let out = render_server();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let pod: Pod = serde_saphyr::from_str(&text(&out.stdout)).unwrap();
     let base = &pod.spec.as_ref().unwrap().containers[0];
@@ -319,16 +320,7 @@ pub fn render_server_on(kubeconfig: &str, image: &str) {
         "spec:\n  containers:\n  - name: base\n  - name: extra\n",
     )
     .unwrap();
-    let out = kpo()
-        .args([
-            "render",
-            "--server",
-            "--kubeconfig",
-            kubeconfig,
-            task.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = render_server();
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(kpo::exit::REJECTED), "{stderr}");
     assert!(
