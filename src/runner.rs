@@ -55,6 +55,10 @@ pub enum RunTaskError {
 /// # Errors
 /// A mutator that fails or refuses (before the attempt's pod exists), or a cluster that cannot
 /// be reached to create a pod.
+///
+/// # Panics
+/// When `plugins` is given, on a current-thread Tokio runtime: plugin calls are synchronous
+/// WebAssembly and run under `block_in_place`, which needs the multi-threaded runtime.
 pub async fn run_task(
     client: kube::Client,
     task: &Task,

@@ -25,7 +25,7 @@ use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
 pub use logs::Cursor;
-pub use state::{Status, Tracker, Verdict, pull_error_is_permanent};
+use state::{Tracker, Verdict, pull_error_is_permanent};
 
 use crate::exit;
 use crate::pod::{LABEL_RUN_ID, LABEL_TASK, MAIN_CONTAINER};
