@@ -66,8 +66,12 @@ pub enum ResultError {
     TooLargeForMessage { size: usize },
     #[error("the result is {size} bytes, more than `max_size` ({max} bytes)")]
     TooLarge { size: u64, max: u64 },
-    #[error("the result frame in the {SIDECAR} sidecar's log is truncated ({0})")]
-    Truncated(String),
+    #[error(
+        "the result frame in the {SIDECAR} sidecar's log is truncated (no end marker after {0} base64 characters)"
+    )]
+    Unterminated(usize),
+    #[error("cannot read the {SIDECAR} sidecar's log: {0}")]
+    Unreadable(String),
     #[error("the result frame in the {SIDECAR} sidecar's log is corrupted: {0}")]
     Corrupted(String),
     #[error("the {SIDECAR} sidecar printed no result frame")]
@@ -77,6 +81,8 @@ pub enum ResultError {
 /// The sidecar's program: wait for the file, wait until it stops growing, then print it framed
 /// with its size and SHA-256 and exit. Its wait is bounded by `KPO_RESULT_TIMEOUT` seconds, so it
 /// never keeps a pod alive on its own. Needs only a POSIX shell with `sha256sum` and `base64`.
+/// The last second keeps stdout open while the runtime drains it: a runtime can otherwise drop
+/// or delay the end of a container's output when the container exits.
 const SIDECAR_SCRIPT: &str = r#"f="$KPO_RESULT_PATH"
 end=$(( $(date +%s) + KPO_RESULT_TIMEOUT ))
 while [ ! -f "$f" ]; do
@@ -90,6 +96,7 @@ sum=$(sha256sum "$f" | cut -d' ' -f1)
 echo "::kpo-result-begin size=$size sha256=$sum"
 base64 "$f"
 echo "::kpo-result-end"
+sleep 1
 "#;
 
 /// The folder of the result file, which the sidecar mode shares through an `emptyDir`.
@@ -186,10 +193,7 @@ pub fn from_frame(log: &str, max: u64) -> Result<Option<Vec<u8>>, ResultError> {
         encoded.push_str(l.trim_end());
     }
     if !ended {
-        return Err(ResultError::Truncated(format!(
-            "no end marker after {} base64 characters",
-            encoded.len()
-        )));
+        return Err(ResultError::Unterminated(encoded.len()));
     }
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(encoded.as_bytes())
@@ -291,7 +295,7 @@ mod tests {
         lines.pop();
         assert!(matches!(
             from_frame(&lines.join("\n"), 1),
-            Err(ResultError::Truncated(_))
+            Err(ResultError::Unterminated(_))
         ));
 
         let mut lines = frame(&data);

@@ -26,6 +26,7 @@ struct State {
     latency: Duration,
     down_until: Option<std::time::Instant>,
     cut_results: usize,
+    lag_results: usize,
     evictions: usize,
     preemptions: usize,
     token: Option<String>,
@@ -96,6 +97,16 @@ impl Faults {
 
     pub(super) fn take_result_cut(&self) -> bool {
         self.with(|s| take_one(&mut s.cut_results))
+    }
+
+    /// The next `times` result sidecars are reported ended a second before the end of their
+    /// frame reaches the log, as containerd 1.6 can do.
+    pub fn lag_results(&self, times: usize) {
+        self.with(|s| s.lag_results = times);
+    }
+
+    pub(super) fn take_result_lag(&self) -> bool {
+        self.with(|s| take_one(&mut s.lag_results))
     }
 
     /// Makes the API server unavailable for `duration`: open watch and log streams end, and

@@ -594,10 +594,21 @@ impl Node {
             // A log cut mid-frame: the last data line and the end marker never arrive.
             lines.truncate(lines.len().saturating_sub(2));
         }
+        let late = if self.faults.take_result_lag() {
+            lines.split_off(lines.len().saturating_sub(2))
+        } else {
+            Vec::new()
+        };
         for line in lines {
             self.store.append_log(&self.uid, &c.name, line);
         }
         self.terminate(&c.name, 0, "Completed", None);
+        if !late.is_empty() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            for line in late {
+                self.store.append_log(&self.uid, &c.name, line);
+            }
+        }
         0
     }
 

@@ -1,6 +1,9 @@
 //! Reading the task's result once the main container has ended, before any clean-up: from the
 //! termination message, or from the result sidecar's log once it has printed its frame.
 
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::LogParams;
@@ -8,6 +11,9 @@ use kube::runtime::wait::await_condition;
 
 use crate::pod::MAIN_CONTAINER;
 use crate::result::{self, ResultError, ResultSpec, SIDECAR, Via};
+
+/// How long an ended sidecar's log may take to show the whole frame.
+const LOG_SETTLE: Duration = Duration::from_secs(10);
 
 /// The result document, `None` if the task wrote none (and none is required).
 pub async fn result(
@@ -43,9 +49,24 @@ async fn from_sidecar(api: &Api<Pod>, name: &str, spec: &ResultSpec) -> Result<O
         container: Some(SIDECAR.into()),
         ..Default::default()
     };
-    let read = || api.logs(name, &params);
-    let log = super::retry::retrying("reading the result", std::time::Duration::from_secs(30), read)
+    let read_frame = || async {
+        let read = || api.logs(name, &params);
+        let log = super::retry::retrying("reading the result", Duration::from_secs(30), read)
+            .await
+            .map_err(|e| ResultError::Unreadable(e.to_string()))?;
+        result::from_frame(&log, spec.max_size)
+    };
+    // The container runtime may report the sidecar ended before the last of its output reached
+    // the log file (seen with containerd 1.6): a frame without its end marker is read again for
+    // a while before it counts as truncated.
+    let settle = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(1))
+        .without_max_times()
+        .with_total_delay(Some(LOG_SETTLE));
+    read_frame
+        .retry(settle)
+        .when(|e| matches!(e, ResultError::Unterminated(_)))
+        .notify(|e, wait| tracing::debug!("{e}; reading the log again in {wait:?}"))
         .await
-        .map_err(|e| ResultError::Truncated(format!("cannot read the sidecar's log: {e}")))?;
-    result::from_frame(&log, spec.max_size)
 }

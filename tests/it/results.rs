@@ -92,6 +92,16 @@ async fn a_cut_sidecar_frame_is_an_error_not_a_shorter_result() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_that_reaches_the_log_after_the_sidecar_ended_is_read_whole() {
+    let sim = SimCluster::start().await.unwrap();
+    sim.faults().lag_results(1);
+    let script = r#"{"write_path": "/kpo/result.json", "write_size": 100000}"#;
+    let report = result_run_on(Some(&sim), script, "via = \"sidecar\"").await;
+    assert_eq!(report.result_error, None, "{report:?}");
+    assert_eq!(report.result_bytes.map(|b| b.len()), Some(100_000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sidecar_result_over_max_size() {
     let script = r#"{"write_path": "/kpo/result.json", "write_size": 5000}"#;
     let report = result_run(script, "via = \"sidecar\"\nmax_size = \"1Ki\"").await;
