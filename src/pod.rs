@@ -20,6 +20,8 @@ pub const LABEL_TASK: &str = "kpo.dev/task";
 pub const LABEL_RUN_ID: &str = "kpo.dev/run-id";
 /// Label carrying the attempt number of the run the pod belongs to.
 pub const LABEL_ATTEMPT: &str = "kpo.dev/attempt";
+/// Annotation carrying the task's `on_finish`, so `kpo gc` applies it when the run's kpo is gone.
+pub const ANNOTATION_ON_FINISH: &str = "kpo.dev/on-finish";
 /// Standard label marking objects kpo manages.
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 
@@ -129,6 +131,10 @@ pub fn build(task: &Task, identity: &RunIdentity, namespace: &str) -> Pod {
     labels.insert(LABEL_RUN_ID.to_owned(), identity.run_id.clone());
     labels.insert(LABEL_ATTEMPT.to_owned(), identity.attempt.to_string());
     labels.insert(LABEL_MANAGED_BY.to_owned(), "kpo".to_owned());
+    pod.metadata.annotations.get_or_insert_with(BTreeMap::new).insert(
+        ANNOTATION_ON_FINISH.to_owned(),
+        task.run.on_finish.name().to_owned(),
+    );
     let spec = pod.spec.get_or_insert_with(Default::default);
     spec.restart_policy = Some("Never".to_owned());
     if let Some(result) = &task.run.result {

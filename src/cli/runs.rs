@@ -10,7 +10,8 @@ use kube::{Api, ResourceExt};
 
 use crate::exit;
 use crate::journal::{Journal, JournalStore};
-use crate::pod::{LABEL_MANAGED_BY, MAIN_CONTAINER};
+use crate::pod::{ANNOTATION_ON_FINISH, LABEL_MANAGED_BY, MAIN_CONTAINER};
+use crate::task::OnFinish;
 
 /// Prints the runs this machine's journal knows, newest last.
 pub fn list() -> i32 {
@@ -145,8 +146,9 @@ pub async fn delete(client: &kube::Client, journal: &Journal) -> i32 {
     }
 }
 
-/// Deletes the pods of dead runs in `namespace`: pods kpo labelled that have finished, or whose
-/// active deadline has passed (their kpo is gone and the kubelet has not stopped them yet).
+/// Does what the kpo of a dead run would have done, in `namespace`: deletes the finished pods
+/// their `on_finish` policy does not keep, and the pods whose active deadline has passed (their
+/// kpo is gone and the kubelet has not stopped them yet).
 pub async fn gc(client: &kube::Client, namespace: &str, dry_run: bool) -> i32 {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let pods = match api
@@ -163,10 +165,16 @@ pub async fn gc(client: &kube::Client, namespace: &str, dry_run: bool) -> i32 {
     let mut deleted = 0;
     for pod in pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
         let status = pod.status.as_ref();
-        let finished = matches!(
-            status.and_then(|s| s.phase.as_deref()),
-            Some("Succeeded" | "Failed")
-        );
+        let phase = status.and_then(|s| s.phase.as_deref());
+        let finished = matches!(phase, Some("Succeeded" | "Failed"));
+        let policy = pod
+            .annotations()
+            .get(ANNOTATION_ON_FINISH)
+            .and_then(|name| OnFinish::from_name(name))
+            .unwrap_or(OnFinish::Delete);
+        if finished && policy.keeps(phase == Some("Succeeded")) {
+            continue;
+        }
         let deadline = pod
             .spec
             .as_ref()

@@ -389,11 +389,7 @@ async fn follow(
         _ => None,
     };
     report.final_pod = Some(last);
-    let keep = match policy.on_finish {
-        OnFinish::Keep => true,
-        OnFinish::Delete => false,
-        OnFinish::DeleteSucceeded => outcome != Outcome::Succeeded,
-    };
+    let keep = policy.on_finish.keeps(outcome == Outcome::Succeeded);
     let gone = pods_tx.borrow().is_none();
     let detach = outcome == Outcome::Interrupted && policy.on_signal == OnSignal::Detach;
     report.cleanup = if gone {
@@ -406,7 +402,7 @@ async fn follow(
     } else if keep {
         observer.notice(&format!(
             "keeping pod {namespace}/{name} (on_finish = {})",
-            on_finish_name(policy.on_finish)
+            policy.on_finish.name()
         ));
         Cleanup::Kept
     } else {
@@ -489,14 +485,6 @@ fn finish(mut report: RunReport, main_exit: Option<i32>) -> RunReport {
     report.exit_code = report.outcome.exit_code(main_exit);
     report.finished_at = Timestamp::now();
     report
-}
-
-fn on_finish_name(o: OnFinish) -> &'static str {
-    match o {
-        OnFinish::Delete => "delete",
-        OnFinish::Keep => "keep",
-        OnFinish::DeleteSucceeded => "delete_succeeded",
-    }
 }
 
 fn human(d: Duration) -> String {

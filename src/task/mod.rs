@@ -139,6 +139,33 @@ pub enum OnFinish {
     DeleteSucceeded,
 }
 
+impl OnFinish {
+    /// The name the task file uses, also written on the pod so `kpo gc` can apply the policy of
+    /// a run whose kpo is gone.
+    pub fn name(self) -> &'static str {
+        match self {
+            OnFinish::Delete => "delete",
+            OnFinish::Keep => "keep",
+            OnFinish::DeleteSucceeded => "delete_succeeded",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [OnFinish::Delete, OnFinish::Keep, OnFinish::DeleteSucceeded]
+            .into_iter()
+            .find(|o| o.name() == name)
+    }
+
+    /// Whether a finished pod stays, given whether its task succeeded.
+    pub fn keeps(self, succeeded: bool) -> bool {
+        match self {
+            OnFinish::Keep => true,
+            OnFinish::Delete => false,
+            OnFinish::DeleteSucceeded => !succeeded,
+        }
+    }
+}
+
 /// Which containers' logs are streamed while the pod runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogSelection {

@@ -298,9 +298,8 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
         duration("startup_timeout", raw.run.startup_timeout).unwrap_or(defaults.startup_timeout);
     let timeout = duration("timeout", raw.run.timeout);
     let on_finish = match raw.run.on_finish.as_deref() {
-        None | Some("delete") => OnFinish::Delete,
-        Some("keep") => OnFinish::Keep,
-        Some("delete_succeeded") => OnFinish::DeleteSucceeded,
+        None => OnFinish::Delete,
+        Some(name) if let Some(o) = OnFinish::from_name(name) => o,
         Some(other) => {
             bad(
                 run_key().key("on_finish"),

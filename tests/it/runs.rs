@@ -114,14 +114,14 @@ fn attach_finishes_a_run_whose_kpo_was_killed() {
 }
 
 #[test]
-fn gc_deletes_only_the_pods_of_dead_runs() {
+fn gc_applies_the_on_finish_policy_of_dead_runs() {
     let (rt, sim, dir, config) = sim_with_kubeconfig();
     let env = Env {
         config,
         state: dir.path().join("state"),
         dir: dir.path().to_owned(),
     };
-    // A finished, kept pod of kpo: garbage.
+    // A finished pod that its run kept on purpose: not garbage.
     let kept = env.task(
         "kept",
         "name = \"kept\"\nimage = \"busybox\"\n[run]\non_finish = \"keep\"\n",
@@ -133,12 +133,20 @@ fn gc_deletes_only_the_pods_of_dead_runs() {
         Some(0)
     );
     let api: Api<Pod> = rt.block_on(async { Api::default_namespaced(sim.client()) });
+    let kpo = serde_json::json!({"app.kubernetes.io/managed-by": "kpo"});
+    // Pods whose kpo died: only the one its policy would have deleted is garbage. A running
+    // pod of kpo and a finished pod that is not kpo's are not garbage either.
+    let pods = [
+        ("orphan-done", &kpo, "delete", "{}"),
+        ("orphan-failed", &kpo, "delete_succeeded", "{\"exit_code\": 1}"),
+        ("alive", &kpo, "delete", "{\"duration_ms\": 600000}"),
+        ("other", &serde_json::json!({}), "delete", "{}"),
+    ];
     rt.block_on(async {
-        // A running pod of kpo, and a finished pod that is not kpo's: not garbage.
-        for (name, labels) in [("alive", serde_json::json!({"app.kubernetes.io/managed-by": "kpo"})), ("other", serde_json::json!({}))] {
-            let script = if name == "alive" { "{\"duration_ms\": 600000}" } else { "{}" };
+        for (name, labels, on_finish, script) in pods {
             let pod: Pod = serde_json::from_value(serde_json::json!({
-                "metadata": {"name": name, "labels": labels, "annotations": {"container.sim.kpo.dev/base": script}},
+                "metadata": {"name": name, "labels": labels, "annotations": {
+                    "container.sim.kpo.dev/base": script, "kpo.dev/on-finish": on_finish}},
                 "spec": {"restartPolicy": "Never", "containers": [{"name": "base", "image": "busybox"}]}
             }))
             .unwrap();
@@ -147,18 +155,19 @@ fn gc_deletes_only_the_pods_of_dead_runs() {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     });
     let out = env.run(&["gc", "--kubeconfig", &env.config, "--dry-run"]);
-    assert_eq!(text(&out.stdout).lines().count(), 1, "{}", text(&out.stdout));
+    assert_eq!(text(&out.stdout), "would delete default/orphan-done (finished)\n");
     let out = env.run(&["gc", "--kubeconfig", &env.config]);
-    assert!(
-        text(&out.stdout).starts_with("deleted default/kept-"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert_eq!(text(&out.stdout), "deleted default/orphan-done (finished)\n");
     let mut left: Vec<String> = rt
         .block_on(async { api.list(&Default::default()).await.unwrap().items })
         .into_iter()
         .map(|p| p.metadata.name.unwrap())
         .collect();
     left.sort();
-    assert_eq!(left, ["alive", "other"]);
+    assert_eq!(left.len(), 4, "{left:?}");
+    assert!(left[1].starts_with("kept-"), "{left:?}");
+    assert_eq!(
+        [&left[0], &left[2], &left[3]],
+        ["alive", "orphan-failed", "other"]
+    );
 }
