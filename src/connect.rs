@@ -102,7 +102,7 @@ pub async fn connect(target: &Target) -> Result<Connection, ConnectError> {
     };
     let server = config.cluster_url.to_string();
     let default_namespace = config.default_namespace.clone();
-    let client = Client::try_from(config).map_err(|source| ConnectError::Client {
+    let client = crate::client::build(config).map_err(|source| ConnectError::Client {
         server: server.clone(),
         source,
     })?;

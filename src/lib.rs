@@ -1,6 +1,7 @@
 //! kpo: run a TOML task as a supervised Kubernetes pod.
 
 pub mod cli;
+pub mod client;
 pub mod connect;
 pub mod exit;
 pub mod journal;

@@ -85,11 +85,14 @@ async fn inject_faults(State(sim): State<Sim>, req: Request, next: Next) -> Resp
         return status(401, "Unauthorized", "Unauthorized");
     }
     if sim.faults.is_down() {
-        return status(
+        let mut r = status(
             503,
             "ServiceUnavailable",
             "the server is currently unable to handle the request (simulated outage)",
         );
+        r.headers_mut()
+            .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        return r;
     }
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or_default();

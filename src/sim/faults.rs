@@ -109,15 +109,21 @@ impl Faults {
         self.with(|s| take_one(&mut s.lag_results))
     }
 
-    /// Makes the API server unavailable for `duration`: open watch and log streams end, and
-    /// every request is answered 503 until it is back.
+    /// Makes the API server unavailable for `duration`: its port refuses connections, open
+    /// watch and log streams end, and a request on a connection that was already open is
+    /// answered 503 and the connection closed.
     pub fn outage(&self, duration: Duration) {
         self.with(|s| s.down_until = Some(std::time::Instant::now() + duration));
         self.outage.notify_waiters();
     }
 
     pub(super) fn is_down(&self) -> bool {
-        self.with(|s| s.down_until.is_some_and(|t| std::time::Instant::now() < t))
+        self.down_until().is_some()
+    }
+
+    /// When the current outage ends, if one is under way.
+    pub(super) fn down_until(&self) -> Option<std::time::Instant> {
+        self.with(|s| s.down_until.filter(|t| std::time::Instant::now() < *t))
     }
 
     /// Resolves when an outage starts.

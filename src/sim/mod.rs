@@ -7,6 +7,7 @@
 mod api;
 mod faults;
 mod kubelet;
+mod listener;
 mod select;
 mod store;
 mod validate;
@@ -30,13 +31,14 @@ impl SimCluster {
     /// # Errors
     /// When no port can be bound.
     pub async fn start() -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
+        let socket = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = socket.local_addr()?;
         let faults = Arc::new(Faults::default());
         let sim = api::Sim {
             store: store::Store::new(),
             faults: faults.clone(),
         };
+        let listener = listener::OutageListener::new(socket, faults.clone())?;
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, api::router(sim)).await {
                 tracing::error!("simulated API server stopped: {e}");
@@ -54,7 +56,7 @@ impl SimCluster {
     pub fn client(&self) -> kube::Client {
         let uri = self.url().parse().expect("a socket address is a valid URI");
         let config = kube::Config::new(uri);
-        kube::Client::try_from(config).expect("a plain-HTTP config always builds a client")
+        crate::client::build(config).expect("a plain-HTTP config always builds a client")
     }
 
     /// A kubeconfig pointing at this cluster, for other processes (`kpo --kubeconfig`).

@@ -210,7 +210,7 @@ pub async fn e2e_client(path: &str) -> kube::Client {
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
         .expect("valid kubeconfig");
-    kube::Client::try_from(config).expect("client")
+    kpo::client::build(config).expect("client")
 }
 
 /// The compiled component of a plugin in `plugins/` (e.g. `add-labels`, `hostile/spin`), built

@@ -325,6 +325,51 @@ async fn transient_errors_on_create_events_and_delete_are_retried() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_refuses_connections_until_it_ends() {
+    let (sim, c) = sim().await;
+    let addr = sim.url().trim_start_matches("http://").to_owned();
+    let api: Api<Pod> = Api::namespaced(c.client.clone(), &c.ns);
+    api.list(&Default::default()).await.unwrap();
+    sim.faults().outage(Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = tokio::net::TcpStream::connect(&addr).await.unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    // A connection the client already had open is answered 503 and closed; new ones are refused.
+    let mut errors = Vec::new();
+    for _ in 0..2 {
+        let e = api.list(&Default::default()).await.unwrap_err();
+        let refused = matches!(e, kube::Error::Service(_) | kube::Error::HyperError(_));
+        errors.push(e);
+        if refused {
+            break;
+        }
+    }
+    assert!(
+        matches!(
+            errors.last(),
+            Some(kube::Error::Service(_) | kube::Error::HyperError(_))
+        ),
+        "{errors:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::net::TcpStream::connect(&addr).await.unwrap();
+    api.list(&Default::default()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_request_waits_as_long_as_retry_after_asks() {
+    let (sim, c) = sim().await;
+    let api: Api<Pod> = Api::namespaced(c.client.clone(), &c.ns);
+    // The simulated server's 429 says `Retry-After: 1`.
+    sim.faults().fail(Target::Any, 429, 1);
+    let asked = std::time::Instant::now();
+    let e = api.list(&Default::default()).await.unwrap_err();
+    assert!(matches!(&e, kube::Error::Api(s) if s.code == 429), "{e:?}");
+    assert!(asked.elapsed() >= Duration::from_secs(1), "{:?}", asked.elapsed());
+    api.list(&Default::default()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forbidden_create_fails_at_once_with_the_server_message() {
     let (sim, c) = sim().await;
     sim.faults().fail(Target::Create, 403, 1);
@@ -513,7 +558,7 @@ async fn credentials_rotate_mid_run(exit_code: i32) {
             let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
                 .await
                 .unwrap();
-            kube::Client::try_from(config).unwrap()
+            kpo::client::build(config).unwrap()
         }
     };
     let client = client_for(&token).await;
