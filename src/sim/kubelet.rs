@@ -518,7 +518,9 @@ impl Node {
         let generated = (1..=script.log_count).map(|i| format!("line {i}"));
         for line in script.logs.iter().cloned().chain(generated) {
             self.store.append_log(&self.uid, &c.name, line);
-            tokio::time::sleep(Duration::from_millis(script.log_interval_ms)).await;
+            if script.log_interval_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(script.log_interval_ms)).await;
+            }
         }
         match script.duration_ms {
             Some(ms) => tokio::time::sleep_until(started + Duration::from_millis(ms)).await,

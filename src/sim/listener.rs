@@ -54,7 +54,14 @@ impl axum::serve::Listener for OutageListener {
             };
             self.socket = Some(socket);
             match accepted {
-                Some(Ok(connection)) => return connection,
+                Some(Ok((stream, peer))) => {
+                    // As Go servers (the real API server among them) do: small writes such as
+                    // watch events go out at once instead of waiting for an ACK.
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!("simulated API server: cannot set TCP_NODELAY: {e}");
+                    }
+                    return (stream, peer);
+                }
                 Some(Err(e)) => {
                     tracing::debug!("simulated API server: accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(10)).await;

@@ -1,0 +1,146 @@
+//! Supervision costs on the simulated cluster, through the real `kube` client over HTTP: what
+//! kpo itself adds around a pod. The simulated kubelet is told to take no time of its own (no
+//! pull, no run time), so what is left is kpo, the client, HTTP on loopback and the simulated
+//! API server. Prints a Markdown table for the README.
+//!
+//!     cargo bench --bench runs
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use kpo::pod::{self, RunIdentity};
+use kpo::report::{Outcome, RunReport};
+use kpo::sim::SimCluster;
+use kpo::supervise::{self, Observer};
+use kpo::task::{self, Task};
+
+/// Counts the log lines delivered, as a terminal would print them.
+#[derive(Default)]
+struct Lines(AtomicUsize);
+
+impl Observer for Lines {
+    fn log_line(&self, _container: &str, _line: &str) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn fmt(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us >= 1e6 {
+        format!("{:.2} s", us / 1e6)
+    } else if us >= 1e3 {
+        format!("{:.2} ms", us / 1e3)
+    } else {
+        format!("{us:.1} µs")
+    }
+}
+
+fn task_with(name: &str, script: &str) -> Task {
+    let text = format!(
+        "name = \"{name}\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{script}'\n"
+    );
+    task::parse(&text, Path::new("bench.toml")).expect("a valid task")
+}
+
+async fn run(client: &kube::Client, task: &Task, observer: Arc<dyn Observer>) -> RunReport {
+    let pod = pod::build(task, &RunIdentity::generate(&task.name), "default");
+    let report = supervise::run(
+        client.clone(),
+        pod,
+        &task.run,
+        observer,
+        futures::stream::pending(),
+    )
+    .await
+    .expect("the simulated cluster answers");
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.message);
+    report
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    let mut rows: Vec<(String, String)> = Vec::new();
+
+    let etl = Path::new("examples/etl.toml");
+    let parse: Vec<Duration> = (0..200)
+        .map(|_| {
+            let start = Instant::now();
+            let task = task::load(etl).expect("examples/etl.toml");
+            std::hint::black_box(pod::build(&task, &RunIdentity::generate("etl"), "default"));
+            start.elapsed()
+        })
+        .collect();
+    rows.push((
+        "task file to pod (`examples/etl.toml` with its pod template: read, check, build)".into(),
+        fmt(median(parse)),
+    ));
+
+    rt.block_on(async {
+        let sim = SimCluster::start().await.expect("a free port");
+        let client = sim.client();
+        let quiet = task_with("bench", "{}");
+
+        let mut once = Vec::new();
+        for _ in 0..20 {
+            let start = Instant::now();
+            run(&client, &quiet, Arc::new(Lines::default())).await;
+            once.push(start.elapsed());
+        }
+        rows.push((
+            "one run, end to end (create, watch to Succeeded, read events, delete)".into(),
+            fmt(median(once)),
+        ));
+
+        let concurrent = 50;
+        let start = Instant::now();
+        futures::future::join_all((0..concurrent).map(|_| run(&client, &quiet, Arc::new(Lines::default()))))
+            .await;
+        rows.push((
+            format!("{concurrent} runs at once on one client, all of them"),
+            fmt(start.elapsed()),
+        ));
+
+        let count = 200_000;
+        let chatty = task_with("chatty", &format!("{{\"log_count\": {count}}}"));
+        let lines = Arc::new(Lines::default());
+        let start = Instant::now();
+        run(&client, &chatty, lines.clone()).await;
+        let took = start.elapsed();
+        assert_eq!(lines.0.load(Ordering::Relaxed), count, "every line exactly once");
+        rows.push((
+            format!("streaming a {count}-line log (whole run)"),
+            format!("{} ({:.0} lines/s)", fmt(took), count as f64 / took.as_secs_f64()),
+        ));
+    });
+
+    let document = kpo::sim::filler_document(1 << 20);
+    let log = kpo::result::frame(&document).join("\n");
+    let decode: Vec<Duration> = (0..20)
+        .map(|_| {
+            let start = Instant::now();
+            let bytes = kpo::result::from_frame(&log, 2 << 20).expect("a whole frame");
+            assert_eq!(bytes.as_deref(), Some(&document[..]));
+            start.elapsed()
+        })
+        .collect();
+    rows.push((
+        "checking a 1 MiB sidecar result frame (base64, size, SHA-256)".into(),
+        fmt(median(decode)),
+    ));
+
+    println!("| what | time |\n|---|---|");
+    for (what, took) in rows {
+        println!("| {what} | {took} |");
+    }
+}
