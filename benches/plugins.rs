@@ -6,39 +6,14 @@
 //! Build the plugins first (`cargo test` does, or see plugins/*/README.md), then:
 //!     cargo bench --bench plugins
 
+mod measure;
+
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kpo::plugin::{self, Loaded, PluginHost, PluginSpec, Role};
 use kpo::report::{ContainerReport, RunReport};
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
-    median(
-        (0..runs)
-            .map(|_| {
-                let start = Instant::now();
-                std::hint::black_box(f());
-                start.elapsed()
-            })
-            .collect(),
-    )
-}
-
-fn fmt(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us >= 1e6 {
-        format!("{:.2} s", us / 1e6)
-    } else if us >= 1e3 {
-        format!("{:.2} ms", us / 1e3)
-    } else {
-        format!("{us:.1} µs")
-    }
-}
+use measure::{fmt, time};
 
 fn spec(name: &str, path: PathBuf, config: serde_json::Value) -> PluginSpec {
     PluginSpec {

@@ -5,16 +5,19 @@
 //!
 //!     cargo bench --bench runs
 
+mod measure;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use kpo::pod::{self, RunIdentity};
 use kpo::report::{Outcome, RunReport};
 use kpo::sim::SimCluster;
 use kpo::supervise::{self, Observer};
 use kpo::task::{self, Task};
+use measure::{fmt, median, time};
 
 /// Counts the log lines delivered, as a terminal would print them.
 #[derive(Default)]
@@ -23,22 +26,6 @@ struct Lines(AtomicUsize);
 impl Observer for Lines {
     fn log_line(&self, _container: &str, _line: &str) {
         self.0.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn fmt(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us >= 1e6 {
-        format!("{:.2} s", us / 1e6)
-    } else if us >= 1e3 {
-        format!("{:.2} ms", us / 1e3)
-    } else {
-        format!("{us:.1} µs")
     }
 }
 
@@ -73,17 +60,13 @@ fn main() {
     let mut rows: Vec<(String, String)> = Vec::new();
 
     let etl = Path::new("examples/etl.toml");
-    let parse: Vec<Duration> = (0..200)
-        .map(|_| {
-            let start = Instant::now();
-            let task = task::load(etl).expect("examples/etl.toml");
-            std::hint::black_box(pod::build(&task, &RunIdentity::generate("etl"), "default"));
-            start.elapsed()
-        })
-        .collect();
+    let parse = time(200, || {
+        let task = task::load(etl).expect("examples/etl.toml");
+        pod::build(&task, &RunIdentity::generate("etl"), "default")
+    });
     rows.push((
         "task file to pod (`examples/etl.toml` with its pod template: read, check, build)".into(),
-        fmt(median(parse)),
+        fmt(parse),
     ));
 
     rt.block_on(async {
@@ -126,17 +109,13 @@ fn main() {
 
     let document = kpo::sim::filler_document(1 << 20);
     let log = kpo::result::frame(&document).join("\n");
-    let decode: Vec<Duration> = (0..20)
-        .map(|_| {
-            let start = Instant::now();
-            let bytes = kpo::result::from_frame(&log, 2 << 20).expect("a whole frame");
-            assert_eq!(bytes.as_deref(), Some(&document[..]));
-            start.elapsed()
-        })
-        .collect();
+    let decode = time(20, || {
+        let bytes = kpo::result::from_frame(&log, 2 << 20).expect("a whole frame");
+        assert_eq!(bytes.as_deref(), Some(&document[..]));
+    });
     rows.push((
         "checking a 1 MiB sidecar result frame (base64, size, SHA-256)".into(),
-        fmt(median(decode)),
+        fmt(decode),
     ));
 
     println!("| what | time |\n|---|---|");

@@ -81,22 +81,24 @@ async fn a_failed_task_keeps_its_exit_code_and_reports_the_result_error() {
     assert!(report.result_error.is_some());
 }
 
+/// A 100 kB result through the sidecar, on a cluster whose result sidecar misbehaves as `fault` says.
+async fn sidecar_result_with(fault: impl FnOnce(&kpo::sim::Faults)) -> kpo::report::RunReport {
+    let sim = SimCluster::start().await.unwrap();
+    fault(sim.faults());
+    let script = r#"{"write_path": "/kpo/result.json", "write_size": 100000}"#;
+    result_run_on(Some(&sim), script, "via = \"sidecar\"").await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_sidecar_frame_is_an_error_not_a_shorter_result() {
-    let sim = SimCluster::start().await.unwrap();
-    sim.faults().cut_results(1);
-    let script = r#"{"write_path": "/kpo/result.json", "write_size": 100000}"#;
-    let report = result_run_on(Some(&sim), script, "via = \"sidecar\"").await;
+    let report = sidecar_result_with(|f| f.cut_results(1)).await;
     assert!(error_of(&report).contains("truncated"), "{report:?}");
     assert_eq!(report.result, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frame_that_reaches_the_log_after_the_sidecar_ended_is_read_whole() {
-    let sim = SimCluster::start().await.unwrap();
-    sim.faults().lag_results(1);
-    let script = r#"{"write_path": "/kpo/result.json", "write_size": 100000}"#;
-    let report = result_run_on(Some(&sim), script, "via = \"sidecar\"").await;
+    let report = sidecar_result_with(|f| f.lag_results(1)).await;
     assert_eq!(report.result_error, None, "{report:?}");
     assert_eq!(report.result_bytes.map(|b| b.len()), Some(100_000));
 }
