@@ -4,6 +4,8 @@
 //! API server. Prints a Markdown table for the README.
 //!
 //!     cargo bench --bench runs
+//!
+//! With `KPO_E2E_KUBECONFIG` set, it also times one run on that real cluster.
 
 mod measure;
 
@@ -51,6 +53,17 @@ async fn run(client: &kube::Client, task: &Task, observer: Arc<dyn Observer>) ->
     report
 }
 
+/// The median time of `runs` runs of `task`, one after the other.
+async fn one_run(client: &kube::Client, task: &Task, runs: usize) -> std::time::Duration {
+    let mut samples = Vec::new();
+    for _ in 0..runs {
+        let start = Instant::now();
+        run(client, task, Arc::new(Lines::default())).await;
+        samples.push(start.elapsed());
+    }
+    median(samples)
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -74,15 +87,9 @@ fn main() {
         let client = sim.client();
         let quiet = task_with("bench", "{}");
 
-        let mut once = Vec::new();
-        for _ in 0..20 {
-            let start = Instant::now();
-            run(&client, &quiet, Arc::new(Lines::default())).await;
-            once.push(start.elapsed());
-        }
         rows.push((
-            "one run, end to end (create, watch to Succeeded, read events, delete)".into(),
-            fmt(median(once)),
+            "one run, end to end (create, watch to Succeeded, read events, delete; median of 20)".into(),
+            fmt(one_run(&client, &quiet, 20).await),
         ));
 
         let concurrent = 50;
@@ -105,6 +112,21 @@ fn main() {
             format!("streaming a {count}-line log (whole run)"),
             format!("{} ({:.0} lines/s)", fmt(took), count as f64 / took.as_secs_f64()),
         ));
+
+        if let Ok(path) = std::env::var("KPO_E2E_KUBECONFIG") {
+            let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("a readable kubeconfig");
+            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .expect("a valid kubeconfig");
+            let client = kpo::client::build(config).expect("a client");
+            let image = std::env::var("KPO_E2E_IMAGE").unwrap_or_else(|_| "busybox:1.36".into());
+            let text = format!("name = \"bench\"\nimage = \"{image}\"\ncommand = [\"true\"]\n");
+            let real = task::parse(&text, Path::new("bench.toml")).expect("a valid task");
+            rows.push((
+                "one run on the real cluster at `KPO_E2E_KUBECONFIG` (`true` in busybox; median of 5)".into(),
+                fmt(one_run(&client, &real, 5).await),
+            ));
+        }
     });
 
     let document = kpo::sim::filler_document(1 << 20);

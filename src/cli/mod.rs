@@ -92,7 +92,8 @@ enum Command {
         #[command(flatten)]
         cluster: ClusterArgs,
     },
-    /// Delete the pods of dead runs in a namespace: kpo's pods that finished or are past their
+    /// Clean up after runs whose kpo died, in a namespace: delete kpo's finished pods that their
+    /// task's on_finish would have deleted (pods kept on purpose stay), and pods past their
     /// active deadline.
     Gc {
         #[command(flatten)]
