@@ -79,3 +79,65 @@ async fn e2e_the_suite_runs_with_only_the_documented_role() {
         "the e2e identity can list pods cluster-wide"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_gc_keeps_what_the_runs_policy_keeps() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{DeleteParams, PostParams};
+    use kube::runtime::wait::await_condition;
+
+    let Some(path) = e2e_kubeconfig() else {
+        eprintln!("skipped: set KPO_E2E_KUBECONFIG to run the real-cluster suite");
+        return;
+    };
+    let client = e2e_client(&path).await;
+    let api: kube::Api<Pod> = kube::Api::default_namespaced(client);
+    let suffix = fastrand::u32(..);
+    // Two finished pods of runs whose kpo is gone, one kept on purpose.
+    let names = [
+        (format!("gc-orphan-{suffix}"), "delete"),
+        (format!("gc-kept-{suffix}"), "keep"),
+    ];
+    for (name, on_finish) in &names {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name,
+                "labels": {"app.kubernetes.io/managed-by": "kpo"},
+                "annotations": {"kpo.dev/on-finish": on_finish}},
+            "spec": {"restartPolicy": "Never",
+                "containers": [{"name": "base", "image": e2e_image(), "command": ["true"]}]}
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &pod).await.unwrap();
+    }
+    for (name, _) in &names {
+        let finished = |p: Option<&Pod>| {
+            let phase = p.and_then(|p| p.status.as_ref()).and_then(|s| s.phase.as_deref());
+            matches!(phase, Some("Succeeded" | "Failed"))
+        };
+        let done = await_condition(api.clone(), name, finished);
+        tokio::time::timeout(std::time::Duration::from_secs(120), done)
+            .await
+            .expect("the pod finishes")
+            .unwrap();
+    }
+    // --dry-run only: the namespace is shared with the other tests' runs.
+    let out = crate::harness::kpo_command()
+        .args(["gc", "--dry-run", "--kubeconfig", &path])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("would delete default/{} (finished)", names[0].0)),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(&names[1].0), "{stdout}");
+    for (name, _) in &names {
+        api.delete(name, &DeleteParams::default()).await.unwrap();
+    }
+}
