@@ -381,7 +381,11 @@ async fn pod_log(
             .map(|s| Timestamp::now() - jiff::SignedDuration::from_secs(s)),
     };
     let tail: Option<usize> = params.get("tailLines").and_then(|t| t.parse().ok());
-    let drop_after = if follow { sim.faults.take_log_drop() } else { None };
+    let drop_after = if follow {
+        sim.faults.take_log_drop()
+    } else {
+        sim.faults.take_log_read_cut()
+    };
     let stall = follow && sim.faults.take_log_stall();
     let (mut tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
     let store = sim.store.clone();

@@ -20,6 +20,7 @@ pub enum Target {
 struct State {
     drop_watch: Option<(usize, usize)>,
     drop_logs: Option<(usize, usize)>,
+    cut_log_reads: Option<(usize, usize)>,
     stall_logs: usize,
     gone_on_watch: usize,
     failures: Vec<(Target, u16, usize)>,
@@ -53,6 +54,12 @@ impl Faults {
     /// Closes each followed log stream after `lines` lines, `times` times in all.
     pub fn drop_logs(&self, lines: usize, times: usize) {
         self.with(|s| s.drop_logs = Some((lines, times)));
+    }
+
+    /// Ends each plain (not followed) log read cleanly after `lines` lines, `times` times in all,
+    /// as an answer cut short on its way through an API server looks.
+    pub fn cut_log_reads(&self, lines: usize, times: usize) {
+        self.with(|s| s.cut_log_reads = Some((lines, times)));
     }
 
     /// The next `times` followed log streams never end, even after their container has exited.
@@ -100,7 +107,7 @@ impl Faults {
     }
 
     /// The next `times` result sidecars are reported ended a second before the end of their
-    /// frame reaches the log, as containerd 1.6 can do.
+    /// frame reaches the log (as once seen in CI against containerd 1.6).
     pub fn lag_results(&self, times: usize) {
         self.with(|s| s.lag_results = times);
     }
@@ -161,6 +168,10 @@ impl Faults {
 
     pub(super) fn take_log_drop(&self) -> Option<usize> {
         self.with(|s| take(&mut s.drop_logs))
+    }
+
+    pub(super) fn take_log_read_cut(&self) -> Option<usize> {
+        self.with(|s| take(&mut s.cut_log_reads))
     }
 
     pub(super) fn take_log_stall(&self) -> bool {

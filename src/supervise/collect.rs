@@ -56,9 +56,9 @@ async fn from_sidecar(api: &Api<Pod>, name: &str, spec: &ResultSpec) -> Result<O
             .map_err(|e| ResultError::Unreadable(e.to_string()))?;
         result::from_frame(&log, spec.max_size)
     };
-    // The container runtime may report the sidecar ended before the last of its output reached
-    // the log file (seen with containerd 1.6): a frame without its end marker is read again for
-    // a while before it counts as truncated.
+    // A log read right after the sidecar ended once lacked the end of the frame (containerd 1.6,
+    // in CI: a runtime still copying output, or a read cut short on the way): a frame without
+    // its end marker is read again for a while before it counts as truncated.
     let settle = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(100))
         .with_max_delay(Duration::from_secs(1))

@@ -3,8 +3,9 @@
 //! Logs are requested with timestamps. After a cut, the stream is reopened from the last
 //! timestamp seen (floored to the second, the API's precision for `sinceTime`) and the lines
 //! already delivered are skipped, counting duplicates of the last timestamp. A stream that goes
-//! quiet after its container has exited is abandoned and the rest fetched in one request,
-//! because a kubelet that never closes it must not hold the run open.
+//! quiet after its container has exited is abandoned, because a kubelet that never closes it
+//! must not hold the run open; the rest is fetched with plain requests until one brings nothing
+//! new.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,9 @@ use crate::status;
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// Pause before reopening a cut stream.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
+/// How many plain reads the end of a log gets at most, and the pause between two of them.
+const REST_READS: usize = 10;
+const REST_PAUSE: Duration = Duration::from_millis(100);
 
 /// Where a container's log has been read up to. Kept in the run journal, so that a kpo that
 /// reattaches to a run continues the log without repeating or skipping a line.
@@ -191,7 +195,10 @@ pub async fn follow(
     }
 }
 
-/// One plain request for whatever the cursor has not delivered yet.
+/// Plain requests for whatever the cursor has not delivered yet, repeated while they still
+/// bring new lines: an answer can end early (cut short on its way through the API server, or
+/// read while the runtime still copies the container's output), and only an answer with
+/// nothing new shows that the log is read to its end.
 async fn read_rest(
     api: &Api<Pod>,
     pod: &str,
@@ -199,24 +206,35 @@ async fn read_rest(
     cursor: &mut Cursor,
     emit: impl Fn(&str, &Cursor),
 ) {
-    let params = LogParams {
-        container: Some(container.to_owned()),
-        timestamps: true,
-        since_time: cursor.since(),
-        ..Default::default()
-    };
-    let read = || api.logs(pod, &params);
-    match super::retry::retrying("reading the log", Duration::from_secs(10), read).await {
-        Ok(text) => {
-            let mut reader = cursor.reader();
-            for raw in text.lines() {
-                if let Some(line) = reader.accept(raw) {
-                    emit(line, reader.cursor());
-                }
+    for _ in 0..REST_READS {
+        let params = LogParams {
+            container: Some(container.to_owned()),
+            timestamps: true,
+            since_time: cursor.since(),
+            ..Default::default()
+        };
+        let read = || api.logs(pod, &params);
+        let text = match super::retry::retrying("reading the log", Duration::from_secs(10), read).await {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::debug!(%container, "cannot read the rest of the log: {e}");
+                return;
+            }
+        };
+        let mut reader = cursor.reader();
+        let mut new = 0;
+        for raw in text.lines() {
+            if let Some(line) = reader.accept(raw) {
+                emit(line, reader.cursor());
+                new += 1;
             }
         }
-        Err(e) => tracing::debug!(%container, "cannot read the rest of the log: {e}"),
+        if new == 0 {
+            return;
+        }
+        tokio::time::sleep(REST_PAUSE).await;
     }
+    tracing::warn!(%container, "the log was still growing after {REST_READS} reads; stopped reading");
 }
 
 #[cfg(test)]

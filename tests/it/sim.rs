@@ -68,6 +68,21 @@ async fn watch_and_log_streams_cut_mid_run_deliver_every_line_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_read_cut_short_is_read_again_until_nothing_is_new() {
+    let (sim, c) = sim().await;
+    // Followed streams end at once, so the log is read with plain requests, and the first of
+    // those ends after 5 of its 20 lines.
+    sim.faults().drop_logs(0, 1000);
+    sim.faults().cut_log_reads(5, 1);
+    let t = task(
+        "name = \"cut\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"log_count\": 20}'\n",
+    );
+    let (report, rec) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.exit_code, 0, "{}", report.message);
+    assert_eq!(rec.lines_of("base"), numbered(20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_resource_versions_relist_and_finish() {
     let (sim, c) = sim().await;
     sim.faults().drop_watches(1, 4);
