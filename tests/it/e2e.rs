@@ -4,11 +4,17 @@
 use crate::harness::{e2e_client, e2e_image, e2e_kubeconfig};
 use crate::scenarios::{self, Cluster};
 
-async fn real() -> Option<Cluster> {
-    let Some(path) = e2e_kubeconfig() else {
+/// The real cluster's kubeconfig; without one the test says it was skipped.
+fn kubeconfig_or_skip() -> Option<String> {
+    let path = e2e_kubeconfig();
+    if path.is_none() {
         eprintln!("skipped: set KPO_E2E_KUBECONFIG to run the real-cluster suite");
-        return None;
-    };
+    }
+    path
+}
+
+async fn real() -> Option<Cluster> {
+    let path = kubeconfig_or_skip()?;
     Some(Cluster {
         client: e2e_client(&path).await,
         ns: "default".into(),
@@ -44,8 +50,7 @@ mod e2e_scenarios {
 
 #[test]
 fn e2e_cli_ctrl_c_deletes_the_pod() {
-    let Some(path) = e2e_kubeconfig() else {
-        eprintln!("skipped: set KPO_E2E_KUBECONFIG to run the real-cluster suite");
+    let Some(path) = kubeconfig_or_skip() else {
         return;
     };
     crate::cli::ctrl_c_deletes_the_pod_on(&path, &e2e_image());
@@ -53,8 +58,7 @@ fn e2e_cli_ctrl_c_deletes_the_pod() {
 
 #[test]
 fn e2e_render_server_applies_defaults() {
-    let Some(path) = e2e_kubeconfig() else {
-        eprintln!("skipped: set KPO_E2E_KUBECONFIG to run the real-cluster suite");
+    let Some(path) = kubeconfig_or_skip() else {
         return;
     };
     crate::cli::render_server_on(&path, &e2e_image());
@@ -62,8 +66,7 @@ fn e2e_render_server_applies_defaults() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_the_suite_runs_with_only_the_documented_role() {
-    let Some(path) = e2e_kubeconfig() else {
-        eprintln!("skipped: set KPO_E2E_KUBECONFIG to run the real-cluster suite");
+    let Some(path) = kubeconfig_or_skip() else {
         return;
     };
     let client = e2e_client(&path).await;
@@ -86,8 +89,7 @@ async fn e2e_gc_keeps_what_the_runs_policy_keeps() {
     use kube::api::{DeleteParams, PostParams};
     use kube::runtime::wait::await_condition;
 
-    let Some(path) = e2e_kubeconfig() else {
-        eprintln!("skipped: set KPO_E2E_KUBECONFIG to run the real-cluster suite");
+    let Some(path) = kubeconfig_or_skip() else {
         return;
     };
     let client = e2e_client(&path).await;
