@@ -38,6 +38,7 @@ mod e2e_scenarios {
     on_real_cluster!(
         succeeds_with_logs,
         failure_exit_code_propagated,
+        oom_killed_is_reported,
         image_pull_failure_reported_with_events,
         unschedulable_pod_times_out,
         interrupt_deletes_the_pod,

@@ -56,6 +56,33 @@ command = ["sh", "-c", "echo one; sleep 1; echo two; echo three"]
     );
 }
 
+pub async fn oom_killed_is_reported(c: &Cluster) {
+    let t = task(&format!(
+        r#"
+name = "{name}"
+image = "{image}"
+command = ["sh", "-c", "echo allocating; x=$(head -c 200000000 /dev/zero | tr '\\0' a)"]
+[resources]
+limits = {{ memory = "32Mi" }}
+[annotations]
+"container.sim.kpo.dev/base" = '{{"logs": ["allocating"], "oom": true}}'
+"#,
+        name = unique("hungry"),
+        image = c.image
+    ));
+    let (report, rec) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::Failed, "{}", report.message);
+    assert_eq!(report.exit_code, 137);
+    assert_eq!(rec.lines_of("base"), ["allocating"]);
+    let main = report.containers.iter().find(|k| k.role == "main").unwrap();
+    assert_eq!(main.reason.as_deref(), Some("OOMKilled"));
+    assert!(report.message.contains("OOMKilled"), "{}", report.message);
+    assert!(
+        pods_of_run(&c.client, &c.ns, &report.run_id).await.is_empty(),
+        "pod left behind"
+    );
+}
+
 pub async fn failure_exit_code_propagated(c: &Cluster) {
     let t = task(&format!(
         r#"

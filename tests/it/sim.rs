@@ -35,6 +35,7 @@ macro_rules! shared {
 shared!(
     succeeds_with_logs,
     failure_exit_code_propagated,
+    oom_killed_is_reported,
     image_pull_failure_reported_with_events,
     unschedulable_pod_times_out,
     interrupt_deletes_the_pod,
@@ -115,27 +116,6 @@ async fn a_log_stream_that_stalls_after_exit_is_not_waited_on() {
         started.elapsed() < Duration::from_secs(20),
         "stalled stream held the run"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oom_killed_is_reported() {
-    let (_sim, c) = sim().await;
-    let t = task(
-        r#"
-name = "hungry"
-image = "busybox:1.36"
-[resources]
-limits = { memory = "16Mi" }
-[annotations]
-"container.sim.kpo.dev/base" = '{"logs": ["allocating"], "oom": true}'
-"#,
-    );
-    let (report, _) = run(&c.client, &t, &c.ns).await;
-    assert_eq!(report.outcome, Outcome::Failed);
-    assert_eq!(report.exit_code, 137);
-    let main = &report.containers[0];
-    assert_eq!(main.reason.as_deref(), Some("OOMKilled"));
-    assert!(report.message.contains("OOMKilled"), "{}", report.message);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
