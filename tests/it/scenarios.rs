@@ -83,6 +83,85 @@ limits = {{ memory = "32Mi" }}
     );
 }
 
+pub async fn insufficient_resources_explained(c: &Cluster) {
+    let t = task(&format!(
+        "name = \"{name}\"\nimage = \"{image}\"\n[resources]\nrequests = {{ cpu = \"64\" }}\n[run]\nstartup_timeout = \"3s\"\n",
+        name = unique("big"),
+        image = c.image
+    ));
+    let (report, _) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::NeverStarted, "{}", report.message);
+    assert_eq!(report.exit_code, kpo::exit::NEVER_STARTED);
+    assert!(report.message.contains("Insufficient cpu"), "{}", report.message);
+    let left = harness::wait_gone(&c.client, &c.ns, &report.run_id, Duration::from_secs(30)).await;
+    assert!(left.is_empty(), "pod left behind");
+}
+
+pub async fn the_run_timeout_stops_a_long_task(c: &Cluster) {
+    let t = task(&format!(
+        r#"
+name = "{name}"
+image = "{image}"
+command = ["sh", "-c", "echo working; sleep 60"]
+[run]
+timeout = "3s"
+[annotations]
+"container.sim.kpo.dev/base" = '{{"logs": ["working"], "duration_ms": 60000}}'
+"#,
+        name = unique("slow"),
+        image = c.image
+    ));
+    let pod = kpo::pod::build(&t, &kpo::pod::RunIdentity::generate("slow"), &c.ns);
+    assert_eq!(pod.spec.unwrap().active_deadline_seconds, Some(3));
+    let (report, _) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::TimedOut, "{}", report.message);
+    assert_eq!(report.exit_code, kpo::exit::TIMED_OUT);
+    let left = harness::wait_gone(&c.client, &c.ns, &report.run_id, Duration::from_secs(30)).await;
+    assert!(left.is_empty(), "pod left behind");
+}
+
+pub async fn a_pod_deleted_by_someone_else_fails_the_run(c: &Cluster) {
+    let name = unique("victim");
+    let t = task(&format!(
+        r#"
+name = "{name}"
+image = "{image}"
+command = ["sh", "-c", "echo working; sleep 60"]
+[annotations]
+"container.sim.kpo.dev/base" = '{{"logs": ["working"], "duration_ms": 60000}}'
+"#,
+        image = c.image
+    ));
+    let api: Api<Pod> = Api::namespaced(c.client.clone(), &c.ns);
+    let mine = ListParams::default().labels(&format!("{LABEL_TASK}={name}"));
+    let killer = async {
+        // Someone force-deletes the pod once it runs.
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let pods = api.list(&mine).await.unwrap().items;
+            let running = pods
+                .iter()
+                .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"));
+            if let Some(p) = running {
+                let params = DeleteParams::default().grace_period(0);
+                api.delete(p.metadata.name.as_deref().unwrap(), &params)
+                    .await
+                    .unwrap();
+                return;
+            }
+        }
+    };
+    let ((report, _), ()) = tokio::join!(run(&c.client, &t, &c.ns), killer);
+    assert_eq!(report.outcome, Outcome::Failed, "{}", report.message);
+    assert_eq!(report.exit_code, kpo::exit::FAILED);
+    assert!(
+        report.message.contains("deleted by someone else"),
+        "{}",
+        report.message
+    );
+    assert_eq!(report.cleanup, Cleanup::None);
+}
+
 pub async fn failure_exit_code_propagated(c: &Cluster) {
     let t = task(&format!(
         r#"

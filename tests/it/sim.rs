@@ -7,7 +7,6 @@ use k8s_openapi::api::core::v1::Pod;
 use kpo::report::{Cleanup, Outcome};
 use kpo::sim::{SimCluster, Target};
 use kube::Api;
-use kube::api::DeleteParams;
 
 use crate::harness::{pods_of_run, run, task};
 use crate::scenarios::{self, Cluster};
@@ -36,6 +35,9 @@ shared!(
     succeeds_with_logs,
     failure_exit_code_propagated,
     oom_killed_is_reported,
+    insufficient_resources_explained,
+    the_run_timeout_stops_a_long_task,
+    a_pod_deleted_by_someone_else_fails_the_run,
     image_pull_failure_reported_with_events,
     unschedulable_pod_times_out,
     interrupt_deletes_the_pod,
@@ -165,17 +167,6 @@ startup_timeout = "3s"
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn insufficient_resources_explained() {
-    let (_sim, c) = sim().await;
-    let t = task(
-        "name = \"big\"\nimage = \"busybox\"\n[resources]\nrequests = { cpu = \"64\" }\n[run]\nstartup_timeout = \"1s\"\n",
-    );
-    let (report, _) = run(&c.client, &t, &c.ns).await;
-    assert_eq!(report.outcome, Outcome::NeverStarted);
-    assert!(report.message.contains("Insufficient cpu"), "{}", report.message);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sidecars_never_hold_the_run_open() {
     // Native sidecars (init containers with restartPolicy Always) need Kubernetes 1.28+, so the
     // v1.20 real cluster cannot show this; it is covered here.
@@ -220,70 +211,6 @@ logs = "all"
         ]
     );
     assert_eq!(report.cleanup, Cleanup::Deleted);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_run_timeout_stops_a_long_task() {
-    let (_sim, c) = sim().await;
-    let t = task(
-        r#"
-name = "slow"
-image = "busybox:1.36"
-[run]
-timeout = "2s"
-[annotations]
-"container.sim.kpo.dev/base" = '{"logs": ["working"], "duration_ms": 60000}'
-"#,
-    );
-    assert_eq!(
-        kpo::pod::build(&t, &kpo::pod::RunIdentity::generate("slow"), "default")
-            .spec
-            .unwrap()
-            .active_deadline_seconds,
-        Some(2)
-    );
-    let (report, _) = run(&c.client, &t, &c.ns).await;
-    assert_eq!(report.outcome, Outcome::TimedOut, "{}", report.message);
-    assert_eq!(report.exit_code, kpo::exit::TIMED_OUT);
-    assert!(pods_of_run(&c.client, &c.ns, &report.run_id).await.is_empty());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pod_deleted_by_someone_else_fails_the_run() {
-    let (_sim, c) = sim().await;
-    let t = task(
-        r#"
-name = "victim"
-image = "busybox:1.36"
-[annotations]
-"container.sim.kpo.dev/base" = '{"logs": ["working"], "duration_ms": 60000}'
-"#,
-    );
-    let client = c.client.clone();
-    let killer = tokio::spawn(async move {
-        let api: Api<Pod> = Api::default_namespaced(client);
-        loop {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let pods = api.list(&Default::default()).await.unwrap().items;
-            if let Some(p) = pods.first() {
-                let name = p.metadata.name.clone().unwrap();
-                api.delete(&name, &DeleteParams::default().grace_period(0))
-                    .await
-                    .unwrap();
-                return;
-            }
-        }
-    });
-    let (report, _) = run(&c.client, &t, &c.ns).await;
-    killer.await.unwrap();
-    assert_eq!(report.outcome, Outcome::Failed);
-    assert_eq!(report.exit_code, kpo::exit::FAILED);
-    assert!(
-        report.message.contains("deleted by someone else"),
-        "{}",
-        report.message
-    );
-    assert_eq!(report.cleanup, Cleanup::None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
