@@ -39,6 +39,7 @@ mod e2e_scenarios {
         succeeds_with_logs,
         failure_exit_code_propagated,
         oom_killed_is_reported,
+        a_sidecar_never_holds_the_run_open,
         insufficient_resources_explained,
         the_run_timeout_stops_a_long_task,
         a_pod_deleted_by_someone_else_fails_the_run,

@@ -162,6 +162,44 @@ command = ["sh", "-c", "echo working; sleep 60"]
     assert_eq!(report.cleanup, Cleanup::None);
 }
 
+pub async fn a_sidecar_never_holds_the_run_open(c: &Cluster) {
+    let t = task(&format!(
+        r#"
+name = "{name}"
+image = "{image}"
+command = ["sh", "-c", "sleep 1; echo main work"]
+termination_grace_period = 1
+[[sidecars]]
+name = "proxy"
+image = "{image}"
+command = ["sh", "-c", "echo proxy up; sleep 3600"]
+[run]
+logs = "all"
+[annotations]
+"container.sim.kpo.dev/base" = '{{"logs": ["main work"], "duration_ms": 1000}}'
+"container.sim.kpo.dev/proxy" = '{{"logs": ["proxy up"], "duration_ms": 3600000}}'
+"#,
+        name = unique("with-sidecar"),
+        image = c.image
+    ));
+    // A sidecar that held the run open would hold it for an hour: fail instead of hanging.
+    let (report, rec) = tokio::time::timeout(Duration::from_secs(120), run(&c.client, &t, &c.ns))
+        .await
+        .expect("the run ends when its main container does");
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.message);
+    assert_eq!(rec.lines_of("base"), ["main work"]);
+    assert_eq!(rec.lines_of("proxy"), ["proxy up"]);
+    let roles: Vec<_> = report
+        .containers
+        .iter()
+        .map(|k| (k.name.as_str(), k.role))
+        .collect();
+    assert_eq!(roles, [("base", "main"), ("proxy", "sidecar")]);
+    assert_eq!(report.cleanup, Cleanup::Deleted);
+    let left = harness::wait_gone(&c.client, &c.ns, &report.run_id, Duration::from_secs(30)).await;
+    assert!(left.is_empty(), "pod left behind");
+}
+
 pub async fn failure_exit_code_propagated(c: &Cluster) {
     let t = task(&format!(
         r#"

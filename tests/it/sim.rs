@@ -35,6 +35,7 @@ shared!(
     succeeds_with_logs,
     failure_exit_code_propagated,
     oom_killed_is_reported,
+    a_sidecar_never_holds_the_run_open,
     insufficient_resources_explained,
     the_run_timeout_stops_a_long_task,
     a_pod_deleted_by_someone_else_fails_the_run,
@@ -169,7 +170,8 @@ startup_timeout = "3s"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sidecars_never_hold_the_run_open() {
     // Native sidecars (init containers with restartPolicy Always) need Kubernetes 1.28+, so the
-    // v1.20 real cluster cannot show this; it is covered here.
+    // v1.20 real cluster cannot show this; it is covered here (a regular sidecar alone is the
+    // shared scenario `a_sidecar_never_holds_the_run_open`).
     let (_sim, c) = sim().await;
     let t = task(
         r#"
