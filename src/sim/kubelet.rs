@@ -169,7 +169,14 @@ pub async fn run(store: Arc<Store>, faults: Arc<super::faults::Faults>, pod: Pod
         .spec
         .as_ref()
         .and_then(|s| s.active_deadline_seconds)
-        .map_or(Duration::MAX, |s| Duration::from_secs(s.max(0) as u64));
+        .map(|s| tokio::time::Instant::now() + Duration::from_secs(s.max(0) as u64));
+    let deadline_passes = async {
+        match deadline {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline_passes);
     let evict = node.faults.take_eviction();
     let preempt = node.faults.take_preemption();
     let finished = tokio::select! {
@@ -186,31 +193,31 @@ pub async fn run(store: Arc<Store>, faults: Arc<super::faults::Faults>, pod: Pod
             }
             return;
         }
-        () = tokio::time::sleep(deadline) => Some(()),
+        () = &mut deadline_passes => Some(()),
         d = &mut deletion => match d {
             Deletion::Gone => return,
             Deletion::Graceful(grace) => {
-                node.kill(&pod, grace).await;
-                node.remove();
+                let killed = node.kill(&pod, grace);
+                tokio::pin!(killed);
+                tokio::select! {
+                    () = &mut killed => node.remove(),
+                    () = &mut deadline_passes => {
+                        // As a v1.20 kubelet does: a pod that fails its deadline while it is
+                        // being deleted is never removed; only a force delete takes it away.
+                        node.deadline_exceeded(&pod);
+                        tokio::select! {
+                            () = killed => node.removed().await,
+                            () = node.removed() => {}
+                        }
+                    }
+                }
                 return;
             }
         },
     };
     if finished.is_some() {
         node.kill(&pod, 0).await;
-        node.store.record_event(
-            &pod,
-            "Warning",
-            "DeadlineExceeded",
-            "Pod was active on the node longer than the specified deadline",
-            "kubelet",
-        );
-        node.update(|p| {
-            let status = p.status.get_or_insert_with(Default::default);
-            status.phase = Some("Failed".into());
-            status.reason = Some("DeadlineExceeded".into());
-            status.message = Some("Pod was active on the node longer than the specified deadline".into());
-        });
+        node.deadline_exceeded(&pod);
     }
     if let Deletion::Graceful(_) = deletion.await {
         node.remove();
@@ -224,6 +231,28 @@ impl Node {
 
     fn event(&self, pod: &Pod, kind: &str, reason: &str, message: &str) {
         self.store.record_event(pod, kind, reason, message, "kubelet");
+    }
+
+    fn deadline_exceeded(&self, pod: &Pod) {
+        let message = "Pod was active on the node longer than the specified deadline";
+        self.store
+            .record_event(pod, "Warning", "DeadlineExceeded", message, "kubelet");
+        self.update(|p| {
+            let status = p.status.get_or_insert_with(Default::default);
+            status.phase = Some("Failed".into());
+            status.reason = Some("DeadlineExceeded".into());
+            status.message = Some(message.into());
+        });
+    }
+
+    /// Waits until the pod is removed from the store by someone else.
+    async fn removed(&self) {
+        let mut changes = self.store.subscribe();
+        while self.store.get_pod(&self.ns, &self.name, &self.uid).is_some() {
+            if let Err(tokio::sync::broadcast::error::RecvError::Closed) = changes.recv().await {
+                return;
+            }
+        }
     }
 
     /// Waits until someone asks to delete the pod, or it is removed outright.

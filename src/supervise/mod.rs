@@ -18,7 +18,7 @@ use std::panic::AssertUnwindSafe;
 use futures::{FutureExt, Stream, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::{DeleteParams, PostParams, Preconditions};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -406,11 +406,18 @@ async fn follow(
         ));
         Cleanup::Kept
     } else {
-        let params = DeleteParams::default();
+        // A pod that has finished has nothing left to stop: it goes at once, as the pod garbage
+        // collector deletes terminated pods.
+        let finished = pods_tx.borrow().as_ref().is_some_and(terminal);
+        let params = if finished {
+            DeleteParams::default().grace_period(0)
+        } else {
+            DeleteParams::default()
+        };
         let delete = || api.delete(&name, &params);
         match retry::retrying("deleting the pod", CLEANUP_LIMIT, delete).await {
             Ok(_) => {
-                if outcome == Outcome::Interrupted {
+                if !finished && matches!(outcome, Outcome::Interrupted | Outcome::TimedOut) {
                     let grace = last_grace(report.final_pod.as_ref());
                     wait_gone(&api, &name, &uid, grace, &mut interrupts, observer.as_ref()).await;
                 }
@@ -449,8 +456,11 @@ fn last_grace(pod: Option<&Pod>) -> Duration {
     Duration::from_secs(seconds.unwrap_or(30).max(0) as u64)
 }
 
-/// After an interrupt: waits until the pod is really gone (its containers stopped), bounded by
-/// its grace period plus a margin. Another interrupt meanwhile deletes it at once.
+/// After an interrupt or a timeout: waits until the pod is really gone (its containers
+/// stopped), bounded by its grace period plus a margin. Another interrupt meanwhile deletes it at
+/// once. A pod that reaches a terminal phase while it is being deleted is deleted at once too:
+/// its containers have stopped, and a v1.20 kubelet never removes a pod that failed its
+/// `activeDeadlineSeconds` during a graceful deletion.
 async fn wait_gone(
     api: &Api<Pod>,
     name: &str,
@@ -459,26 +469,47 @@ async fn wait_gone(
     interrupts: &mut (impl Stream<Item = ()> + Unpin),
     observer: &dyn Observer,
 ) {
-    let gone = tokio::time::timeout(
-        grace + CLEANUP_LIMIT,
-        await_condition(api.clone(), name, conditions::is_deleted(uid)),
-    );
-    tokio::pin!(gone);
+    let stopped = |pod: Option<&Pod>| pod.is_none_or(|p| p.uid().as_deref() != Some(uid) || terminal(p));
+    let stopped = tokio::time::timeout(grace + CLEANUP_LIMIT, await_condition(api.clone(), name, stopped));
+    tokio::pin!(stopped);
     observer.notice(&format!(
         "waiting for pod {name} to stop (grace period {}; interrupt again to skip it)",
         human(grace)
     ));
-    loop {
-        tokio::select! {
-            _ = &mut gone => return,
-            Some(()) = interrupts.next() => {
-                observer.notice("interrupted again: deleting the pod without its grace period");
-                if let Err(e) = api.delete(name, &DeleteParams::default().grace_period(0)).await {
-                    tracing::debug!("immediate delete failed: {e}");
-                }
+    tokio::select! {
+        result = &mut stopped => {
+            let Ok(Ok(Some(pod))) = result else { return };
+            if pod.uid().as_deref() != Some(uid) {
+                return;
             }
         }
+        Some(()) = interrupts.next() => {
+            observer.notice("interrupted again: deleting the pod without its grace period");
+        }
     }
+    let now = DeleteParams {
+        grace_period_seconds: Some(0),
+        preconditions: Some(Preconditions {
+            uid: Some(uid.to_owned()),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    if let Err(e) = api.delete(name, &now).await {
+        tracing::debug!("immediate delete failed: {e}");
+    }
+    let gone = await_condition(api.clone(), name, conditions::is_deleted(uid));
+    if tokio::time::timeout(CLEANUP_LIMIT, gone).await.is_err() {
+        observer.notice(&format!("pod {name} is still being deleted"));
+    }
+}
+
+/// Whether the pod has finished: all its containers have stopped.
+fn terminal(pod: &Pod) -> bool {
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    )
 }
 
 fn finish(mut report: RunReport, main_exit: Option<i32>) -> RunReport {

@@ -103,6 +103,8 @@ pub async fn the_run_timeout_stops_a_long_task(c: &Cluster) {
 name = "{name}"
 image = "{image}"
 command = ["sh", "-c", "echo working; sleep 60"]
+# `sh` as PID 1 ignores SIGTERM: without this the kubelet waits the default 30 s to kill it.
+termination_grace_period = 1
 [run]
 timeout = "3s"
 [annotations]

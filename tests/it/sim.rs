@@ -392,6 +392,23 @@ fn interrupts_when_running(
     )
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_that_fails_its_deadline_while_being_deleted_is_still_removed() {
+    // kpo's timeout (1 s) deletes the pod gracefully; its container ignores SIGTERM, and during
+    // the grace period the pod fails its activeDeadlineSeconds (2 s). A v1.20 kubelet then never
+    // removes it; the sim does the same, so only kpo's force delete of a finished pod helps.
+    let (_sim, c) = sim().await;
+    let t = task(
+        "name = \"late\"\nimage = \"busybox\"\ntermination_grace_period = 60\nactive_deadline_seconds = 2\n[run]\ntimeout = \"1s\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"duration_ms\": 600000, \"ignore_sigterm\": true}'\n",
+    );
+    let (report, _) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::TimedOut, "{}", report.message);
+    assert_eq!(report.cleanup, Cleanup::Deleted);
+    // Not even a pod stuck in Terminating is left.
+    let left = crate::harness::wait_gone(&c.client, &c.ns, &report.run_id, Duration::ZERO).await;
+    assert!(left.is_empty(), "{left:?}");
+}
+
 const STUBBORN: &str = "name = \"stubborn\"\nimage = \"busybox\"\ntermination_grace_period = 60\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"duration_ms\": 600000, \"ignore_sigterm\": true}'\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
