@@ -148,3 +148,13 @@ async fn e2e_gc_keeps_what_the_runs_policy_keeps() {
         api.delete(name, &DeleteParams::default()).await.unwrap();
     }
 }
+
+#[test]
+fn e2e_a_killed_kpo_reattaches_by_uid_and_continues_the_log() {
+    let Some(path) = kubeconfig_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run_id = format!("e2e-reattach-{}", kpo::names::random_suffix(5));
+    crate::reattach::killed_and_started_again_on(&path, &e2e_image(), &run_id, dir.path());
+}

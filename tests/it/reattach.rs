@@ -3,6 +3,7 @@
 //! took the name; a finished run is reported, not rerun.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use k8s_openapi::api::core::v1::Pod;
@@ -11,11 +12,26 @@ use kube::api::{DeleteParams, PostParams};
 
 use crate::cli::sim_with_kubeconfig;
 
-const TASK: &str = "name = \"long\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"log_count\": 40, \"log_interval_ms\": 100}'\n";
+/// 40 numbered lines, 100 ms apart, on a real cluster (the command) or the simulated one (the
+/// script).
+fn long_task(image: &str) -> String {
+    format!(
+        r#"name = "long"
+image = "{image}"
+command = ["sh", "-c", "for i in $(seq 1 40); do echo line $i; sleep 0.1; done"]
+[annotations]
+"container.sim.kpo.dev/base" = '{{"log_count": 40, "log_interval_ms": 100}}'
+"#
+    )
+}
 
 fn kpo(config: &str, state: &std::path::Path, task: &std::path::Path, extra: &[&str]) -> Command {
+    kpo_run(config, "reattach-1", state, task, extra)
+}
+
+fn kpo_run(config: &str, run_id: &str, state: &Path, task: &Path, extra: &[&str]) -> Command {
     let mut cmd = crate::harness::kpo_command();
-    cmd.args(["run", "--kubeconfig", config, "--run-id", "reattach-1"])
+    cmd.args(["run", "--kubeconfig", config, "--run-id", run_id])
         .args(extra)
         .arg(task)
         .env("KPO_STATE_DIR", state)
@@ -46,15 +62,26 @@ fn start_and_kill(mut cmd: Command, lines: usize) -> Vec<String> {
 #[test]
 fn a_killed_kpo_reattaches_by_uid_and_continues_the_log() {
     let (_rt, _sim, dir, config) = sim_with_kubeconfig();
-    let task = dir.path().join("long.toml");
-    std::fs::write(&task, TASK).unwrap();
-    let state = dir.path().join("state");
+    killed_and_started_again_on(&config, "busybox", "reattach-1", dir.path());
+}
 
-    let first = start_and_kill(kpo(&config, &state, &task, &[]), 10);
-    let out = kpo(&config, &state, &task, &[]).output().unwrap();
+/// kpo killed with SIGKILL after 10 of 40 lines and started again for the same run, on the
+/// cluster `config` names: every line exactly once across the kill; then the finished run is
+/// reported, not rerun, unless `--rerun`.
+pub fn killed_and_started_again_on(config: &str, image: &str, run_id: &str, dir: &Path) {
+    let task = dir.join("long.toml");
+    std::fs::write(&task, long_task(image)).unwrap();
+    let state = dir.join("state");
+    let kpo = |extra: &[&str]| kpo_run(config, run_id, &state, &task, extra);
+
+    let first = start_and_kill(kpo(&[]), 10);
+    let out = kpo(&[]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("reattaching to run reattach-1"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("reattaching to run {run_id}")),
+        "{stderr}"
+    );
     let second: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(String::from)
@@ -64,11 +91,11 @@ fn a_killed_kpo_reattaches_by_uid_and_continues_the_log() {
     assert_eq!(all, expected, "every line exactly once across the kill");
 
     // Finished: reported, not run again — unless asked.
-    let out = kpo(&config, &state, &task, &[]).output().unwrap();
+    let out = kpo(&[]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already finished"));
     assert!(out.stdout.is_empty(), "a finished run was run again");
-    let out = kpo(&config, &state, &task, &["--rerun"]).output().unwrap();
+    let out = kpo(&["--rerun"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 40);
 }
@@ -77,7 +104,7 @@ fn a_killed_kpo_reattaches_by_uid_and_continues_the_log() {
 fn it_never_attaches_to_another_pod_with_the_same_name() {
     let (rt, sim, dir, config) = sim_with_kubeconfig();
     let task = dir.path().join("long.toml");
-    std::fs::write(&task, TASK).unwrap();
+    std::fs::write(&task, long_task("busybox")).unwrap();
     let state = dir.path().join("state");
     start_and_kill(kpo(&config, &state, &task, &[]), 3);
 
