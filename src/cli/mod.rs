@@ -93,8 +93,8 @@ enum Command {
         cluster: ClusterArgs,
     },
     /// Clean up after runs whose kpo died, in a namespace: delete kpo's finished pods that their
-    /// task's on_finish would have deleted (pods kept on purpose stay), and pods past their
-    /// active deadline.
+    /// task's on_finish would have deleted (pods kept on purpose stay), pods past their active
+    /// deadline, and finished pods stuck in Terminating.
     Gc {
         #[command(flatten)]
         cluster: ClusterArgs,

@@ -163,35 +163,19 @@ pub async fn gc(client: &kube::Client, namespace: &str, dry_run: bool) -> i32 {
     };
     let now = jiff::Timestamp::now();
     let mut deleted = 0;
-    for pod in pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
-        let status = pod.status.as_ref();
-        let phase = status.and_then(|s| s.phase.as_deref());
-        let finished = matches!(phase, Some("Succeeded" | "Failed"));
-        let policy = pod
-            .annotations()
-            .get(ANNOTATION_ON_FINISH)
-            .and_then(|name| OnFinish::from_name(name))
-            .unwrap_or(OnFinish::Delete);
-        if finished && policy.keeps(phase == Some("Succeeded")) {
+    for pod in &pods {
+        let Some(why) = garbage(pod, now) else {
             continue;
-        }
-        let deadline = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.active_deadline_seconds)
-            .zip(status.and_then(|s| s.start_time.clone()));
-        let overdue =
-            deadline.is_some_and(|(secs, start)| start.0 + jiff::SignedDuration::from_secs(secs) < now);
-        if !(finished || overdue) {
-            continue;
-        }
+        };
         let name = pod.name_any();
-        let why = if finished { "finished" } else { "past its deadline" };
         if dry_run {
-            println!("would delete {namespace}/{name} ({why})");
+            println!("would delete {namespace}/{name} ({})", why.reason());
             continue;
         }
         let params = DeleteParams {
+            // Nothing runs in a finished pod: it goes at once, as the pod garbage collector
+            // deletes terminated pods.
+            grace_period_seconds: (!matches!(why, Garbage::Overdue)).then_some(0),
             preconditions: Some(Preconditions {
                 uid: pod.uid(),
                 resource_version: None,
@@ -200,7 +184,7 @@ pub async fn gc(client: &kube::Client, namespace: &str, dry_run: bool) -> i32 {
         };
         match api.delete(&name, &params).await {
             Ok(_) => {
-                println!("deleted {namespace}/{name} ({why})");
+                println!("deleted {namespace}/{name} ({})", why.reason());
                 deleted += 1;
             }
             Err(e) => eprintln!("kpo: warning: cannot delete {namespace}/{name}: {e}"),
@@ -208,4 +192,106 @@ pub async fn gc(client: &kube::Client, namespace: &str, dry_run: bool) -> i32 {
     }
     eprintln!("kpo: gc: {deleted} pod(s) deleted in {namespace}");
     exit::SUCCESS
+}
+
+/// Why `kpo gc` deletes a pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Garbage {
+    /// Finished, and its run's `on_finish` would have deleted it.
+    Finished,
+    /// Still running past its `activeDeadlineSeconds`.
+    Overdue,
+    /// Finished and being deleted, but still there a minute after its grace period: a v1.20
+    /// kubelet never removes a pod that failed its deadline during a graceful deletion.
+    StuckTerminating,
+}
+
+impl Garbage {
+    fn reason(self) -> &'static str {
+        match self {
+            Garbage::Finished => "finished",
+            Garbage::Overdue => "past its deadline",
+            Garbage::StuckTerminating => "stuck terminating",
+        }
+    }
+}
+
+/// Whether kpo's pod `pod` is garbage at `now`, and why.
+fn garbage(pod: &Pod, now: jiff::Timestamp) -> Option<Garbage> {
+    let status = pod.status.as_ref();
+    let phase = status.and_then(|s| s.phase.as_deref());
+    let finished = matches!(phase, Some("Succeeded" | "Failed"));
+    if let Some(since) = &pod.metadata.deletion_timestamp {
+        let grace = pod.metadata.deletion_grace_period_seconds.unwrap_or(30).max(0);
+        let stuck = since.0 + jiff::SignedDuration::from_secs(grace + 60) < now;
+        return (finished && stuck).then_some(Garbage::StuckTerminating);
+    }
+    if finished {
+        let policy = pod
+            .annotations()
+            .get(ANNOTATION_ON_FINISH)
+            .and_then(|name| OnFinish::from_name(name))
+            .unwrap_or(OnFinish::Delete);
+        return (!policy.keeps(phase == Some("Succeeded"))).then_some(Garbage::Finished);
+    }
+    let deadline = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.active_deadline_seconds)
+        .zip(status.and_then(|s| s.start_time.as_ref()));
+    let overdue = deadline.is_some_and(|(secs, start)| start.0 + jiff::SignedDuration::from_secs(secs) < now);
+    overdue.then_some(Garbage::Overdue)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(value: serde_json::Value) -> Pod {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn garbage_follows_the_policy_the_deadline_and_stuck_deletions() {
+        let now: jiff::Timestamp = "2026-01-01T12:00:00Z".parse().unwrap();
+        let finished = |phase: &str, on_finish: &str| {
+            pod(serde_json::json!({
+                "metadata": {"annotations": {"kpo.dev/on-finish": on_finish}},
+                "status": {"phase": phase}
+            }))
+        };
+        assert_eq!(
+            garbage(&finished("Succeeded", "delete"), now),
+            Some(Garbage::Finished)
+        );
+        assert_eq!(garbage(&finished("Succeeded", "keep"), now), None);
+        assert_eq!(garbage(&finished("Failed", "delete_succeeded"), now), None);
+        assert_eq!(
+            garbage(&finished("Succeeded", "delete_succeeded"), now),
+            Some(Garbage::Finished)
+        );
+        let running = |started: &str| {
+            pod(serde_json::json!({
+                "spec": {"containers": [], "activeDeadlineSeconds": 60},
+                "status": {"phase": "Running", "startTime": started}
+            }))
+        };
+        assert_eq!(
+            garbage(&running("2026-01-01T11:58:00Z"), now),
+            Some(Garbage::Overdue)
+        );
+        assert_eq!(garbage(&running("2026-01-01T11:59:30Z"), now), None);
+        let deleting = |phase: &str, since: &str| {
+            pod(serde_json::json!({
+                "metadata": {"deletionTimestamp": since, "deletionGracePeriodSeconds": 30},
+                "status": {"phase": phase}
+            }))
+        };
+        assert_eq!(
+            garbage(&deleting("Failed", "2026-01-01T11:58:00Z"), now),
+            Some(Garbage::StuckTerminating)
+        );
+        assert_eq!(garbage(&deleting("Failed", "2026-01-01T11:59:00Z"), now), None);
+        assert_eq!(garbage(&deleting("Running", "2026-01-01T11:00:00Z"), now), None);
+    }
 }
