@@ -190,8 +190,10 @@ pub async fn follow(
         if done {
             return read_rest(&api, &pod, &container, &mut cursor, emit).await;
         }
+        // Often the stream ended because the container did, and the watch has not said so yet:
+        // its next change ends the pause early.
         tracing::debug!(%container, "log stream ended while the container runs; reopening");
-        tokio::time::sleep(RECONNECT_PAUSE).await;
+        let _ = tokio::time::timeout(RECONNECT_PAUSE, pods.changed()).await;
     }
 }
 
