@@ -23,3 +23,12 @@ pub fn terminated(pod: &Pod, container: &str) -> bool {
         .and_then(|s| s.state.as_ref())
         .is_some_and(|s| s.terminated.is_some())
 }
+
+/// Whether the pod has finished (phase Succeeded or Failed): nothing in it runs any more, so it
+/// can be deleted at once, as Kubernetes' pod garbage collector does.
+pub fn finished(pod: &Pod) -> bool {
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    )
+}

@@ -220,7 +220,7 @@ impl Garbage {
 fn garbage(pod: &Pod, now: jiff::Timestamp) -> Option<Garbage> {
     let status = pod.status.as_ref();
     let phase = status.and_then(|s| s.phase.as_deref());
-    let finished = matches!(phase, Some("Succeeded" | "Failed"));
+    let finished = crate::status::finished(pod);
     if let Some(since) = &pod.metadata.deletion_timestamp {
         let grace = pod.metadata.deletion_grace_period_seconds.unwrap_or(30).max(0);
         let stuck = since.0 + jiff::SignedDuration::from_secs(grace + 60) < now;

@@ -27,10 +27,10 @@ use tokio::sync::watch;
 pub use logs::Cursor;
 use state::{Tracker, Verdict, pull_error_is_permanent};
 
-use crate::exit;
 use crate::pod::{LABEL_RUN_ID, LABEL_TASK, MAIN_CONTAINER};
 use crate::report::{Cleanup, ContainerReport, EventReport, Outcome, RunReport, TimelineEntry};
 use crate::task::{LogSelection, OnFinish, OnSignal, RunPolicy};
+use crate::{exit, status};
 
 /// How long followers may take to deliver the last lines after the pod is done.
 const LOG_DRAIN_LIMIT: Duration = Duration::from_secs(30);
@@ -355,7 +355,7 @@ async fn follow(
     // containers still running (sidecars, or everything after a timeout) get a moment, then stop.
     let (finished, running): (Vec<_>, Vec<_>) = followers
         .into_iter()
-        .partition(|(c, _)| crate::status::terminated(&last, c));
+        .partition(|(c, _)| status::terminated(&last, c));
     let finished = futures::future::join_all(finished.into_iter().map(|(_, f)| f));
     let _ = tokio::time::timeout(LOG_DRAIN_LIMIT, finished).await;
     let abort: Vec<_> = running.iter().map(|(_, f)| f.abort_handle()).collect();
@@ -408,7 +408,7 @@ async fn follow(
     } else {
         // A pod that has finished has nothing left to stop: it goes at once, as the pod garbage
         // collector deletes terminated pods.
-        let finished = pods_tx.borrow().as_ref().is_some_and(terminal);
+        let finished = pods_tx.borrow().as_ref().is_some_and(status::finished);
         let params = if finished {
             DeleteParams::default().grace_period(0)
         } else {
@@ -469,7 +469,8 @@ async fn wait_gone(
     interrupts: &mut (impl Stream<Item = ()> + Unpin),
     observer: &dyn Observer,
 ) {
-    let stopped = |pod: Option<&Pod>| pod.is_none_or(|p| p.uid().as_deref() != Some(uid) || terminal(p));
+    let stopped =
+        |pod: Option<&Pod>| pod.is_none_or(|p| p.uid().as_deref() != Some(uid) || status::finished(p));
     let stopped = tokio::time::timeout(grace + CLEANUP_LIMIT, await_condition(api.clone(), name, stopped));
     tokio::pin!(stopped);
     observer.notice(&format!(
@@ -502,14 +503,6 @@ async fn wait_gone(
     if tokio::time::timeout(CLEANUP_LIMIT, gone).await.is_err() {
         observer.notice(&format!("pod {name} is still being deleted"));
     }
-}
-
-/// Whether the pod has finished: all its containers have stopped.
-fn terminal(pod: &Pod) -> bool {
-    matches!(
-        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
-        Some("Succeeded" | "Failed")
-    )
 }
 
 fn finish(mut report: RunReport, main_exit: Option<i32>) -> RunReport {
