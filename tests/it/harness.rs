@@ -51,6 +51,11 @@ impl Recorder {
     pub fn saw_phase(&self, phase: &str) -> bool {
         self.statuses.lock().unwrap().iter().any(|s| s.phase == phase)
     }
+
+    /// Whether kpo told the user something containing `text`.
+    pub fn saw_notice(&self, text: &str) -> bool {
+        self.notices.lock().unwrap().iter().any(|n| n.contains(text))
+    }
 }
 
 /// Parses an inline task file, panicking with the loader's message if it is invalid.

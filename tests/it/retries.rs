@@ -51,14 +51,7 @@ async fn an_eviction_is_retried_with_a_new_pod() {
         first.message
     );
     assert_ne!(first.pod, report.attempts[1].pod, "a retry must use a new pod");
-    assert!(
-        recorder
-            .notices
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|n| n.contains("attempt 1 failed (infrastructure)"))
-    );
+    assert!(recorder.saw_notice("attempt 1 failed (infrastructure)"));
     let api: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::default_namespaced(sim.client());
     assert!(
         api.list(&Default::default()).await.unwrap().items.is_empty(),

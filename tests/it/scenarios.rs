@@ -319,13 +319,7 @@ termination_grace_period = 5
     assert_eq!(report.outcome, Outcome::Interrupted);
     assert_eq!(report.exit_code, kpo::exit::INTERRUPTED);
     assert_eq!(report.cleanup, Cleanup::Deleted);
-    assert!(
-        rec.notices
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|n| n.starts_with("deleted pod"))
-    );
+    assert!(rec.saw_notice("deleted pod"));
     assert!(
         pods_of_run(&c.client, &c.ns, &report.run_id).await.is_empty(),
         "pod not deleted"

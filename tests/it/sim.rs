@@ -423,14 +423,7 @@ async fn a_second_interrupt_skips_the_grace_period() {
         .await
         .unwrap();
     assert_eq!(report.outcome, Outcome::Interrupted);
-    assert!(
-        recorder
-            .notices
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|n| n.contains("interrupted again"))
-    );
+    assert!(recorder.saw_notice("interrupted again"));
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "kpo waited out the 60 s grace period"
@@ -455,14 +448,7 @@ async fn detach_leaves_the_pod_running() {
         (Outcome::Interrupted, Cleanup::Detached)
     );
     assert_eq!(report.exit_code, kpo::exit::INTERRUPTED);
-    assert!(
-        recorder
-            .notices
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|n| n.contains("kubectl logs -f"))
-    );
+    assert!(recorder.saw_notice("kubectl logs -f"));
     let left = pods_of_run(&c.client, &c.ns, &report.run_id).await;
     assert_eq!(left.len(), 1);
     assert_eq!(
