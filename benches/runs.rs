@@ -26,9 +26,81 @@ use measure::{fmt, median, time};
 struct Lines(AtomicUsize);
 
 impl Observer for Lines {
-    fn log_line(&self, _container: &str, _line: &str) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+    fn log_bytes(&self, _container: &str, bytes: &[u8]) {
+        self.0.fetch_add(newlines(bytes), Ordering::Relaxed);
     }
+}
+
+fn newlines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|b| **b == b'\n').count()
+}
+
+/// A task printing `count` numbered lines, on a real cluster or (with `annotations`) the sim.
+fn numbered_task(dir: &Path, annotations: &str, count: usize, keep: bool) -> std::path::PathBuf {
+    let image = std::env::var("KPO_E2E_IMAGE").unwrap_or_else(|_| "busybox:1.36".into());
+    let on_finish = if keep { "keep" } else { "delete" };
+    let text = format!(
+        "name = \"lines\"\nimage = \"{image}\"\ncommand = [\"sh\", \"-c\", \"seq 1 {count} | sed 's/^/line /'\"]\n[run]\non_finish = \"{on_finish}\"\n[annotations]\n{annotations}\n"
+    );
+    let path = dir.join(format!("lines-{count}.toml"));
+    std::fs::write(&path, text).expect("a writable temporary folder");
+    path
+}
+
+/// The median wall time of three `kpo run` processes of that task, every line counted on stdout.
+fn cli_run(cluster: &[&str], annotations: &str, count: usize) -> std::time::Duration {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let task = numbered_task(dir.path(), annotations, count, false);
+    let samples = (0..3)
+        .map(|_| {
+            let start = Instant::now();
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_kpo"))
+                .arg("run")
+                .args(cluster)
+                .arg(&task)
+                .env("KPO_STATE_DIR", dir.path().join("state"))
+                .stderr(std::process::Stdio::null())
+                .output()
+                .expect("kpo runs");
+            let took = start.elapsed();
+            assert!(out.status.success(), "kpo run failed");
+            assert_eq!(newlines(&out.stdout), count, "every line exactly once");
+            took
+        })
+        .collect();
+    median(samples)
+}
+
+/// The median time `kubectl logs` takes for a kept pod printing `count` lines.
+fn kubectl_logs(kubeconfig: &str, count: usize) -> std::time::Duration {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let task = numbered_task(dir.path(), "", count, true);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kpo"))
+        .args(["run", "--output", "json", "--kubeconfig", kubeconfig])
+        .arg(&task)
+        .env("KPO_STATE_DIR", dir.path().join("state"))
+        .stderr(std::process::Stdio::null())
+        .output()
+        .expect("kpo runs");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    let pod = report["pod"].as_str().expect("a pod name").to_owned();
+    let kubectl = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let samples = (0..3)
+        .map(|_| {
+            let start = Instant::now();
+            let logs = std::process::Command::new(&kubectl)
+                .args(["--kubeconfig", kubeconfig, "logs", &pod])
+                .output()
+                .expect("kubectl runs (set KUBECTL)");
+            let took = start.elapsed();
+            assert_eq!(newlines(&logs.stdout), count, "kubectl printed the whole log");
+            took
+        })
+        .collect();
+    let _ = std::process::Command::new(&kubectl)
+        .args(["--kubeconfig", kubeconfig, "delete", "pod", &pod, "--wait=false"])
+        .output();
+    median(samples)
 }
 
 fn task_with(name: &str, script: &str) -> Task {
@@ -128,6 +200,30 @@ fn main() {
             ));
         }
     });
+
+    for count in [100_000, 200_000] {
+        let took = cli_run(
+            &["--sim"],
+            &format!("\"container.sim.kpo.dev/base\" = '{{\"log_count\": {count}}}'"),
+            count,
+        );
+        rows.push((
+            format!("`kpo run --sim` of a {count}-line task, journal on (the whole process; median of 3)"),
+            format!("{} ({:.0} lines/s)", fmt(took), count as f64 / took.as_secs_f64()),
+        ));
+    }
+    if let Ok(path) = std::env::var("KPO_E2E_KUBECONFIG") {
+        let count = 100_000;
+        let took = cli_run(&["--kubeconfig", &path], "", count);
+        rows.push((
+            format!("`kpo run` of a {count}-line task on the real cluster, journal on (median of 3)"),
+            fmt(took),
+        ));
+        rows.push((
+            format!("`kubectl logs` of that finished pod ({count} lines; median of 3)"),
+            fmt(kubectl_logs(&path, count)),
+        ));
+    }
 
     let document = kpo::sim::filler_document(1 << 20);
     let log = kpo::result::frame(&document).join("\n");

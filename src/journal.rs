@@ -1,8 +1,15 @@
 //! The run journal: one small file per run in the user's state folder, rewritten atomically as
-//! the run goes — which pod (by UID), how far each log was delivered, and the final report — so
-//! that a kpo killed mid-run can be started again for the same run and pick up exactly there.
+//! the run goes — which pod (by UID) and at the end the report — so that a kpo killed mid-run can
+//! be started again for the same run and pick up exactly there.
+//!
+//! How far each log was delivered changes with every piece of output, so it is not rewritten:
+//! it is appended, one short line per piece, to `<run>.cursors` beside the journal (a write
+//! without fsync: it survives kpo being killed, which is what it is for), and folded back into the
+//! journal whenever that is rewritten. Reading takes, per container, the furthest cursor of the
+//! two; a line torn by a kill is ignored.
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -56,15 +63,35 @@ impl JournalStore {
         self.dir.join(format!("{run_id}.json"))
     }
 
-    /// The journal of `run_id`, if there is one.
+    fn cursors_path(&self, run_id: &str) -> PathBuf {
+        self.dir.join(format!("{run_id}.cursors"))
+    }
+
+    /// The journal of `run_id`, if there is one, with the cursors appended since it was written.
     pub fn load(&self, run_id: &str) -> std::io::Result<Option<Journal>> {
-        match std::fs::read(self.path(run_id)) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(std::io::Error::other),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+        let mut journal: Journal = match std::fs::read(self.path(run_id)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let appended = match std::fs::File::open(self.cursors_path(run_id)) {
+            Ok(f) => std::io::BufReader::new(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(journal)),
+            Err(e) => return Err(e),
+        };
+        for line in appended.split(b'\n') {
+            let Ok(entry) = serde_json::from_slice::<CursorEntry>(&line?) else {
+                continue;
+            };
+            if journal.uid.as_deref() != Some(entry.uid.as_str()) {
+                continue;
+            }
+            let known = journal.cursors.entry(entry.container).or_default();
+            if entry.cursor > *known {
+                *known = entry.cursor;
+            }
         }
+        Ok(Some(journal))
     }
 
     /// Every journal, oldest first.
@@ -97,13 +124,40 @@ impl JournalStore {
         std::fs::write(&tmp, serde_json::to_vec(journal).map_err(std::io::Error::other)?)?;
         std::fs::rename(tmp, self.path(&journal.run_id))
     }
+
+    /// Opens the run's cursor record for appending, emptied: the journal just written holds
+    /// everything it said.
+    fn restart_cursors(&self, run_id: &str) -> std::io::Result<std::fs::File> {
+        std::fs::create_dir_all(&self.dir)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.cursors_path(run_id))?;
+        file.set_len(0)?;
+        Ok(file)
+    }
+}
+
+/// One line of `<run>.cursors`: a container's log delivered up to `cursor`, for the pod `uid`.
+#[derive(Serialize, Deserialize)]
+struct CursorEntry {
+    uid: String,
+    container: String,
+    cursor: Cursor,
 }
 
 /// An [`Observer`] that keeps the journal up to date, then passes everything on.
 pub struct Recording {
     inner: Arc<dyn Observer>,
     store: JournalStore,
-    journal: Mutex<Journal>,
+    journal: Mutex<Recorded>,
+}
+
+/// The journal as last written, the cursor record being appended to, and a buffer for its lines.
+struct Recorded {
+    journal: Journal,
+    cursors: Option<std::fs::File>,
+    line: Vec<u8>,
 }
 
 impl Recording {
@@ -111,15 +165,26 @@ impl Recording {
         Self {
             inner,
             store,
-            journal: Mutex::new(journal),
+            journal: Mutex::new(Recorded {
+                journal,
+                cursors: None,
+                line: Vec::new(),
+            }),
         }
     }
 
+    fn recorded(&self) -> std::sync::MutexGuard<'_, Recorded> {
+        self.journal.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn update(&self, f: impl FnOnce(&mut Journal)) {
-        let mut journal = self.journal.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut journal);
-        if let Err(e) = self.store.save(&journal) {
-            tracing::warn!("cannot write the run journal: {e}");
+        let mut recorded = self.recorded();
+        f(&mut recorded.journal);
+        let saved = self.store.save(&recorded.journal);
+        let restarted = saved.and_then(|()| self.store.restart_cursors(&recorded.journal.run_id));
+        match restarted {
+            Ok(file) => recorded.cursors = Some(file),
+            Err(e) => tracing::warn!("cannot write the run journal: {e}"),
         }
     }
 
@@ -137,8 +202,8 @@ impl Observer for Recording {
         self.inner.status(entry);
     }
 
-    fn log_line(&self, container: &str, line: &str) {
-        self.inner.log_line(container, line);
+    fn log_bytes(&self, container: &str, bytes: &[u8]) {
+        self.inner.log_bytes(container, bytes);
     }
 
     fn notice(&self, message: &str) {
@@ -155,10 +220,38 @@ impl Observer for Recording {
     }
 
     fn log_checkpoint(&self, container: &str, cursor: &Cursor) {
-        // After the line was printed: a kill in between repeats at most that one line.
-        self.update(|j| {
-            j.cursors.insert(container.to_owned(), cursor.clone());
-        });
+        // After the bytes were printed: a kill in between repeats at most that one piece.
+        let mut recorded = self.recorded();
+        let Recorded {
+            journal,
+            cursors,
+            line,
+        } = &mut *recorded;
+        match journal.cursors.get_mut(container) {
+            Some(known) => known.clone_from(cursor),
+            None => {
+                journal.cursors.insert(container.to_owned(), cursor.clone());
+            }
+        }
+        if let Some(file) = cursors {
+            line.clear();
+            let entry = CursorEntry {
+                uid: journal.uid.clone().unwrap_or_default(),
+                container: container.to_owned(),
+                cursor: cursor.clone(),
+            };
+            let written = serde_json::to_writer(&mut *line, &entry)
+                .map_err(std::io::Error::other)
+                .and_then(|()| {
+                    line.push(b'\n');
+                    file.write_all(line)
+                });
+            if let Err(e) = written {
+                tracing::warn!("cannot record how far the log was delivered: {e}");
+                *cursors = None;
+            }
+        }
+        drop(recorded);
         self.inner.log_checkpoint(container, cursor);
     }
 }
@@ -181,5 +274,71 @@ mod tests {
         assert_eq!(store.load("r1").unwrap(), Some(journal));
         let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("runs")).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left");
+    }
+
+    /// Delivers `body` (timestamped records) through a cursor, checkpointing each piece.
+    fn deliver(recording: &Recording, cursor: &mut Cursor, body: &[u8]) {
+        let mut reader = cursor.reader();
+        reader
+            .feed(body, &mut |_: &[u8], at: &Cursor| {
+                recording.log_checkpoint("base", at)
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn cursors_are_appended_and_the_furthest_one_wins() {
+        struct Nothing;
+        impl Observer for Nothing {}
+        let dir = tempfile::tempdir().unwrap();
+        let store = JournalStore::new(dir.path().join("runs"));
+        let journal = Journal {
+            run_id: "r2".into(),
+            ..Default::default()
+        };
+        let recording = Recording::new(Arc::new(Nothing), store.clone(), journal);
+        let mut pod = Pod::default();
+        pod.metadata.uid = Some("u1".into());
+        recording.created(&pod);
+        let mut cursor = Cursor::default();
+        deliver(
+            &recording,
+            &mut cursor,
+            b"2026-01-01T00:00:01Z a\n2026-01-01T00:00:02Z b\n",
+        );
+        let journal_file = std::fs::read(dir.path().join("runs/r2.json")).unwrap();
+        let loaded = store.load("r2").unwrap().unwrap();
+        assert_eq!(
+            loaded.cursors.get("base"),
+            Some(&cursor),
+            "replayed from the appended lines"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("runs/r2.json")).unwrap(),
+            journal_file,
+            "the journal itself is not rewritten per piece"
+        );
+        // A torn last line (kpo killed mid-write) and a line of another pod are ignored.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("runs/r2.cursors"))
+            .unwrap();
+        f.write_all(b"{\"uid\":\"u0\",\"container\":\"base\",\"cursor\":{\"last\":\"2027-01-01T00:00:00Z\",\"at_last\":1}}\n{\"uid\":\"u1\",\"cont").unwrap();
+        assert_eq!(
+            store.load("r2").unwrap().unwrap().cursors.get("base"),
+            Some(&cursor)
+        );
+        // Rewriting the journal folds the cursors in and empties the record.
+        recording.update(|_| {});
+        assert_eq!(
+            std::fs::metadata(dir.path().join("runs/r2.cursors"))
+                .unwrap()
+                .len(),
+            0
+        );
+        assert_eq!(
+            store.load("r2").unwrap().unwrap().cursors.get("base"),
+            Some(&cursor)
+        );
     }
 }

@@ -74,6 +74,13 @@ pub enum Cleanup {
     Detached,
 }
 
+/// A container log kpo could not be sure to have read to its end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct IncompleteLog {
+    pub container: String,
+    pub reason: String,
+}
+
 /// The machine-readable account of one run.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
@@ -111,7 +118,11 @@ pub struct RunReport {
     pub mutations: Vec<crate::plugin::Mutation>,
     /// The interpreter plugins' combined verdict and outputs, when the task has interpreters.
     pub decision: Option<crate::plugin::Decision>,
-    /// The last lines of the main container's log, for interpreters.
+    /// Logs that may lack some of the container's output, and why. Empty when every log followed
+    /// was read to its end.
+    pub incomplete_logs: Vec<IncompleteLog>,
+    /// The last lines of the main container's log, for interpreters (converted to UTF-8
+    /// lossily: an invalid byte becomes U+FFFD here, never in what kpo prints).
     #[serde(skip)]
     pub log_tail: Vec<String>,
     /// The pod as last seen, for interpreters.

@@ -2,7 +2,7 @@
 //! plain lines when piped), the container logs, and notices. Implements [`Observer`].
 
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -22,9 +22,9 @@ pub struct Progress {
     spinner: Option<ProgressBar>,
     started: Instant,
     logs_to: LogStream,
-    /// Prefix lines with `[container]` when more than one container is streamed.
-    prefix: bool,
-    log_file: Option<Mutex<std::fs::File>>,
+    /// Set when more than one container is streamed: lines get a `[container]` prefix.
+    prefixed: Option<Mutex<Prefixer>>,
+    log_file: Option<(Mutex<std::fs::File>, Mutex<Prefixer>)>,
 }
 
 impl Progress {
@@ -43,8 +43,8 @@ impl Progress {
             spinner,
             started: Instant::now(),
             logs_to,
-            prefix,
-            log_file: log_file.map(Mutex::new),
+            prefixed: prefix.then(Mutex::default),
+            log_file: log_file.map(|f| (Mutex::new(f), Mutex::default())),
         }
     }
 
@@ -57,8 +57,17 @@ impl Progress {
         }
     }
 
-    /// Removes the spinner before the final summary.
+    /// Ends lines left open and removes the spinner before the final summary.
     pub fn finish(&self) {
+        if let Some(p) = &self.prefixed {
+            let _ = match self.logs_to {
+                LogStream::Stdout => lock(p).end(&mut std::io::stdout().lock()),
+                LogStream::Stderr => lock(p).end(&mut std::io::stderr().lock()),
+            };
+        }
+        if let Some((file, prefixer)) = &self.log_file {
+            let _ = lock(prefixer).end(&mut *lock(file));
+        }
         if let Some(bar) = &self.spinner {
             bar.finish_and_clear();
         }
@@ -80,27 +89,28 @@ impl Observer for Progress {
         }
     }
 
-    fn log_line(&self, container: &str, line: &str) {
-        let text = if self.prefix {
-            format!("[{container}] {line}")
-        } else {
-            line.to_owned()
-        };
-        let print = || match self.logs_to {
-            LogStream::Stdout => {
-                let mut out = std::io::stdout().lock();
-                // A closed pipe (`kpo run ... | head`) is not an error worth reporting.
-                let _ = writeln!(out, "{text}");
-            }
-            LogStream::Stderr => eprintln!("{text}"),
+    fn log_bytes(&self, container: &str, bytes: &[u8]) {
+        let print = || {
+            let result = match (self.logs_to, &self.prefixed) {
+                (LogStream::Stdout, None) => write_raw(&mut std::io::stdout().lock(), bytes),
+                (LogStream::Stderr, None) => write_raw(&mut std::io::stderr().lock(), bytes),
+                (LogStream::Stdout, Some(p)) => {
+                    lock(p).write(&mut std::io::stdout().lock(), container, bytes)
+                }
+                (LogStream::Stderr, Some(p)) => {
+                    lock(p).write(&mut std::io::stderr().lock(), container, bytes)
+                }
+            };
+            // A closed pipe (`kpo run ... | head`) is not an error worth reporting.
+            drop(result);
         };
         match &self.spinner {
             Some(bar) => bar.suspend(print),
             None => print(),
         }
-        if let Some(file) = &self.log_file {
-            let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = writeln!(f, "[{container}] {line}") {
+        if let Some((file, prefixer)) = &self.log_file {
+            let mut f = lock(file);
+            if let Err(e) = lock(prefixer).write(&mut *f, container, bytes) {
                 tracing::warn!("cannot write to the log file: {e}");
             }
         }
@@ -108,5 +118,74 @@ impl Observer for Progress {
 
     fn notice(&self, message: &str) {
         self.say(message);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Writes a container's bytes exactly as they came, out of the process at once: the journal
+/// records them as delivered right after.
+fn write_raw(w: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+    w.write_all(bytes)?;
+    w.flush()
+}
+
+/// Puts `[container] ` before every line of several interleaved containers' output. A line
+/// one container left open (a long line in pieces, output without a final newline) is ended
+/// before another container's bytes, and its rest gets the prefix again.
+#[derive(Debug, Default)]
+pub struct Prefixer {
+    /// The container whose line is open at the end of what was written.
+    open: Option<String>,
+}
+
+impl Prefixer {
+    pub fn write(&mut self, w: &mut impl Write, container: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let mut out = Vec::with_capacity(bytes.len() + 16);
+        let mut continuing = match &self.open {
+            Some(c) if c == container => true,
+            Some(_) => {
+                out.push(b'\n');
+                false
+            }
+            None => false,
+        };
+        for piece in bytes.split_inclusive(|b| *b == b'\n') {
+            if !continuing {
+                out.extend_from_slice(format!("[{container}] ").as_bytes());
+            }
+            out.extend_from_slice(piece);
+            continuing = !piece.ends_with(b"\n");
+        }
+        self.open = continuing.then(|| container.to_owned());
+        write_raw(w, &out)
+    }
+
+    /// Ends a line left open.
+    pub fn end(&mut self, w: &mut impl Write) -> std::io::Result<()> {
+        match self.open.take() {
+            Some(_) => write_raw(w, b"\n"),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_every_line_and_ends_open_lines_before_others() {
+        let mut p = Prefixer::default();
+        let mut out = Vec::new();
+        p.write(&mut out, "a", b"one\ntw").unwrap();
+        p.write(&mut out, "a", b"o\n").unwrap();
+        p.write(&mut out, "a", b"long").unwrap();
+        p.write(&mut out, "b", b"\xffb\n").unwrap();
+        p.write(&mut out, "a", b" rest").unwrap();
+        p.end(&mut out).unwrap();
+        assert_eq!(out, b"[a] one\n[a] two\n[a] long\n[b] \xffb\n[a]  rest\n");
     }
 }

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use futures::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, ListParams, LogParams, Preconditions};
 use kube::{Api, ResourceExt};
@@ -105,11 +104,17 @@ pub async fn logs(client: &kube::Client, journal: &Journal, follow: bool) -> i32
     };
     match api.log_stream(&name, &params).await {
         Ok(stream) => {
-            let mut lines = stream.lines();
-            while let Some(Ok(line)) = lines.next().await {
-                println!("{line}");
+            // The container's bytes as they are, as `kubectl logs` prints them.
+            let mut stdout = futures::io::AllowStdIo::new(std::io::stdout());
+            match futures::io::copy(stream, &mut stdout).await {
+                Ok(_) => exit::SUCCESS,
+                // A closed pipe (`kpo logs ... | head`) is not worth a word.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::SUCCESS,
+                Err(e) => {
+                    eprintln!("kpo: error: the log of {name} was cut: {e}");
+                    exit::CLUSTER_UNAVAILABLE
+                }
             }
-            exit::SUCCESS
         }
         Err(e) => {
             eprintln!("kpo: error: cannot read the log of {name}: {e}");

@@ -391,15 +391,38 @@ async fn pod_log(
     let store = sim.store.clone();
     let faults = sim.faults.clone();
 
+    if sim
+        .store
+        .lock()
+        .removed
+        .contains(&(uid.clone(), container.clone()))
+    {
+        // What a kubelet answers once the runtime has removed the container: a 200 with its
+        // own words instead of the log.
+        let text = format!(
+            "unable to retrieve container logs for containerd://{}",
+            "0123456789abcdef".repeat(4)
+        );
+        return Response::builder()
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body(Body::from(text))
+            .unwrap_or_else(|_| status(500, "InternalError", "cannot build response"));
+    }
+    let whole_line_prefixes = sim.faults.whole_line_prefixes();
     tokio::spawn(async move {
         let key = (uid, container);
         let mut next = {
             let inner = store.lock();
-            let lines = inner.logs.get(&key).map_or(&[][..], |l| &l.lines[..]);
-            let first = lines.partition_point(|(ts, _)| since.is_some_and(|s| *ts < s));
-            tail.map_or(first, |t| first.max(lines.len().saturating_sub(t)))
+            inner.logs.get(&key).map_or(0, |log| {
+                // The kubelet reads only the current file; `tailLines` counts records here.
+                let first = log.current;
+                tail.map_or(first, |t| first.max(log.records.len().saturating_sub(t)))
+            })
         };
         let mut sent = 0usize;
+        // The kubelet stamps the first record of a response, and after that every record (v1.20)
+        // or only those that start a line (newer kubelets).
+        let mut line_start = true;
         loop {
             if faults.is_down() {
                 return;
@@ -410,24 +433,36 @@ async fn pod_log(
             let (batch, finished) = {
                 let inner = store.lock();
                 match inner.logs.get(&key) {
-                    Some(log) => (log.lines[next.min(log.lines.len())..].to_vec(), log.finished),
+                    Some(log) => (log.records[next.min(log.records.len())..].to_vec(), log.finished),
                     None => (Vec::new(), false),
                 }
             };
-            for (ts, line) in batch {
-                if drop_after.is_some_and(|n| sent >= n) {
-                    return;
-                }
-                let text = if timestamps {
-                    format!("{ts} {line}\n")
-                } else {
-                    format!("{line}\n")
-                };
-                if tx.send(Ok(Bytes::from(text))).await.is_err() {
-                    return;
-                }
+            let mut out = Vec::new();
+            for record in batch {
                 next += 1;
+                if since.is_some_and(|s| record.at < s) {
+                    continue;
+                }
+                let from = out.len();
+                if timestamps && (line_start || !whole_line_prefixes) {
+                    out.extend_from_slice(format!("{} ", record.at).as_bytes());
+                }
+                line_start = record.ends_line();
+                out.extend_from_slice(&record.bytes);
+                if drop_after.is_some_and(|n| sent >= n) {
+                    // Cut in the middle of the next record, as a connection cut anywhere would.
+                    out.truncate(from + (out.len() - from) / 2);
+                    let _ = tx.send(Ok(Bytes::from(out))).await;
+                    return;
+                }
                 sent += 1;
+                if out.len() >= 64 * 1024 && tx.send(Ok(Bytes::from(std::mem::take(&mut out)))).await.is_err()
+                {
+                    return;
+                }
+            }
+            if !out.is_empty() && tx.send(Ok(Bytes::from(out))).await.is_err() {
+                return;
             }
             if !follow {
                 return;

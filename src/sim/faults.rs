@@ -31,6 +31,11 @@ struct State {
     evictions: usize,
     preemptions: usize,
     token: Option<String>,
+    log_limits: super::logfile::Limits,
+    whole_line_prefixes: bool,
+    runtime_lags: usize,
+    lost_log_ends: usize,
+    container_removals: usize,
 }
 
 /// Handle to the fault injector of a [`SimCluster`](super::SimCluster).
@@ -49,6 +54,63 @@ impl Faults {
     /// Closes each watch stream after `events` object events, `times` times in all.
     pub fn drop_watches(&self, events: usize, times: usize) {
         self.with(|s| s.drop_watch = Some((events, times)));
+    }
+
+    /// The runtime's longest log record: longer lines are stored as partial records (containerd's
+    /// `max_container_log_line_size`, 16 KiB by default).
+    pub fn max_log_line(&self, bytes: usize) {
+        self.with(|s| s.log_limits.max_line = bytes);
+    }
+
+    /// Rotates each container's log file once it holds `bytes` (the kubelet's
+    /// `containerLogMaxSize`); log requests then read only the new file, as the kubelet's do.
+    pub fn rotate_logs_at(&self, bytes: usize) {
+        self.with(|s| s.log_limits.rotate_at = Some(bytes));
+    }
+
+    /// Timestamps only the first record of a line split into partial records, as newer kubelets
+    /// do; by default every record gets one, as a v1.20 kubelet does.
+    pub fn prefix_whole_lines_only(&self) {
+        self.with(|s| s.whole_line_prefixes = true);
+    }
+
+    /// For the next `times` containers, the runtime stores output only after the container
+    /// exited — its exit is reported first — in 32 KiB pieces a quarter second apart, as
+    /// containerd was seen doing under load.
+    pub fn lag_runtime(&self, times: usize) {
+        self.with(|s| s.runtime_lags = times);
+    }
+
+    /// For the next `times` containers, the runtime stops storing output partway through a line
+    /// — the container still exits 0 — as containerd 1.6 was seen doing with fast output under load.
+    pub fn lose_log_ends(&self, times: usize) {
+        self.with(|s| s.lost_log_ends = times);
+    }
+
+    pub(super) fn take_lost_log_end(&self) -> bool {
+        self.with(|s| take_one(&mut s.lost_log_ends))
+    }
+
+    /// For the next `times` pods, the node removes containers as soon as they exit: their log
+    /// requests then get `200` with the kubelet's error text instead of the log.
+    pub fn remove_containers(&self, times: usize) {
+        self.with(|s| s.container_removals = times);
+    }
+
+    pub(super) fn log_limits(&self) -> super::logfile::Limits {
+        self.with(|s| s.log_limits)
+    }
+
+    pub(super) fn whole_line_prefixes(&self) -> bool {
+        self.with(|s| s.whole_line_prefixes)
+    }
+
+    pub(super) fn take_runtime_lag(&self) -> bool {
+        self.with(|s| take_one(&mut s.runtime_lags))
+    }
+
+    pub(super) fn take_container_removal(&self) -> bool {
+        self.with(|s| take_one(&mut s.container_removals))
     }
 
     /// Closes each followed log stream after `lines` lines, `times` times in all.

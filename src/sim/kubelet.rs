@@ -44,6 +44,12 @@ pub struct Script {
     pub log_count: usize,
     /// Pause after each line.
     pub log_interval_ms: u64,
+    /// After the lines, one line of this many bytes (a repeating `0-9a-z` pattern) and its
+    /// newline ...
+    pub long_line: Option<usize>,
+    /// ... then these bytes, exactly as given: each character up to U+00FF is one byte (so
+    /// `"\u00ff"` is the byte 0xFF, invalid UTF-8), no newline added.
+    pub output: Option<String>,
     /// Total run time; without it a container exits after its logs (a native sidecar runs on).
     pub duration_ms: Option<u64>,
     /// Ends as OOMKilled with exit code 137.
@@ -146,6 +152,8 @@ struct Node {
     ns: String,
     name: String,
     uid: String,
+    /// Containers are removed as soon as they exit (see `Faults::remove_containers`).
+    removes_containers: bool,
 }
 
 /// How a deletion request ended the wait.
@@ -156,9 +164,11 @@ enum Deletion {
 
 /// Runs the pod until it is deleted. Spawned once per created pod.
 pub async fn run(store: Arc<Store>, faults: Arc<super::faults::Faults>, pod: Pod) {
+    let removes_containers = faults.take_container_removal();
     let node = Node {
         store,
         faults,
+        removes_containers,
         ns: pod.metadata.namespace.clone().unwrap_or_default(),
         name: pod.metadata.name.clone().unwrap_or_default(),
         uid: pod.metadata.uid.clone().unwrap_or_default(),
@@ -367,7 +377,8 @@ impl Node {
             return;
         };
         for s in crate::status::all(&pod) {
-            self.store.finish_log(&self.uid, &s.name);
+            self.store
+                .finish_log(&self.uid, &s.name, self.faults.log_limits());
         }
         self.event(&pod, "Warning", "Evicted", message);
     }
@@ -544,12 +555,29 @@ impl Node {
             return self.result_sidecar(c).await;
         }
         let started = tokio::time::Instant::now();
+        let lagging = self.faults.take_runtime_lag();
+        let losing = self.faults.take_lost_log_end();
+        let mut unstored = Vec::new();
+        let mut write = |bytes: &[u8]| {
+            if lagging || losing {
+                unstored.extend_from_slice(bytes);
+            } else {
+                self.store
+                    .append_log(&self.uid, &c.name, bytes, self.faults.log_limits());
+            }
+        };
         let generated = (1..=script.log_count).map(|i| format!("line {i}"));
         for line in script.logs.iter().cloned().chain(generated) {
-            self.store.append_log(&self.uid, &c.name, line);
+            write(format!("{line}\n").as_bytes());
             if script.log_interval_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(script.log_interval_ms)).await;
             }
+        }
+        if let Some(size) = script.long_line {
+            write(&long_line(size));
+        }
+        if let Some(text) = &script.output {
+            write(&latin1(text));
         }
         match script.duration_ms {
             Some(ms) => tokio::time::sleep_until(started + Duration::from_millis(ms)).await,
@@ -586,7 +614,27 @@ impl Node {
             .clone()
             .or(from_file)
             .or_else(|| fallback.then(|| self.log_tail(&c.name)));
+        if losing {
+            // Two thirds stored, cut in the middle of a line; the rest never.
+            let mut kept = unstored.len() * 2 / 3;
+            while kept > 1 && unstored[kept - 1] == b'\n' {
+                kept -= 1;
+            }
+            unstored.truncate(kept);
+            self.store
+                .append_log(&self.uid, &c.name, &unstored, self.faults.log_limits());
+            unstored.clear();
+        }
         self.terminate(&c.name, code, reason, message);
+        for piece in unstored.chunks(32 * 1024) {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            self.store
+                .append_log(&self.uid, &c.name, piece, self.faults.log_limits());
+        }
+        if lagging {
+            self.store
+                .finish_log(&self.uid, &c.name, self.faults.log_limits());
+        }
         code
     }
 
@@ -630,14 +678,17 @@ impl Node {
         } else {
             Vec::new()
         };
+        let limits = self.faults.log_limits();
         for line in lines {
-            self.store.append_log(&self.uid, &c.name, line);
+            self.store
+                .append_log(&self.uid, &c.name, format!("{line}\n").as_bytes(), limits);
         }
         self.terminate(&c.name, 0, "Completed", None);
         if !late.is_empty() {
             tokio::time::sleep(Duration::from_secs(1)).await;
             for line in late {
-                self.store.append_log(&self.uid, &c.name, line);
+                self.store
+                    .append_log(&self.uid, &c.name, format!("{line}\n").as_bytes(), limits);
             }
         }
         0
@@ -646,23 +697,28 @@ impl Node {
     /// The last 80 lines (at most 2 KiB) of a container's log, as the kubelet's fallback message.
     fn log_tail(&self, container: &str) -> String {
         let inner = self.store.lock();
-        let lines = inner
+        let log: Vec<u8> = inner
             .logs
             .get(&(self.uid.clone(), container.to_owned()))
-            .map_or(&[][..], |l| &l.lines[..]);
-        let tail: Vec<&str> = lines
-            .iter()
-            .rev()
-            .take(80)
-            .rev()
-            .map(|(_, l)| l.as_str())
-            .collect();
-        let text = tail.join("\n");
-        text[text.len().saturating_sub(2048)..].to_owned()
+            .map(|l| l.records.iter().flat_map(|r| r.bytes.iter().copied()).collect())
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&log);
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(80)..].join("\n");
+        let cut = tail.len().saturating_sub(2048);
+        let cut = (cut..=tail.len())
+            .find(|i| tail.is_char_boundary(*i))
+            .unwrap_or(tail.len());
+        tail[cut..].to_owned()
     }
 
     fn terminate(&self, container: &str, code: i32, reason: &str, message: Option<String>) {
-        self.store.finish_log(&self.uid, container);
+        if self.removes_containers {
+            let key = (self.uid.clone(), container.to_owned());
+            self.store.lock().removed.insert(key);
+        }
+        self.store
+            .finish_log(&self.uid, container, self.faults.log_limits());
         let started_at = self
             .store
             .get_pod(&self.ns, &self.name, &self.uid)
@@ -716,7 +772,8 @@ impl Node {
         // A container still waiting for its image will never start.
         for s in crate::status::all(&pod).filter(|s| s.state.as_ref().is_some_and(|st| st.waiting.is_some()))
         {
-            self.store.finish_log(&self.uid, &s.name);
+            self.store
+                .finish_log(&self.uid, &s.name, self.faults.log_limits());
         }
     }
 
@@ -748,6 +805,27 @@ impl Node {
             recompute_phase(p);
         });
     }
+}
+
+/// Bytes from a string whose characters are all at most U+00FF, one byte each (Latin-1), so
+/// that a script in JSON can hold any bytes; other characters are written as UTF-8.
+fn latin1(text: &str) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(text.len());
+    for ch in text.chars() {
+        match u8::try_from(u32::from(ch)) {
+            Ok(b) => bytes.push(b),
+            Err(_) => bytes.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    bytes
+}
+
+/// A line of `size` bytes of a repeating `0-9a-z` pattern, with its newline.
+pub fn long_line(size: usize) -> Vec<u8> {
+    let alphabet = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut line: Vec<u8> = (0..size).map(|i| alphabet[i % alphabet.len()]).collect();
+    line.push(b'\n');
+    line
 }
 
 fn env_of(c: &Container, name: &str) -> Option<String> {

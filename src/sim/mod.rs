@@ -8,6 +8,7 @@ mod api;
 mod faults;
 mod kubelet;
 mod listener;
+mod logfile;
 mod select;
 mod store;
 mod validate;
@@ -16,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use faults::{Faults, Target};
-pub use kubelet::{SCHEDULE_ANNOTATION, SCRIPT_PREFIX, Script, filler_document};
+pub use kubelet::{SCHEDULE_ANNOTATION, SCRIPT_PREFIX, Script, filler_document, long_line};
 
 /// A running simulated cluster. Dropping it stops the server.
 pub struct SimCluster {

@@ -9,6 +9,8 @@ use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
 use tokio::sync::{Notify, broadcast};
 
+use super::logfile::{Limits, LogFile};
+
 /// How many pod changes a watch can resume across before its version is "too old".
 const HISTORY: usize = 1000;
 
@@ -37,13 +39,6 @@ impl ChangeKind {
     }
 }
 
-/// One container's log: what it printed so far and whether it can print more.
-#[derive(Debug, Default)]
-pub struct ContainerLog {
-    pub lines: Vec<(Timestamp, String)>,
-    pub finished: bool,
-}
-
 /// Shared state of the simulated cluster.
 #[derive(Debug)]
 pub struct Store {
@@ -63,7 +58,9 @@ pub struct Inner {
     pub events: Vec<Event>,
     pub history: VecDeque<Change>,
     /// Keyed by pod UID and container name, so a new pod of the same name starts empty.
-    pub logs: BTreeMap<(String, String), ContainerLog>,
+    pub logs: BTreeMap<(String, String), LogFile>,
+    /// Containers the node has removed (pod UID, container): their logs cannot be read any more.
+    pub removed: BTreeSet<(String, String)>,
     /// Files containers wrote, keyed by pod UID and path (one shared folder per pod).
     pub files: BTreeMap<(String, String), Vec<u8>>,
 }
@@ -82,6 +79,7 @@ impl Store {
                 events: Vec::new(),
                 history: VecDeque::new(),
                 logs: BTreeMap::new(),
+                removed: BTreeSet::new(),
                 files: BTreeMap::new(),
             }),
             changes: broadcast::channel(4096).0,
@@ -197,23 +195,22 @@ impl Store {
         inner.events.push(event);
     }
 
-    /// Appends a log line for a container of the pod with `uid`.
-    pub fn append_log(&self, uid: &str, container: &str, line: String) {
+    /// Stores output of a container of the pod with `uid`, as the runtime does.
+    pub fn append_log(&self, uid: &str, container: &str, bytes: &[u8], limits: Limits) {
         self.lock()
             .logs
             .entry((uid.to_owned(), container.to_owned()))
             .or_default()
-            .lines
-            .push((Timestamp::now(), line));
+            .write(bytes, limits);
         self.log_grew.notify_waiters();
     }
 
-    pub fn finish_log(&self, uid: &str, container: &str) {
+    pub fn finish_log(&self, uid: &str, container: &str, limits: Limits) {
         self.lock()
             .logs
             .entry((uid.to_owned(), container.to_owned()))
             .or_default()
-            .finished = true;
+            .finish(limits);
         self.log_grew.notify_waiters();
     }
 }

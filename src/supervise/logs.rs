@@ -1,97 +1,79 @@
-//! Live log streaming with exactly-once delivery across reconnects.
+//! Following one container's log: live while it runs, then to its end, every byte exactly once.
 //!
-//! Logs are requested with timestamps. After a cut, the stream is reopened from the last
-//! timestamp seen (floored to the second, the API's precision for `sinceTime`) and the lines
-//! already delivered are skipped, counting duplicates of the last timestamp. A stream that goes
-//! quiet after its container has exited is abandoned, because a kubelet that never closes it
-//! must not hold the run open; the rest is fetched with plain requests until one brings nothing
-//! new.
+//! Logs are requested with timestamps and read as records ([`super::records`]). After a cut,
+//! the stream is reopened from the last timestamp delivered and what was delivered already is
+//! skipped. A stream that goes quiet after its container has exited is abandoned, because a
+//! kubelet that never closes it must not hold the run open.
+//!
+//! **When a log is read to its end.** A container's exit is reported before its runtime has
+//! necessarily stored the last of its output: under load, containerd was seen storing the end of
+//! a log in 32 KiB pieces well after the exit. So after the exit, the log is read again with
+//! plain requests until one brings nothing new and began at least [`SETTLE`] after both the exit
+//! was seen and the last new byte arrived. Where that cannot be had — the log is still growing
+//! after [`GROWTH_LIMIT`], the pod is gone, the server answers with something other than the log
+//! — the follower says so, and the run's report lists the log as possibly incomplete.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{AsyncBufReadExt, StreamExt};
-use jiff::{RoundMode, Timestamp, TimestampRound, Unit};
+use futures::{AsyncBufRead, AsyncBufReadExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::LogParams;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::Observer;
+use super::records::{Cursor, NotALog};
 use crate::status;
 
 /// How long a log stream may stay silent after its container exited before it counts as stalled.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// Pause before reopening a cut stream.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
-/// How many plain reads the end of a log gets at most, and the pause between two of them.
-const REST_READS: usize = 10;
-const REST_PAUSE: Duration = Duration::from_millis(100);
+/// How long the log of an exited container must stay quiet to count as read to its end.
+pub const SETTLE: Duration = Duration::from_millis(300);
+/// How long after the exit reads that keep bringing new output are repeated.
+const GROWTH_LIMIT: Duration = Duration::from_secs(60);
+/// How long a plain read of the log is retried through API-server trouble.
+const READ_LIMIT: Duration = Duration::from_secs(10);
 
-/// Where a container's log has been read up to. Kept in the run journal, so that a kpo that
-/// reattaches to a run continues the log without repeating or skipping a line.
-#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Cursor {
-    last: Option<Timestamp>,
-    /// How many delivered lines carry exactly the `last` timestamp.
-    at_last: usize,
+/// Why a container's log may lack some of its output. The run report lists these.
+pub type Incomplete = String;
+
+/// Delivers new output to the observer and remembers when it last did.
+struct Sink {
+    observer: Arc<dyn Observer>,
+    container: String,
+    delivered: u64,
+    last_new: Option<Instant>,
+    /// Whether the output delivered so far ends in the middle of a line.
+    mid_line: bool,
 }
 
-/// Reading one (re)opened stream against the cursor.
-pub struct Reader<'a> {
-    cursor: &'a mut Cursor,
-    skip: usize,
-}
-
-impl Cursor {
-    /// The `sinceTime` to reopen from: the last timestamp, truncated to whole seconds, so the
-    /// API's rounding can never move it past a line not yet seen.
-    pub fn since(&self) -> Option<Timestamp> {
-        let round = TimestampRound::new()
-            .smallest(Unit::Second)
-            .mode(RoundMode::Trunc);
-        self.last.map(|t| t.round(round).unwrap_or(t))
-    }
-
-    pub fn reader(&mut self) -> Reader<'_> {
-        let skip = self.at_last;
-        Reader { cursor: self, skip }
+impl Sink {
+    fn put(&mut self, bytes: &[u8], at: &Cursor) {
+        self.observer.log_bytes(&self.container, bytes);
+        // After the bytes were passed on: a kill in between repeats at most this piece.
+        self.observer.log_checkpoint(&self.container, at);
+        self.delivered += bytes.len() as u64;
+        self.last_new = Some(Instant::now());
+        self.mid_line = bytes.last() != Some(&b'\n');
     }
 }
 
-impl Reader<'_> {
-    /// The cursor as it stands after the lines accepted so far.
-    pub fn cursor(&self) -> &Cursor {
-        self.cursor
-    }
+type Body = Pin<Box<dyn AsyncBufRead + Send>>;
 
-    /// Takes a raw `TIMESTAMP text` line; returns the text if it was not delivered before.
-    pub fn accept<'l>(&mut self, raw: &'l str) -> Option<&'l str> {
-        let Some((ts, text)) = raw
-            .split_once(' ')
-            .and_then(|(t, rest)| Some((t.parse::<Timestamp>().ok()?, rest)))
-        else {
-            return Some(raw);
-        };
-        let c = &mut *self.cursor;
-        match c.last {
-            Some(last) if ts < last => None,
-            Some(last) if ts == last && self.skip > 0 => {
-                self.skip -= 1;
-                None
-            }
-            Some(last) if ts == last => {
-                c.at_last += 1;
-                Some(text)
-            }
-            _ => {
-                c.last = Some(ts);
-                c.at_last = 1;
-                self.skip = 0;
-                Some(text)
-            }
-        }
+/// The next piece of a response body; `None` at its clean end.
+async fn next_chunk(body: &mut Body) -> std::io::Result<Option<Vec<u8>>> {
+    let chunk = body.fill_buf().await?;
+    if chunk.is_empty() {
+        return Ok(None);
     }
+    let owned = chunk.to_vec();
+    body.as_mut().consume(owned.len());
+    Ok(Some(owned))
 }
 
 fn started(pod: &Pod, container: &str) -> bool {
@@ -106,6 +88,7 @@ fn terminated(pod: Option<&Pod>, container: &str) -> bool {
 
 /// Streams one container's log to the observer until the container has exited and its log is
 /// read to the end. `pods` carries the latest snapshot from the watch (`None` once deleted).
+/// Returns why the log may be incomplete, if it may be.
 pub async fn follow(
     api: Api<Pod>,
     pod: String,
@@ -113,25 +96,30 @@ pub async fn follow(
     mut pods: watch::Receiver<Option<Pod>>,
     observer: Arc<dyn Observer>,
     mut cursor: Cursor,
-) {
-    let emit = |text: &str, at: &Cursor| {
-        observer.log_line(&container, text);
-        observer.log_checkpoint(&container, at);
+) -> Option<Incomplete> {
+    let mut sink = Sink {
+        observer,
+        container: container.clone(),
+        delivered: 0,
+        last_new: None,
+        mid_line: false,
     };
+    let ran = match pods
+        .wait_for(|p| p.as_ref().is_none_or(|p| started(p, &container)))
+        .await
+    {
+        Ok(snapshot) => snapshot.is_some(),
+        Err(_) => false,
+    };
+    if !ran && cursor == Cursor::default() {
+        // Deleted before the container ever started: there is no log to read.
+        return None;
+    }
+    let mut gap = false;
     loop {
-        let gone = match pods
-            .wait_for(|p| p.as_ref().is_none_or(|p| started(p, &container)))
-            .await
-        {
-            Ok(snapshot) => snapshot.is_none(),
-            Err(_) => true,
-        };
-        if gone {
-            return;
-        }
-        let done = terminated(pods.borrow().as_ref(), &container);
-        if done {
-            return read_rest(&api, &pod, &container, &mut cursor, emit).await;
+        if terminated(pods.borrow().as_ref(), &container) {
+            let exited = Instant::now();
+            return to_end(&api, &pod, &mut cursor, &mut sink, exited, gap).await;
         }
         let params = LogParams {
             container: Some(container.clone()),
@@ -140,55 +128,63 @@ pub async fn follow(
             since_time: cursor.since(),
             ..Default::default()
         };
-        let stream = match api.log_stream(&pod, &params).await {
-            Ok(s) => s,
+        let mut body: Body = match api.log_stream(&pod, &params).await {
+            Ok(s) => Box::pin(s),
             Err(e) => {
                 tracing::debug!(%container, "cannot open log stream: {e}");
-                tokio::time::sleep(RECONNECT_PAUSE).await;
+                let _ = tokio::time::timeout(RECONNECT_PAUSE, pods.changed()).await;
                 continue;
             }
         };
-        let mut lines = stream.lines();
         let mut reader = cursor.reader();
+        let mut put = |b: &[u8], c: &Cursor| sink.put(b, c);
         let stall = tokio::time::sleep(Duration::MAX);
         tokio::pin!(stall);
-        let mut exited = terminated(pods.borrow().as_ref(), &container);
-        if exited {
-            stall.as_mut().reset(tokio::time::Instant::now() + DRAIN_GRACE);
+        let mut exited = None;
+        if terminated(pods.borrow().as_ref(), &container) {
+            exited = Some(Instant::now());
+            stall.as_mut().reset(Instant::now() + DRAIN_GRACE);
         }
         loop {
             tokio::select! {
-                line = lines.next() => match line {
-                    Some(Ok(raw)) => {
-                        if let Some(text) = reader.accept(&raw) {
-                            emit(text, reader.cursor());
+                chunk = next_chunk(&mut body) => match chunk {
+                    Ok(Some(bytes)) => {
+                        if let Err(NotALog(text)) = reader.feed(&bytes, &mut put) {
+                            tracing::debug!(%container, "the log stream answered {text:?}; reopening");
+                            break;
                         }
-                        if exited {
-                            stall.as_mut().reset(tokio::time::Instant::now() + DRAIN_GRACE);
+                        if exited.is_some() {
+                            stall.as_mut().reset(Instant::now() + DRAIN_GRACE);
                         }
                     }
-                    Some(Err(e)) => {
+                    Ok(None) => {
+                        if let Err(NotALog(text)) = reader.end(false, &mut put) {
+                            tracing::debug!(%container, "the log stream ended with {text:?}");
+                        }
+                        break;
+                    }
+                    Err(e) => {
                         tracing::debug!(%container, "log stream cut: {e}");
                         break;
                     }
-                    None => break,
                 },
-                changed = pods.changed(), if !exited => {
-                    let done = changed.is_err() || terminated(pods.borrow().as_ref(), &container);
-                    if done {
-                        exited = true;
-                        stall.as_mut().reset(tokio::time::Instant::now() + DRAIN_GRACE);
+                changed = pods.changed(), if exited.is_none() => {
+                    if changed.is_err() || terminated(pods.borrow().as_ref(), &container) {
+                        exited = Some(Instant::now());
+                        stall.as_mut().reset(Instant::now() + DRAIN_GRACE);
                     }
                 }
                 () = &mut stall => {
-                    tracing::warn!(%container, "log stream stalled after the container exited; reading the rest directly");
+                    tracing::debug!(%container, "log stream silent after the container exited; reading the rest directly");
                     break;
                 }
             }
         }
-        let done = exited || terminated(pods.borrow().as_ref(), &container);
-        if done {
-            return read_rest(&api, &pod, &container, &mut cursor, emit).await;
+        gap |= reader.gap();
+        if let Some(exited) =
+            exited.or_else(|| terminated(pods.borrow().as_ref(), &container).then(Instant::now))
+        {
+            return to_end(&api, &pod, &mut cursor, &mut sink, exited, gap).await;
         }
         // Often the stream ended because the container did, and the watch has not said so yet:
         // its next change ends the pause early.
@@ -197,80 +193,136 @@ pub async fn follow(
     }
 }
 
-/// Plain requests for whatever the cursor has not delivered yet, repeated while they still
-/// bring new lines: an answer can end early (cut short on its way through the API server, or
-/// read while the runtime still copies the container's output), and only an answer with
-/// nothing new shows that the log is read to its end.
-async fn read_rest(
+/// Reads the log of an exited container until it has settled (see the module's documentation).
+async fn to_end(
     api: &Api<Pod>,
     pod: &str,
-    container: &str,
     cursor: &mut Cursor,
-    emit: impl Fn(&str, &Cursor),
-) {
-    for _ in 0..REST_READS {
-        let params = LogParams {
-            container: Some(container.to_owned()),
-            timestamps: true,
-            since_time: cursor.since(),
-            ..Default::default()
-        };
-        let read = || api.logs(pod, &params);
-        let text = match super::retry::retrying("reading the log", Duration::from_secs(10), read).await {
-            Ok(text) => text,
-            Err(e) => {
-                tracing::debug!(%container, "cannot read the rest of the log: {e}");
-                return;
+    sink: &mut Sink,
+    exited: Instant,
+    mut gap: bool,
+) -> Option<Incomplete> {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let began = Instant::now();
+        let before = sink.delivered;
+        let read = read_once(api, pod, cursor, sink, false).await;
+        let quiet_since = sink.last_new.map_or(exited, |t| t.max(exited));
+        match read {
+            Ok(read) => {
+                gap |= read.gap;
+                if sink.delivered > before {
+                    tracing::debug!(
+                        container = %sink.container,
+                        bytes = sink.delivered - before,
+                        after_exit = ?began.duration_since(exited),
+                        "the log grew after the container's exit was seen"
+                    );
+                }
+                let settled = read.whole && sink.delivered == before && began >= quiet_since + SETTLE;
+                if settled {
+                    if read.held {
+                        // The same end twice: what looked like the start of a timestamp is output.
+                        if let Ok(last) = read_once(api, pod, cursor, sink, true).await {
+                            gap |= last.gap;
+                        }
+                    }
+                    if gap {
+                        return Some(
+                            "the log was rotated or removed while kpo reconnected: some output may be missing"
+                                .to_owned(),
+                        );
+                    }
+                    // containerd was seen storing a fast log's end cut off in the middle of a line
+                    // (a partial record), with the container's exit 0: from here that looks like
+                    // output without a last newline, so both are named.
+                    return sink.mid_line.then(|| {
+                        "it ends in the middle of a line: either the container printed no newline at the end, or the node's runtime did not store the rest of its output".to_owned()
+                    });
+                }
+                if began >= exited + GROWTH_LIMIT {
+                    return Some(format!(
+                        "the log was still growing {} after the container exited; kpo stopped reading it",
+                        super::human(GROWTH_LIMIT)
+                    ));
+                }
+                if sink.delivered == before && read.whole {
+                    tokio::time::sleep_until(quiet_since + SETTLE).await;
+                } else {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
             }
-        };
-        let mut reader = cursor.reader();
-        let mut new = 0;
-        for raw in text.lines() {
-            if let Some(line) = reader.accept(raw) {
-                emit(line, reader.cursor());
-                new += 1;
+            Err(EndError::Gone) => {
+                return Some("the pod was deleted before its log was read to the end".to_owned());
             }
+            Err(EndError::NotALog(text)) => {
+                return Some(format!(
+                    "the rest of the log could not be read; the server answered: {text}"
+                ));
+            }
+            Err(EndError::Api(e)) => return Some(format!("the rest of the log could not be read: {e}")),
         }
-        if new == 0 {
-            return;
-        }
-        tokio::time::sleep(REST_PAUSE).await;
     }
-    tracing::warn!(%container, "the log was still growing after {REST_READS} reads; stopped reading");
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// What one plain read brought.
+struct Read {
+    /// The body arrived whole (it was not cut).
+    whole: bool,
+    gap: bool,
+    /// Its last bytes were held back (see [`super::records::Reader::end`]).
+    held: bool,
+}
 
-    #[test]
-    fn resumed_stream_skips_exactly_what_was_delivered() {
-        let mut cursor = Cursor::default();
-        let first = [
-            "2026-01-01T00:00:01.5Z a",
-            "2026-01-01T00:00:02.25Z b",
-            "2026-01-01T00:00:02.25Z c",
-        ];
-        let mut r = cursor.reader();
-        let got: Vec<_> = first.iter().filter_map(|l| r.accept(l)).collect();
-        assert_eq!(got, ["a", "b", "c"]);
-        assert_eq!(cursor.since().unwrap().to_string(), "2026-01-01T00:00:02Z");
-        // Reopened from 00:00:02: the server repeats b and c, then a third line at the same instant.
-        let again = [
-            "2026-01-01T00:00:02.25Z b",
-            "2026-01-01T00:00:02.25Z c",
-            "2026-01-01T00:00:02.25Z d",
-            "2026-01-01T00:00:03Z e",
-        ];
-        let mut r = cursor.reader();
-        let got: Vec<_> = again.iter().filter_map(|l| r.accept(l)).collect();
-        assert_eq!(got, ["d", "e"]);
-    }
+enum EndError {
+    Gone,
+    NotALog(String),
+    Api(kube::Error),
+}
 
-    #[test]
-    fn since_never_rounds_up() {
-        let mut cursor = Cursor::default();
-        cursor.reader().accept("2026-01-01T00:00:01.9Z late");
-        assert_eq!(cursor.since().unwrap().to_string(), "2026-01-01T00:00:01Z");
-    }
+/// One plain request for the log from the cursor on, passing on whatever is new.
+async fn read_once(
+    api: &Api<Pod>,
+    pod: &str,
+    cursor: &mut Cursor,
+    sink: &mut Sink,
+    release: bool,
+) -> Result<Read, EndError> {
+    let params = LogParams {
+        container: Some(sink.container.clone()),
+        timestamps: true,
+        since_time: cursor.since(),
+        ..Default::default()
+    };
+    let open = || api.log_stream(pod, &params);
+    let mut body: Body = match super::retry::retrying("reading the log", READ_LIMIT, open).await {
+        Ok(body) => Box::pin(body),
+        Err(kube::Error::Api(s)) if s.code == 404 => return Err(EndError::Gone),
+        Err(e) => return Err(EndError::Api(e)),
+    };
+    let mut reader = cursor.reader();
+    let mut put = |b: &[u8], c: &Cursor| sink.put(b, c);
+    let whole = loop {
+        match next_chunk(&mut body).await {
+            Ok(Some(bytes)) => reader
+                .feed(&bytes, &mut put)
+                .map_err(|e| EndError::NotALog(e.0))?,
+            Ok(None) => {
+                reader
+                    .end(release, &mut put)
+                    .map_err(|e| EndError::NotALog(e.0))?;
+                break true;
+            }
+            Err(e) => {
+                tracing::debug!(container = %sink.container, "log read cut: {e}");
+                break false;
+            }
+        }
+    };
+    Ok(Read {
+        whole,
+        gap: reader.gap(),
+        held: reader.held_back(),
+    })
 }

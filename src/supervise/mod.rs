@@ -5,6 +5,7 @@
 mod collect;
 mod events;
 mod logs;
+mod records;
 mod retry;
 mod state;
 mod tail;
@@ -24,16 +25,16 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
-pub use logs::Cursor;
+pub use records::Cursor;
 use state::{Tracker, Verdict, pull_error_is_permanent};
 
 use crate::pod::{LABEL_RUN_ID, LABEL_TASK, MAIN_CONTAINER};
-use crate::report::{Cleanup, ContainerReport, EventReport, Outcome, RunReport, TimelineEntry};
+use crate::report::{
+    Cleanup, ContainerReport, EventReport, IncompleteLog, Outcome, RunReport, TimelineEntry,
+};
 use crate::task::{LogSelection, OnFinish, OnSignal, RunPolicy};
 use crate::{exit, status};
 
-/// How long followers may take to deliver the last lines after the pod is done.
-const LOG_DRAIN_LIMIT: Duration = Duration::from_secs(30);
 /// How long kpo keeps trying to delete the pod through API-server trouble.
 const CLEANUP_LIMIT: Duration = Duration::from_secs(60);
 /// How long followers of containers that still run get to print what is in flight.
@@ -44,8 +45,10 @@ const LIVE_LOG_GRACE: Duration = Duration::from_millis(300);
 pub trait Observer: Send + Sync {
     /// The pod's phase or its reason changed.
     fn status(&self, _entry: &TimelineEntry) {}
-    /// A log line of `container`, without its trailing newline, delivered exactly once.
-    fn log_line(&self, _container: &str, _line: &str) {}
+    /// The next bytes of `container`'s output, exactly as it wrote them, each delivered once: one
+    /// or more whole lines with their newlines, or part of a line (a line longer than the
+    /// runtime's record limit, or output that does not end with a newline). Not necessarily UTF-8.
+    fn log_bytes(&self, _container: &str, _bytes: &[u8]) {}
     /// Something worth telling the user: the pod was created, deleted, a retry happened.
     fn notice(&self, _message: &str) {}
     /// The pod exists now (its UID identifies the run from here on): a journal records it.
@@ -187,6 +190,7 @@ fn new_report(pod: &Pod, policy: &RunPolicy) -> RunReport {
         mutations: Vec::new(),
         decision: None,
         log_tail: Vec::new(),
+        incomplete_logs: Vec::new(),
         final_pod: None,
     }
 }
@@ -351,13 +355,34 @@ async fn follow(
     };
     tracing::debug!(elapsed = ?started.elapsed(), ?outcome, "run decided");
 
-    // Followers of finished containers deliver their last lines and stop by themselves; those of
+    // Followers of finished containers read their logs to the end and stop by themselves, however
+    // long that takes (the pod is not deleted before); an interrupt stops the wait. Those of
     // containers still running (sidecars, or everything after a timeout) get a moment, then stop.
     let (finished, running): (Vec<_>, Vec<_>) = followers
         .into_iter()
         .partition(|(c, _)| status::terminated(&last, c));
-    let finished = futures::future::join_all(finished.into_iter().map(|(_, f)| f));
-    let _ = tokio::time::timeout(LOG_DRAIN_LIMIT, finished).await;
+    let draining: Vec<_> = finished
+        .iter()
+        .map(|(c, f)| (c.clone(), f.abort_handle()))
+        .collect();
+    let drained = futures::future::join_all(finished.into_iter().map(|(_, f)| f));
+    tokio::pin!(drained);
+    let endings = tokio::select! {
+        endings = &mut drained => endings.into_iter().map(|e| e.ok().flatten()).collect(),
+        Some(()) = interrupts.next() => {
+            draining.iter().for_each(|(_, f)| f.abort());
+            vec![Some("interrupted before the log was read to its end".to_owned()); draining.len()]
+        }
+    };
+    for ((container, _), ending) in draining.iter().zip(endings) {
+        if let Some(reason) = ending {
+            observer.notice(&format!("the log of {container} may be incomplete: {reason}"));
+            report.incomplete_logs.push(IncompleteLog {
+                container: container.clone(),
+                reason,
+            });
+        }
+    }
     let abort: Vec<_> = running.iter().map(|(_, f)| f.abort_handle()).collect();
     let running = futures::future::join_all(running.into_iter().map(|(_, f)| f));
     let _ = tokio::time::timeout(LIVE_LOG_GRACE, running).await;

@@ -1,6 +1,10 @@
-//! Keeps the last lines of the main container's log for interpreters, passing everything on.
+//! Keeps the last lines of the main container's log for interpreters, and the `::kpo-output`
+//! lines it printed, passing every byte on unchanged.
+//!
+//! This is the one place where log output becomes text: interpreters receive strings, so the
+//! lines kept here are converted lossily (an invalid UTF-8 byte becomes U+FFFD).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use super::Observer;
@@ -15,32 +19,60 @@ const MAX_BYTES: usize = 64 * 1024;
 
 pub struct Tail {
     inner: Arc<dyn Observer>,
-    lines: Mutex<(VecDeque<String>, usize)>,
-    outputs: Mutex<Outputs>,
+    kept: Mutex<Kept>,
+}
+
+#[derive(Default)]
+struct Kept {
+    lines: VecDeque<String>,
+    bytes: usize,
+    /// The line being printed, up to [`MAX_BYTES`] of it.
+    open: Vec<u8>,
+    outputs: Outputs,
+}
+
+impl Kept {
+    fn push(&mut self, line: &[u8]) {
+        let line = String::from_utf8_lossy(line).into_owned();
+        self.outputs.read(&line);
+        self.bytes += line.len();
+        self.lines.push_back(line);
+        while self.lines.len() > MAX_LINES || self.bytes > MAX_BYTES {
+            match self.lines.pop_front() {
+                Some(old) => self.bytes -= old.len(),
+                None => break,
+            }
+        }
+    }
 }
 
 impl Tail {
     pub fn new(inner: Arc<dyn Observer>) -> Self {
         Self {
             inner,
-            lines: Mutex::new((VecDeque::new(), 0)),
-            outputs: Mutex::default(),
+            kept: Mutex::default(),
         }
     }
 
-    /// The `::kpo-output` values printed so far.
-    pub fn outputs(&self) -> std::collections::BTreeMap<String, String> {
-        self.outputs.lock().unwrap_or_else(|e| e.into_inner()).0.clone()
+    fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The `::kpo-output` values printed so far, a last line without its newline included.
+    pub fn outputs(&self) -> BTreeMap<String, String> {
+        let kept = self.kept();
+        let mut outputs = kept.outputs.clone();
+        if !kept.open.is_empty() {
+            outputs.read(&String::from_utf8_lossy(&kept.open));
+        }
+        outputs.0
+    }
+
+    /// The last lines, a last line without its newline included.
     pub fn lines(&self) -> Vec<String> {
-        self.lines
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .iter()
-            .cloned()
-            .collect()
+        let kept = self.kept();
+        let open = (!kept.open.is_empty()).then(|| String::from_utf8_lossy(&kept.open).into_owned());
+        kept.lines.iter().cloned().chain(open).collect()
     }
 }
 
@@ -49,22 +81,27 @@ impl Observer for Tail {
         self.inner.status(entry);
     }
 
-    fn log_line(&self, container: &str, line: &str) {
-        self.inner.log_line(container, line);
+    fn log_bytes(&self, container: &str, bytes: &[u8]) {
+        self.inner.log_bytes(container, bytes);
         if container != MAIN_CONTAINER {
             return;
         }
-        self.outputs.lock().unwrap_or_else(|e| e.into_inner()).read(line);
-        let mut guard = self.lines.lock().unwrap_or_else(|e| e.into_inner());
-        let (lines, bytes) = &mut *guard;
-        lines.push_back(line.to_owned());
-        *bytes += line.len();
-        while lines.len() > MAX_LINES || *bytes > MAX_BYTES {
-            match lines.pop_front() {
-                Some(old) => *bytes -= old.len(),
-                None => break,
+        let mut kept = self.kept();
+        let mut rest = bytes;
+        while let Some(nl) = memchr::memchr(b'\n', rest) {
+            let piece = &rest[..nl];
+            if kept.open.is_empty() {
+                kept.push(&piece[..piece.len().min(MAX_BYTES)]);
+            } else {
+                let room = MAX_BYTES.saturating_sub(kept.open.len());
+                kept.open.extend_from_slice(&piece[..piece.len().min(room)]);
+                let line = std::mem::take(&mut kept.open);
+                kept.push(&line);
             }
+            rest = &rest[nl + 1..];
         }
+        let room = MAX_BYTES.saturating_sub(kept.open.len());
+        kept.open.extend_from_slice(&rest[..rest.len().min(room)]);
     }
 
     fn notice(&self, message: &str) {
@@ -77,5 +114,23 @@ impl Observer for Tail {
 
     fn log_checkpoint(&self, container: &str, cursor: &super::Cursor) {
         self.inner.log_checkpoint(container, cursor);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nothing;
+    impl Observer for Nothing {}
+
+    #[test]
+    fn lines_are_assembled_from_pieces_and_kept_lossily() {
+        let tail = Tail::new(Arc::new(Nothing));
+        tail.log_bytes(MAIN_CONTAINER, b"one\ntw");
+        tail.log_bytes(MAIN_CONTAINER, b"o \xff\n::kpo-output rows=4");
+        tail.log_bytes("sidecar", b"not kept\n");
+        assert_eq!(tail.lines(), ["one", "two \u{fffd}", "::kpo-output rows=4"]);
+        assert_eq!(tail.outputs().get("rows").map(String::as_str), Some("4"));
     }
 }

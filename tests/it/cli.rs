@@ -334,3 +334,51 @@ fn render_server() {
     let (_rt, _sim, _dir, config) = sim_with_kubeconfig();
     render_server_on(&config, "busybox:1.36");
 }
+
+#[test]
+fn container_bytes_reach_stdout_and_the_log_file_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = dir.path().join("bytes.toml");
+    std::fs::write(
+        &task,
+        r#"name = "bytes"
+image = "busybox:1.36"
+[annotations]
+"container.sim.kpo.dev/base" = '{"output": "before\nbad \u00ff\u00fe bytes\n50%\r100%\nno newline at the end"}'
+"#,
+    )
+    .unwrap();
+    let log = dir.path().join("run.log");
+    let out = run(&[
+        "run",
+        "--sim",
+        "--log-file",
+        log.to_str().unwrap(),
+        task.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        out.stdout,
+        b"before\nbad \xff\xfe bytes\n50%\r100%\nno newline at the end"
+    );
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        b"[base] before\n[base] bad \xff\xfe bytes\n[base] 50%\r100%\n[base] no newline at the end\n"
+    );
+    let said = text(&out.stderr)
+        .matches("may be incomplete: it ends in the middle of a line")
+        .count();
+    assert_eq!(said, 1, "{}", text(&out.stderr));
+}
+
+#[test]
+fn diagnostics_have_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let out = run(&["run", "--sim", "-v", examples("hello.toml").to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("DEBUG"), "-v shows kpo's debug log: {stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no ANSI escape codes in piped output: {stderr}"
+    );
+}

@@ -16,7 +16,8 @@ use kube::api::ListParams;
 /// Records everything a run reports, for assertions.
 #[derive(Default)]
 pub struct Recorder {
-    pub lines: Mutex<Vec<(String, String)>>,
+    /// Every container's output, byte for byte, in the order it was delivered.
+    pub output: Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
     pub statuses: Mutex<Vec<TimelineEntry>>,
     pub notices: Mutex<Vec<String>>,
 }
@@ -25,11 +26,13 @@ impl Observer for Recorder {
     fn status(&self, entry: &TimelineEntry) {
         self.statuses.lock().unwrap().push(entry.clone());
     }
-    fn log_line(&self, container: &str, line: &str) {
-        self.lines
+    fn log_bytes(&self, container: &str, bytes: &[u8]) {
+        self.output
             .lock()
             .unwrap()
-            .push((container.to_owned(), line.to_owned()));
+            .entry(container.to_owned())
+            .or_default()
+            .extend_from_slice(bytes);
     }
     fn notice(&self, message: &str) {
         self.notices.lock().unwrap().push(message.to_owned());
@@ -37,15 +40,22 @@ impl Observer for Recorder {
 }
 
 impl Recorder {
-    /// Log lines of one container, in order.
+    /// Log lines of one container, in order (as text, lossily).
     pub fn lines_of(&self, container: &str) -> Vec<String> {
-        self.lines
+        String::from_utf8_lossy(&self.bytes_of(container))
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// One container's output, exactly as delivered.
+    pub fn bytes_of(&self, container: &str) -> Vec<u8> {
+        self.output
             .lock()
             .unwrap()
-            .iter()
-            .filter(|(c, _)| c == container)
-            .map(|(_, l)| l.clone())
-            .collect()
+            .get(container)
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn saw_phase(&self, phase: &str) -> bool {

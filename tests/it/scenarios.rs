@@ -19,7 +19,7 @@ pub struct Cluster {
     pub image: String,
 }
 
-fn unique(name: &str) -> String {
+pub fn unique(name: &str) -> String {
     format!("{name}-{}", kpo::names::random_suffix(4))
 }
 

@@ -9,6 +9,7 @@ use kpo::sim::{SimCluster, Target};
 use kube::Api;
 
 use crate::harness::{pods_of_run, run, task};
+use crate::logs;
 use crate::scenarios::{self, Cluster};
 
 async fn sim() -> (SimCluster, Cluster) {
@@ -22,16 +23,18 @@ async fn sim() -> (SimCluster, Cluster) {
 }
 
 macro_rules! shared {
-    ($($name:ident),* $(,)?) => {$(
+    ($module:ident: $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
             let (_sim, c) = sim().await;
-            scenarios::$name(&c).await;
+            $module::$name(&c).await;
         }
     )*};
 }
 
-shared!(
+shared!(logs: bytes_arrive_unchanged, a_mebibyte_line_arrives_whole, a_hundred_thousand_lines_arrive_once);
+
+shared!(scenarios:
     succeeds_with_logs,
     failure_exit_code_propagated,
     oom_killed_is_reported,

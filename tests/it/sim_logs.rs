@@ -1,0 +1,150 @@
+//! The log path under what only the simulated cluster can stage: partial records of either
+//! kubelet, reconnects that land inside a long line, a runtime that stores output after the
+//! container's exit, the kubelet's own words where the log should be, and log rotation.
+
+use kpo::report::Outcome;
+use kpo::sim::SimCluster;
+
+use crate::harness::{run, task};
+use crate::logs::{assert_exact, numbered_bytes};
+use crate::scenarios::Cluster;
+
+async fn sim() -> (SimCluster, Cluster) {
+    let sim = SimCluster::start().await.unwrap();
+    let cluster = Cluster {
+        client: sim.client(),
+        ns: "default".into(),
+        image: "busybox:1.36".into(),
+    };
+    (sim, cluster)
+}
+
+fn scripted(name: &str, script: &str) -> kpo::task::Task {
+    task(&format!(
+        "name = \"{name}\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{script}'\n"
+    ))
+}
+
+/// A 1 MiB line between two short ones, its follow stream cut inside it twice.
+async fn long_line_cut_inside(sim: &SimCluster, c: &Cluster) {
+    sim.faults().drop_logs(9, 2);
+    let t = scripted(
+        "long",
+        r#"{"logs": ["first"], "long_line": 1048576, "output": "last\n", "duration_ms": 1500}"#,
+    );
+    let (report, rec) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.message);
+    let want = [
+        b"first\n".to_vec(),
+        kpo::sim::long_line(1 << 20),
+        b"last\n".to_vec(),
+    ]
+    .concat();
+    assert_exact(&rec.bytes_of("base"), &want);
+    assert!(report.incomplete_logs.is_empty(), "{:?}", report.incomplete_logs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1_20_kubelets_partial_records_are_joined_across_reconnects() {
+    let (sim, c) = sim().await;
+    long_line_cut_inside(&sim, &c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_kubelets_whole_lines_are_read_across_reconnects() {
+    let (sim, c) = sim().await;
+    sim.faults().prefix_whole_lines_only();
+    long_line_cut_inside(&sim, &c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_the_runtime_stores_after_the_exit_is_read_to_its_end() {
+    let (sim, c) = sim().await;
+    // About 290 KB, stored in 32 KiB pieces a quarter second apart after the exit is reported.
+    sim.faults().lag_runtime(1);
+    let (report, rec) = run(&c.client, &scripted("lagging", r#"{"log_count": 30000}"#), &c.ns).await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.message);
+    assert_exact(&rec.bytes_of("base"), &numbered_bytes(30_000));
+    assert!(report.incomplete_logs.is_empty(), "{:?}", report.incomplete_logs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kubelets_own_words_are_never_printed_as_output() {
+    let (sim, c) = sim().await;
+    sim.faults().remove_containers(1);
+    let t = scripted("removed", r#"{"log_count": 5, "log_interval_ms": 100}"#);
+    let (report, rec) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.message);
+    assert_exact(&rec.bytes_of("base"), &numbered_bytes(5));
+    assert_eq!(report.incomplete_logs.len(), 1, "{:?}", report.incomplete_logs);
+    let reason = &report.incomplete_logs[0].reason;
+    assert!(
+        reason.contains("unable to retrieve container logs for containerd://"),
+        "{reason}"
+    );
+    let said = rec
+        .notices
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|n| n.contains("may be incomplete"))
+        .count();
+    assert_eq!(said, 1, "said once: {:?}", rec.notices.lock().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_followed_across_rotations_is_complete() {
+    let (sim, c) = sim().await;
+    sim.faults().rotate_logs_at(16 * 1024);
+    let t = scripted("rotating", r#"{"log_count": 3000, "log_interval_ms": 1}"#);
+    let (report, rec) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.message);
+    assert_exact(&rec.bytes_of("base"), &numbered_bytes(3000));
+    assert!(report.incomplete_logs.is_empty(), "{:?}", report.incomplete_logs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_rotated_away_during_a_reconnect_is_reported_never_repeated() {
+    let (sim, c) = sim().await;
+    // Each cut costs a reconnect pause, in which the file rotates more than once.
+    sim.faults().rotate_logs_at(1024);
+    sim.faults().drop_logs(200, 4);
+    let t = scripted("rotated", r#"{"log_count": 3000, "log_interval_ms": 1}"#);
+    let (report, rec) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.message);
+    // A line cut by a reconnect whose rest was rotated away is damaged (and reported).
+    let lines = rec.lines_of("base");
+    let numbers: Vec<usize> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("line ").and_then(|n| n.parse().ok()))
+        .collect();
+    assert!(
+        lines.len() - numbers.len() <= 4,
+        "at most one damaged line per cut: {lines:?}"
+    );
+    assert!(
+        numbers.windows(2).all(|w| w[0] < w[1]),
+        "no line twice, none out of order"
+    );
+    assert!(numbers.len() < 3000, "the scenario loses output to rotation");
+    assert_eq!(report.incomplete_logs.len(), 1, "{:?}", report.incomplete_logs);
+    assert!(
+        report.incomplete_logs[0].reason.contains("rotated"),
+        "{:?}",
+        report.incomplete_logs
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_whose_end_the_runtime_lost_is_reported_as_incomplete() {
+    let (sim, c) = sim().await;
+    sim.faults().lose_log_ends(1);
+    let (report, rec) = run(&c.client, &scripted("lost", r#"{"log_count": 3000}"#), &c.ns).await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.message);
+    let got = rec.bytes_of("base");
+    assert!(got.len() < numbered_bytes(3000).len() && numbered_bytes(3000).starts_with(&got));
+    let [gap] = &report.incomplete_logs[..] else {
+        panic!("{:?}", report.incomplete_logs)
+    };
+    assert!(gap.reason.contains("did not store the rest"), "{}", gap.reason);
+}
