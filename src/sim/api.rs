@@ -445,7 +445,8 @@ async fn pod_log(
                 }
                 let from = out.len();
                 if timestamps && (line_start || !whole_line_prefixes) {
-                    out.extend_from_slice(format!("{} ", record.at).as_bytes());
+                    // Nine fractional digits always, as the kubelet writes them (RFC3339NanoFixed).
+                    out.extend_from_slice(format!("{:.9} ", record.at).as_bytes());
                 }
                 line_start = record.ends_line();
                 out.extend_from_slice(&record.bytes);

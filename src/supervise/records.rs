@@ -9,7 +9,7 @@
 //! the first. Both are read here. Container output is bytes: nothing assumes UTF-8.
 //!
 //! A timestamp inside a line is taken for the start of a new record only when it has exactly the
-//! kubelet's format (RFC 3339 with nanoseconds, trailing zeros trimmed), follows at least
+//! kubelet's format (RFC 3339 with nine fractional digits), follows at least
 //! [`MIN_PARTIAL`] bytes of its line, and lies between the record's own timestamp and a minute
 //! after it — so a line's own text is not mistaken for one. A runtime that stores shorter partial
 //! records (CRI-O stores every write that does not end a line as one) shows their timestamps
@@ -313,7 +313,8 @@ fn stamp_prefix(buf: &[u8]) -> Option<(Timestamp, usize)> {
     Some((at, space + 1))
 }
 
-/// `YYYY-MM-DDTHH:MM:SS[.fraction without trailing zeros](Z|±HH:MM)`: Go's RFC3339Nano.
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, the fraction of nine digits or without trailing
+/// zeros: Go's RFC3339NanoFixed, which kubelets write, or RFC3339Nano.
 fn canonical_shape(text: &[u8]) -> bool {
     const DATE_TIME: &[u8] = b"dddd-dd-ddTdd:dd:dd";
     if text.len() < DATE_TIME.len() + 1 {
@@ -328,8 +329,10 @@ fn canonical_shape(text: &[u8]) -> bool {
         return false;
     }
     if let Some(fraction) = tail.strip_prefix(b".") {
+        // The kubelet writes nine digits (Go's RFC3339NanoFixed); a trimmed fraction (RFC3339Nano)
+        // has no trailing zero.
         let digits = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
-        if digits == 0 || digits > 9 || fraction[digits - 1] == b'0' {
+        if digits == 0 || digits > 9 || (digits < 9 && fraction[digits - 1] == b'0') {
             return false;
         }
         tail = &fraction[digits..];
@@ -539,7 +542,7 @@ mod tests {
             let mut line_start = true;
             for (at, bytes) in records.iter().filter(|(at, _)| since.is_none_or(|s| *at >= s)) {
                 if every_record || line_start {
-                    out.extend_from_slice(format!("{at} ").as_bytes());
+                    out.extend_from_slice(format!("{at:.9} ").as_bytes());
                 }
                 line_start = bytes.ends_with(b"\n");
                 out.extend_from_slice(bytes);

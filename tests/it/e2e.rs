@@ -214,3 +214,44 @@ fn e2e_twenty_fast_printers_at_once_lose_no_line() {
     }
     eprintln!("{warned} of 100 runs said their log may be incomplete");
 }
+
+/// A hundred ordinary runs, ten at a time: none says its log may be incomplete.
+#[test]
+fn e2e_ordinary_runs_give_no_false_warnings() {
+    let Some(path) = kubeconfig_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..10 {
+        let children: Vec<_> = (0..10)
+            .map(|i| {
+                let task = dir.path().join(format!("ordinary-{round}-{i}.toml"));
+                std::fs::write(
+                    &task,
+                    format!(
+                        "name = \"ordinary-{round}-{i}\"\nimage = \"{}\"\ncommand = [\"sh\", \"-c\", \"echo hello from kpo; for i in 1 2 3; do echo step $i; done; echo done\"]\n",
+                        e2e_image()
+                    ),
+                )
+                .unwrap();
+                crate::harness::kpo_command()
+                    .args(["run", "--kubeconfig", &path])
+                    .arg(&task)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(0), "{stderr}");
+            assert_eq!(
+                out.stdout, b"hello from kpo\nstep 1\nstep 2\nstep 3\ndone\n",
+                "{stderr}"
+            );
+            assert!(!stderr.contains("incomplete"), "{stderr}");
+        }
+    }
+}

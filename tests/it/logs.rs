@@ -1,6 +1,11 @@
 //! The log path, on the simulated and on a real cluster alike: every byte of every line,
 //! exactly once — bytes that are not UTF-8, `\r`, a last line without a newline, a line far
 //! longer than the runtime's record limit, and many lines fast.
+//!
+//! The real commands end with `sleep 1`: containerd 1.6 (the test cluster's) was seen losing
+//! the end of output written just before the container exits — on the node itself, with exit 0
+//! (`sim_logs::a_log_whose_end_the_runtime_lost_is_reported_as_incomplete` is that case; kpo
+//! says so). What is tested here is that kpo delivers what the node stores.
 
 use kpo::report::Outcome;
 
@@ -12,7 +17,7 @@ pub async fn bytes_arrive_unchanged(c: &Cluster) {
         r#"
 name = "{name}"
 image = "{image}"
-command = ["sh", "-c", "echo before; printf 'bad \\377\\376 bytes\\n'; printf '50%%\\r100%%\\n'; printf 'no newline at the end'"]
+command = ["sh", "-c", "echo before; printf 'bad \\377\\376 bytes\\n'; printf '50%%\\r100%%\\n'; printf 'no newline at the end'; sleep 1"]
 [annotations]
 "container.sim.kpo.dev/base" = '{{"output": "before\nbad \u00ff\u00fe bytes\n50%\r100%\nno newline at the end"}}'
 "#,
@@ -41,7 +46,7 @@ pub async fn a_mebibyte_line_arrives_whole(c: &Cluster) {
         r#"
 name = "{name}"
 image = "{image}"
-command = ["sh", "-c", "yes 0123456789abcdefghijklmnopqrstuvwxyz | tr -d '\\n' | head -c 1048576; echo; echo after"]
+command = ["sh", "-c", "yes 0123456789abcdefghijklmnopqrstuvwxyz | tr -d '\\n' | head -c 1048576; echo; echo after; sleep 1"]
 [annotations]
 "container.sim.kpo.dev/base" = '{{"long_line": 1048576, "output": "after\n"}}'
 "#,
@@ -62,7 +67,7 @@ pub async fn a_hundred_thousand_lines_arrive_once(c: &Cluster) {
         r#"
 name = "{name}"
 image = "{image}"
-command = ["sh", "-c", "seq 1 100000 | sed 's/^/line /'"]
+command = ["sh", "-c", "seq 1 100000 | sed 's/^/line /'; sleep 1"]
 [annotations]
 "container.sim.kpo.dev/base" = '{{"log_count": 100000}}'
 "#,
