@@ -8,6 +8,7 @@ pub mod journal;
 pub mod names;
 pub mod plugin;
 pub mod pod;
+pub mod pss;
 pub mod report;
 pub mod result;
 pub mod runner;

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use base64::Engine as _;
-use k8s_openapi::api::core::v1::{Container, EnvVar, ResourceRequirements, VolumeMount};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, EnvVar, ResourceRequirements, SeccompProfile, SecurityContext, VolumeMount,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use sha2::{Digest, Sha256};
 
@@ -137,6 +139,28 @@ pub fn sidecar(spec: &ResultSpec, timeout: Duration) -> Container {
             requests: small("10m", "16Mi"),
             limits: small("500m", "64Mi"),
             ..Default::default()
+        }),
+        security_context: Some(restricted()),
+        ..Default::default()
+    }
+}
+
+/// kpo's own container meets the `restricted` Pod Security Standard, so a namespace enforcing it
+/// accepts every pod whose task's containers do: not root (nobody, which may read the shared
+/// file), no privilege escalation, no capabilities, the runtime's default seccomp profile.
+fn restricted() -> SecurityContext {
+    SecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(65534),
+        run_as_group: Some(65534),
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: None,
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            localhost_profile: None,
         }),
         ..Default::default()
     }

@@ -32,3 +32,15 @@ pub fn finished(pod: &Pod) -> bool {
         Some("Succeeded" | "Failed")
     )
 }
+
+/// Whether any container of the pod, init containers included, is running.
+pub fn running(pod: &Pod) -> bool {
+    all(pod).any(|s| s.state.as_ref().is_some_and(|st| st.running.is_some()))
+}
+
+/// Whether the pod has finished and nothing in it runs any more. Not the same as
+/// [`finished`]: a pod that fails its `activeDeadlineSeconds` is `Failed` at once, while the
+/// kubelet is still stopping its containers (seen on v1.20).
+pub fn stopped(pod: &Pod) -> bool {
+    finished(pod) && !running(pod)
+}

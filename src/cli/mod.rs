@@ -316,6 +316,18 @@ fn validate(path: &Path) -> i32 {
     match load(path) {
         Ok(task) => {
             println!("{}: task {:?} is valid", path.display(), task.name);
+            // Advice, not an error: most namespaces enforce no standard.
+            let pod = crate::pod::build(&task, &RunIdentity::generate(&task.name), "default");
+            let violations = crate::pss::restricted_violations(&pod);
+            if !violations.is_empty() {
+                eprintln!(
+                    "kpo: warning: a namespace enforcing the restricted Pod Security Standard would refuse this pod (labelled {}=restricted; Kubernetes 1.23+):",
+                    crate::pss::ENFORCE_LABEL
+                );
+                for v in violations {
+                    eprintln!("kpo:   {v}");
+                }
+            }
             exit::SUCCESS
         }
         Err(code) => code,

@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::SinkExt;
 use futures::channel::mpsc;
@@ -40,6 +40,7 @@ type Params = Query<HashMap<String, String>>;
 pub fn router(sim: Sim) -> Router {
     Router::new()
         .route("/version", get(version))
+        .route("/api/v1/namespaces", post(create_namespace))
         .route(
             "/api/v1/namespaces/{ns}/pods",
             get(list_or_watch_pods).post(create_pod),
@@ -169,6 +170,21 @@ async fn create_pod(State(sim): State<Sim>, Path(ns): Path<String>, params: Para
         return invalid.into_response();
     }
     let name = pod.metadata.name.clone().unwrap_or_default();
+    let enforced = inner
+        .namespace_labels
+        .get(&ns)
+        .and_then(|l| l.get(crate::pss::ENFORCE_LABEL))
+        .map(String::as_str);
+    if enforced == Some("restricted") {
+        let violations = crate::pss::restricted_violations(&pod);
+        if !violations.is_empty() {
+            let message = format!(
+                "pods \"{name}\" is forbidden: violates PodSecurity \"restricted:latest\": {}",
+                violations.join("; ")
+            );
+            return status(403, "Forbidden", message);
+        }
+    }
     if inner.pods.contains_key(&(ns.clone(), name.clone())) {
         return status(409, "AlreadyExists", format!("pods \"{name}\" already exists"));
     }
@@ -182,6 +198,31 @@ async fn create_pod(State(sim): State<Sim>, Path(ns): Path<String>, params: Para
     drop(inner);
     tokio::spawn(kubelet::run(sim.store.clone(), sim.faults.clone(), pod.clone()));
     (StatusCode::CREATED, Json(pod)).into_response()
+}
+
+/// Creates a namespace (with its labels: a Pod Security level to enforce, say).
+async fn create_namespace(
+    State(sim): State<Sim>,
+    Json(namespace): Json<k8s_openapi::api::core::v1::Namespace>,
+) -> Response {
+    let Some(name) = namespace.metadata.name.clone() else {
+        return status(
+            422,
+            "Invalid",
+            "Namespace \"\" is invalid: metadata.name: Required value",
+        );
+    };
+    let mut inner = sim.store.lock();
+    if !inner.namespaces.insert(name.clone()) {
+        return status(
+            409,
+            "AlreadyExists",
+            format!("namespaces \"{name}\" already exists"),
+        );
+    }
+    let labels = namespace.metadata.labels.clone().unwrap_or_default();
+    inner.namespace_labels.insert(name, labels.into_iter().collect());
+    (StatusCode::CREATED, Json(namespace)).into_response()
 }
 
 async fn get_pod(State(sim): State<Sim>, Path((ns, name)): Path<(String, String)>) -> Response {

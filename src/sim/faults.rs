@@ -75,8 +75,8 @@ impl Faults {
     }
 
     /// For the next `times` containers, the runtime stores output only after the container
-    /// exited — its exit is reported first — in 32 KiB pieces a quarter second apart, as
-    /// containerd was seen doing under load.
+    /// exited — its exit is reported first — in 32 KiB pieces 50 ms apart: a runtime still
+    /// copying output when the exit is reported.
     pub fn lag_runtime(&self, times: usize) {
         self.with(|s| s.runtime_lags = times);
     }

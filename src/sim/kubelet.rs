@@ -627,7 +627,7 @@ impl Node {
         }
         self.terminate(&c.name, code, reason, message);
         for piece in unstored.chunks(32 * 1024) {
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
             self.store
                 .append_log(&self.uid, &c.name, piece, self.faults.log_limits());
         }
@@ -755,7 +755,13 @@ impl Node {
         for c in &running {
             self.event(&pod, "Normal", "Killing", &format!("Stopping container {c}"));
         }
-        let wait = if stubborn {
+        // As a v1.20 kubelet does, a pod none of whose containers ever started (an image that
+        // cannot be pulled, a missing Secret) waits out its whole grace period, its sandbox
+        // running, before it is removed.
+        let mut statuses = crate::status::all(&pod).peekable();
+        let never_started = statuses.peek().is_some()
+            && statuses.all(|s| s.state.as_ref().is_some_and(|st| st.waiting.is_some()));
+        let wait = if stubborn || never_started {
             Duration::from_secs(grace.max(0) as u64)
         } else {
             Duration::from_millis(20)

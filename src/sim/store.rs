@@ -54,6 +54,8 @@ pub struct Inner {
     /// Watches from a version below this answer 410 Gone.
     pub oldest_rv: u64,
     pub namespaces: BTreeSet<String>,
+    /// The labels of namespaces created through the API (Pod Security admission reads them).
+    pub namespace_labels: BTreeMap<String, BTreeMap<String, String>>,
     pub pods: BTreeMap<(String, String), Pod>,
     pub events: Vec<Event>,
     pub history: VecDeque<Change>,
@@ -75,6 +77,7 @@ impl Store {
                 rv: 1,
                 oldest_rv: 1,
                 namespaces,
+                namespace_labels: BTreeMap::new(),
                 pods: BTreeMap::new(),
                 events: Vec::new(),
                 history: VecDeque::new(),

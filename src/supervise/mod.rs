@@ -37,6 +37,8 @@ use crate::{exit, status};
 
 /// How long kpo keeps trying to delete the pod through API-server trouble.
 const CLEANUP_LIMIT: Duration = Duration::from_secs(60);
+/// The grace period of a pod in which no container runs: nothing to stop but its sandbox.
+const NOTHING_RUNS_GRACE: Duration = Duration::from_secs(1);
 /// How long followers of containers that still run get to print what is in flight.
 const LIVE_LOG_GRACE: Duration = Duration::from_millis(300);
 
@@ -432,18 +434,22 @@ async fn follow(
         Cleanup::Kept
     } else {
         // A pod that has finished has nothing left to stop: it goes at once, as the pod garbage
-        // collector deletes terminated pods.
-        let finished = pods_tx.borrow().as_ref().is_some_and(status::finished);
-        let params = if finished {
-            DeleteParams::default().grace_period(0)
-        } else {
-            DeleteParams::default()
+        // collector deletes terminated pods. Any other is deleted gracefully and waited for, so
+        // that no pod kpo created is listed, nor runs on its node, once kpo has returned; one in
+        // which nothing runs (it never started) gets a short grace period, as a v1.20 kubelet
+        // otherwise waits the whole period out before it lets such a pod go.
+        let current = pods_tx.borrow().clone();
+        let finished = current.as_ref().is_some_and(status::stopped);
+        let grace = match &current {
+            _ if finished => Duration::ZERO,
+            Some(pod) if status::running(pod) => last_grace(Some(pod)),
+            _ => last_grace(current.as_ref()).min(NOTHING_RUNS_GRACE),
         };
+        let params = DeleteParams::default().grace_period(grace.as_secs() as u32);
         let delete = || api.delete(&name, &params);
         match retry::retrying("deleting the pod", CLEANUP_LIMIT, delete).await {
             Ok(_) => {
-                if !finished && matches!(outcome, Outcome::Interrupted | Outcome::TimedOut) {
-                    let grace = last_grace(report.final_pod.as_ref());
+                if !finished {
                     wait_gone(&api, &name, &uid, grace, &mut interrupts, observer.as_ref()).await;
                 }
                 observer.notice(&format!("deleted pod {namespace}/{name}"));
@@ -481,11 +487,11 @@ fn last_grace(pod: Option<&Pod>) -> Duration {
     Duration::from_secs(seconds.unwrap_or(30).max(0) as u64)
 }
 
-/// After an interrupt or a timeout: waits until the pod is really gone (its containers
+/// After deleting a pod that had not finished: waits until it is really gone (its containers
 /// stopped), bounded by its grace period plus a margin. Another interrupt meanwhile deletes it at
-/// once. A pod that reaches a terminal phase while it is being deleted is deleted at once too:
-/// its containers have stopped, and a v1.20 kubelet never removes a pod that failed its
-/// `activeDeadlineSeconds` during a graceful deletion.
+/// once. A pod that reaches a terminal phase while it is being deleted, and in which no
+/// container runs any more, is deleted at once too: a v1.20 kubelet never removes a pod that
+/// failed its `activeDeadlineSeconds` during a graceful deletion.
 async fn wait_gone(
     api: &Api<Pod>,
     name: &str,
@@ -495,19 +501,23 @@ async fn wait_gone(
     observer: &dyn Observer,
 ) {
     let stopped =
-        |pod: Option<&Pod>| pod.is_none_or(|p| p.uid().as_deref() != Some(uid) || status::finished(p));
+        |pod: Option<&Pod>| pod.is_none_or(|p| p.uid().as_deref() != Some(uid) || status::stopped(p));
     let stopped = tokio::time::timeout(grace + CLEANUP_LIMIT, await_condition(api.clone(), name, stopped));
     tokio::pin!(stopped);
     observer.notice(&format!(
-        "waiting for pod {name} to stop (grace period {}; interrupt again to skip it)",
+        "waiting for pod {name} to stop (grace period {}; interrupt to skip it)",
         human(grace)
     ));
     tokio::select! {
         result = &mut stopped => {
-            let Ok(Ok(Some(pod))) = result else { return };
+            let Ok(Ok(Some(pod))) = result else {
+                tracing::debug!("pod {name} is gone");
+                return;
+            };
             if pod.uid().as_deref() != Some(uid) {
                 return;
             }
+            tracing::debug!("pod {name} has stopped; deleting it at once");
         }
         Some(()) = interrupts.next() => {
             observer.notice("interrupted again: deleting the pod without its grace period");

@@ -382,3 +382,19 @@ fn diagnostics_have_no_colour_codes_when_stderr_is_not_a_terminal() {
         "no ANSI escape codes in piped output: {stderr}"
     );
 }
+
+#[test]
+fn validate_warns_what_a_restricted_namespace_would_refuse() {
+    let out = run(&["validate", examples("hello.toml").to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "a warning is not an error: {stderr}");
+    assert!(
+        stderr.contains("restricted Pod Security Standard would refuse"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("allowPrivilegeEscalation != false"), "{stderr}");
+    assert!(
+        stderr.contains("(containers \"base\")"),
+        "only the task's own container: {stderr}"
+    );
+}

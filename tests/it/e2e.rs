@@ -19,6 +19,7 @@ async fn real() -> Option<Cluster> {
         client: e2e_client(&path).await,
         ns: "default".into(),
         image: e2e_image(),
+        node: crate::leftovers::Node::of_the_kit(),
     })
 }
 
@@ -253,5 +254,12 @@ fn e2e_ordinary_runs_give_no_false_warnings() {
             );
             assert!(!stderr.contains("incomplete"), "{stderr}");
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_the_readmes_result_recipes_run_verbatim() {
+    if let Some(c) = real().await {
+        crate::readme::result_recipes_run_verbatim(&c).await;
     }
 }

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kpo::pod::{self, LABEL_RUN_ID, RunIdentity};
@@ -110,22 +109,6 @@ pub async fn pods_of_run(client: &kube::Client, ns: &str, run_id: &str) -> Vec<P
         .into_iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
         .collect()
-}
-
-/// Waits (bounded) until no pod of the run is left; a real cluster takes a moment to delete.
-pub async fn wait_gone(client: &kube::Client, ns: &str, run_id: &str, limit: Duration) -> Vec<Pod> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let list = api
-            .list(&ListParams::default().labels(&format!("{LABEL_RUN_ID}={run_id}")))
-            .await
-            .unwrap();
-        if list.items.is_empty() || tokio::time::Instant::now() > deadline {
-            return list.items;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 /// The kubeconfig the end-to-end suite runs with, when it is enabled: not the admin one from

@@ -10,13 +10,16 @@ use kpo::report::{Cleanup, Outcome};
 use kube::Api;
 use kube::api::{DeleteParams, ListParams};
 
-use crate::harness::{self, pods_of_run, run, run_until, task};
+use crate::harness::{pods_of_run, run, run_until, task};
+use crate::leftovers::assert_nothing_left;
 
 /// A cluster to run scenarios on.
 pub struct Cluster {
     pub client: kube::Client,
     pub ns: String,
     pub image: String,
+    /// The node's runtime, where the test can look at it (the test cluster's containerd).
+    pub node: Option<crate::leftovers::Node>,
 }
 
 pub fn unique(name: &str) -> String {
@@ -45,10 +48,7 @@ command = ["sh", "-c", "echo one; sleep 1; echo two; echo three"]
         rec.statuses.lock().unwrap()
     );
     assert_eq!(report.cleanup, Cleanup::Deleted);
-    assert!(
-        pods_of_run(&c.client, &c.ns, &report.run_id).await.is_empty(),
-        "pod left behind"
-    );
+    assert_nothing_left(c, &report).await;
     let main = report.containers.iter().find(|k| k.role == "main").unwrap();
     assert_eq!(
         (main.exit_code, main.reason.as_deref()),
@@ -77,10 +77,7 @@ limits = {{ memory = "32Mi" }}
     let main = report.containers.iter().find(|k| k.role == "main").unwrap();
     assert_eq!(main.reason.as_deref(), Some("OOMKilled"));
     assert!(report.message.contains("OOMKilled"), "{}", report.message);
-    assert!(
-        pods_of_run(&c.client, &c.ns, &report.run_id).await.is_empty(),
-        "pod left behind"
-    );
+    assert_nothing_left(c, &report).await;
 }
 
 pub async fn insufficient_resources_explained(c: &Cluster) {
@@ -93,8 +90,7 @@ pub async fn insufficient_resources_explained(c: &Cluster) {
     assert_eq!(report.outcome, Outcome::NeverStarted, "{}", report.message);
     assert_eq!(report.exit_code, kpo::exit::NEVER_STARTED);
     assert!(report.message.contains("Insufficient cpu"), "{}", report.message);
-    let left = harness::wait_gone(&c.client, &c.ns, &report.run_id, Duration::from_secs(30)).await;
-    assert!(left.is_empty(), "pod left behind");
+    assert_nothing_left(c, &report).await;
 }
 
 pub async fn the_run_timeout_stops_a_long_task(c: &Cluster) {
@@ -118,8 +114,7 @@ timeout = "3s"
     let (report, _) = run(&c.client, &t, &c.ns).await;
     assert_eq!(report.outcome, Outcome::TimedOut, "{}", report.message);
     assert_eq!(report.exit_code, kpo::exit::TIMED_OUT);
-    let left = harness::wait_gone(&c.client, &c.ns, &report.run_id, Duration::from_secs(30)).await;
-    assert!(left.is_empty(), "pod left behind");
+    crate::leftovers::assert_nothing_listed(c, &report).await;
 }
 
 pub async fn a_pod_deleted_by_someone_else_fails_the_run(c: &Cluster) {
@@ -198,8 +193,7 @@ logs = "all"
         .collect();
     assert_eq!(roles, [("base", "main"), ("proxy", "sidecar")]);
     assert_eq!(report.cleanup, Cleanup::Deleted);
-    let left = harness::wait_gone(&c.client, &c.ns, &report.run_id, Duration::from_secs(30)).await;
-    assert!(left.is_empty(), "pod left behind");
+    assert_nothing_left(c, &report).await;
 }
 
 pub async fn failure_exit_code_propagated(c: &Cluster) {
@@ -255,6 +249,9 @@ startup_timeout = "90s"
         report.events
     );
     assert_eq!(report.cleanup, Cleanup::Deleted);
+    // A pod that never started goes too, its sandbox with it: not a force delete that leaves
+    // the node running it.
+    assert_nothing_left(c, &report).await;
 }
 
 pub async fn unschedulable_pod_times_out(c: &Cluster) {
@@ -283,7 +280,7 @@ startup_timeout = "3s"
         report.events
     );
     assert_eq!(report.cleanup, Cleanup::Deleted);
-    assert!(pods_of_run(&c.client, &c.ns, &report.run_id).await.is_empty());
+    assert_nothing_left(c, &report).await;
 }
 
 pub async fn interrupt_deletes_the_pod(c: &Cluster) {
@@ -320,16 +317,8 @@ termination_grace_period = 5
     assert_eq!(report.exit_code, kpo::exit::INTERRUPTED);
     assert_eq!(report.cleanup, Cleanup::Deleted);
     assert!(rec.saw_notice("deleted pod"));
-    assert!(
-        pods_of_run(&c.client, &c.ns, &report.run_id).await.is_empty(),
-        "pod not deleted"
-    );
     // kpo returns only once the pod is really gone, not merely terminating.
-    let left = harness::wait_gone(&c.client, &c.ns, &report.run_id, Duration::ZERO).await;
-    assert!(
-        left.is_empty(),
-        "kpo returned while the pod was still terminating"
-    );
+    assert_nothing_left(c, &report).await;
 }
 
 pub async fn keep_keeps_the_pod(c: &Cluster) {

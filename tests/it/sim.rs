@@ -18,6 +18,7 @@ async fn sim() -> (SimCluster, Cluster) {
         client: sim.client(),
         ns: "default".into(),
         image: "busybox:1.36".into(),
+        node: None,
     };
     (sim, cluster)
 }
@@ -408,8 +409,7 @@ async fn a_pod_that_fails_its_deadline_while_being_deleted_is_still_removed() {
     assert_eq!(report.outcome, Outcome::TimedOut, "{}", report.message);
     assert_eq!(report.cleanup, Cleanup::Deleted);
     // Not even a pod stuck in Terminating is left.
-    let left = crate::harness::wait_gone(&c.client, &c.ns, &report.run_id, Duration::ZERO).await;
-    assert!(left.is_empty(), "{left:?}");
+    crate::leftovers::assert_nothing_left(&c, &report).await;
 }
 
 const STUBBORN: &str = "name = \"stubborn\"\nimage = \"busybox\"\ntermination_grace_period = 60\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"duration_ms\": 600000, \"ignore_sigterm\": true}'\n";
@@ -505,4 +505,39 @@ async fn credentials_rotate_mid_run(exit_code: i32) {
     assert_eq!(recorder.lines_of("base"), numbered(20));
     let fresh = client_for(&token).await;
     assert!(pods_of_run(&fresh, "default", &report.run_id).await.is_empty());
+}
+
+/// A task whose own containers meet the `restricted` Pod Security Standard runs in a namespace
+/// that enforces it, kpo's result sidecar included; one whose containers do not is refused with
+/// the API server's words. (Kubernetes enforces the standards from 1.23 on; the v1.20 test
+/// cluster does not, so this runs on the sim only.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidecar_task_runs_in_a_namespace_enforcing_restricted() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let (_sim, c) = sim().await;
+    let namespaces: Api<Namespace> = Api::all(c.client.clone());
+    let locked: Namespace = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "locked", "labels": {kpo::pss::ENFORCE_LABEL: "restricted"}}
+    }))
+    .unwrap();
+    namespaces.create(&Default::default(), &locked).await.unwrap();
+    let hardening = "[security_context]\nrunAsNonRoot = true\nrunAsUser = 1000\nseccompProfile = { type = \"RuntimeDefault\" }\n[container_security_context]\nallowPrivilegeEscalation = false\ncapabilities = { drop = [\"ALL\"] }\n";
+    let body = "name = \"locked\"\nimage = \"busybox\"\n[result]\nvia = \"sidecar\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"write_path\": \"/kpo/result.json\", \"write\": \"{\\\"rows\\\": 1}\"}'\n";
+    let (report, _) = run(&c.client, &task(&format!("{body}{hardening}")), "locked").await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.message);
+    assert_eq!(report.result, Some(serde_json::json!({"rows": 1})));
+    let (refused, _) = run(&c.client, &task(body), "locked").await;
+    assert_eq!(refused.exit_code, kpo::exit::REJECTED, "{}", refused.message);
+    assert!(
+        refused
+            .message
+            .contains("violates PodSecurity \"restricted:latest\""),
+        "{}",
+        refused.message
+    );
+    assert!(
+        !refused.message.contains("kpo-result"),
+        "kpo's own container is never the problem: {}",
+        refused.message
+    );
 }

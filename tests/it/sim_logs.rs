@@ -15,6 +15,7 @@ async fn sim() -> (SimCluster, Cluster) {
         client: sim.client(),
         ns: "default".into(),
         image: "busybox:1.36".into(),
+        node: None,
     };
     (sim, cluster)
 }
@@ -60,7 +61,7 @@ async fn a_newer_kubelets_whole_lines_are_read_across_reconnects() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_the_runtime_stores_after_the_exit_is_read_to_its_end() {
     let (sim, c) = sim().await;
-    // About 290 KB, stored in 32 KiB pieces a quarter second apart after the exit is reported.
+    // About 290 KB, stored in 32 KiB pieces 50 ms apart after the exit is reported.
     sim.faults().lag_runtime(1);
     let (report, rec) = run(&c.client, &scripted("lagging", r#"{"log_count": 30000}"#), &c.ns).await;
     assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.message);
