@@ -62,6 +62,7 @@ fn report() -> RunReport {
         attempts: Vec::new(),
         mutations: Vec::new(),
         decision: None,
+        disruption: None,
         incomplete_logs: Vec::new(),
         log_tail: (0..100)
             .map(|i| format!("processed batch {i} of 100: 4096 rows {{\"rows\": {i}}}"))

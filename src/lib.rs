@@ -14,5 +14,6 @@ pub mod result;
 pub mod runner;
 pub mod sim;
 pub mod status;
+pub mod stop;
 pub mod supervise;
 pub mod task;

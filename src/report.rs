@@ -118,6 +118,10 @@ pub struct RunReport {
     pub mutations: Vec<crate::plugin::Mutation>,
     /// The interpreter plugins' combined verdict and outputs, when the task has interpreters.
     pub decision: Option<crate::plugin::Decision>,
+    /// Why the pod was taken away from outside, when it was (an eviction, a preemption, a
+    /// deletion no kpo command made): such a failure is an infrastructure one, retried under
+    /// `[retry] infrastructure`.
+    pub disruption: Option<String>,
     /// Logs that may lack some of the container's output, and why. Empty when every log followed
     /// was read to its end.
     pub incomplete_logs: Vec<IncompleteLog>,

@@ -168,9 +168,6 @@ fn jittered(d: Duration) -> Duration {
     d.mul_f64(0.5 + fastrand::f64())
 }
 
-/// Pod status reasons the kubelet and controllers give to pods they stopped from outside.
-const DISRUPTIONS: [&str; 5] = ["Evicted", "Preempting", "NodeLost", "NodeShutdown", "Shutdown"];
-
 /// Which retry budget a finished attempt draws on, if any.
 pub fn classify(report: &RunReport, policy: &RetryPolicy) -> Option<FailureClass> {
     if report.decision.as_ref().is_some_and(|d| d.verdict == "retry") {
@@ -179,20 +176,21 @@ pub fn classify(report: &RunReport, policy: &RetryPolicy) -> Option<FailureClass
     if report.exit_code == crate::exit::SUCCESS {
         return None;
     }
-    let status = report.final_pod.as_ref().and_then(|p| p.status.as_ref());
-    let disrupted = status
-        .and_then(|s| s.reason.as_deref())
-        .is_some_and(|r| DISRUPTIONS.contains(&r))
-        || status.and_then(|s| s.conditions.as_ref()).is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c.type_ == "DisruptionTarget" && c.status == "True")
-        });
-    let deleted = report.outcome == Outcome::Failed && report.message.contains("deleted by someone else");
+    // Stopped on purpose (`kpo delete`, `kpo gc`): nothing a retry should undo.
+    if report
+        .final_pod
+        .as_ref()
+        .and_then(crate::stop::stopped_by)
+        .is_some()
+    {
+        return None;
+    }
+    let disrupted = report.disruption.is_some();
     let rate_limited = report.outcome == Outcome::NeverStarted
         && ["toomanyrequests", "429 Too Many Requests", "rate limit"]
             .iter()
             .any(|m| report.message.contains(m) || report.events.iter().any(|e| e.message.contains(m)));
-    if disrupted || deleted || rate_limited {
+    if disrupted || rate_limited {
         return Some(FailureClass::Infrastructure);
     }
     let main_exit = report

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, ListParams, LogParams, Preconditions};
+use kube::api::{ListParams, LogParams};
 use kube::{Api, ResourceExt};
 
 use crate::exit;
@@ -129,15 +129,9 @@ pub async fn delete(client: &kube::Client, journal: &Journal) -> i32 {
         Ok(found) => found,
         Err(code) => return code,
     };
-    let params = DeleteParams {
-        preconditions: Some(Preconditions {
-            uid: journal.uid.clone(),
-            resource_version: None,
-        }),
-        ..Default::default()
-    };
-    match api.delete(&name, &params).await {
-        Ok(_) => {
+    let uid = journal.uid.clone().unwrap_or_default();
+    match crate::stop::stop(&api, &name, &uid, "kpo delete", None).await {
+        Ok(()) => {
             eprintln!(
                 "kpo: deleted pod {}/{name} of run {}",
                 journal.namespace, journal.run_id
@@ -177,18 +171,11 @@ pub async fn gc(client: &kube::Client, namespace: &str, dry_run: bool) -> i32 {
             println!("would delete {namespace}/{name} ({})", why.reason());
             continue;
         }
-        let params = DeleteParams {
-            // Nothing runs in a finished pod: it goes at once, as the pod garbage collector
-            // deletes terminated pods.
-            grace_period_seconds: (!matches!(why, Garbage::Overdue)).then_some(0),
-            preconditions: Some(Preconditions {
-                uid: pod.uid(),
-                resource_version: None,
-            }),
-            ..Default::default()
-        };
-        match api.delete(&name, &params).await {
-            Ok(_) => {
+        // Nothing runs in a finished pod: it goes at once, as the pod garbage collector deletes
+        // terminated pods.
+        let grace = (!matches!(why, Garbage::Overdue)).then_some(0);
+        match crate::stop::stop(&api, &name, &pod.uid().unwrap_or_default(), "kpo gc", grace).await {
+            Ok(()) => {
                 println!("deleted {namespace}/{name} ({})", why.reason());
                 deleted += 1;
             }

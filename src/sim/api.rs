@@ -47,9 +47,10 @@ pub fn router(sim: Sim) -> Router {
         )
         .route(
             "/api/v1/namespaces/{ns}/pods/{name}",
-            get(get_pod).delete(delete_pod),
+            get(get_pod).delete(delete_pod).patch(patch_pod),
         )
         .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(pod_log))
+        .route("/api/v1/namespaces/{ns}/pods/{name}/eviction", post(evict_pod))
         .route("/api/v1/namespaces/{ns}/events", get(list_events))
         .layer(middleware::from_fn_with_state(sim.clone(), inject_faults))
         .with_state(sim)
@@ -223,6 +224,58 @@ async fn create_namespace(
     let labels = namespace.metadata.labels.clone().unwrap_or_default();
     inner.namespace_labels.insert(name, labels.into_iter().collect());
     (StatusCode::CREATED, Json(namespace)).into_response()
+}
+
+/// The Eviction API, as a v1.20 API server without disruption budgets answers it: a graceful
+/// deletion, with no DisruptionTarget condition (Kubernetes sets one from 1.26 on).
+async fn evict_pod(
+    State(sim): State<Sim>,
+    Path((ns, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let eviction: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let options = eviction.get("deleteOptions").cloned().unwrap_or(Value::Null);
+    let options = Bytes::from(serde_json::to_vec(&options).unwrap_or_default());
+    let deleted = delete_pod(State(sim), Path((ns, name)), Query(HashMap::new()), options).await;
+    if !deleted.status().is_success() {
+        return deleted;
+    }
+    let done =
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
+    (StatusCode::CREATED, Json(done)).into_response()
+}
+
+/// A JSON merge patch (RFC 7396) of a pod, as `kubectl annotate` sends; a `metadata.uid` in the
+/// patch is a precondition, as on the real API server.
+async fn patch_pod(
+    State(sim): State<Sim>,
+    Path((ns, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let patch: Value = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => return status(400, "BadRequest", format!("the patch is not JSON: {e}")),
+    };
+    let mut inner = sim.store.lock();
+    let Some(pod) = inner.pods.get(&(ns, name.clone())).cloned() else {
+        return not_found("pods", &name);
+    };
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    if let Some(wanted) = patch.pointer("/metadata/uid").and_then(Value::as_str)
+        && wanted != uid
+    {
+        let message =
+            format!("Precondition failed: UID in precondition: {wanted}, UID in object meta: {uid}");
+        return status(409, "Conflict", message);
+    }
+    let mut value = serde_json::to_value(&pod).unwrap_or(Value::Null);
+    json_patch::merge(&mut value, &patch);
+    let patched: Pod = match serde_json::from_value(value) {
+        Ok(p) => p,
+        Err(e) => return status(422, "Invalid", format!("the patched pod is invalid: {e}")),
+    };
+    let pod = sim.store.commit(&mut inner, ChangeKind::Modified, patched);
+    Json(pod).into_response()
 }
 
 async fn get_pod(State(sim): State<Sim>, Path((ns, name)): Path<(String, String)>) -> Response {

@@ -192,6 +192,7 @@ fn new_report(pod: &Pod, policy: &RunPolicy) -> RunReport {
         mutations: Vec::new(),
         decision: None,
         log_tail: Vec::new(),
+        disruption: None,
         incomplete_logs: Vec::new(),
         final_pod: None,
     }
@@ -314,13 +315,18 @@ async fn follow(
         };
         let Some(pod) = snapshot else {
             pods_tx.send_replace(None);
-            // A preemption or a drain says why in the DisruptionTarget condition.
-            let why = state::disruption(&last)
-                .map(|d| format!(" ({d})"))
-                .unwrap_or_default();
+            if let Some(by) = crate::stop::stopped_by(&last) {
+                break (
+                    Outcome::Failed,
+                    format!("{by} deleted the pod before it finished"),
+                );
+            }
+            // A preemption or a drain may say why in the DisruptionTarget condition.
+            let why = state::disruption(&last).unwrap_or_else(|| "deleted by someone else".to_owned());
+            report.disruption = Some(why.clone());
             break (
                 Outcome::Failed,
-                format!("the pod was deleted by someone else before it finished{why}"),
+                format!("the pod was deleted by someone else before it finished ({why})"),
             );
         };
         last = pod.clone();
@@ -356,6 +362,9 @@ async fn follow(
         }
     };
     tracing::debug!(elapsed = ?started.elapsed(), ?outcome, "run decided");
+    if report.disruption.is_none() && outcome != Outcome::Interrupted {
+        report.disruption = state::disruption(&last);
+    }
 
     // Followers of finished containers read their logs to the end and stop by themselves, however
     // long that takes (the pod is not deleted before); an interrupt stops the wait. Those of

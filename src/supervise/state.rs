@@ -54,7 +54,7 @@ impl Tracker {
         let pod_status = pod.status.as_ref();
         let disrupted = pod_status
             .and_then(|s| s.reason.as_deref())
-            .filter(|r| ["Evicted", "Preempting", "NodeLost", "NodeShutdown", "Shutdown"].contains(r));
+            .filter(|r| DISRUPTIONS.contains(r));
         if let Some(reason) =
             disrupted.filter(|_| pod_status.and_then(|s| s.phase.as_deref()) == Some("Failed"))
         {
@@ -67,13 +67,19 @@ impl Tracker {
         let state = main.and_then(|s| s.state.as_ref());
         if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
             let reason = t.reason.clone().unwrap_or_else(|| "Terminated".into());
-            let after = disruption(pod)
-                .map(|d| format!(" after the pod was disrupted ({d})"))
-                .unwrap_or_default();
+            let disrupted = disruption(pod);
+            let after = match (&disrupted, crate::stop::stopped_by(pod)) {
+                (Some(d), _) => format!(" after the pod was disrupted ({d})"),
+                (None, Some(by)) => format!(" after {by} stopped it"),
+                (None, None) => String::new(),
+            };
             return if t.exit_code == 0 {
+                let anyway = disrupted
+                    .map(|d| format!(", though the pod was disrupted ({d}): completed anyway"))
+                    .unwrap_or_default();
                 Verdict::Done {
                     outcome: Outcome::Succeeded,
-                    message: format!("{MAIN_CONTAINER} exited 0 ({reason})"),
+                    message: format!("{MAIN_CONTAINER} exited 0 ({reason}){anyway}"),
                 }
             } else {
                 Verdict::Done {
@@ -146,21 +152,35 @@ impl Tracker {
     }
 }
 
-/// Why the pod is being taken away, when its DisruptionTarget condition says so (preemption,
-/// eviction, a drain): `PreemptionByScheduler: <message>`.
+/// Pod status reasons the kubelet and controllers give to pods they stopped from outside.
+const DISRUPTIONS: [&str; 5] = ["Evicted", "Preempting", "NodeLost", "NodeShutdown", "Shutdown"];
+
+/// Why the pod is being taken away from outside, if it is: the kubelet's reason (`Evicted: …`),
+/// the DisruptionTarget condition (`PreemptionByScheduler: …`, Kubernetes 1.26+), or — on every
+/// version — a deletion that no kpo command marked as its own (an eviction through the API, a
+/// drain, `kubectl delete`): whatever the container does next, the run was disrupted.
 pub fn disruption(pod: &Pod) -> Option<String> {
-    let c = pod
-        .status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == "DisruptionTarget" && c.status == "True")?;
-    Some(format!(
-        "{}: {}",
-        c.reason.as_deref().unwrap_or("DisruptionTarget"),
-        c.message.as_deref().unwrap_or_default()
-    ))
+    let status = pod.status.as_ref();
+    if let Some(reason) = status
+        .and_then(|s| s.reason.as_deref())
+        .filter(|r| DISRUPTIONS.contains(r))
+    {
+        let message = status.and_then(|s| s.message.as_deref()).unwrap_or_default();
+        return Some(format!("{reason}{}", prefixed(message)));
+    }
+    let condition = status.and_then(|s| s.conditions.as_ref()).and_then(|cs| {
+        cs.iter()
+            .find(|c| c.type_ == "DisruptionTarget" && c.status == "True")
+    });
+    if let Some(c) = condition {
+        return Some(format!(
+            "{}: {}",
+            c.reason.as_deref().unwrap_or("DisruptionTarget"),
+            c.message.as_deref().unwrap_or_default()
+        ));
+    }
+    (pod.metadata.deletion_timestamp.is_some() && crate::stop::stopped_by(pod).is_none())
+        .then(|| "deleted by someone else while it ran: an eviction, a drain or kubectl delete".to_owned())
 }
 
 /// Whether an image pull error will not heal by waiting: the image does not exist or the
@@ -272,6 +292,40 @@ mod tests {
                 message: "base exited 3 (Error)".into()
             }
         );
+    }
+
+    #[test]
+    fn a_deletion_no_kpo_command_made_is_a_disruption_whatever_the_exit() {
+        let deleted = |code: i32, by: Option<&str>| {
+            let mut p = pod(json!({"phase": "Running", "containerStatuses": [
+                base(json!({"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }}})),
+            ]}));
+            p.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                jiff::Timestamp::UNIX_EPOCH,
+            ));
+            if let Some(by) = by {
+                p.metadata.annotations =
+                    Some([(crate::stop::ANNOTATION_STOPPED_BY.to_owned(), by.to_owned())].into());
+            }
+            let (_, v) = Tracker::default().observe(&p);
+            let Verdict::Done { message, .. } = v else {
+                panic!("{v:?}")
+            };
+            (message, disruption(&p).is_some())
+        };
+        let (evicted, disrupted) = deleted(143, None);
+        assert!(
+            evicted
+                .starts_with("base exited 143 (Error) after the pod was disrupted (deleted by someone else"),
+            "{evicted}"
+        );
+        assert!(disrupted);
+        let (anyway, disrupted) = deleted(0, None);
+        assert!(anyway.ends_with("completed anyway"), "{anyway}");
+        assert!(disrupted);
+        let (stopped, disrupted) = deleted(143, Some("kpo delete"));
+        assert_eq!(stopped, "base exited 143 (Error) after kpo delete stopped it");
+        assert!(!disrupted);
     }
 
     #[test]

@@ -17,6 +17,7 @@ async fn real() -> Option<Cluster> {
     let path = kubeconfig_or_skip()?;
     Some(Cluster {
         client: e2e_client(&path).await,
+        admin: e2e_client(&std::env::var("KPO_E2E_KUBECONFIG").ok()?).await,
         ns: "default".into(),
         image: e2e_image(),
         node: crate::leftovers::Node::of_the_kit(),
@@ -32,6 +33,12 @@ macro_rules! on_real_cluster {
             }
         }
     )*};
+}
+
+mod e2e_disruptions {
+    use super::*;
+    use crate::disruptions;
+    on_real_cluster!(disruptions: an_eviction_is_an_infrastructure_failure_on_any_version, a_run_stopped_with_kpo_delete_is_not_retried);
 }
 
 mod e2e_logs {
@@ -166,6 +173,38 @@ fn e2e_a_killed_kpo_reattaches_by_uid_and_continues_the_log() {
     crate::reattach::killed_and_started_again_on(&path, &e2e_image(), &run_id, dir.path());
 }
 
+/// `count` `kpo run` processes at once, of tasks `{prefix}-{i}` running `script` in `sh -c`
+/// (quoted for a TOML basic string); what each printed and how it exited.
+fn concurrent_runs(
+    path: &str,
+    dir: &std::path::Path,
+    prefix: &str,
+    count: usize,
+    script: &str,
+) -> Vec<std::process::Output> {
+    let children: Vec<_> = (0..count)
+        .map(|i| {
+            let task = dir.join(format!("{prefix}-{i}.toml"));
+            let text = format!(
+                "name = \"{prefix}-{i}\"\nimage = \"{}\"\ncommand = [\"sh\", \"-c\", \"{script}\"]\n",
+                e2e_image()
+            );
+            std::fs::write(&task, text).unwrap();
+            crate::harness::kpo_command()
+                .args(["run", "--kubeconfig", path])
+                .arg(&task)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect()
+}
+
 /// 20 `kpo run` processes at once, each printing 10 000 lines as fast as a shell can, five
 /// times over: every run prints every line exactly once, or says its log may be incomplete
 /// (only right where the node itself lost output).
@@ -178,28 +217,8 @@ fn e2e_twenty_fast_printers_at_once_lose_no_line() {
     let want = crate::logs::numbered_bytes(10_000);
     let mut warned = 0;
     for round in 0..5 {
-        let children: Vec<_> = (0..20)
-            .map(|i| {
-                let task = dir.path().join(format!("printer-{round}-{i}.toml"));
-                std::fs::write(
-                    &task,
-                    format!(
-                        "name = \"printer-{round}-{i}\"\nimage = \"{}\"\ncommand = [\"sh\", \"-c\", \"i=1; while [ $i -le 10000 ]; do echo \\\"line $i\\\"; i=$((i+1)); done\"]\n",
-                        e2e_image()
-                    ),
-                )
-                .unwrap();
-                crate::harness::kpo_command()
-                    .args(["run", "--kubeconfig", &path])
-                    .arg(&task)
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        for child in children {
-            let out = child.wait_with_output().unwrap();
+        let script = r#"i=1; while [ $i -le 10000 ]; do echo \"line $i\"; i=$((i+1)); done"#;
+        for out in concurrent_runs(&path, dir.path(), &format!("printer-{round}"), 20, script) {
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(0), "{stderr}");
             if stderr.contains("may be incomplete") {
@@ -224,28 +243,8 @@ fn e2e_ordinary_runs_give_no_false_warnings() {
     };
     let dir = tempfile::tempdir().unwrap();
     for round in 0..10 {
-        let children: Vec<_> = (0..10)
-            .map(|i| {
-                let task = dir.path().join(format!("ordinary-{round}-{i}.toml"));
-                std::fs::write(
-                    &task,
-                    format!(
-                        "name = \"ordinary-{round}-{i}\"\nimage = \"{}\"\ncommand = [\"sh\", \"-c\", \"echo hello from kpo; for i in 1 2 3; do echo step $i; done; echo done\"]\n",
-                        e2e_image()
-                    ),
-                )
-                .unwrap();
-                crate::harness::kpo_command()
-                    .args(["run", "--kubeconfig", &path])
-                    .arg(&task)
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        for child in children {
-            let out = child.wait_with_output().unwrap();
+        let script = "echo hello from kpo; for i in 1 2 3; do echo step $i; done; echo done";
+        for out in concurrent_runs(&path, dir.path(), &format!("ordinary-{round}"), 10, script) {
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(0), "{stderr}");
             assert_eq!(

@@ -2,6 +2,7 @@
 
 mod cli;
 mod corpus;
+mod disruptions;
 mod e2e;
 mod fuzz;
 mod harness;

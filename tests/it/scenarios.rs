@@ -16,6 +16,8 @@ use crate::leftovers::assert_nothing_left;
 /// A cluster to run scenarios on.
 pub struct Cluster {
     pub client: kube::Client,
+    /// A client with more rights than kpo's Role, for what others do to kpo's pods (evictions).
+    pub admin: kube::Client,
     pub ns: String,
     pub image: String,
     /// The node's runtime, where the test can look at it (the test cluster's containerd).

@@ -8,6 +8,7 @@ use kpo::report::{Cleanup, Outcome};
 use kpo::sim::{SimCluster, Target};
 use kube::Api;
 
+use crate::disruptions;
 use crate::harness::{pods_of_run, run, task};
 use crate::logs;
 use crate::scenarios::{self, Cluster};
@@ -16,6 +17,7 @@ async fn sim() -> (SimCluster, Cluster) {
     let sim = SimCluster::start().await.unwrap();
     let cluster = Cluster {
         client: sim.client(),
+        admin: sim.client(),
         ns: "default".into(),
         image: "busybox:1.36".into(),
         node: None,
@@ -32,6 +34,8 @@ macro_rules! shared {
         }
     )*};
 }
+
+shared!(disruptions: an_eviction_is_an_infrastructure_failure_on_any_version, a_run_stopped_with_kpo_delete_is_not_retried);
 
 shared!(logs: bytes_arrive_unchanged, a_mebibyte_line_arrives_whole, a_hundred_thousand_lines_arrive_once);
 

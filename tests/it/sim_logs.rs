@@ -13,6 +13,7 @@ async fn sim() -> (SimCluster, Cluster) {
     let sim = SimCluster::start().await.unwrap();
     let cluster = Cluster {
         client: sim.client(),
+        admin: sim.client(),
         ns: "default".into(),
         image: "busybox:1.36".into(),
         node: None,
