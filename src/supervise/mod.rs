@@ -20,7 +20,7 @@ use futures::{FutureExt, Stream, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, PostParams, Preconditions};
-use kube::runtime::wait::{await_condition, conditions};
+use kube::runtime::wait::await_condition;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
@@ -39,6 +39,8 @@ use crate::{exit, status};
 const CLEANUP_LIMIT: Duration = Duration::from_secs(60);
 /// The grace period of a pod in which no container runs: nothing to stop but its sandbox.
 const NOTHING_RUNS_GRACE: Duration = Duration::from_secs(1);
+/// Pause before watching a pod again after a watch failed.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
 /// How long followers of containers that still run get to print what is in flight.
 const LIVE_LOG_GRACE: Duration = Duration::from_millis(300);
 
@@ -212,7 +214,10 @@ async fn supervise(
     let (namespace, name) = (report.namespace.clone(), report.pod.clone());
     let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
     // Whatever happens from here on, the pod exists: even a panic must not leave it behind.
-    let supervised = AssertUnwindSafe(follow(client, pod, policy, observer, interrupts, report, cursors));
+    // Boxed: the whole run is one large future, better on the heap than on a caller's stack.
+    let supervised = AssertUnwindSafe(Box::pin(follow(
+        client, pod, policy, observer, interrupts, report, cursors,
+    )));
     match supervised.catch_unwind().await {
         Ok(report) => report,
         Err(panic) => {
@@ -511,23 +516,25 @@ async fn wait_gone(
 ) {
     let stopped =
         |pod: Option<&Pod>| pod.is_none_or(|p| p.uid().as_deref() != Some(uid) || status::stopped(p));
-    let stopped = tokio::time::timeout(grace + CLEANUP_LIMIT, await_condition(api.clone(), name, stopped));
-    tokio::pin!(stopped);
+    // Boxed: watch futures are large, and this one sits deep in the run's future.
+    let mut stopped = Box::pin(until(api, name, grace + CLEANUP_LIMIT, stopped));
     observer.notice(&format!(
         "waiting for pod {name} to stop (grace period {}; interrupt to skip it)",
         human(grace)
     ));
     tokio::select! {
-        result = &mut stopped => {
-            let Ok(Ok(Some(pod))) = result else {
-                tracing::debug!("pod {name} is gone");
-                return;
-            };
-            if pod.uid().as_deref() != Some(uid) {
+        result = &mut stopped => match result {
+            None => {
+                observer.notice(&format!("pod {name} did not stop within {}; it is left being deleted", human(grace + CLEANUP_LIMIT)));
                 return;
             }
-            tracing::debug!("pod {name} has stopped; deleting it at once");
-        }
+            Some(None) => {
+                tracing::debug!("pod {name} is gone");
+                return;
+            }
+            Some(Some(pod)) if pod.uid().as_deref() != Some(uid) => return,
+            Some(Some(_)) => tracing::debug!("pod {name} has stopped; deleting it at once"),
+        },
         Some(()) = interrupts.next() => {
             observer.notice("interrupted again: deleting the pod without its grace period");
         }
@@ -543,9 +550,34 @@ async fn wait_gone(
     if let Err(e) = api.delete(name, &now).await {
         tracing::debug!("immediate delete failed: {e}");
     }
-    let gone = await_condition(api.clone(), name, conditions::is_deleted(uid));
-    if tokio::time::timeout(CLEANUP_LIMIT, gone).await.is_err() {
+    let gone = |pod: Option<&Pod>| pod.is_none_or(|p| p.uid().as_deref() != Some(uid));
+    if Box::pin(until(api, name, CLEANUP_LIMIT, gone)).await.is_none() {
         observer.notice(&format!("pod {name} is still being deleted"));
+    }
+}
+
+/// Waits until `condition` holds for the pod called `name`, watching again after a watch error
+/// (under load a watch can fail, and returning then would leave a pod behind), for at most
+/// `limit`. `None` when the limit passed first; otherwise the pod as it was then.
+async fn until(
+    api: &Api<Pod>,
+    name: &str,
+    limit: Duration,
+    condition: impl Fn(Option<&Pod>) -> bool + Copy,
+) -> Option<Option<Pod>> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, await_condition(api.clone(), name, condition)).await {
+            Ok(Ok(found)) => return Some(found),
+            Ok(Err(e)) => {
+                tracing::debug!("watching pod {name} failed ({e}); watching again");
+                tokio::time::sleep(
+                    RECONNECT_PAUSE.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
+                )
+                .await;
+            }
+            Err(_) => return None,
+        }
     }
 }
 
