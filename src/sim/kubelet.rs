@@ -434,6 +434,7 @@ impl Node {
         let mut sidecars = Vec::new();
         for init in &inits {
             self.pull(&pod, init).await;
+            self.configure(&pod, init).await;
             self.start(&pod, init);
             if init.restart_policy.as_deref() == Some("Always") {
                 sidecars.push(self.run_container(&pod, init, true));
@@ -454,6 +455,7 @@ impl Node {
         let main = async {
             for c in &spec.containers {
                 self.pull(&pod, c).await;
+                self.configure(&pod, c).await;
             }
             for c in &spec.containers {
                 self.start(&pod, c);
@@ -532,6 +534,27 @@ impl Node {
             tokio::time::sleep(Duration::from_secs(1)).await;
             self.event(pod, "Normal", "Pulling", &format!("Pulling image \"{image}\""));
         }
+    }
+
+    /// Builds the container's configuration as the kubelet does before creating it. The sim has
+    /// no Secrets: a container that needs one (not `optional`) waits in
+    /// `CreateContainerConfigError` until the pod is deleted, as on a cluster without it.
+    async fn configure(&self, pod: &Pod, c: &Container) {
+        let from_env = c.env.iter().flatten().filter_map(|e| {
+            let r = e.value_from.as_ref()?.secret_key_ref.as_ref()?;
+            (r.optional != Some(true)).then(|| r.name.clone())
+        });
+        let from_env_from = c.env_from.iter().flatten().filter_map(|e| {
+            let r = e.secret_ref.as_ref()?;
+            (r.optional != Some(true)).then(|| r.name.clone())
+        });
+        let Some(secret) = from_env.chain(from_env_from).next() else {
+            return;
+        };
+        let why = format!("secret \"{secret}\" not found");
+        self.set_waiting(&c.name, "CreateContainerConfigError", &why);
+        self.event(pod, "Warning", "Failed", &format!("Error: {why}"));
+        std::future::pending().await
     }
 
     fn start(&self, pod: &Pod, c: &Container) {

@@ -256,6 +256,41 @@ startup_timeout = "90s"
     assert_nothing_left(c, &report).await;
 }
 
+pub async fn a_missing_secret_never_starts_and_leaves_nothing(c: &Cluster) {
+    let t = task(&format!(
+        r#"
+name = "{name}"
+image = "{image}"
+command = ["sh", "-c", "echo never"]
+[env]
+PASSWORD = {{ secret = "kpo-no-such-secret", key = "password" }}
+[run]
+startup_timeout = "5s"
+"#,
+        name = unique("nosecret"),
+        image = c.image
+    ));
+    let (report, _) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::NeverStarted, "{}", report.message);
+    assert_eq!(report.exit_code, kpo::exit::NEVER_STARTED);
+    assert!(
+        report.message.contains("CreateContainerConfigError"),
+        "{}",
+        report.message
+    );
+    assert!(
+        report
+            .events
+            .iter()
+            .any(|e| e.message.contains("secret \"kpo-no-such-secret\" not found")),
+        "{:?}",
+        report.events
+    );
+    assert_eq!(report.cleanup, Cleanup::Deleted);
+    // Its sandbox ran while the container waited: gone too once kpo returns.
+    assert_nothing_left(c, &report).await;
+}
+
 pub async fn unschedulable_pod_times_out(c: &Cluster) {
     let t = task(&format!(
         r#"

@@ -48,6 +48,7 @@ shared!(scenarios:
     the_run_timeout_stops_a_long_task,
     a_pod_deleted_by_someone_else_fails_the_run,
     image_pull_failure_reported_with_events,
+    a_missing_secret_never_starts_and_leaves_nothing,
     unschedulable_pod_times_out,
     interrupt_deletes_the_pod,
     keep_keeps_the_pod,
