@@ -370,7 +370,7 @@ fn environment_values_never_appear_in_messages_or_reports() {
     let path = dir.path().join("t.toml");
     std::fs::write(
         &path,
-        "name = \"t\"\nimage = \"busybox\"\n[env]\nAPI_TOKEN = \"s3cr3t-value-123\"\nDB = { secret = \"db\", key = \"password\" }\n",
+        "name = \"t\"\nimage = \"busybox\"\n[env]\nAPI_TOKEN = \"s3cr3t-value-123\"\nDB = { secret = \"db\", key = \"password\", optional = true }\n",
     )
     .unwrap();
     let out = crate::harness::kpo_command()
