@@ -175,19 +175,20 @@ fn e2e_a_killed_kpo_reattaches_by_uid_and_continues_the_log() {
 }
 
 /// `count` `kpo run` processes at once, of tasks `{prefix}-{i}` running `script` in `sh -c`
-/// (quoted for a TOML basic string); what each printed and how it exited.
+/// (quoted for a TOML basic string) with `on_finish`; what each printed and how it exited.
 fn concurrent_runs(
     path: &str,
     dir: &std::path::Path,
     prefix: &str,
     count: usize,
     script: &str,
+    on_finish: &str,
 ) -> Vec<std::process::Output> {
     let children: Vec<_> = (0..count)
         .map(|i| {
             let task = dir.join(format!("{prefix}-{i}.toml"));
             let text = format!(
-                "name = \"{prefix}-{i}\"\nimage = \"{}\"\ncommand = [\"sh\", \"-c\", \"{script}\"]\n",
+                "name = \"{prefix}-{i}\"\nimage = \"{}\"\ncommand = [\"sh\", \"-c\", \"{script}\"]\n[run]\non_finish = \"{on_finish}\"\n",
                 e2e_image()
             );
             std::fs::write(&task, text).unwrap();
@@ -207,33 +208,62 @@ fn concurrent_runs(
 }
 
 /// 20 `kpo run` processes at once, each printing 10 000 lines as fast as a shell can, five
-/// times over: every run prints every line exactly once, or says its log may be incomplete
-/// (only right where the node itself lost output).
+/// times over. containerd 1.6 loses the end of such output on the node itself now and then (with
+/// exit 0), so where the node can be read the pods are kept and kpo's output is compared with
+/// what the node stored: the same bytes, every time, and a warning whenever that ends in the
+/// middle of a line. Elsewhere: every line once, or a warned prefix.
 #[test]
 fn e2e_twenty_fast_printers_at_once_lose_no_line() {
     let Some(path) = kubeconfig_or_skip() else {
         return;
     };
+    let node = crate::leftovers::Node::of_the_kit();
+    let on_finish = if node.is_some() { "keep" } else { "delete" };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::default_namespaced(rt.block_on(e2e_client(&path)));
     let dir = tempfile::tempdir().unwrap();
     let want = crate::logs::numbered_bytes(10_000);
-    let mut warned = 0;
+    let (mut warned, mut lost_by_the_node) = (0, 0);
     for round in 0..5 {
         let script = r#"i=1; while [ $i -le 10000 ]; do echo \"line $i\"; i=$((i+1)); done"#;
-        for out in concurrent_runs(&path, dir.path(), &format!("printer-{round}"), 20, script) {
+        let prefix = format!("printer-{round}");
+        for out in concurrent_runs(&path, dir.path(), &prefix, 20, script, on_finish) {
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(0), "{stderr}");
-            if stderr.contains("may be incomplete") {
-                warned += 1;
-                assert!(
+            let said = stderr.contains("may be incomplete");
+            warned += usize::from(said);
+            let kept = stderr
+                .split("keeping pod default/")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next());
+            match (&node, kept) {
+                (Some(node), Some(pod)) => {
+                    let stored = node
+                        .stored_log("default", pod, "base")
+                        .expect("the node's log file");
+                    crate::logs::assert_exact(&out.stdout, &stored);
+                    lost_by_the_node += usize::from(stored != want);
+                    assert_eq!(
+                        said,
+                        !stored.ends_with(b"\n"),
+                        "warned exactly when it ends mid-line: {stderr}"
+                    );
+                    let finished = kube::api::DeleteParams::default().grace_period(0);
+                    rt.block_on(pods.delete(pod, &finished))
+                        .expect("the kept pod is deleted");
+                }
+                _ if said => assert!(
                     want.starts_with(&out.stdout),
                     "a warned log is still never altered: {stderr}"
-                );
-            } else {
-                crate::logs::assert_exact(&out.stdout, &want);
+                ),
+                _ => crate::logs::assert_exact(&out.stdout, &want),
             }
         }
     }
-    eprintln!("{warned} of 100 runs said their log may be incomplete");
+    eprintln!(
+        "{warned} of 100 runs said their log may be incomplete; the node lost the end of {lost_by_the_node}"
+    );
 }
 
 /// A hundred ordinary runs, ten at a time: none says its log may be incomplete.
@@ -245,7 +275,14 @@ fn e2e_ordinary_runs_give_no_false_warnings() {
     let dir = tempfile::tempdir().unwrap();
     for round in 0..10 {
         let script = "echo hello from kpo; for i in 1 2 3; do echo step $i; done; echo done";
-        for out in concurrent_runs(&path, dir.path(), &format!("ordinary-{round}"), 10, script) {
+        for out in concurrent_runs(
+            &path,
+            dir.path(),
+            &format!("ordinary-{round}"),
+            10,
+            script,
+            "delete",
+        ) {
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(0), "{stderr}");
             assert_eq!(

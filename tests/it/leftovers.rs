@@ -37,6 +37,32 @@ impl Node {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// What the node's runtime stored of a container's output (its CRI log file, the records'
+    /// contents joined: a `F` record ends a line, a `P` record does not), if the file is here.
+    pub fn stored_log(&self, namespace: &str, pod: &str, container: &str) -> Option<Vec<u8>> {
+        let dir = std::fs::read_dir("/var/log/pods").ok()?.flatten().find(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(&format!("{namespace}_{pod}_")))
+        })?;
+        let file = std::fs::read(dir.path().join(container).join("0.log")).ok()?;
+        let mut out = Vec::new();
+        for record in file.split(|b| *b == b'\n').filter(|r| !r.is_empty()) {
+            let mut fields = record.splitn(4, |b| *b == b' ');
+            let (_, _, tag, content) = (
+                fields.next()?,
+                fields.next()?,
+                fields.next()?,
+                fields.next().unwrap_or_default(),
+            );
+            out.extend_from_slice(content);
+            if tag.starts_with(b"F") {
+                out.push(b'\n');
+            }
+        }
+        Some(out)
+    }
+
     /// The running containers (the pod sandbox among them) of the pod with `uid`.
     pub fn running_of(&self, uid: &str) -> Vec<String> {
         let tasks = self.ctr(&["tasks", "ls"]);
