@@ -13,7 +13,8 @@ use crate::harness::{pods_of_run, run, task};
 use crate::logs;
 use crate::scenarios::{self, Cluster};
 
-async fn sim() -> (SimCluster, Cluster) {
+/// A fresh simulated cluster, and the scenarios' view of it.
+pub async fn sim() -> (SimCluster, Cluster) {
     let sim = SimCluster::start().await.unwrap();
     let cluster = Cluster {
         client: sim.client(),

@@ -8,18 +8,7 @@ use kpo::sim::SimCluster;
 use crate::harness::{run, task};
 use crate::logs::{assert_exact, numbered_bytes};
 use crate::scenarios::Cluster;
-
-async fn sim() -> (SimCluster, Cluster) {
-    let sim = SimCluster::start().await.unwrap();
-    let cluster = Cluster {
-        client: sim.client(),
-        admin: sim.client(),
-        ns: "default".into(),
-        image: "busybox:1.36".into(),
-        node: None,
-    };
-    (sim, cluster)
-}
+use crate::sim::sim;
 
 fn scripted(name: &str, script: &str) -> kpo::task::Task {
     task(&format!(
