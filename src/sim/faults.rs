@@ -56,12 +56,6 @@ impl Faults {
         self.with(|s| s.drop_watch = Some((events, times)));
     }
 
-    /// The runtime's longest log record: longer lines are stored as partial records (containerd's
-    /// `max_container_log_line_size`, 16 KiB by default).
-    pub fn max_log_line(&self, bytes: usize) {
-        self.with(|s| s.log_limits.max_line = bytes);
-    }
-
     /// Rotates each container's log file once it holds `bytes` (the kubelet's
     /// `containerLogMaxSize`); log requests then read only the new file, as the kubelet's do.
     pub fn rotate_logs_at(&self, bytes: usize) {

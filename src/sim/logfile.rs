@@ -6,7 +6,7 @@
 use jiff::Timestamp;
 
 /// containerd's `max_container_log_line_size` default.
-pub const DEFAULT_MAX_LINE: usize = 16 * 1024;
+const DEFAULT_MAX_LINE: usize = 16 * 1024;
 
 /// One record of a log file.
 #[derive(Debug, Clone)]

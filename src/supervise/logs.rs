@@ -33,9 +33,9 @@ use crate::status;
 /// How long a log stream may stay silent after its container exited before it counts as stalled.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// Pause before reopening a cut stream.
-const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
+pub(super) const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
 /// How long the log of an exited container must stay quiet to count as read to its end.
-pub const SETTLE: Duration = Duration::from_millis(100);
+const SETTLE: Duration = Duration::from_millis(100);
 /// How long after the exit reads that keep bringing new output are repeated.
 const GROWTH_LIMIT: Duration = Duration::from_secs(60);
 /// How long a plain read of the log is retried through API-server trouble.

@@ -39,8 +39,6 @@ use crate::{exit, status};
 const CLEANUP_LIMIT: Duration = Duration::from_secs(60);
 /// The grace period of a pod in which no container runs: nothing to stop but its sandbox.
 const NOTHING_RUNS_GRACE: Duration = Duration::from_secs(1);
-/// Pause before watching a pod again after a watch failed.
-const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
 /// How long followers of containers that still run get to print what is in flight.
 const LIVE_LOG_GRACE: Duration = Duration::from_millis(300);
 
@@ -572,7 +570,8 @@ async fn until(
             Ok(Err(e)) => {
                 tracing::debug!("watching pod {name} failed ({e}); watching again");
                 tokio::time::sleep(
-                    RECONNECT_PAUSE.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
+                    logs::RECONNECT_PAUSE
+                        .min(deadline.saturating_duration_since(tokio::time::Instant::now())),
                 )
                 .await;
             }
