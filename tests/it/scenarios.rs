@@ -265,7 +265,8 @@ command = ["sh", "-c", "echo never"]
 [env]
 PASSWORD = {{ secret = "kpo-no-such-secret", key = "password" }}
 [run]
-startup_timeout = "5s"
+# Long enough for a loaded node to reach the container's creation (CI saw 5 s not suffice).
+startup_timeout = "20s"
 "#,
         name = unique("nosecret"),
         image = c.image
