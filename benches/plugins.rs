@@ -11,19 +11,18 @@ mod measure;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kpo::plugin::{self, Loaded, PluginHost, PluginSpec, Role};
+use kpo::plugin::{self, Loaded, PluginHost, Role};
 use kpo::report::{ContainerReport, RunReport};
+use kpo::task::PluginSpec;
 use measure::{fmt, time};
 
 fn spec(name: &str, path: PathBuf, config: serde_json::Value) -> PluginSpec {
     PluginSpec {
         name: name.into(),
-        path,
         config,
         timeout: Duration::from_secs(10),
         memory: 256 << 20,
-        writable: None,
-        grants: Default::default(),
+        ..PluginSpec::at(&path)
     }
 }
 
@@ -36,7 +35,7 @@ fn report() -> RunReport {
         namespace: "default".into(),
         pod: "etl-bench".into(),
         uid: Some("uid".into()),
-        outcome: kpo::report::Outcome::Succeeded,
+        outcome: kpo::vocabulary::Outcome::Succeeded,
         exit_code: 0,
         message: String::new(),
         on_finish: kpo::task::OnFinish::Delete,
@@ -46,7 +45,7 @@ fn report() -> RunReport {
         timeline: Vec::new(),
         containers: vec![ContainerReport {
             name: "base".into(),
-            role: "main",
+            role: kpo::vocabulary::Role::Main,
             exit_code: Some(0),
             reason: Some("Completed".into()),
             message: None,

@@ -15,10 +15,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use kpo::pod::{self, RunIdentity};
-use kpo::report::{Outcome, RunReport};
+use kpo::report::RunReport;
 use kpo::sim::SimCluster;
 use kpo::supervise::{self, Observer};
 use kpo::task::{self, Task};
+use kpo::vocabulary::Outcome;
 use measure::{fmt, median, time};
 
 /// Counts the log lines delivered, as a terminal would print them.

@@ -17,3 +17,4 @@ pub mod status;
 pub mod stop;
 pub mod supervise;
 pub mod task;
+pub mod vocabulary;

@@ -11,9 +11,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use crate::names::pod_name_stem;
 use crate::result::{ResultSpec, Via};
 use crate::task::Task;
+use crate::vocabulary::MAIN_CONTAINER;
 
 /// The task's own container. Sidecars and templates may add others; this one decides the outcome.
-pub const MAIN_CONTAINER: &str = "base";
 /// Label carrying the task name, to find every run of a task.
 pub const LABEL_TASK: &str = "kpo.dev/task";
 /// Label carrying the run id, to find the pod of one run again.

@@ -4,33 +4,14 @@
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::exit;
 use crate::task::OnFinish;
-
-/// How a run ended, from kpo's point of view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// The main container exited 0.
-    Succeeded,
-    /// The main container exited non-zero, or the pod failed around it.
-    Failed,
-    /// The pod never got its main container running (unschedulable, image errors, startup timeout).
-    NeverStarted,
-    /// The run's timeout or the pod's active deadline passed.
-    TimedOut,
-    /// The API server refused the pod.
-    Rejected,
-    /// kpo was interrupted (Ctrl-C, SIGTERM) before the pod finished.
-    Interrupted,
-}
+use crate::vocabulary::{AttemptReport, Decision, Mutation, Outcome, Role};
 
 /// What one container did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ContainerReport {
     pub name: String,
-    /// `main`, `sidecar`, `init` or `native_sidecar`.
-    pub role: &'static str,
+    pub role: Role,
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
     /// The container's termination message (`terminationMessagePath`).
@@ -113,11 +94,11 @@ pub struct RunReport {
     /// Which attempt of the run this report is about (1 unless the run was retried).
     pub attempt: u32,
     /// Every attempt of the run, in order, when it has the report of its last one.
-    pub attempts: Vec<crate::runner::AttemptReport>,
+    pub attempts: Vec<AttemptReport>,
     /// What each mutator plugin changed in the pod before it was submitted.
-    pub mutations: Vec<crate::plugin::Mutation>,
+    pub mutations: Vec<Mutation>,
     /// The interpreter plugins' combined verdict and outputs, when the task has interpreters.
-    pub decision: Option<crate::plugin::Decision>,
+    pub decision: Option<Decision>,
     /// Why the pod was taken away from outside, when it was (an eviction, a preemption, a
     /// deletion no kpo command made): such a failure is an infrastructure one, retried under
     /// `[retry] infrastructure`.
@@ -135,19 +116,17 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// Lets the interpreters' verdict decide the exit code: a skip or success overrides a
-    /// failed exit, a failure overrides a clean one.
-    pub fn apply(&mut self, decision: crate::plugin::Decision) {
-        let main_exit = self
-            .containers
+    /// The main container's exit code, once it has one.
+    pub fn main_exit(&self) -> Option<i32> {
+        self.containers
             .iter()
-            .find(|c| c.role == "main")
-            .and_then(|c| c.exit_code);
-        self.exit_code = match decision.verdict {
-            "success" => exit::SUCCESS,
-            "skip" => exit::SKIPPED,
-            _ => main_exit.filter(|c| *c != 0).map_or(exit::FAILED, |c| c & 0xff),
-        };
+            .find(|c| c.role == Role::Main)
+            .and_then(|c| c.exit_code)
+    }
+
+    /// Lets the interpreters' verdict decide the exit code (see [`crate::vocabulary::Verdict`]).
+    pub fn apply(&mut self, decision: Decision) {
+        self.exit_code = decision.verdict.exit_code(self.main_exit());
         let why = decision
             .reason
             .as_deref()
@@ -155,22 +134,18 @@ impl RunReport {
             .unwrap_or_default();
         self.message = format!(
             "{} (judged {} by {}{why})",
-            self.message, decision.verdict, decision.plugin
+            self.message,
+            decision.verdict.name(),
+            decision.plugin
         );
         self.decision = Some(decision);
     }
-}
 
-impl Outcome {
-    /// The exit code of an outcome; a failure uses the main container's own code when it has one.
-    pub fn exit_code(self, main_exit: Option<i32>) -> i32 {
-        match self {
-            Outcome::Succeeded => exit::SUCCESS,
-            Outcome::Failed => main_exit.filter(|c| *c != 0).map_or(exit::FAILED, |c| c & 0xff),
-            Outcome::NeverStarted => exit::NEVER_STARTED,
-            Outcome::TimedOut => exit::TIMED_OUT,
-            Outcome::Rejected => exit::REJECTED,
-            Outcome::Interrupted => exit::INTERRUPTED,
-        }
+    /// How a sentence about the run ends: the interpreters' verdict when they gave one, else
+    /// the outcome ("succeeded", "never started").
+    pub fn phrase(&self) -> &'static str {
+        self.decision
+            .as_ref()
+            .map_or_else(|| self.outcome.phrase(), |d| d.verdict.phrase())
     }
 }

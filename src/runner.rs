@@ -7,39 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
-use serde::Serialize;
 
 use crate::plugin::{self, PluginError, TaskPlugins};
-use crate::pod::{self, MAIN_CONTAINER, RunIdentity};
-use crate::report::{Outcome, RunReport};
+use crate::pod::{self, RunIdentity};
+use crate::report::RunReport;
 use crate::supervise::{self, Observer, RunError};
 use crate::task::{RetryPolicy, Task};
-
-/// Why an attempt failed, for the retry budgets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureClass {
-    /// Eviction, preemption, node loss, the pod deleted by someone else, a pull rate limit.
-    Infrastructure,
-    /// The main container exited non-zero.
-    User,
-    /// An interpreter plugin judged the failure transient.
-    Plugin,
-}
-
-/// One attempt of a run, as listed in the final report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AttemptReport {
-    pub attempt: u32,
-    pub pod: String,
-    pub outcome: Outcome,
-    pub exit_code: i32,
-    pub message: String,
-    /// Why it failed, when it failed in a way the retry policy knows.
-    pub class: Option<FailureClass>,
-    /// Whether another attempt followed.
-    pub retried: bool,
-}
+use crate::vocabulary::{AttemptReport, FailureClass, Outcome, Verdict};
 
 /// Errors that end a run before it has a report.
 #[derive(Debug, thiserror::Error)]
@@ -155,12 +129,7 @@ pub async fn run_task(
 }
 
 fn class_name(class: Option<FailureClass>) -> &'static str {
-    match class {
-        Some(FailureClass::Infrastructure) => "infrastructure",
-        Some(FailureClass::User) => "user",
-        Some(FailureClass::Plugin) => "plugin",
-        None => "final",
-    }
+    class.map_or("final", FailureClass::name)
 }
 
 /// Between half and one and a half times `d`, so that many runs do not retry in step.
@@ -170,7 +139,11 @@ fn jittered(d: Duration) -> Duration {
 
 /// Which retry budget a finished attempt draws on, if any.
 pub fn classify(report: &RunReport, policy: &RetryPolicy) -> Option<FailureClass> {
-    if report.decision.as_ref().is_some_and(|d| d.verdict == "retry") {
+    if report
+        .decision
+        .as_ref()
+        .is_some_and(|d| d.verdict == Verdict::Retry)
+    {
         return Some(FailureClass::Plugin);
     }
     if report.exit_code == crate::exit::SUCCESS {
@@ -193,12 +166,7 @@ pub fn classify(report: &RunReport, policy: &RetryPolicy) -> Option<FailureClass
     if disrupted || rate_limited {
         return Some(FailureClass::Infrastructure);
     }
-    let main_exit = report
-        .containers
-        .iter()
-        .find(|c| c.name == MAIN_CONTAINER)
-        .and_then(|c| c.exit_code);
-    match (report.outcome, main_exit) {
+    match (report.outcome, report.main_exit()) {
         (Outcome::Failed, Some(code))
             if code != 0 && (policy.on_exit_codes.is_empty() || policy.on_exit_codes.contains(&code)) =>
         {

@@ -18,13 +18,14 @@ use kube::api::PostParams;
 use crate::connect::{self, Connection, Target};
 use crate::exit;
 use crate::journal::{Journal, JournalStore, Recording};
-use crate::plugin::{self, Mutation, TaskPlugins};
+use crate::plugin::{self, TaskPlugins};
 use crate::pod::{self, RunIdentity};
-use crate::report::{Outcome, RunReport};
+use crate::report::RunReport;
 use crate::runner;
 use crate::supervise;
 use crate::supervise::format_events;
 use crate::task::{self, LogSelection, Task};
+use crate::vocabulary::Mutation;
 use progress::{LogStream, Progress};
 
 /// Run a task as a supervised Kubernetes pod.
@@ -637,18 +638,7 @@ async fn reattach_pod(client: &kube::Client, journal: &Journal) -> Result<Pod, S
 
 /// The closing lines on stderr: outcome, why, container results, and events on failure.
 fn summarize(progress: &Progress, report: &RunReport) {
-    let verdict = match (report.decision.as_ref().map(|d| d.verdict), report.outcome) {
-        (Some("success"), _) => "succeeded",
-        (Some("skip"), _) => "was skipped",
-        (Some("retry"), _) => "failed (a plugin suggests a retry)",
-        (Some(_), _) => "failed",
-        (None, Outcome::Succeeded) => "succeeded",
-        (None, Outcome::Failed) => "failed",
-        (None, Outcome::NeverStarted) => "never started",
-        (None, Outcome::TimedOut) => "timed out",
-        (None, Outcome::Rejected) => "was rejected",
-        (None, Outcome::Interrupted) => "was interrupted",
-    };
+    let verdict = report.phrase();
     progress.say(&format!(
         "task {:?} {verdict}: {} (exit code {})",
         report.task, report.message, report.exit_code
@@ -676,7 +666,7 @@ fn summarize(progress: &Progress, report: &RunReport) {
             (None, None) if c.started_at.is_some() => "running".to_owned(),
             (None, None) => "never started".to_owned(),
         };
-        progress.say(&format!("  container {} ({}): {state}", c.name, c.role));
+        progress.say(&format!("  container {} ({}): {state}", c.name, c.role.name()));
         if let Some(m) = c.message.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
             for line in m.lines() {
                 progress.say(&format!("    | {line}"));

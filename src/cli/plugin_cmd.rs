@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::exit;
-use crate::plugin::{self, ContainerOutcome, Outcome, PluginHost, PluginSpec, Role, Verdict, inspect};
+use crate::plugin::{self, ContainerOutcome, Outcome, PluginHost, Role, Verdict, inspect};
+use crate::task::PluginSpec;
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
@@ -127,13 +128,8 @@ fn actual(host: &PluginHost, args: &TestArgs) -> Result<Value, (String, i32)> {
     let config: Value = serde_json::from_str(&args.config)
         .map_err(|e| (format!("--config is not JSON: {e}"), exit::USAGE))?;
     let spec = PluginSpec {
-        name: plugin::default_name(&args.plugin),
-        path: args.plugin.clone(),
         config,
-        timeout: plugin::DEFAULT_TIMEOUT,
-        memory: plugin::DEFAULT_MEMORY,
-        writable: None,
-        grants: Default::default(),
+        ..PluginSpec::at(&args.plugin)
     };
     let plugin_error = |e: plugin::PluginError| (e.to_string(), e.exit_code());
     let role = if args.pod.is_some() {

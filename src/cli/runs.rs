@@ -9,8 +9,9 @@ use kube::{Api, ResourceExt};
 
 use crate::exit;
 use crate::journal::{Journal, JournalStore};
-use crate::pod::{ANNOTATION_ON_FINISH, LABEL_MANAGED_BY, MAIN_CONTAINER};
+use crate::pod::{ANNOTATION_ON_FINISH, LABEL_MANAGED_BY};
 use crate::task::OnFinish;
+use crate::vocabulary::MAIN_CONTAINER;
 
 /// Prints the runs this machine's journal knows, newest last.
 pub fn list() -> i32 {

@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use super::{PluginError, PluginHost, PluginSpec, Role};
+use super::{PluginError, PluginHost, Role};
+use crate::task::PluginSpec;
 
 /// A component's interface, for `kpo plugin inspect`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,16 +15,7 @@ pub struct Inspection {
 }
 
 pub fn inspect(host: &PluginHost, path: &Path) -> Result<Inspection, PluginError> {
-    let spec = PluginSpec {
-        name: super::default_name(path),
-        path: path.to_owned(),
-        config: serde_json::Value::Null,
-        timeout: super::DEFAULT_TIMEOUT,
-        memory: super::DEFAULT_MEMORY,
-        writable: None,
-        grants: Default::default(),
-    };
-    let loaded = host.load(&spec)?;
+    let loaded = host.load(&PluginSpec::at(path))?;
     let engine = &host.engine.engine;
     let ty = loaded.pre.component().component_type();
     let roles = [Role::Mutator, Role::Interpreter]

@@ -2,23 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use serde_json::Value;
 
 use super::{ContainerOutcome, Context, Loaded, MAX_OUTPUT, Outcome, PluginError, PluginHost, Verdict};
 use crate::report::RunReport;
-
-/// The combined judgement of all interpreters.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Decision {
-    /// `success`, `failure`, `skip` or `retry`.
-    pub verdict: &'static str,
-    pub reason: Option<String>,
-    /// The interpreter whose verdict won (the first of the strictest).
-    pub plugin: String,
-    /// Each interpreter's outputs, under its name.
-    pub outputs: BTreeMap<String, Value>,
-}
+use crate::vocabulary::{self, Decision};
 
 /// Failure beats retry beats skip beats success.
 fn rank(v: &Verdict) -> u8 {
@@ -75,10 +63,10 @@ pub fn interpret(
     }
     Ok(decision.map(|(verdict, plugin)| {
         let (verdict, reason) = match verdict {
-            Verdict::Success => ("success", None),
-            Verdict::Failure(r) => ("failure", Some(r)),
-            Verdict::Skip(r) => ("skip", Some(r)),
-            Verdict::Retry(r) => ("retry", Some(r)),
+            Verdict::Success => (vocabulary::Verdict::Success, None),
+            Verdict::Failure(r) => (vocabulary::Verdict::Failure, Some(r)),
+            Verdict::Skip(r) => (vocabulary::Verdict::Skip, Some(r)),
+            Verdict::Retry(r) => (vocabulary::Verdict::Retry, Some(r)),
         };
         Decision {
             verdict,
@@ -91,10 +79,7 @@ pub fn interpret(
 
 /// The WIT view of a finished run.
 pub fn outcome_of(report: &RunReport) -> Outcome {
-    let status = serde_json::to_value(report.outcome)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
+    let status = report.outcome.name().to_owned();
     let phase = report
         .final_pod
         .as_ref()
@@ -110,7 +95,7 @@ pub fn outcome_of(report: &RunReport) -> Outcome {
             .iter()
             .map(|c| ContainerOutcome {
                 name: c.name.clone(),
-                role: c.role.to_owned(),
+                role: c.role.name().to_owned(),
                 exit_code: c.exit_code,
                 reason: c.reason.clone(),
                 message: c.message.clone(),

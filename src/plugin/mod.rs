@@ -13,54 +13,25 @@ mod interpret;
 mod mutate;
 mod sandbox;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, InstancePre, Linker};
 
+use crate::task::PluginSpec;
+use crate::vocabulary::{Decision, Mutation};
 pub use bindings::kpo::plugin::types::{ContainerOutcome, Context, Judgement, Outcome, Verdict};
 pub use engine::default_cache_dir;
-pub use interpret::{Decision, interpret};
-pub use mutate::{Mutation, check, mutate};
+pub use interpret::interpret;
+pub use mutate::{check, mutate};
 
 use bindings::exports::kpo::plugin::{interpreter, mutator};
 use sandbox::Sandbox;
 
-/// Default time limit of one plugin call.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Default memory cap of one plugin instance.
-pub const DEFAULT_MEMORY: u64 = 64 * 1024 * 1024;
 /// The largest pod or outputs document a plugin may hand back (the API server's own request
 /// limit is about 1.5 MB).
 pub const MAX_OUTPUT: usize = 1024 * 1024;
-
-/// What the task file says about one plugin.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PluginSpec {
-    /// `name` from the task file, else the file name without `.wasm`.
-    pub name: String,
-    pub path: PathBuf,
-    /// The plugin's `config` table, handed to it as JSON.
-    pub config: serde_json::Value,
-    pub timeout: Duration,
-    pub memory: u64,
-    /// JSON pointers (`/metadata/labels`) under which a mutator may change the pod; `None`: anywhere
-    /// except the protected fields.
-    pub writable: Option<Vec<String>>,
-    pub grants: Grants,
-}
-
-/// Capabilities granted to one plugin; by default it has none.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Grants {
-    /// Environment variables passed through (by name, value from kpo's environment).
-    pub env: Vec<String>,
-    /// The real wall and monotonic clocks instead of a clock stuck at zero.
-    pub clock: bool,
-    /// Host directories visible read-only, as (host path, guest path).
-    pub dirs: Vec<(PathBuf, String)>,
-}
 
 /// Why a plugin could not do its job. Always names the plugin.
 #[derive(Debug, thiserror::Error)]
@@ -331,13 +302,6 @@ pub fn call_interpret(
         ..ctx.clone()
     };
     plugin.call_interpret(host, outcome, &ctx)
-}
-
-/// The name a plugin goes by when the task file gives none: its file name without `.wasm`.
-pub fn default_name(path: &Path) -> String {
-    path.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "plugin".into())
 }
 
 /// A task's plugins, compiled and checked, ready before anything is submitted.

@@ -1,18 +1,11 @@
 //! Running the mutators in order, each on the previous one's pod, and checking what each did.
 
 use k8s_openapi::api::core::v1::Pod;
-use serde::Serialize;
 use serde_json::Value;
 
 use super::{Context, Loaded, MAX_OUTPUT, PluginError, PluginHost};
 use crate::pod::{LABEL_MANAGED_BY, LABEL_RUN_ID, LABEL_TASK};
-
-/// What one mutator changed, as an RFC 6902 JSON patch against the pod it was given.
-#[derive(Debug, Clone, Serialize)]
-pub struct Mutation {
-    pub plugin: String,
-    pub patch: json_patch::Patch,
-}
+use crate::vocabulary::Mutation;
 
 /// Fields no mutator may change: they identify the run.
 fn protected() -> [String; 5] {

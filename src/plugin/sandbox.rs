@@ -9,8 +9,9 @@ use wasmtime_wasi::{
     FsPerms, HostMonotonicClock, HostWallClock, ResourceTable, WasiCtx, WasiCtxView, WasiView,
 };
 
+use super::PluginError;
 use super::bindings::kpo::plugin::log;
-use super::{Grants, PluginError};
+use crate::task::Grants;
 
 /// How much a plugin may print on stdout or stderr in one call.
 const OUTPUT_CAP: usize = 64 * 1024;

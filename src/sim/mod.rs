@@ -5,10 +5,20 @@
 //! task, and every test talks to it over HTTP through the real `kube` client.
 
 mod api;
+mod disruptions;
 mod faults;
+mod handlers;
 mod kubelet;
 mod listener;
 mod logfile;
+mod node;
+mod pod_log;
+mod pod_status;
+mod pods;
+mod registry;
+mod runtime;
+mod scheduler;
+mod script;
 mod select;
 mod store;
 mod validate;
@@ -17,7 +27,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use faults::{Faults, Target};
-pub use kubelet::{SCHEDULE_ANNOTATION, SCRIPT_PREFIX, Script, filler_document, long_line};
+
+/// The one node of the simulated cluster.
+pub const NODE_NAME: &str = "sim-node";
+pub use scheduler::SCHEDULE_ANNOTATION;
+pub use script::{SCRIPT_PREFIX, Script, filler_document, long_line};
 
 /// A running simulated cluster. Dropping it stops the server.
 pub struct SimCluster {
@@ -35,7 +49,7 @@ impl SimCluster {
         let socket = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = socket.local_addr()?;
         let faults = Arc::new(Faults::default());
-        let sim = api::Sim {
+        let sim = handlers::Sim {
             store: store::Store::new(),
             faults: faults.clone(),
         };

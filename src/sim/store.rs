@@ -190,7 +190,7 @@ impl Store {
             event_time: None::<MicroTime>,
             source: Some(EventSource {
                 component: Some(component.into()),
-                host: (component == "kubelet").then(|| super::kubelet::NODE_NAME.into()),
+                host: (component == "kubelet").then(|| super::NODE_NAME.into()),
             }),
             reporting_component: Some(component.into()),
             ..Default::default()

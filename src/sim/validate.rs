@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{Container, Pod, PodSecurityContext, PodStatus, 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::json;
 
-use super::kubelet::SCRIPT_PREFIX;
+use super::script::{SCRIPT_PREFIX, Script};
 use crate::names;
 
 const DNS_LABEL_HINT: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
@@ -67,7 +67,7 @@ pub fn pod(pod: &Pod) -> Result<(), Invalid> {
     }
     for (k, v) in pod.metadata.annotations.iter().flatten() {
         if let Some(container) = k.strip_prefix(SCRIPT_PREFIX)
-            && let Err(e) = super::kubelet::Script::parse(v)
+            && let Err(e) = Script::parse(v)
         {
             add(
                 format!("metadata.annotations[{k}]"),

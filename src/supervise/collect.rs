@@ -9,8 +9,8 @@ use kube::Api;
 use kube::api::LogParams;
 use kube::runtime::wait::await_condition;
 
-use crate::pod::MAIN_CONTAINER;
 use crate::result::{self, ResultError, ResultSpec, SIDECAR, Via};
+use crate::vocabulary::MAIN_CONTAINER;
 
 /// How long an ended sidecar's log may take to show the whole frame.
 const LOG_SETTLE: Duration = Duration::from_secs(10);

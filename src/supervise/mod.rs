@@ -28,11 +28,10 @@ use tokio::sync::watch;
 pub use records::Cursor;
 use state::{Tracker, Verdict, pull_error_is_permanent};
 
-use crate::pod::{LABEL_RUN_ID, LABEL_TASK, MAIN_CONTAINER};
-use crate::report::{
-    Cleanup, ContainerReport, EventReport, IncompleteLog, Outcome, RunReport, TimelineEntry,
-};
+use crate::pod::{LABEL_RUN_ID, LABEL_TASK};
+use crate::report::{Cleanup, ContainerReport, EventReport, IncompleteLog, RunReport, TimelineEntry};
 use crate::task::{LogSelection, OnFinish, OnSignal, RunPolicy};
+use crate::vocabulary::{MAIN_CONTAINER, Outcome, Role};
 use crate::{exit, status};
 
 /// How long kpo keeps trying to delete the pod through API-server trouble.
@@ -479,11 +478,7 @@ async fn follow(
         report.message = format!("{}; but {e}", report.message);
         report.result_error = Some(e.to_string());
     }
-    let main_exit = report
-        .containers
-        .iter()
-        .find(|c| c.role == "main")
-        .and_then(|c| c.exit_code);
+    let main_exit = report.main_exit();
     let mut report = finish(report, main_exit);
     if result_failed && report.exit_code == exit::SUCCESS {
         report.exit_code = exit::RESULT_INVALID;
@@ -623,9 +618,9 @@ fn containers(pod: &Pod) -> Vec<ContainerReport> {
     let status = pod.status.clone().unwrap_or_default();
     let inits = spec.init_containers.iter().flatten().map(|c| {
         let role = if c.restart_policy.as_deref() == Some("Always") {
-            "native_sidecar"
+            Role::NativeSidecar
         } else {
-            "init"
+            Role::Init
         };
         (
             c,
@@ -639,9 +634,9 @@ fn containers(pod: &Pod) -> Vec<ContainerReport> {
     });
     let regular = spec.containers.iter().map(|c| {
         let role = if c.name == MAIN_CONTAINER {
-            "main"
+            Role::Main
         } else {
-            "sidecar"
+            Role::Sidecar
         };
         (
             c,

@@ -3,8 +3,8 @@
 
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 
-use crate::pod::MAIN_CONTAINER;
-use crate::report::Outcome;
+use crate::vocabulary::MAIN_CONTAINER;
+use crate::vocabulary::Outcome;
 
 /// What a snapshot means for the run.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use super::Observer;
-use crate::pod::MAIN_CONTAINER;
 use crate::report::TimelineEntry;
 use crate::result::Outputs;
+use crate::vocabulary::MAIN_CONTAINER;
 
 /// At most this many lines ...
 const MAX_LINES: usize = 200;

@@ -2,6 +2,7 @@
 
 mod load;
 mod locate;
+mod plugin_spec;
 mod raw;
 mod validate;
 
@@ -14,6 +15,7 @@ use k8s_openapi::api::core::v1::{
 };
 
 pub use load::{TaskError, load, parse};
+pub use plugin_spec::{DEFAULT_MEMORY, DEFAULT_TIMEOUT, Grants, PluginSpec, default_name};
 
 /// A task file after parsing and validation. Every field is already in the shape the pod
 /// builder needs, so building a pod cannot fail on anything the user wrote.
@@ -52,8 +54,8 @@ pub struct Task {
     /// Which failures get another attempt, with a new pod.
     pub retry: RetryPolicy,
     /// Mutator plugins, in the order they apply.
-    pub mutators: Vec<crate::plugin::PluginSpec>,
-    pub interpreters: Vec<crate::plugin::PluginSpec>,
+    pub mutators: Vec<PluginSpec>,
+    pub interpreters: Vec<PluginSpec>,
 }
 
 /// Retries by class of failure, in the spirit of a Job's `podFailurePolicy`: each class has its

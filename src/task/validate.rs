@@ -12,10 +12,10 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::locate::KeyPath;
+use super::plugin_spec::{self, Grants, PluginSpec};
 use super::raw::{RawEnvValue, RawLogs, RawPlugin, RawResult, RawRetry, RawTask};
 use super::{LogSelection, OnFinish, RetryPolicy, RunPolicy, Task};
 use crate::names;
-use crate::plugin::{self, Grants, PluginSpec};
 use crate::result::{ResultSpec, Via};
 
 type Found = Vec<(KeyPath, String)>;
@@ -229,7 +229,7 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
         }
     }
 
-    let mut container_names = BTreeSet::from([crate::pod::MAIN_CONTAINER.to_owned()]);
+    let mut container_names = BTreeSet::from([crate::vocabulary::MAIN_CONTAINER.to_owned()]);
     for (field, list) in [
         ("init_containers", &raw.init_containers),
         ("sidecars", &raw.sidecars),
@@ -470,7 +470,7 @@ fn plugins(
         if !path.is_file() {
             bad(key().key("path"), format!("no plugin file at {}", path.display()));
         }
-        let name = p.name.unwrap_or_else(|| plugin::default_name(&path));
+        let name = p.name.unwrap_or_else(|| plugin_spec::default_name(&path));
         if !names.insert(name.clone()) {
             bad(
                 key().key("name"),
@@ -478,19 +478,19 @@ fn plugins(
             );
         }
         let timeout = match p.timeout.as_deref().map(parse_duration) {
-            None => plugin::DEFAULT_TIMEOUT,
+            None => plugin_spec::DEFAULT_TIMEOUT,
             Some(Ok(t)) => t,
             Some(Err(m)) => {
                 bad(key().key("timeout"), m);
-                plugin::DEFAULT_TIMEOUT
+                plugin_spec::DEFAULT_TIMEOUT
             }
         };
         let memory = match p.memory.as_deref().map(|m| names::check_quantity(m).map(|()| m)) {
-            None => plugin::DEFAULT_MEMORY,
+            None => plugin_spec::DEFAULT_MEMORY,
             Some(Ok(m)) => names::quantity_value(m) as u64,
             Some(Err(e)) => {
                 bad(key().key("memory"), e);
-                plugin::DEFAULT_MEMORY
+                plugin_spec::DEFAULT_MEMORY
             }
         };
         for w in p.writable.iter().flatten().filter(|w| !w.starts_with('/')) {

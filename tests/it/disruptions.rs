@@ -8,8 +8,9 @@ use std::sync::Arc;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kpo::pod::{LABEL_ATTEMPT, LABEL_RUN_ID, RunIdentity};
-use kpo::report::{Outcome, RunReport};
-use kpo::runner::FailureClass;
+use kpo::report::RunReport;
+use kpo::vocabulary::FailureClass;
+use kpo::vocabulary::Outcome;
 use kube::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 

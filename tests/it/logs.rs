@@ -7,7 +7,7 @@
 //! (`sim_logs::a_log_whose_end_the_runtime_lost_is_reported_as_incomplete` is that case; kpo
 //! says so). What is tested here is that kpo delivers what the node stores.
 
-use kpo::report::Outcome;
+use kpo::vocabulary::Outcome;
 
 use crate::harness::{run, task};
 use crate::scenarios::{Cluster, unique};

@@ -6,6 +6,7 @@ mod disruptions;
 mod e2e;
 mod fuzz;
 mod harness;
+mod layering;
 mod leftovers;
 mod logs;
 mod matrix;

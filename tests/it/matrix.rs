@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
-use kpo::report::Outcome;
 use kpo::sim::{SimCluster, Target};
+use kpo::vocabulary::Outcome;
 use kube::Api;
 use kube::api::DeleteParams;
 

@@ -399,14 +399,9 @@ fn hostile_mutators_leave_no_pod_behind() {
 fn the_second_load_comes_from_the_cache() {
     let cache = tempfile::tempdir().unwrap();
     let host = PluginHost::new(Some(cache.path().to_owned())).unwrap();
-    let spec = kpo::plugin::PluginSpec {
-        name: "add-labels".into(),
-        path: plugin("add-labels"),
+    let spec = kpo::task::PluginSpec {
         config: serde_json::json!({}),
-        timeout: kpo::plugin::DEFAULT_TIMEOUT,
-        memory: kpo::plugin::DEFAULT_MEMORY,
-        writable: None,
-        grants: Default::default(),
+        ..kpo::task::PluginSpec::at(&plugin("add-labels"))
     };
     assert!(!host.load(&spec).unwrap().from_cache);
     assert!(host.load(&spec).unwrap().from_cache);

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use kpo::report::Outcome;
+use kpo::vocabulary::Outcome;
 
 use crate::scenarios::{Cluster, unique};
 

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use kpo::report::Outcome;
-use kpo::runner::{FailureClass, run_task};
+use kpo::runner::run_task;
 use kpo::sim::SimCluster;
+use kpo::vocabulary::FailureClass;
+use kpo::vocabulary::Outcome;
 
 use crate::harness::{Recorder, task};
 
@@ -192,6 +193,9 @@ async fn an_interpreter_retry_verdict_has_its_own_budget() {
             (Some(FailureClass::Plugin), false)
         ]
     );
-    assert_eq!(report.decision.as_ref().map(|d| d.verdict), Some("retry"));
+    assert_eq!(
+        report.decision.as_ref().map(|d| d.verdict),
+        Some(kpo::vocabulary::Verdict::Retry)
+    );
     assert_eq!(report.exit_code, 75);
 }

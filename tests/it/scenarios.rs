@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 use kpo::pod::LABEL_TASK;
-use kpo::report::{Cleanup, Outcome};
+use kpo::report::Cleanup;
+use kpo::vocabulary::{Outcome, Role};
 use kube::Api;
 use kube::api::{DeleteParams, ListParams};
 
@@ -51,7 +52,7 @@ command = ["sh", "-c", "echo one; sleep 1; echo two; echo three"]
     );
     assert_eq!(report.cleanup, Cleanup::Deleted);
     assert_nothing_left(c, &report).await;
-    let main = report.containers.iter().find(|k| k.role == "main").unwrap();
+    let main = report.containers.iter().find(|k| k.role == Role::Main).unwrap();
     assert_eq!(
         (main.exit_code, main.reason.as_deref()),
         (Some(0), Some("Completed"))
@@ -76,7 +77,7 @@ limits = {{ memory = "32Mi" }}
     assert_eq!(report.outcome, Outcome::Failed, "{}", report.message);
     assert_eq!(report.exit_code, 137);
     assert_eq!(rec.lines_of("base"), ["allocating"]);
-    let main = report.containers.iter().find(|k| k.role == "main").unwrap();
+    let main = report.containers.iter().find(|k| k.role == Role::Main).unwrap();
     assert_eq!(main.reason.as_deref(), Some("OOMKilled"));
     assert!(report.message.contains("OOMKilled"), "{}", report.message);
     assert_nothing_left(c, &report).await;
@@ -191,7 +192,7 @@ logs = "all"
     let roles: Vec<_> = report
         .containers
         .iter()
-        .map(|k| (k.name.as_str(), k.role))
+        .map(|k| (k.name.as_str(), k.role.name()))
         .collect();
     assert_eq!(roles, [("base", "main"), ("proxy", "sidecar")]);
     assert_eq!(report.cleanup, Cleanup::Deleted);
@@ -214,7 +215,7 @@ command = ["sh", "-c", "echo working; echo 'input file missing' > /dev/terminati
     assert_eq!(report.outcome, Outcome::Failed);
     assert_eq!(report.exit_code, 3);
     assert_eq!(rec.lines_of("base"), ["working"]);
-    let main = report.containers.iter().find(|k| k.role == "main").unwrap();
+    let main = report.containers.iter().find(|k| k.role == Role::Main).unwrap();
     assert_eq!(main.reason.as_deref(), Some("Error"));
     assert_eq!(main.message.as_deref().map(str::trim), Some("input file missing"));
     assert!(

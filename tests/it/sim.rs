@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
-use kpo::report::{Cleanup, Outcome};
+use kpo::report::Cleanup;
 use kpo::sim::{SimCluster, Target};
+use kpo::vocabulary::Outcome;
 use kube::Api;
 
 use crate::disruptions;
@@ -212,7 +213,7 @@ logs = "all"
     let roles: Vec<_> = report
         .containers
         .iter()
-        .map(|k| (k.name.as_str(), k.role))
+        .map(|k| (k.name.as_str(), k.role.name()))
         .collect();
     assert_eq!(
         roles,

@@ -2,8 +2,8 @@
 //! kubelet, reconnects that land inside a long line, a runtime that stores output after the
 //! container's exit, the kubelet's own words where the log should be, and log rotation.
 
-use kpo::report::Outcome;
 use kpo::sim::SimCluster;
+use kpo::vocabulary::Outcome;
 
 use crate::harness::{run, task};
 use crate::logs::{assert_exact, numbered_bytes};

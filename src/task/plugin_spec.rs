@@ -1,0 +1,60 @@
+//! What a task file says about one plugin: the plugin host's input, kept with the task so
+//! that reading a task file never needs the WebAssembly engine.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Default time limit of one plugin call.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default memory cap of one plugin instance.
+pub const DEFAULT_MEMORY: u64 = 64 * 1024 * 1024;
+
+/// What the task file says about one plugin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginSpec {
+    /// `name` from the task file, else the file name without `.wasm`.
+    pub name: String,
+    pub path: PathBuf,
+    /// The plugin's `config` table, handed to it as JSON.
+    pub config: serde_json::Value,
+    pub timeout: Duration,
+    pub memory: u64,
+    /// JSON pointers (`/metadata/labels`) under which a mutator may change the pod; `None`: anywhere
+    /// except the protected fields.
+    pub writable: Option<Vec<String>>,
+    pub grants: Grants,
+}
+
+/// Capabilities granted to one plugin; by default it has none.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Grants {
+    /// Environment variables passed through (by name, value from kpo's environment).
+    pub env: Vec<String>,
+    /// The real wall and monotonic clocks instead of a clock stuck at zero.
+    pub clock: bool,
+    /// Host directories visible read-only, as (host path, guest path).
+    pub dirs: Vec<(PathBuf, String)>,
+}
+
+impl PluginSpec {
+    /// The plugin at `path` with every default: named for its file, no config, the default
+    /// limits, no grants (what `kpo plugin` uses when there is no task file).
+    pub fn at(path: &Path) -> Self {
+        PluginSpec {
+            name: default_name(path),
+            path: path.to_owned(),
+            config: serde_json::Value::Null,
+            timeout: DEFAULT_TIMEOUT,
+            memory: DEFAULT_MEMORY,
+            writable: None,
+            grants: Grants::default(),
+        }
+    }
+}
+
+/// The name a plugin goes by when the task file gives none: its file name without `.wasm`.
+pub fn default_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plugin".into())
+}

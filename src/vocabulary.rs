@@ -1,0 +1,246 @@
+//! The words every part of kpo uses for a run: how it ended, which container is which, what the
+//! plugins said, which attempt failed why. Its own layer, importing none of kpo's other modules
+//! but the table of exit codes, so that the task file, the pod builder, the supervisor, the
+//! plugin host and the report can all speak of a run without reaching into one another.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::exit;
+
+/// The name of the task's own container in every pod kpo builds.
+pub const MAIN_CONTAINER: &str = "base";
+
+/// How a run ended, from kpo's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The main container exited 0.
+    Succeeded,
+    /// The main container exited non-zero, or the pod failed around it.
+    Failed,
+    /// The pod never got its main container running (unschedulable, image errors, startup timeout).
+    NeverStarted,
+    /// The run's timeout or the pod's active deadline passed.
+    TimedOut,
+    /// The API server refused the pod.
+    Rejected,
+    /// kpo was interrupted (Ctrl-C, SIGTERM) before the pod finished.
+    Interrupted,
+}
+
+impl Outcome {
+    /// The exit code of an outcome; a failure uses the main container's own code when it has one.
+    pub fn exit_code(self, main_exit: Option<i32>) -> i32 {
+        match self {
+            Outcome::Succeeded => exit::SUCCESS,
+            Outcome::Failed => failed_exit(main_exit),
+            Outcome::NeverStarted => exit::NEVER_STARTED,
+            Outcome::TimedOut => exit::TIMED_OUT,
+            Outcome::Rejected => exit::REJECTED,
+            Outcome::Interrupted => exit::INTERRUPTED,
+        }
+    }
+
+    /// The name the report and the plugin contract use (`never_started`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::NeverStarted => "never_started",
+            Outcome::TimedOut => "timed_out",
+            Outcome::Rejected => "rejected",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+
+    /// How a sentence about the run ends: "task x never started".
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::NeverStarted => "never started",
+            Outcome::TimedOut => "timed out",
+            Outcome::Rejected => "was rejected",
+            Outcome::Interrupted => "was interrupted",
+        }
+    }
+}
+
+/// A failed run exits with its main container's own code (1-255), else with [`exit::FAILED`].
+pub fn failed_exit(main_exit: Option<i32>) -> i32 {
+    main_exit.filter(|c| *c != 0).map_or(exit::FAILED, |c| c & 0xff)
+}
+
+/// What a container is to the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The task's own container, [`MAIN_CONTAINER`]: its exit decides the run.
+    Main,
+    /// Another regular container, beside the main one (e.g. kpo's result sidecar).
+    Sidecar,
+    /// An init container, run to completion before the others.
+    Init,
+    /// An init container with `restartPolicy: Always`, running beside the main one.
+    NativeSidecar,
+}
+
+impl Role {
+    /// The name the report and the plugin contract use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Main => "main",
+            Role::Sidecar => "sidecar",
+            Role::Init => "init",
+            Role::NativeSidecar => "native_sidecar",
+        }
+    }
+}
+
+/// An interpreter's judgement of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Success,
+    Skip,
+    Retry,
+    Failure,
+}
+
+impl Verdict {
+    /// The exit code the verdict gives a run: a skip or success overrides a failed exit, a
+    /// failure (or a retry that is not taken) overrides a clean one.
+    pub fn exit_code(self, main_exit: Option<i32>) -> i32 {
+        match self {
+            Verdict::Success => exit::SUCCESS,
+            Verdict::Skip => exit::SKIPPED,
+            Verdict::Retry | Verdict::Failure => failed_exit(main_exit),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Success => "success",
+            Verdict::Skip => "skip",
+            Verdict::Retry => "retry",
+            Verdict::Failure => "failure",
+        }
+    }
+
+    /// How a sentence about the run ends: "task x was skipped".
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Verdict::Success => "succeeded",
+            Verdict::Skip => "was skipped",
+            Verdict::Retry => "failed (a plugin suggests a retry)",
+            Verdict::Failure => "failed",
+        }
+    }
+}
+
+/// The combined judgement of all interpreters.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    /// The strictest verdict: failure beats retry beats skip beats success.
+    pub verdict: Verdict,
+    pub reason: Option<String>,
+    /// The interpreter whose verdict won (the first of the strictest).
+    pub plugin: String,
+    /// Each interpreter's outputs, under its name.
+    pub outputs: BTreeMap<String, Value>,
+}
+
+/// What one mutator changed, as an RFC 6902 JSON patch against the pod it was given.
+#[derive(Debug, Clone, Serialize)]
+pub struct Mutation {
+    pub plugin: String,
+    pub patch: json_patch::Patch,
+}
+
+/// Why an attempt failed, for the retry budgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// Eviction, preemption, node loss, the pod deleted by someone else, a pull rate limit.
+    Infrastructure,
+    /// The main container exited non-zero.
+    User,
+    /// An interpreter plugin judged the failure transient.
+    Plugin,
+}
+
+impl FailureClass {
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureClass::Infrastructure => "infrastructure",
+            FailureClass::User => "user",
+            FailureClass::Plugin => "plugin",
+        }
+    }
+}
+
+/// One attempt of a run, as listed in the final report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttemptReport {
+    pub attempt: u32,
+    pub pod: String,
+    pub outcome: Outcome,
+    pub exit_code: i32,
+    pub message: String,
+    /// Why it failed, when it failed in a way the retry policy knows.
+    pub class: Option<FailureClass>,
+    /// Whether another attempt followed.
+    pub retried: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_serialized_names() {
+        let outcomes = [
+            Outcome::Succeeded,
+            Outcome::Failed,
+            Outcome::NeverStarted,
+            Outcome::TimedOut,
+            Outcome::Rejected,
+            Outcome::Interrupted,
+        ];
+        for o in outcomes {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.name());
+        }
+        for r in [Role::Main, Role::Sidecar, Role::Init, Role::NativeSidecar] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.name());
+        }
+        for v in [Verdict::Success, Verdict::Skip, Verdict::Retry, Verdict::Failure] {
+            assert_eq!(serde_json::to_value(v).unwrap(), v.name());
+        }
+        for c in [
+            FailureClass::Infrastructure,
+            FailureClass::User,
+            FailureClass::Plugin,
+        ] {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.name());
+        }
+    }
+
+    #[test]
+    fn the_strictest_verdict_is_the_greatest() {
+        assert!(Verdict::Failure > Verdict::Retry);
+        assert!(Verdict::Retry > Verdict::Skip);
+        assert!(Verdict::Skip > Verdict::Success);
+    }
+
+    #[test]
+    fn a_failure_keeps_the_containers_own_code() {
+        assert_eq!(Outcome::Failed.exit_code(Some(3)), 3);
+        assert_eq!(Outcome::Failed.exit_code(Some(256 + 4)), 4);
+        assert_eq!(Outcome::Failed.exit_code(None), exit::FAILED);
+        assert_eq!(Verdict::Failure.exit_code(Some(0)), exit::FAILED);
+        assert_eq!(Verdict::Skip.exit_code(Some(2)), exit::SKIPPED);
+    }
+}
