@@ -30,7 +30,10 @@ pub struct Connection {
 pub enum ConnectError {
     #[error("cannot start the simulated cluster")]
     Sim(#[source] std::io::Error),
-    #[error("cannot use kubeconfig {}", path.display())]
+    #[error(
+        "cannot use kubeconfig {} (without a cluster, try `--sim` to run on the built-in simulated cluster)",
+        path.display()
+    )]
     Kubeconfig {
         path: PathBuf,
         #[source]
@@ -60,6 +63,13 @@ pub enum ConnectError {
         #[source]
         source: kube::Error,
     },
+}
+
+impl ConnectError {
+    /// Always [`crate::exit::CLUSTER_UNAVAILABLE`].
+    pub fn exit_code(&self) -> i32 {
+        crate::exit::CLUSTER_UNAVAILABLE
+    }
 }
 
 /// Connects to the cluster `target` names and checks that it answers.

@@ -115,24 +115,22 @@ impl JournalStore {
         Ok(found.into_iter().map(|(_, j)| j).collect())
     }
 
-    /// Writes the journal so that a crash leaves either the old or the new version, never half.
+    /// Writes the journal so that a crash leaves either the old or the new version, never half
+    /// (owner-only: it holds the run's result).
     pub fn save(&self, journal: &Journal) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
-        let tmp = self
-            .dir
-            .join(format!(".{}.{}.tmp", journal.run_id, std::process::id()));
-        std::fs::write(&tmp, serde_json::to_vec(journal).map_err(std::io::Error::other)?)?;
-        std::fs::rename(tmp, self.path(&journal.run_id))
+        let bytes = serde_json::to_vec(journal).map_err(std::io::Error::other)?;
+        crate::private::write_atomically(&self.path(&journal.run_id), &bytes)
     }
 
     /// Opens the run's cursor record for appending, emptied: the journal just written holds
     /// everything it said.
     fn restart_cursors(&self, run_id: &str) -> std::io::Result<std::fs::File> {
-        std::fs::create_dir_all(&self.dir)?;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.cursors_path(run_id))?;
+        crate::private::create_dir(&self.dir)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(self.cursors_path(run_id))?;
         file.set_len(0)?;
         Ok(file)
     }

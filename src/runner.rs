@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::Pod;
 
 use crate::plugin::{self, PluginError, TaskPlugins};
 use crate::pod::{self, RunIdentity};
 use crate::report::RunReport;
-use crate::supervise::{self, Observer, RunError};
+use crate::supervise::{self, Interrupt, Observer, RunError};
 use crate::task::{RetryPolicy, Task};
-use crate::vocabulary::{AttemptReport, FailureClass, Outcome, Verdict};
+use crate::vocabulary::{AttemptReport, FailureClass, Mutation, Outcome, Verdict};
 
 /// Errors that end a run before it has a report.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,15 @@ pub enum RunTaskError {
     Plugin(#[from] PluginError),
     #[error(transparent)]
     Cluster(#[from] RunError),
+}
+
+impl RunTaskError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunTaskError::Plugin(e) => e.exit_code(),
+            RunTaskError::Cluster(_) => crate::exit::CLUSTER_UNAVAILABLE,
+        }
+    }
 }
 
 /// Runs `task` to its final outcome, retrying per its policy.
@@ -40,21 +50,14 @@ pub async fn run_task(
     mut identity: RunIdentity,
     namespace: &str,
     observer: Arc<dyn Observer>,
-    mut interrupts: impl Stream<Item = ()> + Unpin,
+    mut interrupts: impl Stream<Item = Interrupt> + Unpin,
 ) -> Result<RunReport, RunTaskError> {
     let mut attempts = Vec::new();
     let mut used = [0u32; 3];
     let mut pause = task.retry.backoff;
     loop {
-        let ctx = plugin::Context {
-            attempt: identity.attempt,
-            ..plugin::context(&task.name, namespace, &identity.run_id)
-        };
-        let mut pod = pod::build(task, &identity, namespace);
-        let mut mutations = Vec::new();
-        if let Some(p) = plugins {
-            (pod, mutations) = tokio::task::block_in_place(|| p.mutate(pod, &ctx))?;
-        }
+        let ctx = context(task, &identity, namespace);
+        let (pod, mutations) = prepare(task, &identity, namespace, plugins)?;
         if !mutations.is_empty() {
             let applied: Vec<String> = mutations
                 .iter()
@@ -115,7 +118,7 @@ pub async fn run_task(
         ));
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            Some(()) = interrupts.next() => {
+            Some(_) = interrupts.next() => {
                 report.outcome = Outcome::Interrupted;
                 report.exit_code = crate::exit::INTERRUPTED;
                 report.message = format!("interrupted while waiting to retry; the last attempt: {}", report.message);
@@ -125,6 +128,35 @@ pub async fn run_task(
         }
         pause = (pause * 2).min(task.retry.max_backoff);
         identity = identity.next_attempt(&task.name);
+    }
+}
+
+/// Builds the pod of an attempt and lets the mutators change it, in order: what `run` submits
+/// and `render` prints, one code path so that the two can never differ.
+///
+/// # Errors
+/// A mutator that fails, refuses the pod or changes what it may not.
+///
+/// # Panics
+/// With plugins, on a current-thread Tokio runtime (see [`run_task`]).
+pub fn prepare(
+    task: &Task,
+    identity: &RunIdentity,
+    namespace: &str,
+    plugins: Option<&TaskPlugins>,
+) -> Result<(Pod, Vec<Mutation>), PluginError> {
+    let pod = pod::build(task, identity, namespace);
+    match plugins {
+        Some(p) => tokio::task::block_in_place(|| p.mutate(pod, &context(task, identity, namespace))),
+        None => Ok((pod, Vec::new())),
+    }
+}
+
+/// What a plugin is told about the attempt it works on.
+fn context(task: &Task, identity: &RunIdentity, namespace: &str) -> plugin::Context {
+    plugin::Context {
+        attempt: identity.attempt,
+        ..plugin::context(&task.name, namespace, &identity.run_id)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `kpo` command line: a thin layer that parses arguments, loads the task, connects, calls
 //! the library and turns the result into output and an exit code.
 
+mod error;
 mod plugin_cmd;
 mod progress;
 mod runs;
@@ -10,23 +11,30 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use k8s_openapi::api::core::v1::Pod;
-use kube::Api;
 use kube::api::PostParams;
+use kube::{Api, ResourceExt};
 
 use crate::connect::{self, Connection, Target};
 use crate::exit;
 use crate::journal::{Journal, JournalStore, Recording};
-use crate::plugin::{self, TaskPlugins};
-use crate::pod::{self, RunIdentity};
+use crate::plugin::TaskPlugins;
+use crate::pod::RunIdentity;
+use crate::reattach::{self, Plan};
 use crate::report::RunReport;
 use crate::runner;
-use crate::supervise;
-use crate::supervise::format_events;
+use crate::supervise::{self, Interrupt, format_events};
 use crate::task::{self, LogSelection, Task};
 use crate::vocabulary::Mutation;
+use error::CliError;
 use progress::{LogStream, Progress};
+
+/// What `kpo --version` says: kpo's version and the plugin contract it speaks.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (plugin contract kpo:plugin@0.1.0: mutator, interpreter)"
+);
 
 /// Run a task as a supervised Kubernetes pod.
 ///
@@ -36,7 +44,7 @@ use progress::{LogStream, Progress};
 ///
 /// Try it without a cluster: kpo run --sim examples/hello.toml
 #[derive(Debug, Parser)]
-#[command(name = "kpo", version, max_term_width = 100)]
+#[command(name = "kpo", version = VERSION, max_term_width = 100)]
 pub struct Cli {
     /// More detail on stderr (-v: kpo's debug log, -vv: everything). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -108,6 +116,13 @@ enum Command {
         #[command(subcommand)]
         command: plugin_cmd::PluginCommand,
     },
+    /// Print a shell completion script: `kpo completions bash > ~/.local/share/bash-completion/completions/kpo`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print kpo's man page (roff): `kpo man > ~/.local/share/man/man1/kpo.1`.
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -181,62 +196,105 @@ enum Output {
     Json,
 }
 
-/// Entry point of the `kpo` binary.
+/// Entry point of the `kpo` binary: every error of every command is printed here, once, with
+/// its causes, and becomes its exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     init_tracing(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(r) => r,
+    let json = cli.command.prints_json();
+    let result = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        // A panic is a bug in kpo: the supervisor has already cleaned up; exit with kpo's own code.
+        Ok(runtime) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            runtime.block_on(dispatch(cli.command))
+        }))
+        .unwrap_or_else(|_| Err(CliError::Internal("kpo panicked".into()))),
+        Err(e) => Err(CliError::Internal(format!("cannot start the async runtime: {e}"))),
+    };
+    let code = match result {
+        Ok(code) => code,
         Err(e) => {
-            return fail(exit::INTERNAL, &format!("cannot start the async runtime: {e}"));
+            eprintln!("kpo: error: {}", e.explain());
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&e.document()).unwrap_or_default()
+                );
+            }
+            e.exit_code()
         }
     };
-    // A panic is a bug in kpo: the supervisor has already cleaned up; exit with kpo's own code.
-    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        runtime.block_on(async {
-            match cli.command {
-                Command::Run(args) => run(args).await,
-                Command::Render(args) => render(args).await,
-                Command::Validate { task } => validate(&task),
-                Command::Plugin { command } => tokio::task::block_in_place(|| plugin_cmd::run(command)),
-                Command::List => runs::list(),
-                Command::Attach {
-                    run_id,
-                    cluster,
-                    output,
-                } => attach(run_id, cluster, output).await,
-                Command::Logs {
-                    run_id,
-                    follow,
-                    cluster,
-                } => match (runs::journal(&run_id), connect(&cluster).await) {
-                    (Ok(j), Ok(conn)) => runs::logs(&conn.client, &j, follow).await,
-                    (Err(code), _) | (_, Err(code)) => code,
-                },
-                Command::Delete { run_id, cluster } => {
-                    match (runs::journal(&run_id), connect(&cluster).await) {
-                        (Ok(j), Ok(conn)) => runs::delete(&conn.client, &j).await,
-                        (Err(code), _) | (_, Err(code)) => code,
-                    }
-                }
-                Command::Gc { cluster, dry_run } => match connect(&cluster).await {
-                    Ok(conn) => {
-                        let ns = cluster
-                            .namespace
-                            .clone()
-                            .unwrap_or_else(|| conn.default_namespace.clone());
-                        runs::gc(&conn.client, &ns, dry_run).await
-                    }
-                    Err(code) => code,
-                },
-            }
-        })
-    }))
-    .unwrap_or_else(|_| {
-        eprintln!("kpo: error: internal error (a bug in kpo; please report it)");
-        exit::INTERNAL
-    });
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+    ExitCode::from(u8::try_from(code).unwrap_or(exit::FAILED as u8))
+}
+
+/// The command line, named `kubectl kpo` in help and errors when kubectl runs kpo as its
+/// plugin (a binary called `kubectl-kpo` on the PATH).
+fn parse() -> Cli {
+    let invoked_as = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()));
+    let mut command = Cli::command();
+    if invoked_as.as_deref() == Some("kubectl-kpo") {
+        command = command.bin_name("kubectl kpo");
+    }
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+impl Command {
+    /// Whether the command promised a JSON document on stdout: then even an error prints one.
+    fn prints_json(&self) -> bool {
+        match self {
+            Command::Run(args) => args.output == Output::Json,
+            Command::Attach { output, .. } => *output == Output::Json,
+            _ => false,
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> Result<i32, CliError> {
+    match command {
+        Command::Run(args) => run(args).await,
+        Command::Render(args) => render(args).await,
+        Command::Validate { task } => validate(&task),
+        Command::Plugin { command } => tokio::task::block_in_place(|| plugin_cmd::run(command)),
+        Command::List => runs::list(),
+        Command::Attach {
+            run_id,
+            cluster,
+            output,
+        } => attach(run_id, cluster, output).await,
+        Command::Logs {
+            run_id,
+            follow,
+            cluster,
+        } => {
+            let journal = runs::journal(&run_id)?;
+            runs::logs(&connect(&cluster).await?.client, &journal, follow).await
+        }
+        Command::Delete { run_id, cluster } => {
+            let journal = runs::journal(&run_id)?;
+            runs::delete(&connect(&cluster).await?.client, &journal).await
+        }
+        Command::Gc { cluster, dry_run } => {
+            let conn = connect(&cluster).await?;
+            let ns = cluster
+                .namespace
+                .clone()
+                .unwrap_or(conn.default_namespace.clone());
+            runs::gc(&conn.client, &ns, dry_run).await
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "kpo", &mut std::io::stdout());
+            Ok(exit::SUCCESS)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(|e| CliError::Internal(format!("cannot print the man page: {e}")))?;
+            Ok(exit::SUCCESS)
+        }
+    }
 }
 
 fn init_tracing(verbose: u8) {
@@ -264,39 +322,13 @@ fn colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
     terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
-fn fail(code: i32, message: &str) -> ExitCode {
-    eprintln!("kpo: error: {message}");
-    ExitCode::from(code as u8)
-}
-
-/// Prints an error with its chain of causes, the way a person wants to read it.
-fn report_error(err: &dyn std::error::Error) {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text.push_str(&format!("\n  caused by: {s}"));
-        source = s.source();
-    }
-    eprintln!("kpo: error: {text}");
-}
-
-fn load(path: &Path) -> Result<Task, i32> {
-    task::load(path).map_err(|e| {
-        report_error(&e);
-        exit::CONFIG
-    })
-}
-
-async fn connect(args: &ClusterArgs) -> Result<Connection, i32> {
+async fn connect(args: &ClusterArgs) -> Result<Connection, CliError> {
     let target = Target {
         sim: args.sim,
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
     };
-    let conn = connect::connect(&target).await.map_err(|e| {
-        report_error(&e);
-        exit::CLUSTER_UNAVAILABLE
-    })?;
+    let conn = connect::connect(&target).await?;
     if conn.sim.is_some() {
         eprintln!(
             "kpo: using the built-in SIMULATED cluster at {} — no real pod is created",
@@ -313,54 +345,38 @@ fn namespace_for(args: &ClusterArgs, task: &Task, context_default: &str) -> Stri
         .unwrap_or_else(|| context_default.to_owned())
 }
 
-fn validate(path: &Path) -> i32 {
-    match load(path) {
-        Ok(task) => {
-            println!("{}: task {:?} is valid", path.display(), task.name);
-            // Advice, not an error: most namespaces enforce no standard.
-            let pod = crate::pod::build(&task, &RunIdentity::generate(&task.name), "default");
-            let violations = crate::pss::restricted_violations(&pod);
-            if !violations.is_empty() {
-                eprintln!(
-                    "kpo: warning: a namespace enforcing the restricted Pod Security Standard would refuse this pod (labelled {}=restricted; Kubernetes 1.23+):",
-                    crate::pss::ENFORCE_LABEL
-                );
-                for v in violations {
-                    eprintln!("kpo:   {v}");
-                }
-            }
-            exit::SUCCESS
+fn validate(path: &Path) -> Result<i32, CliError> {
+    let task = task::load(path)?;
+    println!("{}: task {:?} is valid", path.display(), task.name);
+    // Advice, not an error: most namespaces enforce no standard.
+    let pod = crate::pod::build(&task, &RunIdentity::generate(&task.name), "default");
+    let violations = crate::pss::restricted_violations(&pod);
+    if !violations.is_empty() {
+        eprintln!(
+            "kpo: warning: a namespace enforcing the restricted Pod Security Standard would refuse this pod (labelled {}=restricted; Kubernetes 1.23+):",
+            crate::pss::ENFORCE_LABEL
+        );
+        for v in violations {
+            eprintln!("kpo:   {v}");
         }
-        Err(code) => code,
     }
+    Ok(exit::SUCCESS)
 }
 
-async fn render(args: RenderArgs) -> i32 {
-    let task = match load(&args.task) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
-    let plugins = match load_plugins(&task) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+async fn render(args: RenderArgs) -> Result<i32, CliError> {
+    let task = task::load(&args.task)?;
+    let plugins = load_plugins(&task)?;
     let identity = RunIdentity::generate(&task.name);
-    let conn = if args.server {
-        match connect(&args.cluster).await {
-            Ok(c) => Some(c),
-            Err(code) => return code,
-        }
-    } else {
-        None
+    let conn = match args.server {
+        true => Some(connect(&args.cluster).await?),
+        false => None,
     };
     let context_ns = conn.as_ref().map_or("default", |c| c.default_namespace.as_str());
     let ns = namespace_for(&args.cluster, &task, context_ns);
-    let (pod, mutations) = match build_pod(&task, &identity, &ns, plugins.as_ref()) {
-        Ok(built) => built,
-        Err(code) => return code,
-    };
+    let (pod, mutations) = runner::prepare(&task, &identity, &ns, plugins.as_ref())?;
     if args.diff {
-        return print_diff(&mutations);
+        print_diff(&mutations);
+        return Ok(exit::SUCCESS);
     }
     let Some(conn) = conn else {
         return print_yaml(&pod);
@@ -372,49 +388,26 @@ async fn render(args: RenderArgs) -> i32 {
     };
     match api.create(&dry_run, &pod).await {
         Ok(stored) => print_yaml(&stored),
-        Err(kube::Error::Api(s)) => {
-            eprintln!("kpo: error: the API server rejected the pod: {}", s.message);
-            exit::REJECTED
-        }
-        Err(e) => {
-            report_error(&e);
-            exit::CLUSTER_UNAVAILABLE
-        }
+        Err(kube::Error::Api(s)) => Err(CliError::Rejected(s.message)),
+        Err(source) => Err(CliError::Cluster {
+            doing: "cannot ask the API server for a dry run".into(),
+            source,
+        }),
     }
 }
 
 /// Loads the task's plugins before anything else happens; errors name the plugin.
-fn load_plugins(task: &Task) -> Result<Option<TaskPlugins>, i32> {
-    let plugins = tokio::task::block_in_place(|| TaskPlugins::load(task)).map_err(|e| {
-        report_error(&e);
-        e.exit_code()
-    })?;
+fn load_plugins(task: &Task) -> Result<Option<TaskPlugins>, CliError> {
+    let plugins =
+        tokio::task::block_in_place(|| TaskPlugins::load(task, crate::plugin::default_cache_dir()))?;
     if plugins.as_ref().is_some_and(|p| !p.all_cached()) {
         eprintln!("kpo: compiled the task's plugins (kept in the cache: the next run starts faster)");
     }
     Ok(plugins)
 }
 
-/// Builds the pod and runs the mutators on it: what `run` submits and `render` prints.
-fn build_pod(
-    task: &Task,
-    identity: &RunIdentity,
-    ns: &str,
-    plugins: Option<&TaskPlugins>,
-) -> Result<(Pod, Vec<Mutation>), i32> {
-    let pod = pod::build(task, identity, ns);
-    let Some(plugins) = plugins else {
-        return Ok((pod, Vec::new()));
-    };
-    let ctx = plugin::context(&task.name, ns, &identity.run_id);
-    tokio::task::block_in_place(|| plugins.mutate(pod, &ctx)).map_err(|e| {
-        report_error(&e);
-        e.exit_code()
-    })
-}
-
 /// Each mutator's RFC 6902 patch, one JSON document per plugin after a `# plugin` line.
-fn print_diff(mutations: &[Mutation]) -> i32 {
+fn print_diff(mutations: &[Mutation]) {
     if mutations.is_empty() {
         eprintln!("kpo: the task has no mutators; nothing changes the pod");
     }
@@ -422,64 +415,38 @@ fn print_diff(mutations: &[Mutation]) -> i32 {
         println!("# plugin {}: {} change(s)", m.plugin, m.patch.0.len());
         println!("{}", serde_json::to_string_pretty(&m.patch).unwrap_or_default());
     }
-    exit::SUCCESS
 }
 
-fn print_yaml(pod: &Pod) -> i32 {
-    match serde_saphyr::to_string(pod) {
-        Ok(yaml) => {
-            print!("{yaml}");
-            exit::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("kpo: error: cannot print the pod as YAML: {e}");
-            exit::INTERNAL
-        }
+fn print_yaml(pod: &Pod) -> Result<i32, CliError> {
+    let yaml = serde_saphyr::to_string(pod)
+        .map_err(|e| CliError::Internal(format!("cannot print the pod as YAML: {e}")))?;
+    print!("{yaml}");
+    Ok(exit::SUCCESS)
+}
+
+/// `kpo run`: check what was asked, decide whether to start, report or reattach, supervise,
+/// and hand back the run's exit code.
+async fn run(args: RunArgs) -> Result<i32, CliError> {
+    let task = task::load(&args.task)?;
+    if let Some(id) = &args.run_id {
+        check_run_id(id)?;
     }
-}
-
-async fn run(args: RunArgs) -> i32 {
-    let mut task = match load(&args.task) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
-    task.run.on_signal = match args.on_signal {
-        SignalMode::Terminate => crate::task::OnSignal::Terminate,
-        SignalMode::Detach => crate::task::OnSignal::Detach,
-    };
-    let log_file = match &args.log_file {
-        Some(path) => match std::fs::File::create(path) {
-            Ok(f) => Some(f),
-            Err(e) => {
-                eprintln!("kpo: error: cannot create log file {}: {e}", path.display());
-                return exit::CONFIG;
-            }
-        },
-        None => None,
-    };
-    let plugins = match load_plugins(&task) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let conn = match connect(&args.cluster).await {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+    let log_file = args
+        .log_file
+        .as_ref()
+        .map(|path| {
+            std::fs::File::create(path).map_err(|source| CliError::Write {
+                doing: "create the log file",
+                path: path.clone(),
+                source,
+            })
+        })
+        .transpose()?;
+    let plugins = load_plugins(&task)?;
+    let conn = connect(&args.cluster).await?;
     let ns = namespace_for(&args.cluster, &task, &conn.default_namespace);
     let mut identity = RunIdentity::generate(&task.name);
     let store = JournalStore::open_default();
-    if let Some(id) = &args.run_id
-        && let Err(e) = crate::names::check_label_value(id).and_then(|()| {
-            if id.is_empty() {
-                Err("must not be empty".into())
-            } else {
-                Ok(())
-            }
-        })
-    {
-        eprintln!("kpo: error: --run-id: {e}");
-        return exit::USAGE;
-    }
     let earlier = match &args.run_id {
         Some(id) => {
             identity.run_id = id.clone();
@@ -490,115 +457,114 @@ async fn run(args: RunArgs) -> i32 {
         }
         None => None,
     };
-    if let Some(journal) = earlier.as_ref().filter(|_| !args.rerun)
-        && let Some(code) = journal.exit_code
-    {
-        eprintln!(
-            "kpo: run {} already finished with exit code {code}; `--rerun` runs it again",
-            journal.run_id
-        );
-        if args.output == Output::Json
-            && let Some(report) = &journal.report
-        {
-            println!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
-        }
-        return code;
-    }
-    let json = args.output == Output::Json;
-    let logs_to = if json {
-        LogStream::Stderr
-    } else {
-        LogStream::Stdout
+    let journal = match reattach::plan(earlier, args.rerun) {
+        Plan::Report(journal) => return Ok(report_finished(&journal, args.output)),
+        Plan::Reattach(journal) => journal,
+        Plan::Start => Journal {
+            run_id: identity.run_id.clone(),
+            task: task.name.clone(),
+            task_file: std::fs::canonicalize(&args.task).ok(),
+            namespace: ns.clone(),
+            ..Default::default()
+        },
     };
-    let prefix = !matches!(task.run.logs, LogSelection::Main | LogSelection::None);
     let progress = Arc::new(Progress::new(
         std::io::stderr().is_terminal(),
-        logs_to,
-        prefix,
+        match args.output {
+            Output::Json => LogStream::Stderr,
+            Output::Text => LogStream::Stdout,
+        },
+        !matches!(task.run.logs, LogSelection::Main | LogSelection::None),
         log_file,
     ));
     progress.say(&format!(
         "run {} of task {:?}: pod {ns}/{}",
         identity.run_id, task.name, identity.pod_name
     ));
-    let client = conn.client.clone();
-    let reattach = earlier.filter(|j| !args.rerun && j.uid.is_some());
-    let journal = reattach.clone().unwrap_or_else(|| Journal {
-        run_id: identity.run_id.clone(),
-        task: task.name.clone(),
-        task_file: std::fs::canonicalize(&args.task).ok(),
-        namespace: ns.clone(),
-        ..Default::default()
-    });
+    let reattaching = journal.uid.clone().map(|_| journal.clone());
     let recording = Arc::new(Recording::new(progress.clone(), store, journal));
-    let result = match reattach {
-        Some(journal) => match reattach_pod(&client, &journal).await {
-            Ok(pod) => {
-                let report = supervise::attach(
-                    client,
-                    pod,
-                    &task.run,
-                    recording.clone(),
-                    interrupts(),
-                    journal.cursors,
-                )
-                .await;
-                Ok(report)
-            }
-            Err(message) => {
+    let interrupts = interrupts(args.on_signal);
+    let result = match reattaching {
+        Some(journal) => {
+            let found = reattach::find_pod(&conn.client, &journal).await;
+            let pod = found.map_err(|e| {
                 progress.finish();
-                eprintln!("kpo: error: {message}; `--rerun` starts the run again");
-                return exit::FAILED;
-            }
-        },
+                CliError::NotReattached(e)
+            })?;
+            eprintln!(
+                "kpo: reattaching to run {}: pod {}/{}",
+                journal.run_id,
+                journal.namespace,
+                pod.name_any()
+            );
+            let observer = recording.clone();
+            let report =
+                supervise::attach(conn.client, pod, &task.run, observer, interrupts, journal.cursors).await;
+            Ok(report)
+        }
         None => {
+            let observer = recording.clone();
             runner::run_task(
-                client,
+                conn.client,
                 &task,
                 plugins.as_ref(),
                 identity,
                 &ns,
-                recording.clone(),
-                interrupts(),
+                observer,
+                interrupts,
             )
             .await
         }
     };
     progress.finish();
-    if let Ok(report) = &result {
-        recording.finish(report);
+    let report = result?;
+    recording.finish(&report);
+    deliver(&report, &args, &progress);
+    Ok(report.exit_code)
+}
+
+/// A run id is a label value: kpo finds the run's pods by it.
+fn check_run_id(id: &str) -> Result<(), CliError> {
+    if id.is_empty() {
+        return Err(CliError::Usage("--run-id: must not be empty".into()));
     }
-    let report = match result {
-        Ok(r) => r,
-        Err(e) => {
-            report_error(&e);
-            return match &e {
-                runner::RunTaskError::Plugin(p) => p.exit_code(),
-                runner::RunTaskError::Cluster(_) => exit::CLUSTER_UNAVAILABLE,
-            };
-        }
-    };
+    crate::names::check_label_value(id).map_err(|e| CliError::Usage(format!("--run-id: {e}")))
+}
+
+/// A finished run asked for again: its report, not a new run.
+fn report_finished(journal: &Journal, output: Output) -> i32 {
+    let code = journal.exit_code.unwrap_or(exit::FAILED);
+    eprintln!(
+        "kpo: run {} already finished with exit code {code}; `--rerun` runs it again",
+        journal.run_id
+    );
+    if output == Output::Json
+        && let Some(report) = &journal.report
+    {
+        println!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
+    }
+    code
+}
+
+/// Hands the finished run to its readers: the result file, the JSON report, the summary.
+fn deliver(report: &RunReport, args: &RunArgs, progress: &Progress) {
     if let (Some(path), Some(bytes)) = (&args.result_file, &report.result_bytes)
         && let Err(e) = std::fs::write(path, bytes)
     {
         eprintln!("kpo: error: cannot write the result to {}: {e}", path.display());
     }
-    if json {
-        match serde_json::to_string_pretty(&report) {
+    if args.output == Output::Json {
+        match serde_json::to_string_pretty(report) {
             Ok(text) => println!("{text}"),
             Err(e) => eprintln!("kpo: error: cannot print the report: {e}"),
         }
     }
-    summarize(&progress, &report);
-    report.exit_code
+    summarize(progress, report);
 }
 
 /// `kpo attach RUN_ID`: `kpo run --run-id RUN_ID` with the run's own task file.
-async fn attach(run_id: String, cluster: ClusterArgs, output: Output) -> i32 {
-    let task = match runs::journal(&run_id).and_then(|j| runs::task_file(&j)) {
-        Ok(t) => t,
-        Err(code) => return code,
-    };
+async fn attach(run_id: String, cluster: ClusterArgs, output: Output) -> Result<i32, CliError> {
+    let task = runs::task_file(&runs::journal(&run_id)?)?;
     let args = RunArgs {
         task,
         cluster,
@@ -610,30 +576,6 @@ async fn attach(run_id: String, cluster: ClusterArgs, output: Output) -> i32 {
         result_file: None,
     };
     Box::pin(run(args)).await
-}
-
-/// Finds the pod of an interrupted run again — by UID, never by name alone.
-async fn reattach_pod(client: &kube::Client, journal: &Journal) -> Result<Pod, String> {
-    let name = journal.pod.clone().unwrap_or_default();
-    let api: Api<Pod> = Api::namespaced(client.clone(), &journal.namespace);
-    match api.get_opt(&name).await {
-        Ok(Some(pod)) if pod.metadata.uid == journal.uid => {
-            eprintln!(
-                "kpo: reattaching to run {}: pod {}/{name}",
-                journal.run_id, journal.namespace
-            );
-            Ok(pod)
-        }
-        Ok(Some(_)) => Err(format!(
-            "pod {}/{name} is not the pod of run {} (its UID differs): not attaching to it",
-            journal.namespace, journal.run_id
-        )),
-        Ok(None) => Err(format!(
-            "the pod of run {} ({}/{name}) is gone",
-            journal.run_id, journal.namespace
-        )),
-        Err(e) => Err(format!("cannot look for the pod of run {}: {e}", journal.run_id)),
-    }
 }
 
 /// The closing lines on stderr: outcome, why, container results, and events on failure.
@@ -681,14 +623,18 @@ fn summarize(progress: &Progress, report: &RunReport) {
     }
 }
 
-/// One item per Ctrl-C or SIGTERM: the first interrupts the run, a second skips the pod's grace
-/// period.
-fn interrupts() -> std::pin::Pin<Box<dyn futures::Stream<Item = ()> + Send>> {
+/// One item per Ctrl-C or SIGTERM, meaning what `--on-signal` says: the first interrupts the
+/// run, a second skips the pod's grace period.
+fn interrupts(mode: SignalMode) -> std::pin::Pin<Box<dyn futures::Stream<Item = Interrupt> + Send>> {
+    let asked = match mode {
+        SignalMode::Terminate => Interrupt::Stop,
+        SignalMode::Detach => Interrupt::Detach,
+    };
     #[cfg(unix)]
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     #[cfg(not(unix))]
     let term: Option<()> = None;
-    Box::pin(futures::stream::unfold(term, |mut term| async move {
+    Box::pin(futures::stream::unfold(term, move |mut term| async move {
         #[cfg(unix)]
         match term.as_mut() {
             Some(t) => {
@@ -701,6 +647,6 @@ fn interrupts() -> std::pin::Pin<Box<dyn futures::Stream<Item = ()> + Send>> {
         }
         #[cfg(not(unix))]
         drop(tokio::signal::ctrl_c().await);
-        Some(((), term))
+        Some((asked, term))
     }))
 }

@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::error::CliError;
 use crate::exit;
 use crate::plugin::{self, ContainerOutcome, Outcome, PluginHost, Role, Verdict, inspect};
 use crate::task::PluginSpec;
@@ -49,111 +50,91 @@ pub struct TestArgs {
     update: bool,
 }
 
-pub fn run(command: PluginCommand) -> i32 {
-    let host = match PluginHost::new(plugin::default_cache_dir()) {
-        Ok(h) => h,
-        Err(e) => return fail(&e.to_string(), e.exit_code()),
-    };
+pub fn run(command: PluginCommand) -> Result<i32, CliError> {
+    let host = PluginHost::new(plugin::default_cache_dir())?;
     match command {
-        PluginCommand::Inspect { plugin } => match inspect::inspect(&host, &plugin) {
-            Ok(i) => {
-                let roles = if i.roles.is_empty() {
-                    "none (not a kpo plugin)".to_owned()
-                } else {
-                    i.roles.join(", ")
-                };
-                println!("{}\n  roles:   {roles}", plugin.display());
-                println!("  exports: {}", i.exports.join(", "));
-                println!("  imports: {}", i.imports.join(", "));
-                exit::SUCCESS
-            }
-            Err(e) => fail(&e.to_string(), e.exit_code()),
-        },
-        PluginCommand::Test(args) => test(&host, args),
+        PluginCommand::Inspect { plugin } => {
+            let i = inspect::inspect(&host, &plugin)?;
+            let roles = if i.roles.is_empty() {
+                "none (not a kpo plugin)".to_owned()
+            } else {
+                i.roles.join(", ")
+            };
+            println!("{}\n  roles:   {roles}", plugin.display());
+            println!("  exports: {}", i.exports.join(", "));
+            println!("  imports: {}", i.imports.join(", "));
+            Ok(exit::SUCCESS)
+        }
+        PluginCommand::Test(args) => test(&host, &args),
     }
 }
 
-fn fail(message: &str, code: i32) -> i32 {
-    eprintln!("kpo: error: {message}");
-    code
+fn read_value(path: &Path) -> Result<Value, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Input(format!("cannot read {}: {e}", path.display())))?;
+    serde_saphyr::from_str(&text)
+        .map_err(|e| CliError::Input(format!("{} is not YAML or JSON: {e}", path.display())))
 }
 
-fn read_value(path: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_saphyr::from_str(&text).map_err(|e| format!("{} is not YAML or JSON: {e}", path.display()))
-}
-
-fn test(host: &PluginHost, args: TestArgs) -> i32 {
-    match actual(host, &args) {
-        Ok(actual) if args.update => match std::fs::write(
-            &args.expect,
-            format!("{}\n", serde_json::to_string_pretty(&actual).unwrap_or_default()),
-        ) {
-            Ok(()) => {
-                eprintln!("kpo: wrote {}", args.expect.display());
-                exit::SUCCESS
-            }
-            Err(e) => fail(
-                &format!("cannot write {}: {e}", args.expect.display()),
-                exit::CONFIG,
-            ),
-        },
-        Ok(actual) => match read_value(&args.expect) {
-            Ok(expected) if expected == actual => {
-                eprintln!(
-                    "kpo: ok: {} matches {}",
-                    args.plugin.display(),
-                    args.expect.display()
-                );
-                exit::SUCCESS
-            }
-            Ok(expected) => {
-                eprintln!(
-                    "kpo: MISMATCH: {} differs from {}:",
-                    args.plugin.display(),
-                    args.expect.display()
-                );
-                let patch = json_patch::diff(&expected, &actual);
-                println!("{}", serde_json::to_string_pretty(&patch).unwrap_or_default());
-                exit::FAILED
-            }
-            Err(e) => fail(&e, exit::CONFIG),
-        },
-        Err((message, code)) => fail(&message, code),
+/// Compares (or with `--update`, records) the plugin's result; the differences on stdout.
+fn test(host: &PluginHost, args: &TestArgs) -> Result<i32, CliError> {
+    let actual = actual(host, args)?;
+    if args.update {
+        let text = format!("{}\n", serde_json::to_string_pretty(&actual).unwrap_or_default());
+        std::fs::write(&args.expect, text).map_err(|source| CliError::Write {
+            doing: "write the golden file",
+            path: args.expect.clone(),
+            source,
+        })?;
+        eprintln!("kpo: wrote {}", args.expect.display());
+        return Ok(exit::SUCCESS);
     }
+    let expected = read_value(&args.expect)?;
+    if expected != actual {
+        let patch = json_patch::diff(&expected, &actual);
+        println!("{}", serde_json::to_string_pretty(&patch).unwrap_or_default());
+        return Err(CliError::Mismatch(format!(
+            "MISMATCH: {} differs from {} (the JSON patch from expected to actual is on stdout)",
+            args.plugin.display(),
+            args.expect.display()
+        )));
+    }
+    eprintln!(
+        "kpo: ok: {} matches {}",
+        args.plugin.display(),
+        args.expect.display()
+    );
+    Ok(exit::SUCCESS)
 }
 
 /// Runs the plugin on the recorded input; the result in its golden-file form.
-fn actual(host: &PluginHost, args: &TestArgs) -> Result<Value, (String, i32)> {
+fn actual(host: &PluginHost, args: &TestArgs) -> Result<Value, CliError> {
     let config: Value = serde_json::from_str(&args.config)
-        .map_err(|e| (format!("--config is not JSON: {e}"), exit::USAGE))?;
+        .map_err(|e| CliError::Usage(format!("--config is not JSON: {e}")))?;
     let spec = PluginSpec {
         config,
         ..PluginSpec::at(&args.plugin)
     };
-    let plugin_error = |e: plugin::PluginError| (e.to_string(), e.exit_code());
     let role = if args.pod.is_some() {
         Role::Mutator
     } else {
         Role::Interpreter
     };
-    let loaded = host
-        .load_all(std::slice::from_ref(&spec), role)
-        .map_err(plugin_error)?;
+    let loaded = host.load_all(std::slice::from_ref(&spec), role)?;
     let ctx = plugin::context("plugin-test", "default", "test");
     if let Some(path) = &args.pod {
-        let pod: Pod = serde_json::from_value(read_value(path).map_err(|e| (e, exit::CONFIG))?)
-            .map_err(|e| (format!("{} is not a Pod: {e}", path.display()), exit::CONFIG))?;
+        let pod: Pod = serde_json::from_value(read_value(path)?)
+            .map_err(|e| CliError::Input(format!("{} is not a Pod: {e}", path.display())))?;
         return match plugin::mutate(host, &loaded, pod, &ctx) {
             Ok((pod, _)) => Ok(serde_json::to_value(pod).unwrap_or_default()),
             Err(plugin::PluginError::Refused { reason, .. }) => Ok(json!({ "refused": reason })),
-            Err(e) => Err(plugin_error(e)),
+            Err(e) => Err(e.into()),
         };
     }
     let path = args.outcome.as_deref().unwrap_or(Path::new("-"));
-    let recorded: OutcomeFile = serde_json::from_value(read_value(path).map_err(|e| (e, exit::CONFIG))?)
-        .map_err(|e| (format!("{} is not an outcome: {e}", path.display()), exit::CONFIG))?;
-    let judgement = plugin::call_interpret(host, &loaded[0], &recorded.into(), &ctx).map_err(plugin_error)?;
+    let recorded: OutcomeFile = serde_json::from_value(read_value(path)?)
+        .map_err(|e| CliError::Input(format!("{} is not an outcome: {e}", path.display())))?;
+    let judgement = plugin::call_interpret(host, &loaded[0], &recorded.into(), &ctx)?;
     let (verdict, reason) = match judgement.verdict {
         Verdict::Success => ("success", None),
         Verdict::Failure(r) => ("failure", Some(r)),

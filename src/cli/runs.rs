@@ -7,22 +7,22 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, LogParams};
 use kube::{Api, ResourceExt};
 
+use super::error::CliError;
 use crate::exit;
 use crate::journal::{Journal, JournalStore};
 use crate::pod::{ANNOTATION_ON_FINISH, LABEL_MANAGED_BY};
+use crate::reattach::find_pod;
 use crate::task::OnFinish;
 use crate::vocabulary::MAIN_CONTAINER;
 
 /// Prints the runs this machine's journal knows, newest last.
-pub fn list() -> i32 {
-    let store = JournalStore::open_default();
-    let journals = match store.list() {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("kpo: error: cannot read the run journals: {e}");
-            return exit::INTERNAL;
-        }
-    };
+pub fn list() -> Result<i32, CliError> {
+    let journals = JournalStore::open_default()
+        .list()
+        .map_err(|source| CliError::State {
+            doing: "cannot read the run journals".into(),
+            source,
+        })?;
     println!("{:<16} {:<24} {:<40} STATUS", "RUN", "TASK", "POD");
     for j in journals {
         let status = match j.exit_code {
@@ -33,134 +33,89 @@ pub fn list() -> i32 {
         let pod = j.pod.map(|p| format!("{}/{p}", j.namespace)).unwrap_or_default();
         println!("{:<16} {:<24} {:<40} {status}", j.run_id, j.task, pod);
     }
-    exit::SUCCESS
+    Ok(exit::SUCCESS)
 }
 
 /// The journal of `run_id`, or why not.
-pub fn journal(run_id: &str) -> Result<Journal, i32> {
-    match JournalStore::open_default().load(run_id) {
-        Ok(Some(j)) => Ok(j),
-        Ok(None) => {
-            eprintln!("kpo: error: no run {run_id} in the journal (see `kpo list`)");
-            Err(exit::USAGE)
-        }
-        Err(e) => {
-            eprintln!("kpo: error: cannot read the journal of run {run_id}: {e}");
-            Err(exit::INTERNAL)
-        }
-    }
+pub fn journal(run_id: &str) -> Result<Journal, CliError> {
+    JournalStore::open_default()
+        .load(run_id)
+        .map_err(|source| CliError::State {
+            doing: format!("cannot read the journal of run {run_id}"),
+            source,
+        })?
+        .ok_or_else(|| CliError::Usage(format!("no run {run_id} in the journal (see `kpo list`)")))
 }
 
 /// The task file of a run, for `kpo attach`.
-pub fn task_file(journal: &Journal) -> Result<PathBuf, i32> {
+pub fn task_file(journal: &Journal) -> Result<PathBuf, CliError> {
     journal.task_file.clone().ok_or_else(|| {
-        eprintln!(
-            "kpo: error: the journal of run {} does not name its task file",
+        CliError::Usage(format!(
+            "the journal of run {} does not name its task file",
             journal.run_id
-        );
-        exit::USAGE
+        ))
     })
 }
 
-/// The run's pod, if it still exists and is the run's own (same UID).
-async fn own_pod(client: &kube::Client, journal: &Journal) -> Result<(Api<Pod>, String), i32> {
-    let name = journal.pod.clone().unwrap_or_default();
-    let api: Api<Pod> = Api::namespaced(client.clone(), &journal.namespace);
-    match api.get_opt(&name).await {
-        Ok(Some(pod)) if pod.metadata.uid == journal.uid => Ok((api, name)),
-        Ok(Some(_)) => {
-            eprintln!(
-                "kpo: error: pod {}/{name} is not the pod of run {} (its UID differs)",
-                journal.namespace, journal.run_id
-            );
-            Err(exit::FAILED)
-        }
-        Ok(None) => {
-            eprintln!(
-                "kpo: error: the pod of run {} ({}/{name}) is gone",
-                journal.run_id, journal.namespace
-            );
-            Err(exit::FAILED)
-        }
-        Err(e) => {
-            eprintln!(
-                "kpo: error: cannot look for the pod of run {}: {e}",
-                journal.run_id
-            );
-            Err(exit::CLUSTER_UNAVAILABLE)
-        }
-    }
-}
-
 /// Prints the main container's log of a run (following it with `follow`).
-pub async fn logs(client: &kube::Client, journal: &Journal, follow: bool) -> i32 {
-    let (api, name) = match own_pod(client, journal).await {
-        Ok(found) => found,
-        Err(code) => return code,
-    };
+pub async fn logs(client: &kube::Client, journal: &Journal, follow: bool) -> Result<i32, CliError> {
+    let name = find_pod(client, journal).await?.name_any();
+    let api: Api<Pod> = Api::namespaced(client.clone(), &journal.namespace);
     let params = LogParams {
         container: Some(MAIN_CONTAINER.into()),
         follow,
         ..Default::default()
     };
-    match api.log_stream(&name, &params).await {
-        Ok(stream) => {
-            // The container's bytes as they are, as `kubectl logs` prints them.
-            let mut stdout = futures::io::AllowStdIo::new(std::io::stdout());
-            match futures::io::copy(stream, &mut stdout).await {
-                Ok(_) => exit::SUCCESS,
-                // A closed pipe (`kpo logs ... | head`) is not worth a word.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::SUCCESS,
-                Err(e) => {
-                    eprintln!("kpo: error: the log of {name} was cut: {e}");
-                    exit::CLUSTER_UNAVAILABLE
-                }
-            }
-        }
-        Err(e) => {
-            eprintln!("kpo: error: cannot read the log of {name}: {e}");
-            exit::CLUSTER_UNAVAILABLE
-        }
+    let stream = api
+        .log_stream(&name, &params)
+        .await
+        .map_err(|source| CliError::Cluster {
+            doing: format!("cannot read the log of {name}"),
+            source,
+        })?;
+    // The container's bytes as they are, as `kubectl logs` prints them.
+    let mut stdout = futures::io::AllowStdIo::new(std::io::stdout());
+    match futures::io::copy(stream, &mut stdout).await {
+        // A closed pipe (`kpo logs ... | head`) is not worth a word.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Cluster {
+            doing: format!("the log of {name} was cut"),
+            source: kube::Error::ReadEvents(e),
+        }),
+        _ => Ok(exit::SUCCESS),
     }
 }
 
 /// Deletes a run's pod — only if it is still the run's own (a UID precondition).
-pub async fn delete(client: &kube::Client, journal: &Journal) -> i32 {
-    let (api, name) = match own_pod(client, journal).await {
-        Ok(found) => found,
-        Err(code) => return code,
-    };
+pub async fn delete(client: &kube::Client, journal: &Journal) -> Result<i32, CliError> {
+    let name = find_pod(client, journal).await?.name_any();
+    let api: Api<Pod> = Api::namespaced(client.clone(), &journal.namespace);
     let uid = journal.uid.clone().unwrap_or_default();
-    match crate::stop::stop(&api, &name, &uid, "kpo delete", None).await {
-        Ok(()) => {
-            eprintln!(
-                "kpo: deleted pod {}/{name} of run {}",
-                journal.namespace, journal.run_id
-            );
-            exit::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("kpo: error: cannot delete pod {name}: {e}");
-            exit::CLUSTER_UNAVAILABLE
-        }
-    }
+    crate::stop::stop(&api, &name, &uid, "kpo delete", None)
+        .await
+        .map_err(|source| CliError::Cluster {
+            doing: format!("cannot delete pod {name}"),
+            source,
+        })?;
+    eprintln!(
+        "kpo: deleted pod {}/{name} of run {}",
+        journal.namespace, journal.run_id
+    );
+    Ok(exit::SUCCESS)
 }
 
 /// Does what the kpo of a dead run would have done, in `namespace`: deletes the finished pods
 /// their `on_finish` policy does not keep, and the pods whose active deadline has passed (their
 /// kpo is gone and the kubelet has not stopped them yet).
-pub async fn gc(client: &kube::Client, namespace: &str, dry_run: bool) -> i32 {
+pub async fn gc(client: &kube::Client, namespace: &str, dry_run: bool) -> Result<i32, CliError> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let pods = match api
+    let pods = api
         .list(&ListParams::default().labels(&format!("{LABEL_MANAGED_BY}=kpo")))
         .await
-    {
-        Ok(list) => list.items,
-        Err(e) => {
-            eprintln!("kpo: error: cannot list pods in {namespace}: {e}");
-            return exit::CLUSTER_UNAVAILABLE;
-        }
-    };
+        .map_err(|source| CliError::Cluster {
+            doing: format!("cannot list pods in {namespace}"),
+            source,
+        })?
+        .items;
     let now = jiff::Timestamp::now();
     let mut deleted = 0;
     for pod in &pods {
@@ -184,7 +139,7 @@ pub async fn gc(client: &kube::Client, namespace: &str, dry_run: bool) -> i32 {
         }
     }
     eprintln!("kpo: gc: {deleted} pod(s) deleted in {namespace}");
-    exit::SUCCESS
+    Ok(exit::SUCCESS)
 }
 
 /// Why `kpo gc` deletes a pod.

@@ -83,9 +83,18 @@ pub fn compile(
         std::hash::Hasher::finish(&compat)
     );
     let cached = cache.map(|dir| dir.join(&key));
-    if let Some(path) = cached.as_deref().filter(|p| p.exists()) {
+    let trusted = |p: &&Path| match std::fs::metadata(p) {
+        Ok(m) if crate::private::trusted(&m) => true,
+        Ok(_) => {
+            tracing::warn!(%plugin, "not loading cache entry {}: it is not yours alone (owner or permissions); compiling instead", p.display());
+            false
+        }
+        Err(_) => false,
+    };
+    if let Some(path) = cached.as_deref().filter(trusted) {
         // SAFETY: the file was written by `precompile_component` of an engine with the same
-        // compatibility hash (it is in the file name) and is only ever replaced atomically.
+        // compatibility hash (it is in the file name), by this user (checked above), and is only
+        // ever replaced atomically, each writer with a temporary file of its own.
         match unsafe { Component::deserialize_file(engine, path) } {
             Ok(component) => {
                 return Ok(Compiled {
@@ -105,7 +114,7 @@ pub fn compile(
     // SAFETY: these bytes were just produced by this engine.
     let component = unsafe { Component::deserialize(engine, &serialized) }.map_err(invalid)?;
     if let Some(path) = cached
-        && let Err(e) = store(&path, &serialized)
+        && let Err(e) = crate::private::write_atomically(&path, &serialized)
     {
         tracing::warn!(%plugin, "cannot cache the compiled component in {}: {e}", path.display());
     }
@@ -114,12 +123,4 @@ pub fn compile(
         from_cache: false,
         took: started.elapsed(),
     })
-}
-
-fn store(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }

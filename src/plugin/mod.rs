@@ -265,10 +265,11 @@ impl Loaded {
             .instantiate(&mut store)
             .and_then(|instance| f(&mut store, &instance));
         store.data().flush_output();
-        result.map_err(|e| self.classify(e))
+        let memory_hit = store.data().limits.hit;
+        result.map_err(|e| self.classify(e, memory_hit))
     }
 
-    fn classify(&self, e: wasmtime::Error) -> PluginError {
+    fn classify(&self, e: wasmtime::Error, memory_hit: bool) -> PluginError {
         let plugin = self.spec.name.clone();
         if let Some(wasmtime::Trap::Interrupt) = e.downcast_ref::<wasmtime::Trap>() {
             return PluginError::Timeout {
@@ -276,13 +277,13 @@ impl Loaded {
                 limit: self.spec.timeout,
             };
         }
-        let text = format!("{e:#}");
-        if text.contains("growing memory") || text.contains("memory minimum size") {
+        if memory_hit {
             return PluginError::Memory {
                 plugin,
                 limit: self.spec.memory,
             };
         }
+        let text = format!("{e:#}");
         PluginError::Trap {
             plugin,
             message: text.lines().next().unwrap_or_default().to_owned(),
@@ -313,12 +314,13 @@ pub struct TaskPlugins {
 
 impl TaskPlugins {
     /// Loads the task's plugins (none: `Ok(None)`), so that a missing file, a module that is not
-    /// a component or one of the wrong world fails the run before any pod exists.
-    pub fn load(task: &crate::task::Task) -> Result<Option<Self>, PluginError> {
+    /// a component or one of the wrong world fails the run before any pod exists. Compiled
+    /// components are kept in `cache` (the CLI's is [`default_cache_dir`]).
+    pub fn load(task: &crate::task::Task, cache: Option<PathBuf>) -> Result<Option<Self>, PluginError> {
         if task.mutators.is_empty() && task.interpreters.is_empty() {
             return Ok(None);
         }
-        let host = PluginHost::new(default_cache_dir())?;
+        let host = PluginHost::new(cache)?;
         let mutators = host.load_all(&task.mutators, Role::Mutator)?;
         let interpreters = host.load_all(&task.interpreters, Role::Interpreter)?;
         Ok(Some(Self {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime::ResourceLimiter;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{
     FsPerms, HostMonotonicClock, HostWallClock, ResourceTable, WasiCtx, WasiCtxView, WasiView,
@@ -20,10 +20,42 @@ const OUTPUT_CAP: usize = 64 * 1024;
 pub struct Sandbox {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub limits: StoreLimits,
+    pub limits: MemoryCap,
     plugin: String,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
+}
+
+/// The memory limit of one plugin instance, and whether the plugin ran into it: a plugin that
+/// asks for more traps at once, and kpo knows why without reading wasmtime's error text.
+pub struct MemoryCap {
+    bytes: usize,
+    /// The plugin asked for more memory than the cap (initially or by growing).
+    pub hit: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.bytes {
+            self.hit = true;
+            wasmtime::bail!("memory limit of {} bytes reached", self.bytes);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
 }
 
 impl Sandbox {
@@ -51,10 +83,10 @@ impl Sandbox {
                     message: format!("cannot grant directory {}: {e}", host.display()),
                 })?;
         }
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(usize::try_from(memory).unwrap_or(usize::MAX))
-            .trap_on_grow_failure(true)
-            .build();
+        let limits = MemoryCap {
+            bytes: usize::try_from(memory).unwrap_or(usize::MAX),
+            hit: false,
+        };
         Ok(Self {
             wasi: wasi.build(),
             table: ResourceTable::new(),

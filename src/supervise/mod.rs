@@ -30,7 +30,7 @@ use state::{Tracker, Verdict, pull_error_is_permanent};
 
 use crate::pod::{LABEL_RUN_ID, LABEL_TASK};
 use crate::report::{Cleanup, ContainerReport, EventReport, IncompleteLog, RunReport, TimelineEntry};
-use crate::task::{LogSelection, OnFinish, OnSignal, RunPolicy};
+use crate::task::{LogSelection, OnFinish, RunPolicy};
 use crate::vocabulary::{MAIN_CONTAINER, Outcome, Role};
 use crate::{exit, status};
 
@@ -57,6 +57,17 @@ pub trait Observer: Send + Sync {
     /// `container`'s log has been delivered up to `cursor`: a journal records it, so that a
     /// reattaching kpo can continue from there.
     fn log_checkpoint(&self, _container: &str, _cursor: &Cursor) {}
+}
+
+/// What the person at the controls asked for by interrupting (Ctrl-C, SIGTERM): the command
+/// line's `--on-signal`, not the task's business. A second interrupt of either kind skips the
+/// pod's grace period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupt {
+    /// Delete the pod and wait until it is gone (unless `on_finish = "keep"`).
+    Stop,
+    /// Leave the pod running and say how to follow it.
+    Detach,
 }
 
 /// Errors that leave no run to report on: kpo could not talk to the cluster at all.
@@ -86,7 +97,7 @@ pub async fn run(
     pod: Pod,
     policy: &RunPolicy,
     observer: Arc<dyn Observer>,
-    interrupts: impl Stream<Item = ()> + Unpin,
+    interrupts: impl Stream<Item = Interrupt> + Unpin,
 ) -> Result<RunReport, RunError> {
     let mut report = new_report(&pod, policy);
     let (namespace, name) = (report.namespace.clone(), report.pod.clone());
@@ -141,7 +152,7 @@ pub async fn attach(
     pod: Pod,
     policy: &RunPolicy,
     observer: Arc<dyn Observer>,
-    interrupts: impl Stream<Item = ()> + Unpin,
+    interrupts: impl Stream<Item = Interrupt> + Unpin,
     cursors: BTreeMap<String, Cursor>,
 ) -> RunReport {
     let mut report = new_report(&pod, policy);
@@ -204,7 +215,7 @@ async fn supervise(
     pod: Pod,
     policy: &RunPolicy,
     observer: Arc<dyn Observer>,
-    interrupts: impl Stream<Item = ()> + Unpin,
+    interrupts: impl Stream<Item = Interrupt> + Unpin,
     report: RunReport,
     cursors: BTreeMap<String, Cursor>,
 ) -> RunReport {
@@ -230,150 +241,263 @@ async fn supervise(
     }
 }
 
-/// Supervises the created pod to the end of the run.
+/// Supervises the created pod to the end of the run, step by step: follow its logs, watch it
+/// until the outcome is decided, read its logs to their end, gather the report, read the result,
+/// clean up.
 async fn follow(
     client: Client,
     created: Pod,
     policy: &RunPolicy,
     observer: Arc<dyn Observer>,
-    mut interrupts: impl Stream<Item = ()> + Unpin,
+    mut interrupts: impl Stream<Item = Interrupt> + Unpin,
     mut report: RunReport,
     mut cursors: BTreeMap<String, Cursor>,
 ) -> RunReport {
-    let (namespace, name) = (report.namespace.clone(), report.pod.clone());
-    let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
-    let uid = report.uid.clone().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(client.clone(), &report.namespace);
     if report.timeline.is_empty() {
         record(&mut report, observer.as_ref(), "Submitted".into(), None);
     }
     let started = tokio::time::Instant::now();
-
     let tail = Arc::new(tail::Tail::new(observer.clone()));
     let observer: Arc<dyn Observer> = tail.clone();
     let (pods_tx, pods_rx) = watch::channel(Some(created.clone()));
     let followers: Vec<_> = log_containers(&created, &policy.logs)
         .into_iter()
         .map(|c| {
+            let from = cursors.remove(&c).unwrap_or_default();
             let task = logs::follow(
                 api.clone(),
-                name.clone(),
+                report.pod.clone(),
                 c.clone(),
                 pods_rx.clone(),
                 observer.clone(),
-                cursors.remove(&c).unwrap_or_default(),
+                from,
             );
             (c, tokio::spawn(task))
         })
         .collect();
-
-    let mut tracker = Tracker::default();
-    let mut last = created;
-    let mut checked_pull = None;
-    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut stream = std::pin::pin!(watcher(api.clone(), config).default_backoff());
-    let startup_deadline = tokio::time::sleep(policy.startup_timeout);
-    let overall_deadline = tokio::time::sleep(policy.timeout.unwrap_or(Duration::MAX / 4));
-    tokio::pin!(startup_deadline, overall_deadline);
-    let mut seen_in_listing = false;
-
-    let (outcome, message) = loop {
-        let event = tokio::select! {
-            Some(()) = interrupts.next() => break (Outcome::Interrupted, "interrupted; the run was stopped before the pod finished".to_owned()),
-            () = &mut startup_deadline, if !tracker.main_started => {
-                let why = state::status_of(&last).detail.map(|d| format!(" (last seen: {d})")).unwrap_or_default();
-                break (Outcome::NeverStarted, format!("{MAIN_CONTAINER} did not start within {}{why}", human(policy.startup_timeout)));
-            }
-            () = &mut overall_deadline => {
-                break (Outcome::TimedOut, format!("the run did not finish within its timeout of {}", human(policy.timeout.unwrap_or_default())));
-            }
-            event = stream.next() => event,
-        };
-        let snapshot = match event {
-            Some(Ok(watcher::Event::Init)) => {
-                seen_in_listing = false;
-                continue;
-            }
-            Some(Ok(watcher::Event::InitDone)) if !seen_in_listing => None,
-            Some(Ok(watcher::Event::InitDone)) => continue,
-            Some(Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)))
-                if p.uid().as_deref() == Some(&uid) =>
-            {
-                seen_in_listing = true;
-                Some(p)
-            }
-            Some(Ok(watcher::Event::Delete(p))) if p.uid().as_deref() == Some(&uid) => None,
-            // Another pod that happens to have the same name: not ours.
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => {
-                tracing::debug!("watch interrupted, resuming: {e}");
-                continue;
-            }
-            None => {
-                break (
-                    Outcome::Failed,
-                    "the watch on the pod ended unexpectedly".to_owned(),
-                );
-            }
-        };
-        let Some(pod) = snapshot else {
-            pods_tx.send_replace(None);
-            if let Some(by) = crate::stop::stopped_by(&last) {
-                break (
-                    Outcome::Failed,
-                    format!("{by} deleted the pod before it finished"),
-                );
-            }
-            // A preemption or a drain may say why in the DisruptionTarget condition.
-            let why = state::disruption(&last).unwrap_or_else(|| "deleted by someone else".to_owned());
-            report.disruption = Some(why.clone());
-            break (
-                Outcome::Failed,
-                format!("the pod was deleted by someone else before it finished ({why})"),
-            );
-        };
-        last = pod.clone();
-        pods_tx.send_replace(Some(pod.clone()));
-        let (change, verdict) = tracker.observe(&pod);
-        if let Some(s) = change {
-            record(&mut report, observer.as_ref(), s.phase, s.detail);
+    let watching = Watching {
+        client: &client,
+        api: &api,
+        policy,
+        observer: observer.as_ref(),
+        pods: &pods_tx,
+    };
+    let decided = watching.decide(created, &mut interrupts, &mut report).await;
+    tracing::debug!(elapsed = ?started.elapsed(), outcome = ?decided.outcome, "run decided");
+    if report.disruption.is_none() && decided.outcome != Outcome::Interrupted {
+        report.disruption = state::disruption(&decided.last);
+    }
+    drain(
+        followers,
+        &decided.last,
+        &mut interrupts,
+        observer.as_ref(),
+        &mut report,
+    )
+    .await;
+    if decided.outcome != Outcome::Succeeded && policy.events_on_failure {
+        let uid = report.uid.clone().unwrap_or_default();
+        match events::for_pod(client.clone(), &report.namespace, &report.pod, &uid).await {
+            Ok(ev) => report.events = ev,
+            Err(e) => tracing::warn!("cannot read the pod's events: {e}"),
         }
-        match verdict {
-            Verdict::Continue => {}
-            Verdict::Done { outcome, message } => break (outcome, message),
-            Verdict::PullFailing { container, message } => {
-                // Events are read once per new waiting message, not on every update.
-                if checked_pull.as_ref() == Some(&(container.clone(), message.clone())) {
+    }
+    report.outcome = decided.outcome;
+    report.message = decided.message;
+    report.containers = containers(&decided.last);
+    report.log_tail = tail.lines();
+    report.outputs = tail.outputs();
+    // The result is read before any clean-up: deleting the pod would lose it.
+    let result_error = read_result(&api, policy, &decided.last, &mut report).await;
+    report.final_pod = Some(decided.last);
+    let current = pods_tx.borrow().clone();
+    report.cleanup = clean_up(
+        &api,
+        policy,
+        current,
+        decided.detach,
+        &mut interrupts,
+        observer.as_ref(),
+        &report,
+    )
+    .await;
+    conclude(report, result_error)
+}
+
+/// What the watch decided.
+struct Decided {
+    outcome: Outcome,
+    message: String,
+    /// The interrupt asked to leave the pod running.
+    detach: bool,
+    /// The pod as last seen.
+    last: Pod,
+}
+
+/// What the watch of one pod needs.
+struct Watching<'a> {
+    client: &'a Client,
+    api: &'a Api<Pod>,
+    policy: &'a RunPolicy,
+    observer: &'a dyn Observer,
+    /// Every snapshot, for the log followers (`None` once the pod is gone).
+    pods: &'a watch::Sender<Option<Pod>>,
+}
+
+impl Watching<'_> {
+    /// Watches the pod (one watch, resumed after errors) until the state machine, a deadline,
+    /// an interrupt or the pod's deletion decides the outcome.
+    async fn decide(
+        &self,
+        created: Pod,
+        interrupts: &mut (impl Stream<Item = Interrupt> + Unpin),
+        report: &mut RunReport,
+    ) -> Decided {
+        let (policy, name) = (self.policy, report.pod.clone());
+        let uid = report.uid.clone().unwrap_or_default();
+        let mut tracker = Tracker::default();
+        let mut last = created;
+        let mut checked_pull = None;
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let mut stream = std::pin::pin!(watcher(self.api.clone(), config).default_backoff());
+        let startup_deadline = tokio::time::sleep(policy.startup_timeout);
+        let overall_deadline = tokio::time::sleep(policy.timeout.unwrap_or(Duration::MAX / 4));
+        tokio::pin!(startup_deadline, overall_deadline);
+        let mut seen_in_listing = false;
+        let mut detach = false;
+        let (outcome, message) = loop {
+            let event = tokio::select! {
+                Some(asked) = interrupts.next() => {
+                    detach = asked == Interrupt::Detach;
+                    break (Outcome::Interrupted, "interrupted; the run was stopped before the pod finished".to_owned());
+                }
+                () = &mut startup_deadline, if !tracker.main_started => {
+                    let why = state::status_of(&last).detail.map(|d| format!(" (last seen: {d})")).unwrap_or_default();
+                    break (Outcome::NeverStarted, format!("{MAIN_CONTAINER} did not start within {}{why}", human(policy.startup_timeout)));
+                }
+                () = &mut overall_deadline => {
+                    break (Outcome::TimedOut, format!("the run did not finish within its timeout of {}", human(policy.timeout.unwrap_or_default())));
+                }
+                event = stream.next() => event,
+            };
+            let snapshot = match event {
+                Some(Ok(watcher::Event::Init)) => {
+                    seen_in_listing = false;
                     continue;
                 }
-                checked_pull = Some((container.clone(), message.clone()));
-                let image = image_of(&pod, &container);
-                let answer = match message.filter(|m| !m.starts_with("Back-off")) {
-                    Some(m) => Some(m),
-                    None => events::for_pod(client.clone(), &namespace, &name, &uid)
-                        .await
-                        .ok()
-                        .and_then(|ev| events::last_pull_error(&ev, &image)),
-                };
-                if let Some(answer) = answer.filter(|a| pull_error_is_permanent(a)) {
+                Some(Ok(watcher::Event::InitDone)) if !seen_in_listing => None,
+                Some(Ok(watcher::Event::InitDone)) => continue,
+                Some(Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)))
+                    if p.uid().as_deref() == Some(&uid) =>
+                {
+                    seen_in_listing = true;
+                    Some(p)
+                }
+                Some(Ok(watcher::Event::Delete(p))) if p.uid().as_deref() == Some(&uid) => None,
+                // Another pod that happens to have the same name: not ours.
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => {
+                    tracing::debug!("watch interrupted, resuming: {e}");
+                    continue;
+                }
+                None => {
                     break (
-                        Outcome::NeverStarted,
-                        format!("cannot pull image \"{image}\" for container {container}: {answer}"),
+                        Outcome::Failed,
+                        "the watch on the pod ended unexpectedly".to_owned(),
                     );
                 }
+            };
+            let Some(pod) = snapshot else {
+                self.pods.send_replace(None);
+                break deleted(&last, report);
+            };
+            last = pod.clone();
+            self.pods.send_replace(Some(pod.clone()));
+            let (change, verdict) = tracker.observe(&pod);
+            if let Some(s) = change {
+                record(report, self.observer, s.phase, s.detail);
             }
+            match verdict {
+                Verdict::Continue => {}
+                Verdict::Done { outcome, message } => break (outcome, message),
+                Verdict::PullFailing { container, message } => {
+                    // Events are read once per new waiting message, not on every update.
+                    let seen = Some((container.clone(), message.clone()));
+                    if checked_pull == seen {
+                        continue;
+                    }
+                    checked_pull = seen;
+                    if let Some(why) = self.permanent_pull_error(&pod, &container, message, &uid).await {
+                        break (Outcome::NeverStarted, why);
+                    }
+                }
+            }
+        };
+        Decided {
+            outcome,
+            message,
+            detach,
+            last,
         }
-    };
-    tracing::debug!(elapsed = ?started.elapsed(), ?outcome, "run decided");
-    if report.disruption.is_none() && outcome != Outcome::Interrupted {
-        report.disruption = state::disruption(&last);
     }
 
-    // Followers of finished containers read their logs to the end and stop by themselves, however
-    // long that takes (the pod is not deleted before); an interrupt stops the wait. Those of
-    // containers still running (sidecars, or everything after a timeout) get a moment, then stop.
+    /// Why the image of `container` will never be pulled, when the kubelet's message or the
+    /// pod's events say so (a missing image does not heal; a rate limit may).
+    async fn permanent_pull_error(
+        &self,
+        pod: &Pod,
+        container: &str,
+        message: Option<String>,
+        uid: &str,
+    ) -> Option<String> {
+        let image = image_of(pod, container);
+        let answer = match message.filter(|m| !m.starts_with("Back-off")) {
+            Some(m) => Some(m),
+            None => {
+                let (namespace, name) = (pod.namespace().unwrap_or_default(), pod.name_any());
+                events::for_pod(self.client.clone(), &namespace, &name, uid)
+                    .await
+                    .ok()
+                    .and_then(|ev| events::last_pull_error(&ev, &image))
+            }
+        };
+        answer
+            .filter(|a| pull_error_is_permanent(a))
+            .map(|a| format!("cannot pull image \"{image}\" for container {container}: {a}"))
+    }
+}
+
+/// The outcome of a pod deleted before it finished: stopped by a kpo command (marked), or
+/// disrupted (a preemption or a drain may say why in the DisruptionTarget condition).
+fn deleted(last: &Pod, report: &mut RunReport) -> (Outcome, String) {
+    if let Some(by) = crate::stop::stopped_by(last) {
+        return (
+            Outcome::Failed,
+            format!("{by} deleted the pod before it finished"),
+        );
+    }
+    let why = state::disruption(last).unwrap_or_else(|| "deleted by someone else".to_owned());
+    report.disruption = Some(why.clone());
+    (
+        Outcome::Failed,
+        format!("the pod was deleted by someone else before it finished ({why})"),
+    )
+}
+
+/// Followers of finished containers read their logs to the end and stop by themselves, however
+/// long that takes (the pod is not deleted before); an interrupt stops the wait. Those of
+/// containers still running (sidecars, or everything after a timeout) get a moment, then stop.
+async fn drain(
+    followers: Vec<(String, tokio::task::JoinHandle<Option<String>>)>,
+    last: &Pod,
+    interrupts: &mut (impl Stream<Item = Interrupt> + Unpin),
+    observer: &dyn Observer,
+    report: &mut RunReport,
+) {
     let (finished, running): (Vec<_>, Vec<_>) = followers
         .into_iter()
-        .partition(|(c, _)| status::terminated(&last, c));
+        .partition(|(c, _)| status::terminated(last, c));
     let draining: Vec<_> = finished
         .iter()
         .map(|(c, f)| (c.clone(), f.abort_handle()))
@@ -382,7 +506,7 @@ async fn follow(
     tokio::pin!(drained);
     let endings = tokio::select! {
         endings = &mut drained => endings.into_iter().map(|e| e.ok().flatten()).collect(),
-        Some(()) = interrupts.next() => {
+        Some(_) = interrupts.next() => {
             draining.iter().for_each(|(_, f)| f.abort());
             vec![Some("interrupted before the log was read to its end".to_owned()); draining.len()]
         }
@@ -400,79 +524,89 @@ async fn follow(
     let running = futures::future::join_all(running.into_iter().map(|(_, f)| f));
     let _ = tokio::time::timeout(LIVE_LOG_GRACE, running).await;
     abort.iter().for_each(|a| a.abort());
+}
 
-    if outcome != Outcome::Succeeded && policy.events_on_failure {
-        match events::for_pod(client.clone(), &namespace, &name, &uid).await {
-            Ok(ev) => report.events = ev,
-            Err(e) => tracing::warn!("cannot read the pod's events: {e}"),
-        }
-    }
-    report.outcome = outcome;
-    report.message = message;
-    report.containers = containers(&last);
-    report.log_tail = tail.lines();
-    report.outputs = tail.outputs();
-    // The result is read before any clean-up: deleting the pod would lose it.
-    let result_error = match (&policy.result, outcome) {
-        (Some(spec), Outcome::Succeeded | Outcome::Failed) => {
-            match collect::result(&api, &name, &last, spec).await {
-                Ok(document) => {
-                    report.result = document.as_ref().map(|d| d.value.clone());
-                    report.result_bytes = document.map(|d| d.bytes);
-                    None
-                }
-                Err(e) => Some(e),
-            }
-        }
-        _ => None,
+/// Reads the task's result document into the report, when the task has one and got to write
+/// it; why it cannot be used otherwise.
+async fn read_result(
+    api: &Api<Pod>,
+    policy: &RunPolicy,
+    last: &Pod,
+    report: &mut RunReport,
+) -> Option<crate::result::ResultError> {
+    let (Some(spec), Outcome::Succeeded | Outcome::Failed) = (&policy.result, report.outcome) else {
+        return None;
     };
-    report.final_pod = Some(last);
-    let keep = policy.on_finish.keeps(outcome == Outcome::Succeeded);
-    let gone = pods_tx.borrow().is_none();
-    let detach = outcome == Outcome::Interrupted && policy.on_signal == OnSignal::Detach;
-    report.cleanup = if gone {
-        Cleanup::None
-    } else if detach {
+    match collect::result(api, &report.pod, last, spec).await {
+        Ok(document) => {
+            report.result = document.as_ref().map(|d| d.value.clone());
+            report.result_bytes = document.map(|d| d.bytes);
+            None
+        }
+        Err(e) => Some(e),
+    }
+}
+
+/// Deletes the pod unless the policy keeps it or the interrupt detached from it. A pod that
+/// has finished has nothing left to stop: it goes at once, as the pod garbage collector deletes
+/// terminated pods. Any other is deleted gracefully and waited for, so that no pod kpo created
+/// is listed, nor runs on its node, once kpo has returned; one in which nothing runs (it never
+/// started) gets a short grace period, as a v1.20 kubelet otherwise waits the whole period out.
+async fn clean_up(
+    api: &Api<Pod>,
+    policy: &RunPolicy,
+    current: Option<Pod>,
+    detach: bool,
+    interrupts: &mut (impl Stream<Item = Interrupt> + Unpin),
+    observer: &dyn Observer,
+    report: &RunReport,
+) -> Cleanup {
+    let (namespace, name) = (&report.namespace, &report.pod);
+    let Some(pod) = current else {
+        return Cleanup::None;
+    };
+    if detach {
         observer.notice(&format!(
             "detached: pod {namespace}/{name} runs on; follow it with `kubectl logs -f -n {namespace} {name} -c {MAIN_CONTAINER}`, stop it with `kubectl delete pod -n {namespace} {name}`"
         ));
-        Cleanup::Detached
-    } else if keep {
+        return Cleanup::Detached;
+    }
+    if policy.on_finish.keeps(report.outcome == Outcome::Succeeded) {
         observer.notice(&format!(
             "keeping pod {namespace}/{name} (on_finish = {})",
             policy.on_finish.name()
         ));
-        Cleanup::Kept
+        return Cleanup::Kept;
+    }
+    let finished = status::stopped(&pod);
+    let grace = if finished {
+        Duration::ZERO
+    } else if status::running(&pod) {
+        last_grace(Some(&pod))
     } else {
-        // A pod that has finished has nothing left to stop: it goes at once, as the pod garbage
-        // collector deletes terminated pods. Any other is deleted gracefully and waited for, so
-        // that no pod kpo created is listed, nor runs on its node, once kpo has returned; one in
-        // which nothing runs (it never started) gets a short grace period, as a v1.20 kubelet
-        // otherwise waits the whole period out before it lets such a pod go.
-        let current = pods_tx.borrow().clone();
-        let finished = current.as_ref().is_some_and(status::stopped);
-        let grace = match &current {
-            _ if finished => Duration::ZERO,
-            Some(pod) if status::running(pod) => last_grace(Some(pod)),
-            _ => last_grace(current.as_ref()).min(NOTHING_RUNS_GRACE),
-        };
-        let params = DeleteParams::default().grace_period(grace.as_secs() as u32);
-        let delete = || api.delete(&name, &params);
-        match retry::retrying("deleting the pod", CLEANUP_LIMIT, delete).await {
-            Ok(_) => {
-                if !finished {
-                    wait_gone(&api, &name, &uid, grace, &mut interrupts, observer.as_ref()).await;
-                }
-                observer.notice(&format!("deleted pod {namespace}/{name}"));
-                Cleanup::Deleted
-            }
-            Err(kube::Error::Api(s)) if s.code == 404 => Cleanup::None,
-            Err(e) => {
-                observer.notice(&format!("could not delete pod {namespace}/{name}: {e}"));
-                Cleanup::Failed
-            }
-        }
+        last_grace(Some(&pod)).min(NOTHING_RUNS_GRACE)
     };
+    let params = DeleteParams::default().grace_period(grace.as_secs() as u32);
+    let delete = || api.delete(name, &params);
+    match retry::retrying("deleting the pod", CLEANUP_LIMIT, delete).await {
+        Ok(_) => {
+            if !finished {
+                let uid = report.uid.clone().unwrap_or_default();
+                wait_gone(api, name, &uid, grace, interrupts, observer).await;
+            }
+            observer.notice(&format!("deleted pod {namespace}/{name}"));
+            Cleanup::Deleted
+        }
+        Err(kube::Error::Api(s)) if s.code == 404 => Cleanup::None,
+        Err(e) => {
+            observer.notice(&format!("could not delete pod {namespace}/{name}: {e}"));
+            Cleanup::Failed
+        }
+    }
+}
+
+/// The report's last words: the result's error if any, the exit code, the finishing time.
+fn conclude(mut report: RunReport, result_error: Option<crate::result::ResultError>) -> RunReport {
     let result_failed = result_error.is_some();
     if let Some(e) = result_error {
         report.message = format!("{}; but {e}", report.message);
@@ -504,7 +638,7 @@ async fn wait_gone(
     name: &str,
     uid: &str,
     grace: Duration,
-    interrupts: &mut (impl Stream<Item = ()> + Unpin),
+    interrupts: &mut (impl Stream<Item = Interrupt> + Unpin),
     observer: &dyn Observer,
 ) {
     let stopped =
@@ -528,7 +662,7 @@ async fn wait_gone(
             Some(Some(pod)) if pod.uid().as_deref() != Some(uid) => return,
             Some(Some(_)) => tracing::debug!("pod {name} has stopped; deleting it at once"),
         },
-        Some(()) = interrupts.next() => {
+        Some(_) = interrupts.next() => {
             observer.notice("interrupted again: deleting the pod without its grace period");
         }
     }

@@ -25,6 +25,13 @@ pub enum TaskError {
     Invalid { file: PathBuf, problems: Vec<Problem> },
 }
 
+impl TaskError {
+    /// Always [`crate::exit::CONFIG`]: the task file (or a file it names) needs fixing.
+    pub fn exit_code(&self) -> i32 {
+        crate::exit::CONFIG
+    }
+}
+
 /// One mistake in a task file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -110,7 +117,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Task, TaskError> {
     let raw = serde_ignored::deserialize(tracked, |p| unknown.push(KeyPath::from_ignored(&p)));
     let mut problems: Vec<Problem> = unknown
         .iter()
-        .map(|k| locate(k, 0, "unknown key".to_owned()))
+        .map(|k| {
+            let hint = super::suggest::did_you_mean(k).map(|known| format!("; did you mean `{known}`?"));
+            locate(k, 0, format!("unknown key{}", hint.unwrap_or_default()))
+        })
         .collect();
     let raw = match raw {
         Ok(raw) => raw,

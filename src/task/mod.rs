@@ -4,6 +4,7 @@ mod load;
 mod locate;
 mod plugin_spec;
 mod raw;
+mod suggest;
 mod validate;
 
 use std::path::PathBuf;
@@ -102,19 +103,6 @@ pub struct RunPolicy {
     pub events_on_failure: bool,
     /// Where and how the task hands back its result document, if it does.
     pub result: Option<crate::result::ResultSpec>,
-    /// What an interrupt (Ctrl-C, SIGTERM) does to the pod.
-    pub on_signal: OnSignal,
-}
-
-/// What an interrupt does to the pod.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum OnSignal {
-    /// Delete the pod and wait until it is gone (unless `on_finish = "keep"`); a second
-    /// interrupt deletes it without waiting for its grace period.
-    #[default]
-    Terminate,
-    /// Leave the pod running and say how to follow it.
-    Detach,
 }
 
 impl Default for RunPolicy {
@@ -126,7 +114,6 @@ impl Default for RunPolicy {
             logs: LogSelection::Main,
             events_on_failure: true,
             result: None,
-            on_signal: OnSignal::Terminate,
         }
     }
 }

@@ -13,30 +13,98 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::locate::KeyPath;
 use super::plugin_spec::{self, Grants, PluginSpec};
-use super::raw::{RawEnvValue, RawLogs, RawPlugin, RawResult, RawRetry, RawTask};
+use super::raw::{
+    RawEnvFrom, RawEnvValue, RawLogs, RawPlugin, RawResources, RawResult, RawRetry, RawRunPolicy, RawTask,
+    RawVolume,
+};
 use super::{LogSelection, OnFinish, RetryPolicy, RunPolicy, Task};
 use crate::names;
 use crate::result::{ResultSpec, Via};
 
 type Found = Vec<(KeyPath, String)>;
 
-/// Checks everything that can be checked without a cluster.
-pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
+/// Checks everything that can be checked without a cluster, one part of the task at a time;
+/// every problem is collected, so the user sees them all at once.
+pub fn validate(mut raw: RawTask, folder: &Path) -> Result<Task, Found> {
     let mut found = Found::new();
-    let root = KeyPath::default;
     let mut bad = |key: KeyPath, msg: String| found.push((key, msg));
+    check_pod_fields(&raw, &mut bad);
+    let env = env(std::mem::take(&mut raw.env), &mut bad);
+    let env_from = env_from(std::mem::take(&mut raw.env_from), &mut bad);
+    let resources = raw.resources.take().map(|r| resources(r, &mut bad));
+    let (volumes, volume_mounts) = volumes(std::mem::take(&mut raw.volumes), &mut bad);
+    let template = raw.pod_template.as_ref().and_then(|rel| {
+        load_template(&folder.join(rel))
+            .map_err(|m| bad(KeyPath::default().key("pod_template"), m))
+            .ok()
+    });
+    let containers = container_names(&raw, template.as_ref(), &mut bad);
+    let result = raw.result.take().map(|r| result_spec(r, &mut bad));
+    let run = run_policy(std::mem::take(&mut raw.run), &containers, result, &mut bad);
+    let retry = raw
+        .retry
+        .take()
+        .map(|r| retry_policy(r, &mut bad))
+        .unwrap_or_default();
+    let mutators = plugins(std::mem::take(&mut raw.mutate), "mutate", folder, &mut bad);
+    let interpreters = plugins(std::mem::take(&mut raw.interpret), "interpret", folder, &mut bad);
 
+    if !found.is_empty() {
+        return Err(found);
+    }
+    Ok(Task {
+        source: Default::default(),
+        name: raw.name,
+        namespace: raw.namespace,
+        image: raw.image,
+        command: raw.command,
+        args: raw.args,
+        working_dir: raw.working_dir,
+        env,
+        env_from,
+        resources,
+        labels: raw.labels,
+        annotations: raw.annotations,
+        node_selector: raw.node_selector,
+        tolerations: raw.tolerations,
+        affinity: raw.affinity,
+        service_account: raw.service_account,
+        image_pull_policy: raw.image_pull_policy,
+        image_pull_secrets: raw.image_pull_secrets.map(|names| {
+            names
+                .into_iter()
+                .map(|name| LocalObjectReference { name })
+                .collect()
+        }),
+        volumes,
+        volume_mounts,
+        security_context: raw.security_context,
+        container_security_context: raw.container_security_context,
+        init_containers: raw.init_containers,
+        sidecars: raw.sidecars,
+        active_deadline_seconds: raw.active_deadline_seconds,
+        termination_grace_period: raw.termination_grace_period,
+        template,
+        run,
+        retry,
+        mutators,
+        interpreters,
+    })
+}
+
+/// Checks the fields that go onto the pod as they are: names, image, labels, deadlines.
+fn check_pod_fields(raw: &RawTask, bad: &mut impl FnMut(KeyPath, String)) {
     if let Err(m) = names::check_task_name(&raw.name) {
-        bad(root().key("name"), m);
+        bad(KeyPath::default().key("name"), m);
     }
     if let Some(ns) = &raw.namespace
         && let Err(m) = names::check_dns_label(ns)
     {
-        bad(root().key("namespace"), m);
+        bad(KeyPath::default().key("namespace"), m);
     }
     if raw.image.trim().is_empty() || raw.image.contains(char::is_whitespace) {
         bad(
-            root().key("image"),
+            KeyPath::default().key("image"),
             "must be a non-empty image reference without spaces".into(),
         );
     }
@@ -44,14 +112,46 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
         && !["Always", "IfNotPresent", "Never"].contains(&policy.as_str())
     {
         bad(
-            root().key("image_pull_policy"),
+            KeyPath::default().key("image_pull_policy"),
             format!("`{policy}` is not one of Always, IfNotPresent, Never"),
         );
     }
 
+    for (field, map) in [("labels", &raw.labels), ("annotations", &raw.annotations)] {
+        for (k, v) in map {
+            if let Err(m) = names::check_qualified_name(k) {
+                bad(KeyPath::default().key(field).key(k), m);
+            } else if field == "labels"
+                && let Err(m) = names::check_label_value(v)
+            {
+                bad(KeyPath::default().key(field).key(k), m);
+            }
+        }
+    }
+
+    if let Some(s) = raw.active_deadline_seconds
+        && s <= 0
+    {
+        bad(
+            KeyPath::default().key("active_deadline_seconds"),
+            "must be a positive number of seconds".into(),
+        );
+    }
+    if let Some(s) = raw.termination_grace_period
+        && s < 0
+    {
+        bad(
+            KeyPath::default().key("termination_grace_period"),
+            "must not be negative".into(),
+        );
+    }
+}
+
+/// Checks `[env]`: each variable a literal or a reference to a Secret or ConfigMap key.
+fn env(raw: indexmap::IndexMap<String, RawEnvValue>, bad: &mut impl FnMut(KeyPath, String)) -> Vec<EnvVar> {
     let mut env = Vec::new();
-    for (name, value) in raw.env {
-        let key = root().key("env").key(&name);
+    for (name, value) in raw {
+        let key = KeyPath::default().key("env").key(&name);
         if let Err(m) = names::check_env_name(&name) {
             bad(key.clone(), m);
         }
@@ -93,9 +193,13 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
         };
         env.push(var);
     }
+    env
+}
 
+/// Checks `env_from`: whole Secrets or ConfigMaps as variables.
+fn env_from(raw: Vec<RawEnvFrom>, bad: &mut impl FnMut(KeyPath, String)) -> Vec<EnvFromSource> {
     let mut env_from = Vec::new();
-    for (i, e) in raw.env_from.into_iter().enumerate() {
+    for (i, e) in raw.into_iter().enumerate() {
         let (config_map_ref, secret_ref) = match (e.secret, e.config_map) {
             (Some(name), None) => (
                 None,
@@ -113,7 +217,7 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
             ),
             _ => {
                 bad(
-                    root().key("env_from").index(i),
+                    KeyPath::default().key("env_from").index(i),
                     "needs exactly one of `secret` or `config_map`".into(),
                 );
                 continue;
@@ -125,44 +229,37 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
             prefix: e.prefix,
         });
     }
+    env_from
+}
 
-    let resources = raw.resources.map(|r| {
-        let mut quantities = |which: &str, map: BTreeMap<String, String>| {
-            let checked: BTreeMap<String, Quantity> = map
-                .into_iter()
-                .inspect(|(name, q)| {
-                    if let Err(m) = names::check_quantity(q) {
-                        bad(root().key("resources").key(which).key(name), m);
-                    }
-                })
-                .map(|(name, q)| (name, Quantity(q)))
-                .collect();
-            (!checked.is_empty()).then_some(checked)
-        };
-        ResourceRequirements {
-            requests: quantities("requests", r.requests),
-            limits: quantities("limits", r.limits),
-            ..Default::default()
-        }
-    });
-
-    for (field, map) in [("labels", &raw.labels), ("annotations", &raw.annotations)] {
-        for (k, v) in map {
-            if let Err(m) = names::check_qualified_name(k) {
-                bad(root().key(field).key(k), m);
-            } else if field == "labels"
-                && let Err(m) = names::check_label_value(v)
-            {
-                bad(root().key(field).key(k), m);
-            }
-        }
+/// Checks `[resources]`: every quantity in Kubernetes' own notation.
+fn resources(r: RawResources, bad: &mut impl FnMut(KeyPath, String)) -> ResourceRequirements {
+    let mut quantities = |which: &str, map: BTreeMap<String, String>| {
+        let checked: BTreeMap<String, Quantity> = map
+            .into_iter()
+            .inspect(|(name, q)| {
+                if let Err(m) = names::check_quantity(q) {
+                    bad(KeyPath::default().key("resources").key(which).key(name), m);
+                }
+            })
+            .map(|(name, q)| (name, Quantity(q)))
+            .collect();
+        (!checked.is_empty()).then_some(checked)
+    };
+    ResourceRequirements {
+        requests: quantities("requests", r.requests),
+        limits: quantities("limits", r.limits),
+        ..Default::default()
     }
+}
 
+/// Checks `[[volumes]]`: one source each, unique names, absolute mount paths.
+fn volumes(raw: Vec<RawVolume>, bad: &mut impl FnMut(KeyPath, String)) -> (Vec<Volume>, Vec<VolumeMount>) {
     let mut volumes = Vec::new();
     let mut volume_mounts = Vec::new();
     let mut volume_names = BTreeSet::new();
-    for (i, v) in raw.volumes.into_iter().enumerate() {
-        let key = root().key("volumes").index(i);
+    for (i, v) in raw.into_iter().enumerate() {
+        let key = KeyPath::default().key("volumes").index(i);
         if let Err(m) = names::check_dns_label(&v.name) {
             bad(key.clone().key("name"), m);
         }
@@ -228,14 +325,22 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
             None => {}
         }
     }
+    (volumes, volume_mounts)
+}
 
+/// Checks the extra containers' names and images; every container name of the pod, for `logs`.
+fn container_names(
+    raw: &RawTask,
+    template: Option<&Pod>,
+    bad: &mut impl FnMut(KeyPath, String),
+) -> BTreeSet<String> {
     let mut container_names = BTreeSet::from([crate::vocabulary::MAIN_CONTAINER.to_owned()]);
     for (field, list) in [
         ("init_containers", &raw.init_containers),
         ("sidecars", &raw.sidecars),
     ] {
         for (i, c) in list.iter().enumerate() {
-            let key = root().key(field).index(i);
+            let key = KeyPath::default().key(field).index(i);
             if let Err(m) = names::check_dns_label(&c.name) {
                 bad(key.clone().key("name"), m);
             } else if !container_names.insert(c.name.clone()) {
@@ -250,29 +355,7 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
         }
     }
 
-    if let Some(s) = raw.active_deadline_seconds
-        && s <= 0
-    {
-        bad(
-            root().key("active_deadline_seconds"),
-            "must be a positive number of seconds".into(),
-        );
-    }
-    if let Some(s) = raw.termination_grace_period
-        && s < 0
-    {
-        bad(
-            root().key("termination_grace_period"),
-            "must not be negative".into(),
-        );
-    }
-
-    let template = raw.pod_template.as_ref().and_then(|rel| {
-        load_template(&folder.join(rel))
-            .map_err(|m| bad(root().key("pod_template"), m))
-            .ok()
-    });
-    if let Some(t) = &template {
+    if let Some(t) = template {
         let spec = t.spec.iter();
         container_names.extend(spec.flat_map(|s| {
             s.containers
@@ -281,8 +364,17 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
                 .map(|c| c.name.clone())
         }));
     }
+    container_names
+}
 
-    let run_key = || root().key("run");
+/// Checks `[run]`: durations, the clean-up policy, which logs to stream.
+fn run_policy(
+    raw: RawRunPolicy,
+    containers: &BTreeSet<String>,
+    result: Option<ResultSpec>,
+    bad: &mut impl FnMut(KeyPath, String),
+) -> RunPolicy {
+    let run_key = || KeyPath::default().key("run");
     let mut duration = |name: &str, value: Option<String>| -> Option<Duration> {
         let text = value?;
         match parse_duration(&text) {
@@ -295,9 +387,9 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
     };
     let defaults = RunPolicy::default();
     let startup_timeout =
-        duration("startup_timeout", raw.run.startup_timeout).unwrap_or(defaults.startup_timeout);
-    let timeout = duration("timeout", raw.run.timeout);
-    let on_finish = match raw.run.on_finish.as_deref() {
+        duration("startup_timeout", raw.startup_timeout).unwrap_or(defaults.startup_timeout);
+    let timeout = duration("timeout", raw.timeout);
+    let on_finish = match raw.on_finish.as_deref() {
         None => OnFinish::Delete,
         Some(name) if let Some(o) = OnFinish::from_name(name) => o,
         Some(other) => {
@@ -308,7 +400,7 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
             OnFinish::Delete
         }
     };
-    let logs = match raw.run.logs {
+    let logs = match raw.logs {
         None => LogSelection::Main,
         Some(RawLogs::Mode(m)) => match m.as_str() {
             "main" => LogSelection::Main,
@@ -323,7 +415,7 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
             }
         },
         Some(RawLogs::Containers(list)) => {
-            for name in list.iter().filter(|n| !container_names.contains(*n)) {
+            for name in list.iter().filter(|n| !containers.contains(*n)) {
                 bad(
                     run_key().key("logs"),
                     format!("no container named `{name}` in this task"),
@@ -332,61 +424,14 @@ pub fn validate(raw: RawTask, folder: &Path) -> Result<Task, Found> {
             LogSelection::Containers(list)
         }
     };
-
-    let result = raw.result.map(|r| result_spec(r, &mut bad));
-    let retry = raw.retry.map(|r| retry_policy(r, &mut bad)).unwrap_or_default();
-    let mutators = plugins(raw.mutate, "mutate", folder, &mut bad);
-    let interpreters = plugins(raw.interpret, "interpret", folder, &mut bad);
-
-    if !found.is_empty() {
-        return Err(found);
+    RunPolicy {
+        startup_timeout,
+        timeout,
+        on_finish,
+        logs,
+        events_on_failure: raw.events_on_failure.unwrap_or(defaults.events_on_failure),
+        result,
     }
-    Ok(Task {
-        source: Default::default(),
-        name: raw.name,
-        namespace: raw.namespace,
-        image: raw.image,
-        command: raw.command,
-        args: raw.args,
-        working_dir: raw.working_dir,
-        env,
-        env_from,
-        resources,
-        labels: raw.labels,
-        annotations: raw.annotations,
-        node_selector: raw.node_selector,
-        tolerations: raw.tolerations,
-        affinity: raw.affinity,
-        service_account: raw.service_account,
-        image_pull_policy: raw.image_pull_policy,
-        image_pull_secrets: raw.image_pull_secrets.map(|names| {
-            names
-                .into_iter()
-                .map(|name| LocalObjectReference { name })
-                .collect()
-        }),
-        volumes,
-        volume_mounts,
-        security_context: raw.security_context,
-        container_security_context: raw.container_security_context,
-        init_containers: raw.init_containers,
-        sidecars: raw.sidecars,
-        active_deadline_seconds: raw.active_deadline_seconds,
-        termination_grace_period: raw.termination_grace_period,
-        template,
-        run: RunPolicy {
-            startup_timeout,
-            timeout,
-            on_finish,
-            logs,
-            events_on_failure: raw.run.events_on_failure.unwrap_or(defaults.events_on_failure),
-            result,
-            on_signal: Default::default(),
-        },
-        retry,
-        mutators,
-        interpreters,
-    })
 }
 
 /// Checks `[retry]`.

@@ -35,37 +35,10 @@ macro_rules! on_real_cluster {
     )*};
 }
 
-mod e2e_disruptions {
+mod e2e_shared {
     use super::*;
-    use crate::disruptions;
-    on_real_cluster!(disruptions: an_eviction_is_an_infrastructure_failure_on_any_version, a_run_stopped_with_kpo_delete_is_not_retried);
-}
-
-mod e2e_logs {
-    use super::*;
-    use crate::logs;
-    on_real_cluster!(logs: bytes_arrive_unchanged, a_mebibyte_line_arrives_whole, a_hundred_thousand_lines_arrive_once);
-}
-
-mod e2e_scenarios {
-    use super::*;
-    on_real_cluster!(scenarios:
-        succeeds_with_logs,
-        failure_exit_code_propagated,
-        oom_killed_is_reported,
-        a_sidecar_never_holds_the_run_open,
-        insufficient_resources_explained,
-        the_run_timeout_stops_a_long_task,
-        a_pod_deleted_by_someone_else_fails_the_run,
-        image_pull_failure_reported_with_events,
-        a_missing_secret_never_starts_and_leaves_nothing,
-        unschedulable_pod_times_out,
-        interrupt_deletes_the_pod,
-        keep_keeps_the_pod,
-        invalid_pod_rejected_with_server_message,
-        result_via_termination_message,
-        large_result_via_sidecar,
-    );
+    use crate::{disruptions, logs};
+    crate::scenarios::shared_scenarios!(on_real_cluster);
 }
 
 #[test]

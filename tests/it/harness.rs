@@ -91,7 +91,10 @@ pub async fn run_until(
         .try_init();
     let recorder = Arc::new(Recorder::default());
     let pod = pod::build(task, &RunIdentity::generate(&task.name), ns);
-    let interrupts = Box::pin(futures::stream::once(interrupt));
+    let interrupts = Box::pin(futures::stream::once(async {
+        interrupt.await;
+        supervise::Interrupt::Stop
+    }));
     let report = supervise::run(client.clone(), pod, &task.run, recorder.clone(), interrupts)
         .await
         .expect("the cluster is reachable");
@@ -341,6 +344,11 @@ fn build_python() -> Result<std::path::PathBuf, String> {
 
 /// The `kpo` binary, with its journal and compile cache in this test process's temporary folder
 /// rather than the user's home.
+/// The tests' own compile cache (under the target folder), never the user's `~/.cache/kpo`.
+pub fn plugin_cache() -> Option<std::path::PathBuf> {
+    Some(Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache"))
+}
+
 pub fn kpo_command() -> std::process::Command {
     let scratch = std::env::temp_dir().join(format!("kpo-tests-{}", std::process::id()));
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kpo"));
@@ -348,4 +356,72 @@ pub fn kpo_command() -> std::process::Command {
         .env("KPO_STATE_DIR", scratch.join("state"))
         .env("KPO_CACHE_DIR", scratch.join("cache"));
     cmd
+}
+
+/// How long a test waits for something the cluster or kpo will do before it fails.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Waits until `check` finds what it looks for, asking again every 20 ms, for at most
+/// [`PATIENCE`]; fails the test naming `what` it waited for. Tests synchronise on this (or on
+/// [`wait_until`]), never on a sleep.
+pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited {PATIENCE:?} for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// [`wait_for`] a condition.
+pub async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    wait_for(what, || {
+        let holds = check();
+        async move { holds.await.then_some(()) }
+    })
+    .await
+}
+
+/// [`wait_until`] for code without a runtime (a test driving kpo processes).
+pub fn wait_until_blocking(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited {PATIENCE:?} for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The first pod that `selector` (a label selector, or empty) finds running, once there is one.
+pub async fn running_pod(api: &Api<Pod>, selector: &str) -> Pod {
+    let params = ListParams::default().labels(selector);
+    wait_for("a running pod", || async {
+        let pods = api.list(&params).await.map(|l| l.items).unwrap_or_default();
+        pods.into_iter()
+            .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+    })
+    .await
+}
+
+/// Whether the journal in `state` recorded delivered log of `run_id` at or after `since`: a
+/// kpo that printed a line at `since` has then journaled it (it journals right after printing).
+pub fn journaled_since(state: &Path, run_id: &str, since: std::time::SystemTime) -> bool {
+    std::fs::metadata(state.join("runs").join(format!("{run_id}.cursors")))
+        .and_then(|m| m.modified())
+        .is_ok_and(|modified| modified >= since)
 }

@@ -34,17 +34,8 @@ const LINES: usize = 30;
 /// Waits until a pod of the run is running, then returns its name.
 async fn running_pod(client: kube::Client) -> String {
     let api: Api<Pod> = Api::default_namespaced(client);
-    loop {
-        if let Ok(list) = api.list(&Default::default()).await
-            && let Some(p) = list
-                .items
-                .iter()
-                .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-        {
-            return p.metadata.name.clone().unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
+    let pod = crate::harness::running_pod(&api, "").await;
+    pod.metadata.name.unwrap_or_default()
 }
 
 async fn cell(fault: Fault, exit_code: i32) {

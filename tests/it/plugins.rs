@@ -204,7 +204,7 @@ fn mutate_with(guest: &str, extra: &str) -> Result<Pod, PluginError> {
     let dir = tempfile::tempdir().unwrap();
     let path = task_file(dir.path(), &format!("{BASE}{}", entry("mutate", guest, extra)));
     let task = kpo::task::load(Path::new(&path)).unwrap();
-    let plugins = TaskPlugins::load(&task)?.unwrap();
+    let plugins = TaskPlugins::load(&task, crate::harness::plugin_cache())?.unwrap();
     let identity = kpo::pod::RunIdentity::generate("plug");
     let pod = kpo::pod::build(&task, &identity, "default");
     plugins
@@ -344,7 +344,10 @@ fn a_core_module_is_not_a_component() {
     std::fs::write(&module, b"\0asm\x01\0\0\0").unwrap();
     let body = format!("{BASE}[[mutate]]\npath = {:?}\n", module.display().to_string());
     let task = kpo::task::load(Path::new(&task_file(dir.path(), &body))).unwrap();
-    let e = TaskPlugins::load(&task).err().unwrap().to_string();
+    let e = TaskPlugins::load(&task, crate::harness::plugin_cache())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.starts_with("plugin core: not a WebAssembly component"), "{e}");
 }
 

@@ -41,19 +41,22 @@ fn kpo_run(config: &str, run_id: &str, state: &Path, task: &Path, extra: &[&str]
     cmd
 }
 
-/// Starts kpo and kills it with SIGKILL once it has printed `lines` log lines.
-fn start_and_kill(mut cmd: Command, lines: usize) -> Vec<String> {
+/// Starts kpo and kills it with SIGKILL once it has printed `lines` log lines and journaled
+/// them (`state`, `run_id`).
+pub fn start_and_kill(mut cmd: Command, lines: usize, state: &Path, run_id: &str) -> Vec<String> {
     let mut child: Child = cmd.spawn().unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
-    for line in stdout.lines() {
-        seen.push(line.unwrap());
-        if seen.len() == lines {
-            break;
-        }
+    let mut before_last = std::time::SystemTime::now();
+    while seen.len() < lines {
+        before_last = std::time::SystemTime::now();
+        seen.push(stdout.next().expect("kpo printed fewer lines").unwrap());
     }
-    // Between two lines (100 ms apart) kpo is waiting, not between printing and journaling.
-    std::thread::sleep(std::time::Duration::from_millis(30));
+    // Killed between two lines (100 ms apart), once the journal has the last one printed: kpo
+    // journals right after printing, so a write at or after `before_last` is that line's.
+    crate::harness::wait_until_blocking("the journal to record the printed lines", || {
+        crate::harness::journaled_since(state, run_id, before_last)
+    });
     child.kill().unwrap();
     child.wait().unwrap();
     seen
@@ -74,7 +77,7 @@ pub fn killed_and_started_again_on(config: &str, image: &str, run_id: &str, dir:
     let state = dir.join("state");
     let kpo = |extra: &[&str]| kpo_run(config, run_id, &state, &task, extra);
 
-    let first = start_and_kill(kpo(&[]), 10);
+    let first = start_and_kill(kpo(&[]), 10, &state, run_id);
     let out = kpo(&[]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -106,7 +109,7 @@ fn it_never_attaches_to_another_pod_with_the_same_name() {
     let task = dir.path().join("long.toml");
     std::fs::write(&task, long_task("busybox")).unwrap();
     let state = dir.path().join("state");
-    start_and_kill(kpo(&config, &state, &task, &[]), 3);
+    start_and_kill(kpo(&config, &state, &task, &[]), 3, &state, "reattach-1");
 
     // Someone deletes the run's pod and creates another one under its name.
     let api: Api<Pod> = rt.block_on(async { Api::default_namespaced(sim.client()) });
@@ -147,7 +150,7 @@ fn a_failing_run_reattached_keeps_its_exit_code() {
     )
     .unwrap();
     let state = dir.path().join("state");
-    let first = start_and_kill(kpo(&config, &state, &task, &[]), 5);
+    let first = start_and_kill(kpo(&config, &state, &task, &[]), 5, &state, "reattach-1");
     let out = kpo(&config, &state, &task, &[]).output().unwrap();
     assert_eq!(
         out.status.code(),

@@ -1,6 +1,5 @@
 //! `kpo list`, `logs`, `delete`, `attach` and `gc`: for a person who lost their terminal.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 
 use k8s_openapi::api::core::v1::Pod;
@@ -88,22 +87,9 @@ fn attach_finishes_a_run_whose_kpo_was_killed() {
         dir: dir.path().to_owned(),
     };
     let task = env.task("long", "name = \"long\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"log_count\": 12, \"log_interval_ms\": 100}'\n");
-    let mut child = env
-        .kpo(&["run", "--kubeconfig", &env.config, "--run-id", "lost-1", &task])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = Vec::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        first.push(line.unwrap());
-        if first.len() == 3 {
-            break;
-        }
-    }
-    std::thread::sleep(std::time::Duration::from_millis(30));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let mut run = env.kpo(&["run", "--kubeconfig", &env.config, "--run-id", "lost-1", &task]);
+    run.stdout(Stdio::piped()).stderr(Stdio::null());
+    let first = crate::reattach::start_and_kill(run, 3, &env.state, "lost-1");
     let out = env.run(&["attach", "lost-1", "--kubeconfig", &env.config]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let all: Vec<String> = first
@@ -152,7 +138,21 @@ fn gc_applies_the_on_finish_policy_of_dead_runs() {
             .unwrap();
             api.create(&PostParams::default(), &pod).await.unwrap();
         }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        // Until the sim's kubelet has played them: the finished ones finished, the live one runs.
+        let phases = ["Succeeded", "Failed", "Running", "Succeeded"];
+        crate::harness::wait_until("the orphans to reach their phases", || async {
+            let phase_of = |name: &str, pods: &[Pod]| {
+                pods.iter()
+                    .find(|p| p.metadata.name.as_deref() == Some(name))
+                    .and_then(|p| p.status.as_ref()?.phase.clone())
+            };
+            let pods = api.list(&Default::default()).await.unwrap().items;
+            ["orphan-done", "orphan-failed", "alive", "other"]
+                .iter()
+                .zip(phases)
+                .all(|(name, phase)| phase_of(name, &pods).as_deref() == Some(phase))
+        })
+        .await;
     });
     let out = env.run(&["gc", "--kubeconfig", &env.config, "--dry-run"]);
     assert_eq!(text(&out.stdout), "would delete default/orphan-done (finished)\n");

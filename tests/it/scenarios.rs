@@ -9,7 +9,7 @@ use kpo::pod::LABEL_TASK;
 use kpo::report::Cleanup;
 use kpo::vocabulary::{Outcome, Role};
 use kube::Api;
-use kube::api::{DeleteParams, ListParams};
+use kube::api::DeleteParams;
 
 use crate::harness::{pods_of_run, run, run_until, task};
 use crate::leftovers::assert_nothing_left;
@@ -24,6 +24,33 @@ pub struct Cluster {
     /// The node's runtime, where the test can look at it (the test cluster's containerd).
     pub node: Option<crate::leftovers::Node>,
 }
+
+/// Every scenario that runs on both clusters, listed once: `$run!(module: name, ...)` for each
+/// module that holds some. `sim.rs` and `e2e.rs` pass the macro that runs one on their cluster.
+macro_rules! shared_scenarios {
+    ($run:ident) => {
+        $run!(disruptions: an_eviction_is_an_infrastructure_failure_on_any_version, a_run_stopped_with_kpo_delete_is_not_retried);
+        $run!(logs: bytes_arrive_unchanged, a_mebibyte_line_arrives_whole, a_hundred_thousand_lines_arrive_once);
+        $run!(scenarios:
+            succeeds_with_logs,
+            failure_exit_code_propagated,
+            oom_killed_is_reported,
+            a_sidecar_never_holds_the_run_open,
+            insufficient_resources_explained,
+            the_run_timeout_stops_a_long_task,
+            a_pod_deleted_by_someone_else_fails_the_run,
+            image_pull_failure_reported_with_events,
+            a_missing_secret_never_starts_and_leaves_nothing,
+            unschedulable_pod_times_out,
+            interrupt_deletes_the_pod,
+            keep_keeps_the_pod,
+            invalid_pod_rejected_with_server_message,
+            result_via_termination_message,
+            large_result_via_sidecar,
+        );
+    };
+}
+pub(crate) use shared_scenarios;
 
 pub fn unique(name: &str) -> String {
     format!("{name}-{}", kpo::names::random_suffix(4))
@@ -133,23 +160,14 @@ command = ["sh", "-c", "echo working; sleep 60"]
         image = c.image
     ));
     let api: Api<Pod> = Api::namespaced(c.client.clone(), &c.ns);
-    let mine = ListParams::default().labels(&format!("{LABEL_TASK}={name}"));
+    let selector = format!("{LABEL_TASK}={name}");
     let killer = async {
         // Someone force-deletes the pod once it runs.
-        loop {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let pods = api.list(&mine).await.unwrap().items;
-            let running = pods
-                .iter()
-                .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"));
-            if let Some(p) = running {
-                let params = DeleteParams::default().grace_period(0);
-                api.delete(p.metadata.name.as_deref().unwrap(), &params)
-                    .await
-                    .unwrap();
-                return;
-            }
-        }
+        let p = crate::harness::running_pod(&api, &selector).await;
+        let params = DeleteParams::default().grace_period(0);
+        api.delete(p.metadata.name.as_deref().unwrap(), &params)
+            .await
+            .unwrap();
     };
     let ((report, _), ()) = tokio::join!(run(&c.client, &t, &c.ns), killer);
     assert_eq!(report.outcome, Outcome::Failed, "{}", report.message);
@@ -339,18 +357,9 @@ termination_grace_period = 5
     let ns = c.ns.clone();
     let running = async move {
         let api: Api<Pod> = Api::namespaced(client, &ns);
-        let selector = ListParams::default().labels(&format!("{LABEL_TASK}={name}"));
-        loop {
-            let pods = api.list(&selector).await.map(|l| l.items).unwrap_or_default();
-            if pods
-                .iter()
-                .any(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        crate::harness::running_pod(&api, &format!("{LABEL_TASK}={name}")).await;
     };
+
     let (report, rec) = run_until(&c.client, &t, &c.ns, running).await;
     assert_eq!(report.outcome, Outcome::Interrupted);
     assert_eq!(report.exit_code, kpo::exit::INTERRUPTED);

@@ -6,6 +6,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use kpo::report::Cleanup;
 use kpo::sim::{SimCluster, Target};
+use kpo::supervise::Interrupt;
 use kpo::vocabulary::Outcome;
 use kube::Api;
 
@@ -37,27 +38,7 @@ macro_rules! shared {
     )*};
 }
 
-shared!(disruptions: an_eviction_is_an_infrastructure_failure_on_any_version, a_run_stopped_with_kpo_delete_is_not_retried);
-
-shared!(logs: bytes_arrive_unchanged, a_mebibyte_line_arrives_whole, a_hundred_thousand_lines_arrive_once);
-
-shared!(scenarios:
-    succeeds_with_logs,
-    failure_exit_code_propagated,
-    oom_killed_is_reported,
-    a_sidecar_never_holds_the_run_open,
-    insufficient_resources_explained,
-    the_run_timeout_stops_a_long_task,
-    a_pod_deleted_by_someone_else_fails_the_run,
-    image_pull_failure_reported_with_events,
-    a_missing_secret_never_starts_and_leaves_nothing,
-    unschedulable_pod_times_out,
-    interrupt_deletes_the_pod,
-    keep_keeps_the_pod,
-    invalid_pod_rejected_with_server_message,
-    result_via_termination_message,
-    large_result_via_sidecar,
-);
+crate::scenarios::shared_scenarios!(shared);
 
 /// 60 numbered lines, so a lost or repeated line shows.
 const COUNTING: &str = r#"
@@ -266,9 +247,12 @@ async fn an_outage_refuses_connections_until_it_ends() {
     let api: Api<Pod> = Api::namespaced(c.client.clone(), &c.ns);
     api.list(&Default::default()).await.unwrap();
     sim.faults().outage(Duration::from_secs(1));
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let refused = tokio::net::TcpStream::connect(&addr).await.unwrap_err();
-    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    crate::harness::wait_until("the listener to close", || async {
+        tokio::net::TcpStream::connect(&addr)
+            .await
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
+    })
+    .await;
     // A connection the client already had open is answered 503 and closed; new ones are refused.
     let mut errors = Vec::new();
     for _ in 0..2 {
@@ -286,8 +270,10 @@ async fn an_outage_refuses_connections_until_it_ends() {
         ),
         "{errors:?}"
     );
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    tokio::net::TcpStream::connect(&addr).await.unwrap();
+    crate::harness::wait_until("the outage to end", || async {
+        tokio::net::TcpStream::connect(&addr).await.is_ok()
+    })
+    .await;
     api.list(&Default::default()).await.unwrap();
 }
 
@@ -375,30 +361,20 @@ async fn a_panic_in_kpo_still_deletes_the_pod() {
 /// Interrupts when the run's pod is running, then once more after `again` (if given).
 fn interrupts_when_running(
     client: kube::Client,
+    asked: Interrupt,
     again: Option<Duration>,
-) -> std::pin::Pin<Box<dyn futures::Stream<Item = ()> + Send>> {
+) -> std::pin::Pin<Box<dyn futures::Stream<Item = Interrupt> + Send>> {
     use futures::StreamExt;
     let first = async move {
         let api: Api<Pod> = Api::default_namespaced(client);
-        loop {
-            let pods = api
-                .list(&Default::default())
-                .await
-                .map(|l| l.items)
-                .unwrap_or_default();
-            if pods
-                .iter()
-                .any(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::harness::running_pod(&api, "").await;
     };
+
     let second = futures::stream::iter(again).then(|d| tokio::time::sleep(d));
     Box::pin(
         futures::stream::once(first)
             .chain(second)
+            .map(move |()| asked)
             .chain(futures::stream::pending()),
     )
 }
@@ -428,7 +404,11 @@ async fn a_second_interrupt_skips_the_grace_period() {
     let recorder = std::sync::Arc::new(crate::harness::Recorder::default());
     let pod = kpo::pod::build(&t, &kpo::pod::RunIdentity::generate("stubborn"), "default");
     let started = std::time::Instant::now();
-    let interrupts = interrupts_when_running(c.client.clone(), Some(Duration::from_millis(500)));
+    let interrupts = interrupts_when_running(
+        c.client.clone(),
+        Interrupt::Stop,
+        Some(Duration::from_millis(500)),
+    );
     let report = kpo::supervise::run(c.client.clone(), pod, &t.run, recorder.clone(), interrupts)
         .await
         .unwrap();
@@ -445,11 +425,10 @@ async fn a_second_interrupt_skips_the_grace_period() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn detach_leaves_the_pod_running() {
     let (_sim, c) = sim().await;
-    let mut t = task(STUBBORN);
-    t.run.on_signal = kpo::task::OnSignal::Detach;
+    let t = task(STUBBORN);
     let recorder = std::sync::Arc::new(crate::harness::Recorder::default());
     let pod = kpo::pod::build(&t, &kpo::pod::RunIdentity::generate("stubborn"), "default");
-    let interrupts = interrupts_when_running(c.client.clone(), None);
+    let interrupts = interrupts_when_running(c.client.clone(), Interrupt::Detach, None);
     let report = kpo::supervise::run(c.client.clone(), pod, &t.run, recorder.clone(), interrupts)
         .await
         .unwrap();
