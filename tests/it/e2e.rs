@@ -273,3 +273,47 @@ async fn e2e_the_readmes_result_recipes_run_verbatim() {
         crate::readme::result_recipes_run_verbatim(&c).await;
     }
 }
+
+/// The README's `kubectl kpo`: kpo installed as `kubectl-kpo` on the PATH, run by the real
+/// kubectl against the real cluster.
+#[test]
+fn e2e_kubectl_runs_kpo_as_its_plugin() {
+    let Some(path) = kubeconfig_or_skip() else {
+        return;
+    };
+    let home = std::env::var_os("KPO_CLUSTER_HOME").unwrap_or_else(|| "/var/lib/kpo-cluster".into());
+    let kubectl = std::env::var_os("KUBECTL")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(home).join("bin/kubectl"));
+    let dir = tempfile::tempdir().unwrap();
+    crate::cli_edge::as_kubectl_plugin(dir.path());
+    let search = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let task = dir.path().join("quick.toml");
+    std::fs::write(
+        &task,
+        format!(
+            "name = \"kubectl-plugin\"\nimage = \"{}\"\ncommand = [\"echo\", \"via kubectl\"]\n",
+            e2e_image()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(kubectl)
+        .args(["kpo", "run", "--kubeconfig", &path])
+        .arg(&task)
+        .env("PATH", search)
+        .env("KPO_STATE_DIR", dir.path().join("state"))
+        .output()
+        .expect("kubectl runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim(), "via kubectl");
+}

@@ -1,6 +1,7 @@
 //! kpo's integration tests: one binary (link once), modules by subject.
 
 mod cli;
+mod cli_edge;
 mod corpus;
 mod disruptions;
 mod e2e;

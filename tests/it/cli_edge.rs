@@ -1,0 +1,209 @@
+//! The command line's edge: what `--help`, an error and a report look like (snapshots), the
+//! exit codes of usage and internal errors, JSON even when a run never starts, completions, the
+//! man page, `--version`, and kpo as a kubectl plugin.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn kpo() -> Command {
+    let mut cmd = crate::harness::kpo_command();
+    cmd.env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env("COLUMNS", "100")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+fn run(args: &[&str]) -> Output {
+    kpo().args(args).output().expect("kpo runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn example(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn help_snapshots() {
+    insta::assert_snapshot!("help", text(&run(&["--help"]).stdout));
+    insta::assert_snapshot!("run_help", text(&run(&["run", "--help"]).stdout));
+}
+
+#[test]
+fn a_mistyped_key_is_located_and_gets_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = dir.path().join("task.toml");
+    std::fs::write(
+        &task,
+        "name = \"t\"\nimage = \"busybox\"\ncomand = [\"true\"]\n[run]\ntimout = \"1m\"\n",
+    )
+    .unwrap();
+    let out = run(&["validate", task.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(kpo::exit::CONFIG));
+    let stderr = text(&out.stderr).replace(dir.path().to_str().unwrap(), "[dir]");
+    insta::assert_snapshot!("located_error", stderr);
+}
+
+/// The report with what changes from run to run (times, names, UIDs) replaced.
+fn stable(mut report: Value) -> Value {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    let varies = [
+                        "started_at",
+                        "finished_at",
+                        "at",
+                        "last_seen",
+                        "uid",
+                        "pod",
+                        "run_id",
+                    ];
+                    if varies.contains(&k.as_str()) && !v.is_null() {
+                        *v = Value::String(format!("[{k}]"));
+                    } else {
+                        walk(v);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut report);
+    report
+}
+
+#[test]
+fn a_run_report_snapshot() {
+    let out = run(&["run", "--sim", "--output", "json", &example("failing.toml")]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let mut report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pod = report["pod"].as_str().unwrap().to_owned();
+    // How many updates the watch saw depends on timing: the timeline's ends are what is fixed.
+    let timeline = report.as_object_mut().unwrap().remove("timeline").unwrap();
+    let phases: Vec<&str> = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        (phases.first(), phases.last()),
+        (Some(&"Submitted"), Some(&"Failed")),
+        "{phases:?}"
+    );
+    let text = serde_json::to_string_pretty(&stable(report)).unwrap();
+    insta::assert_snapshot!("failing_report", text.replace(&pod, "[pod]"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = run(&["run", "--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(kpo::exit::USAGE));
+    assert!(text(&out.stderr).contains("--no-such-flag"));
+    let out = run(&["run", "--sim", "--run-id", "Not A Label!", &example("hello.toml")]);
+    assert_eq!(out.status.code(), Some(kpo::exit::USAGE), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--run-id:"), "{}", text(&out.stderr));
+    let out = run(&["logs", "no-such-run"]);
+    assert_eq!(out.status.code(), Some(kpo::exit::USAGE));
+    assert!(text(&out.stderr).contains("no run no-such-run in the journal"));
+}
+
+#[test]
+fn an_unusable_state_folder_exits_70_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_folder = dir.path().join("state");
+    std::fs::write(&not_a_folder, "a file where kpo keeps its journal").unwrap();
+    let out = kpo()
+        .arg("list")
+        .env("KPO_STATE_DIR", &not_a_folder)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(kpo::exit::INTERNAL),
+        "{}",
+        text(&out.stderr)
+    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("cannot read the run journals"), "{stderr}");
+    assert!(stderr.contains("caused by:"), "{stderr}");
+}
+
+#[test]
+fn json_output_prints_a_document_even_when_no_pod_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = dir.path().join("bad.toml");
+    std::fs::write(&task, "name = \"t\"\n").unwrap();
+    let out = run(&["run", "--sim", "--output", "json", task.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(kpo::exit::CONFIG));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("a JSON document on stdout");
+    assert_eq!(doc["outcome"], "error");
+    assert_eq!(doc["exit_code"], kpo::exit::CONFIG);
+    assert!(doc["message"].as_str().unwrap().contains("image"), "{doc}");
+
+    let out = run(&["run", "--output", "json", &example("hello.toml")]);
+    assert_eq!(out.status.code(), Some(kpo::exit::CLUSTER_UNAVAILABLE));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("a JSON document on stdout");
+    assert_eq!(doc["exit_code"], kpo::exit::CLUSTER_UNAVAILABLE);
+    assert!(doc["message"].as_str().unwrap().contains("--sim"), "{doc}");
+}
+
+#[test]
+fn completions_and_man_page_name_every_command() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0));
+        let script = text(&out.stdout);
+        for command in ["run", "render", "attach", "gc"] {
+            assert!(script.contains(command), "{shell} completions lack {command}");
+        }
+    }
+    let out = run(&["man"]);
+    assert_eq!(out.status.code(), Some(0));
+    let page = text(&out.stdout);
+    assert!(page.starts_with(".ie") || page.contains(".TH kpo"), "{page}");
+    assert!(page.contains("completions"), "{page}");
+}
+
+#[test]
+fn the_version_names_the_plugin_contract_it_speaks() {
+    let wit = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("wit/plugin.wit")).unwrap();
+    let package = wit
+        .lines()
+        .find_map(|l| l.strip_prefix("package ")?.strip_suffix(';'))
+        .unwrap();
+    let version = text(&run(&["--version"]).stdout);
+    assert!(
+        version.starts_with(&format!("kpo {}", env!("CARGO_PKG_VERSION"))),
+        "{version}"
+    );
+    assert!(version.contains(package), "{version} does not name {package}");
+}
+
+/// kpo copied (as a user installs it) to a folder under the name kubectl looks for.
+pub fn as_kubectl_plugin(dir: &Path) -> PathBuf {
+    let plugin = dir.join("kubectl-kpo");
+    std::fs::copy(env!("CARGO_BIN_EXE_kpo"), &plugin).unwrap();
+    plugin
+}
+
+#[test]
+fn named_kubectl_kpo_it_calls_itself_kubectl_kpo() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(as_kubectl_plugin(dir.path()))
+        .args(["run", "--help"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stdout).contains("Usage: kubectl kpo run"),
+        "{}",
+        text(&out.stdout)
+    );
+}
