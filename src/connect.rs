@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
+#[cfg(feature = "sim")]
 use crate::sim::SimCluster;
 
 /// Where to find the cluster, as the user asked.
@@ -22,7 +23,10 @@ pub struct Connection {
     /// The namespace of the kubeconfig context (or the pod's own namespace in a cluster).
     pub default_namespace: String,
     pub server: String,
-    pub sim: Option<SimCluster>,
+    /// Whether it is kpo's simulated cluster (nothing real is created).
+    pub simulated: bool,
+    #[cfg(feature = "sim")]
+    _sim: Option<SimCluster>,
 }
 
 /// Why no cluster could be used.
@@ -30,6 +34,8 @@ pub struct Connection {
 pub enum ConnectError {
     #[error("cannot start the simulated cluster")]
     Sim(#[source] std::io::Error),
+    #[error("this kpo was built without the simulated cluster (cargo feature `sim`)")]
+    NoSim,
     #[error(
         "cannot use kubeconfig {} (without a cluster, try `--sim` to run on the built-in simulated cluster)",
         path.display()
@@ -72,16 +78,27 @@ impl ConnectError {
     }
 }
 
+#[cfg(feature = "sim")]
+async fn simulated() -> Result<Connection, ConnectError> {
+    let sim = SimCluster::start().await.map_err(ConnectError::Sim)?;
+    Ok(Connection {
+        client: sim.client(),
+        default_namespace: "default".into(),
+        server: sim.url(),
+        simulated: true,
+        _sim: Some(sim),
+    })
+}
+
+#[cfg(not(feature = "sim"))]
+async fn simulated() -> Result<Connection, ConnectError> {
+    Err(ConnectError::NoSim)
+}
+
 /// Connects to the cluster `target` names and checks that it answers.
 pub async fn connect(target: &Target) -> Result<Connection, ConnectError> {
     if target.sim {
-        let sim = SimCluster::start().await.map_err(ConnectError::Sim)?;
-        return Ok(Connection {
-            client: sim.client(),
-            default_namespace: "default".into(),
-            server: sim.url(),
-            sim: Some(sim),
-        });
+        return simulated().await;
     }
     let options = KubeConfigOptions {
         context: target.context.clone(),
@@ -127,6 +144,8 @@ pub async fn connect(target: &Target) -> Result<Connection, ConnectError> {
         client,
         default_namespace,
         server,
-        sim: None,
+        simulated: false,
+        #[cfg(feature = "sim")]
+        _sim: None,
     })
 }

@@ -14,6 +14,7 @@ pub mod reattach;
 pub mod report;
 pub mod result;
 pub mod runner;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod status;
 pub mod stop;

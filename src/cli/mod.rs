@@ -329,7 +329,7 @@ async fn connect(args: &ClusterArgs) -> Result<Connection, CliError> {
         context: args.context.clone(),
     };
     let conn = connect::connect(&target).await?;
-    if conn.sim.is_some() {
+    if conn.simulated {
         eprintln!(
             "kpo: using the built-in SIMULATED cluster at {} — no real pod is created",
             conn.server
