@@ -13,7 +13,6 @@ use crate::result::{ResultSpec, Via};
 use crate::task::Task;
 use crate::vocabulary::MAIN_CONTAINER;
 
-/// The task's own container. Sidecars and templates may add others; this one decides the outcome.
 /// Label carrying the task name, to find every run of a task.
 pub const LABEL_TASK: &str = "kpo.dev/task";
 /// Label carrying the run id, to find the pod of one run again.

@@ -1,32 +1,99 @@
-//! Picking a run up again from what the journal knows of it: report a finished run, follow an
-//! unfinished one's pod again (matched by UID, never by name alone), or start it afresh. One
-//! decision, used by `run --run-id`, `attach`, `logs` and `delete` alike.
+//! Picking a run up again from what is known of it — this machine's journal and, above all, the
+//! cluster, where the run's pods carry its id: report a finished run, follow an unfinished one's
+//! pod again (matched by UID, never by name alone), or start it afresh. One decision, used by
+//! `run --run-id`, `attach`, `logs` and `delete` alike, on any machine.
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::Api;
+use kube::api::ListParams;
+use kube::{Api, ResourceExt};
 
 use crate::exit;
 use crate::journal::Journal;
+use crate::pod::{LABEL_ATTEMPT, LABEL_RUN_ID, LABEL_TASK};
 
-/// What to do with a run id, given its journal.
+/// What to do with a run id, given what is known of it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
-    /// Nothing to pick up (no journal, no pod yet, or `--rerun`): start a new run.
+    /// Nothing to pick up (no journal, no pod, or `--rerun`): start a new run.
     Start,
-    /// The run finished: report it, do not run it again.
+    /// The run finished and this machine has its report: report it, do not run it again.
     Report(Journal),
-    /// The run has a pod and no final report: follow that pod to its end.
+    /// The run has a pod: follow it to its end (a finished one is reported from its status and
+    /// log), from where the journal says its logs were delivered, else from their start.
     Reattach(Journal),
 }
 
-/// Decides what `kpo run --run-id` does with an earlier run of that id.
-pub fn plan(earlier: Option<Journal>, rerun: bool) -> Plan {
-    match earlier {
-        Some(_) if rerun => Plan::Start,
-        Some(j) if j.exit_code.is_some() => Plan::Report(j),
-        Some(j) if j.uid.is_some() => Plan::Reattach(j),
-        _ => Plan::Start,
+/// Decides what `kpo run --run-id` does with an earlier run of that id: `earlier` is this
+/// machine's journal, `found` the run's newest pod in the cluster. When the two disagree, the
+/// cluster wins; the second value says so, to be told to the user.
+pub fn plan(earlier: Option<Journal>, found: Option<&Pod>, rerun: bool) -> (Plan, Option<String>) {
+    if rerun {
+        return (Plan::Start, None);
     }
+    match (earlier, found) {
+        (Some(j), Some(pod)) if j.uid.is_some() && j.uid == pod.uid() => match j.exit_code {
+            Some(_) => (Plan::Report(j), None),
+            None => (Plan::Reattach(j), None),
+        },
+        // kpo never gives two pods one name (each attempt has a fresh suffix): a pod under the
+        // journal's pod name with another UID is not the run's, whatever its labels say.
+        (Some(j), Some(pod)) if j.pod.as_deref() == Some(&pod.name_any()) => (Plan::Reattach(j), None),
+        (Some(j), Some(pod)) => {
+            let note = format!(
+                "this machine's journal of run {} names {}, but the cluster has its pod {} (attempt {}): following that one",
+                j.run_id,
+                j.pod.as_deref().unwrap_or("no pod"),
+                pod.name_any(),
+                attempt_of(pod)
+            );
+            (Plan::Reattach(from_cluster(pod, j.task_file)), Some(note))
+        }
+        (Some(j), None) if j.exit_code.is_some() => (Plan::Report(j), None),
+        (Some(j), None) if j.uid.is_some() => (Plan::Reattach(j), None),
+        (None, Some(pod)) => (Plan::Reattach(from_cluster(pod, None)), None),
+        (_, None) => (Plan::Start, None),
+    }
+}
+
+/// The run's newest pod in `namespace` (the highest attempt), found by its run-id label.
+///
+/// # Errors
+/// The cluster cannot be asked.
+pub async fn newest_pod(
+    client: &kube::Client,
+    namespace: &str,
+    run_id: &str,
+) -> Result<Option<Pod>, LostPod> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let params = ListParams::default().labels(&format!("{LABEL_RUN_ID}={run_id}"));
+    let pods = api.list(&params).await.map_err(|source| LostPod::Unreachable {
+        run_id: run_id.to_owned(),
+        source,
+    })?;
+    Ok(pods.items.into_iter().max_by_key(attempt_of))
+}
+
+/// What the cluster knows of a run, in the journal's terms: the pod carries the run id, the task
+/// and the attempt; how far its logs were delivered it does not know (a reattach from another
+/// machine prints the whole log again).
+pub fn from_cluster(pod: &Pod, task_file: Option<std::path::PathBuf>) -> Journal {
+    let labels = pod.labels();
+    Journal {
+        run_id: labels.get(LABEL_RUN_ID).cloned().unwrap_or_default(),
+        task: labels.get(LABEL_TASK).cloned().unwrap_or_default(),
+        task_file,
+        namespace: pod.namespace().unwrap_or_default(),
+        pod: Some(pod.name_any()),
+        uid: pod.uid(),
+        ..Default::default()
+    }
+}
+
+fn attempt_of(pod: &Pod) -> u32 {
+    pod.labels()
+        .get(LABEL_ATTEMPT)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1)
 }
 
 /// Why the pod of a run could not be found again.
@@ -91,6 +158,14 @@ pub async fn find_pod(client: &kube::Client, journal: &Journal) -> Result<Pod, L
 mod tests {
     use super::*;
 
+    fn pod(uid: &str, attempt: u32) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("p-{uid}"), "namespace": "ns", "uid": uid,
+                         "labels": {LABEL_RUN_ID: "r", LABEL_TASK: "t", LABEL_ATTEMPT: attempt.to_string()}}
+        }))
+        .unwrap()
+    }
+
     #[test]
     fn a_finished_run_is_reported_an_unfinished_one_reattached() {
         let started = Journal {
@@ -106,17 +181,54 @@ mod tests {
             uid: None,
             ..started.clone()
         };
-        assert_eq!(plan(None, false), Plan::Start);
+        let plan = |j: Option<Journal>, found: Option<&Pod>, rerun| plan(j, found, rerun).0;
+        assert_eq!(plan(None, None, false), Plan::Start);
         assert_eq!(
-            plan(Some(finished.clone()), false),
+            plan(Some(finished.clone()), None, false),
             Plan::Report(finished.clone())
         );
         assert_eq!(
-            plan(Some(started.clone()), false),
+            plan(Some(started.clone()), None, false),
             Plan::Reattach(started.clone())
         );
-        assert_eq!(plan(Some(never_created), false), Plan::Start);
-        assert_eq!(plan(Some(finished), true), Plan::Start);
-        assert_eq!(plan(Some(started), true), Plan::Start);
+        assert_eq!(plan(Some(never_created.clone()), None, false), Plan::Start);
+        assert_eq!(plan(Some(finished), None, true), Plan::Start);
+        assert_eq!(
+            plan(Some(started.clone()), Some(&pod("u", 1)), false),
+            Plan::Reattach(started)
+        );
+        assert_eq!(plan(Some(never_created), Some(&pod("v", 1)), true), Plan::Start);
+    }
+
+    #[test]
+    fn without_a_journal_the_clusters_pod_is_followed_and_the_cluster_wins() {
+        let (found, note) = plan(None, Some(&pod("v", 2)), false);
+        let Plan::Reattach(j) = found else {
+            panic!("{found:?}")
+        };
+        assert_eq!(
+            (j.uid.as_deref(), j.pod.as_deref(), j.task.as_str()),
+            (Some("v"), Some("p-v"), "t")
+        );
+        assert!(j.cursors.is_empty() && note.is_none());
+        let stale = Journal {
+            run_id: "r".into(),
+            pod: Some("p-u".into()),
+            uid: Some("u".into()),
+            exit_code: Some(1),
+            ..Default::default()
+        };
+        let (found, note) = plan(Some(stale), Some(&pod("v", 2)), false);
+        assert!(matches!(found, Plan::Reattach(j) if j.uid.as_deref() == Some("v")));
+        assert!(note.unwrap().contains("the cluster has its pod p-v (attempt 2)"));
+        // Another pod that took the journal's pod name is no newer attempt: not followed.
+        let named = Journal {
+            run_id: "r".into(),
+            pod: Some("p-v".into()),
+            uid: Some("u".into()),
+            ..Default::default()
+        };
+        let (found, _) = plan(Some(named.clone()), Some(&pod("v", 2)), false);
+        assert_eq!(found, Plan::Reattach(named), "find_pod then refuses it by UID");
     }
 }

@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use crate::exit;
 
-/// The name of the task's own container in every pod kpo builds.
+/// The name of the task's own container in every pod kpo builds. Sidecars and templates may add
+/// others; this one decides the outcome.
 pub const MAIN_CONTAINER: &str = "base";
 
 /// How a run ended, from kpo's point of view.

@@ -269,19 +269,17 @@ async fn dispatch(command: Command) -> Result<i32, CliError> {
             follow,
             cluster,
         } => {
-            let journal = runs::journal(&run_id)?;
-            runs::logs(&connect(&cluster).await?.client, &journal, follow).await
+            let (conn, ns) = connect_to_namespace(&cluster).await?;
+            let journal = runs::locate(&conn.client, &ns, &run_id).await?;
+            runs::logs(&conn.client, &journal, follow).await
         }
         Command::Delete { run_id, cluster } => {
-            let journal = runs::journal(&run_id)?;
-            runs::delete(&connect(&cluster).await?.client, &journal).await
+            let (conn, ns) = connect_to_namespace(&cluster).await?;
+            let journal = runs::locate(&conn.client, &ns, &run_id).await?;
+            runs::delete(&conn.client, &journal).await
         }
         Command::Gc { cluster, dry_run } => {
-            let conn = connect(&cluster).await?;
-            let ns = cluster
-                .namespace
-                .clone()
-                .unwrap_or(conn.default_namespace.clone());
+            let (conn, ns) = connect_to_namespace(&cluster).await?;
             runs::gc(&conn.client, &ns, dry_run).await
         }
         Command::Completions { shell } => {
@@ -336,6 +334,14 @@ async fn connect(args: &ClusterArgs) -> Result<Connection, CliError> {
         );
     }
     Ok(conn)
+}
+
+/// The cluster and the namespace a command about runs looks in: `--namespace`, else the
+/// context's.
+async fn connect_to_namespace(args: &ClusterArgs) -> Result<(Connection, String), CliError> {
+    let conn = connect(args).await?;
+    let ns = args.namespace.clone().unwrap_or(conn.default_namespace.clone());
+    Ok((conn, ns))
 }
 
 fn namespace_for(args: &ClusterArgs, task: &Task, context_default: &str) -> String {
@@ -447,19 +453,31 @@ async fn run(args: RunArgs) -> Result<i32, CliError> {
     let ns = namespace_for(&args.cluster, &task, &conn.default_namespace);
     let mut identity = RunIdentity::generate(&task.name);
     let store = JournalStore::open_default();
-    let earlier = match &args.run_id {
+    let (earlier, found) = match &args.run_id {
         Some(id) => {
             identity.run_id = id.clone();
-            store.load(id).unwrap_or_else(|e| {
+            let earlier = store.load(id).unwrap_or_else(|e| {
                 eprintln!("kpo: warning: cannot read the journal of run {id}: {e}");
                 None
-            })
+            });
+            // The cluster knows the run wherever it was started: its pods carry its id.
+            (earlier, reattach::newest_pod(&conn.client, &ns, id).await?)
         }
-        None => None,
+        None => (None, None),
     };
-    let journal = match reattach::plan(earlier, args.rerun) {
+    let (plan, note) = reattach::plan(earlier, found.as_ref(), args.rerun);
+    if let Some(note) = note {
+        eprintln!("kpo: {note}");
+    }
+    let journal = match plan {
         Plan::Report(journal) => return Ok(report_finished(&journal, args.output)),
-        Plan::Reattach(journal) => journal,
+        Plan::Reattach(journal) => Journal {
+            task_file: journal
+                .task_file
+                .clone()
+                .or_else(|| std::fs::canonicalize(&args.task).ok()),
+            ..journal
+        },
         Plan::Start => Journal {
             run_id: identity.run_id.clone(),
             task: task.name.clone(),

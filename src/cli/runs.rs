@@ -11,7 +11,7 @@ use super::error::CliError;
 use crate::exit;
 use crate::journal::{Journal, JournalStore};
 use crate::pod::{ANNOTATION_ON_FINISH, LABEL_MANAGED_BY};
-use crate::reattach::find_pod;
+use crate::reattach::{self, find_pod};
 use crate::task::OnFinish;
 use crate::vocabulary::MAIN_CONTAINER;
 
@@ -36,7 +36,7 @@ pub fn list() -> Result<i32, CliError> {
     Ok(exit::SUCCESS)
 }
 
-/// The journal of `run_id`, or why not.
+/// This machine's journal of `run_id`, or why not.
 pub fn journal(run_id: &str) -> Result<Journal, CliError> {
     JournalStore::open_default()
         .load(run_id)
@@ -44,7 +44,34 @@ pub fn journal(run_id: &str) -> Result<Journal, CliError> {
             doing: format!("cannot read the journal of run {run_id}"),
             source,
         })?
-        .ok_or_else(|| CliError::Usage(format!("no run {run_id} in the journal (see `kpo list`)")))
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "this machine has no journal of run {run_id} (see `kpo list`); from any machine, `kpo run --run-id {run_id} TASK.toml` reattaches to it"
+            ))
+        })
+}
+
+/// The run `run_id` wherever it can be found: its newest pod in the cluster (the cluster wins),
+/// else this machine's journal. `namespace` is where to look when this machine has no journal.
+pub async fn locate(client: &kube::Client, namespace: &str, run_id: &str) -> Result<Journal, CliError> {
+    let local = JournalStore::open_default()
+        .load(run_id)
+        .map_err(|source| CliError::State {
+            doing: format!("cannot read the journal of run {run_id}"),
+            source,
+        })?;
+    let ns = local
+        .as_ref()
+        .map_or(namespace, |j| j.namespace.as_str())
+        .to_owned();
+    match (local, reattach::newest_pod(client, &ns, run_id).await?) {
+        (Some(j), Some(pod)) if j.uid.is_some() && j.uid == pod.uid() => Ok(j),
+        (local, Some(pod)) => Ok(reattach::from_cluster(&pod, local.and_then(|j| j.task_file))),
+        (Some(j), None) => Ok(j),
+        (None, None) => Err(CliError::Usage(format!(
+            "no run {run_id}: this machine has no journal of it and namespace {ns} no pod of it"
+        ))),
+    }
 }
 
 /// The task file of a run, for `kpo attach`.

@@ -147,6 +147,16 @@ fn e2e_a_killed_kpo_reattaches_by_uid_and_continues_the_log() {
     crate::reattach::killed_and_started_again_on(&path, &e2e_image(), &run_id, dir.path());
 }
 
+#[test]
+fn e2e_a_kpo_on_another_machine_finds_the_run_in_the_cluster() {
+    let Some(path) = kubeconfig_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run_id = format!("e2e-elsewhere-{}", kpo::names::random_suffix(5));
+    crate::reattach::killed_and_started_elsewhere_on(&path, &e2e_image(), &run_id, dir.path());
+}
+
 /// `count` `kpo run` processes at once, of tasks `{prefix}-{i}` running `script` in `sh -c`
 /// (quoted for a TOML basic string) with `on_finish`; what each printed and how it exited.
 fn concurrent_runs(

@@ -395,18 +395,6 @@ where
     .await
 }
 
-/// [`wait_until`] for code without a runtime (a test driving kpo processes).
-pub fn wait_until_blocking(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while !check() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "waited {PATIENCE:?} for {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
 /// The first pod that `selector` (a label selector, or empty) finds running, once there is one.
 pub async fn running_pod(api: &Api<Pod>, selector: &str) -> Pod {
     let params = ListParams::default().labels(selector);
@@ -416,12 +404,4 @@ pub async fn running_pod(api: &Api<Pod>, selector: &str) -> Pod {
             .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
     })
     .await
-}
-
-/// Whether the journal in `state` recorded delivered log of `run_id` at or after `since`: a
-/// kpo that printed a line at `since` has then journaled it (it journals right after printing).
-pub fn journaled_since(state: &Path, run_id: &str, since: std::time::SystemTime) -> bool {
-    std::fs::metadata(state.join("runs").join(format!("{run_id}.cursors")))
-        .and_then(|m| m.modified())
-        .is_ok_and(|modified| modified >= since)
 }

@@ -41,24 +41,40 @@ fn kpo_run(config: &str, run_id: &str, state: &Path, task: &Path, extra: &[&str]
     cmd
 }
 
-/// Starts kpo and kills it with SIGKILL once it has printed `lines` log lines and journaled
-/// them (`state`, `run_id`).
+/// Starts kpo with state folder `state` for run `run_id`, kills it with SIGKILL once it has
+/// printed `lines` log lines, and returns every line it printed (what it wrote before the kill is
+/// still in the pipe).
+///
+/// kpo prints each piece of log, then journals it: the kill waits, after each line, for the
+/// journal to record a piece it had not recorded yet — so it falls between pieces, with all
+/// that was printed journaled, and a reattach must continue exactly where this kpo stopped.
 pub fn start_and_kill(mut cmd: Command, lines: usize, state: &Path, run_id: &str) -> Vec<String> {
+    let journaled = || {
+        std::fs::read(state.join("runs").join(format!("{run_id}.cursors")))
+            .map(|t| t.iter().filter(|b| **b == b'\n').count())
+            .unwrap_or(0)
+    };
     let mut child: Child = cmd.spawn().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
-    let mut before_last = std::time::SystemTime::now();
+    let mut confirmed = journaled();
     while seen.len() < lines {
-        before_last = std::time::SystemTime::now();
         seen.push(stdout.next().expect("kpo printed fewer lines").unwrap());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        confirmed = rt.block_on(crate::harness::wait_for(
+            "the journal to record the printed line",
+            || {
+                let now = journaled();
+                async move { (now > confirmed).then_some(now) }
+            },
+        ));
     }
-    // Killed between two lines (100 ms apart), once the journal has the last one printed: kpo
-    // journals right after printing, so a write at or after `before_last` is that line's.
-    crate::harness::wait_until_blocking("the journal to record the printed lines", || {
-        crate::harness::journaled_since(state, run_id, before_last)
-    });
     child.kill().unwrap();
     child.wait().unwrap();
+    seen.extend(stdout.map_while(Result::ok));
     seen
 }
 
@@ -164,4 +180,90 @@ fn a_failing_run_reattached_keeps_its_exit_code() {
         .collect();
     let all: Vec<String> = first.into_iter().chain(second).collect();
     assert_eq!(all, (1..=20).map(|i| format!("line {i}")).collect::<Vec<_>>());
+}
+
+/// The run's pod UID as the journal in `state` recorded it.
+fn journaled_uid(state: &Path, run_id: &str) -> Option<String> {
+    let text = std::fs::read_to_string(state.join("runs").join(format!("{run_id}.json"))).ok()?;
+    let journal: serde_json::Value = serde_json::from_str(&text).ok()?;
+    journal["uid"].as_str().map(String::from)
+}
+
+/// kpo SIGKILLed on one machine (state folder A) and started on another (an empty state folder
+/// B) with the same run id: B finds the run's pod in the cluster by its run-id label, follows
+/// that very pod (same UID: no second pod), prints its whole log (B cannot know how far A got:
+/// never less than what A did not deliver) and exits with the pod's code. Then a run whose pod
+/// finished while no kpo ran (state C killed, state D started after the end): reported from the
+/// pod, not rerun.
+pub fn killed_and_started_elsewhere_on(config: &str, image: &str, run_id: &str, dir: &Path) {
+    let task = dir.join("long.toml");
+    std::fs::write(&task, long_task(image)).unwrap();
+    let kpo_in = |state: &str, id: &str| kpo_run(config, id, &dir.join(state), &task, &[]);
+    let expected: Vec<String> = (1..=40).map(|i| format!("line {i}")).collect();
+
+    start_and_kill(kpo_in("a", run_id), 10, &dir.join("a"), run_id);
+    let out = kpo_in("b", run_id).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("reattaching to run {run_id}")),
+        "{stderr}"
+    );
+    let printed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(printed, expected, "the whole log, from the run's own pod");
+    let first = journaled_uid(&dir.join("a"), run_id);
+    assert!(first.is_some());
+    assert_eq!(
+        journaled_uid(&dir.join("b"), run_id),
+        first,
+        "a second pod was created"
+    );
+
+    let finished = format!("{run_id}-f");
+    start_and_kill(kpo_in("c", &finished), 5, &dir.join("c"), &finished);
+    let uid = journaled_uid(&dir.join("c"), &finished).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let api: Api<Pod> = Api::default_namespaced(crate::harness::e2e_client(config).await);
+        crate::harness::wait_until("the unsupervised pod to finish", || async {
+            let pods = api
+                .list(&Default::default())
+                .await
+                .map(|l| l.items)
+                .unwrap_or_default();
+            pods.iter().any(|p| {
+                p.metadata.uid.as_deref() == Some(&uid)
+                    && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded")
+            })
+        })
+        .await;
+    });
+    let out = kpo_in("d", &finished).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        printed, expected,
+        "the finished pod's log, reported, not a new run"
+    );
+    assert_eq!(
+        journaled_uid(&dir.join("d"), &finished).as_deref(),
+        Some(uid.as_str())
+    );
+}
+
+#[test]
+fn a_kpo_on_another_machine_finds_the_run_in_the_cluster() {
+    let (_rt, _sim, dir, config) = sim_with_kubeconfig();
+    killed_and_started_elsewhere_on(&config, "busybox", "elsewhere-1", dir.path());
 }
