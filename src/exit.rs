@@ -19,6 +19,9 @@ pub const INTERNAL: i32 = 70;
 /// The task's result is missing (but required), not JSON, too large, or its frame is corrupted.
 /// EX_IOERR.
 pub const RESULT_INVALID: i32 = 74;
+/// Another kpo supervises the run (its claim, a Lease, is held), or this kpo lost its claim
+/// and stopped acting on the pod. Try again later. EX_TEMPFAIL.
+pub const CLAIMED: i32 = 75;
 /// A plugin failed: it trapped, ran out of time or memory, returned something invalid, or
 /// changed what it may not. No pod was created if it was a mutator. EX_PROTOCOL.
 pub const PLUGIN_FAILED: i32 = 76;

@@ -22,6 +22,8 @@ pub enum CliError {
     #[error(transparent)]
     Run(#[from] RunTaskError),
     #[error(transparent)]
+    Claim(#[from] Box<crate::claim::ClaimError>),
+    #[error(transparent)]
     Lost(#[from] LostPod),
     /// `run --run-id` of an unfinished run whose pod cannot be followed again.
     #[error("{0}; `--rerun` starts the run again")]
@@ -71,6 +73,7 @@ impl CliError {
             CliError::Plugin(e) => e.exit_code(),
             CliError::Connect(e) => e.exit_code(),
             CliError::Run(e) => e.exit_code(),
+            CliError::Claim(e) => e.exit_code(),
             CliError::Lost(e) | CliError::NotReattached(e) => e.exit_code(),
             CliError::Usage(_) => exit::USAGE,
             CliError::Input(_) | CliError::Write { .. } => exit::CONFIG,

@@ -16,6 +16,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 
+use crate::claim;
 use crate::connect::{self, Connection, Target};
 use crate::exit;
 use crate::journal::{Journal, JournalStore, Recording};
@@ -165,6 +166,10 @@ struct RunArgs {
     /// With --run-id: run the task again even if that run finished or its pod is gone.
     #[arg(long, requires = "run_id")]
     rerun: bool,
+    /// When another kpo supervises this run (it holds the run's claim), wait until it is done
+    /// or its claim expires, then report or take the run over — instead of exiting 75.
+    #[arg(long)]
+    wait: bool,
     /// Write the task's result document (see [result] in the task file) to this file.
     #[arg(long, value_name = "FILE")]
     result_file: Option<PathBuf>,
@@ -452,10 +457,34 @@ async fn run(args: RunArgs) -> Result<i32, CliError> {
     let conn = connect(&args.cluster).await?;
     let ns = namespace_for(&args.cluster, &task, &conn.default_namespace);
     let mut identity = RunIdentity::generate(&task.name);
+    if let Some(id) = &args.run_id {
+        identity.run_id = id.clone();
+    }
+    // One supervisor per run: claimed before anything is decided or done about it.
+    let claim = claim::take(&conn.client, &ns, &identity.run_id, args.wait)
+        .await
+        .map_err(Box::new)?;
+    let lost = claim.lost();
+    let result = claimed(args, task, plugins, conn, ns, identity, log_file, lost).await;
+    claim.release().await;
+    result
+}
+
+/// `kpo run` once the run is claimed: report, reattach or start it.
+#[allow(clippy::too_many_arguments)]
+async fn claimed(
+    args: RunArgs,
+    task: Task,
+    plugins: Option<TaskPlugins>,
+    conn: Connection,
+    ns: String,
+    identity: RunIdentity,
+    log_file: Option<std::fs::File>,
+    lost: impl std::future::Future<Output = String> + Send + 'static,
+) -> Result<i32, CliError> {
     let store = JournalStore::open_default();
     let (earlier, found) = match &args.run_id {
         Some(id) => {
-            identity.run_id = id.clone();
             let earlier = store.load(id).unwrap_or_else(|e| {
                 eprintln!("kpo: warning: cannot read the journal of run {id}: {e}");
                 None
@@ -501,7 +530,8 @@ async fn run(args: RunArgs) -> Result<i32, CliError> {
     ));
     let reattaching = journal.uid.clone().map(|_| journal.clone());
     let recording = Arc::new(Recording::new(progress.clone(), store, journal));
-    let interrupts = interrupts(args.on_signal);
+    let lost = futures::stream::once(async move { Interrupt::Lost(lost.await) });
+    let interrupts = futures::stream::select(interrupts(args.on_signal), Box::pin(lost));
     let result = match reattaching {
         Some(journal) => {
             let found = reattach::find_pod(&conn.client, &journal).await;
@@ -590,6 +620,7 @@ async fn attach(run_id: String, cluster: ClusterArgs, output: Output) -> Result<
         on_signal: SignalMode::Terminate,
         run_id: Some(run_id),
         rerun: false,
+        wait: false,
         log_file: None,
         result_file: None,
     };
@@ -652,19 +683,22 @@ fn interrupts(mode: SignalMode) -> std::pin::Pin<Box<dyn futures::Stream<Item = 
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     #[cfg(not(unix))]
     let term: Option<()> = None;
-    Box::pin(futures::stream::unfold(term, move |mut term| async move {
-        #[cfg(unix)]
-        match term.as_mut() {
-            Some(t) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = t.recv() => {}
+    Box::pin(futures::stream::unfold(term, move |mut term| {
+        let asked = asked.clone();
+        async move {
+            #[cfg(unix)]
+            match term.as_mut() {
+                Some(t) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = t.recv() => {}
+                    }
                 }
+                None => drop(tokio::signal::ctrl_c().await),
             }
-            None => drop(tokio::signal::ctrl_c().await),
+            #[cfg(not(unix))]
+            drop(tokio::signal::ctrl_c().await);
+            Some((asked, term))
         }
-        #[cfg(not(unix))]
-        drop(tokio::signal::ctrl_c().await);
-        Some((asked, term))
     }))
 }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::faults::Target;
 use super::handlers::{Params, Sim, status};
 use super::select::Selector;
-use super::{pod_log, pods};
+use super::{leases, pod_log, pods};
 
 pub fn router(sim: Sim) -> Router {
     Router::new()
@@ -30,6 +30,14 @@ pub fn router(sim: Sim) -> Router {
         .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(pod_log::serve))
         .route("/api/v1/namespaces/{ns}/pods/{name}/eviction", post(pods::evict))
         .route("/api/v1/namespaces/{ns}/events", get(list_events))
+        .route(
+            "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases",
+            post(leases::create),
+        )
+        .route(
+            "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}",
+            get(leases::read).put(leases::replace).delete(leases::delete),
+        )
         .layer(middleware::from_fn_with_state(sim.clone(), inject_faults))
         .with_state(sim)
 }

@@ -9,6 +9,7 @@ mod disruptions;
 mod faults;
 mod handlers;
 mod kubelet;
+mod leases;
 mod listener;
 mod logfile;
 mod node;

@@ -65,6 +65,8 @@ pub struct Inner {
     pub removed: BTreeSet<(String, String)>,
     /// Files containers wrote, keyed by pod UID and path (one shared folder per pod).
     pub files: BTreeMap<(String, String), Vec<u8>>,
+    /// `coordination.k8s.io` Leases by namespace and name.
+    pub leases: BTreeMap<(String, String), k8s_openapi::api::coordination::v1::Lease>,
 }
 
 impl Store {
@@ -84,6 +86,7 @@ impl Store {
                 logs: BTreeMap::new(),
                 removed: BTreeSet::new(),
                 files: BTreeMap::new(),
+                leases: BTreeMap::new(),
             }),
             changes: broadcast::channel(4096).0,
             log_grew: Notify::new(),

@@ -62,12 +62,15 @@ pub trait Observer: Send + Sync {
 /// What the person at the controls asked for by interrupting (Ctrl-C, SIGTERM): the command
 /// line's `--on-signal`, not the task's business. A second interrupt of either kind skips the
 /// pod's grace period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Interrupt {
     /// Delete the pod and wait until it is gone (unless `on_finish = "keep"`).
     Stop,
     /// Leave the pod running and say how to follow it.
     Detach,
+    /// This kpo lost its claim on the run (see [`crate::claim`]): another supervisor may hold
+    /// it now, so stop acting on the pod at once — no deletion, no retry — and say why.
+    Lost(String),
 }
 
 /// Errors that leave no run to report on: kpo could not talk to the cluster at all.
@@ -312,6 +315,7 @@ async fn follow(
     let result_error = read_result(&api, policy, &decided.last, &mut report).await;
     report.final_pod = Some(decided.last);
     let current = pods_tx.borrow().clone();
+    let lost = decided.lost;
     report.cleanup = clean_up(
         &api,
         policy,
@@ -322,7 +326,11 @@ async fn follow(
         &report,
     )
     .await;
-    conclude(report, result_error)
+    let mut report = conclude(report, result_error);
+    if lost {
+        report.exit_code = exit::CLAIMED;
+    }
+    report
 }
 
 /// What the watch decided.
@@ -331,6 +339,8 @@ struct Decided {
     message: String,
     /// The interrupt asked to leave the pod running.
     detach: bool,
+    /// The run's claim was lost: nothing more may be done to the pod.
+    lost: bool,
     /// The pod as last seen.
     last: Pod,
 }
@@ -366,11 +376,18 @@ impl Watching<'_> {
         tokio::pin!(startup_deadline, overall_deadline);
         let mut seen_in_listing = false;
         let mut detach = false;
+        let mut lost = false;
         let (outcome, message) = loop {
             let event = tokio::select! {
                 Some(asked) = interrupts.next() => {
-                    detach = asked == Interrupt::Detach;
-                    break (Outcome::Interrupted, "interrupted; the run was stopped before the pod finished".to_owned());
+                    detach = asked != Interrupt::Stop;
+                    match asked {
+                        Interrupt::Lost(why) => {
+                            lost = true;
+                            break (Outcome::Interrupted, format!("{why}: this kpo stopped supervising the run and left its pod to whoever holds the run now"));
+                        }
+                        _ => break (Outcome::Interrupted, "interrupted; the run was stopped before the pod finished".to_owned()),
+                    }
                 }
                 () = &mut startup_deadline, if !tracker.main_started => {
                     let why = state::status_of(&last).detail.map(|d| format!(" (last seen: {d})")).unwrap_or_default();
@@ -438,6 +455,7 @@ impl Watching<'_> {
             outcome,
             message,
             detach,
+            lost,
             last,
         }
     }

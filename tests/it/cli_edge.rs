@@ -110,9 +110,18 @@ fn usage_errors_exit_2() {
     let out = run(&["run", "--sim", "--run-id", "Not A Label!", &example("hello.toml")]);
     assert_eq!(out.status.code(), Some(kpo::exit::USAGE), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("--run-id:"), "{}", text(&out.stderr));
-    let out = run(&["logs", "no-such-run"]);
+    let out = run(&["logs", "no-such-run", "--sim"]);
+    assert_eq!(out.status.code(), Some(kpo::exit::USAGE), "{}", text(&out.stderr));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains(
+            "no run no-such-run: this machine has no journal of it and namespace default no pod of it"
+        ),
+        "{said}"
+    );
+    let out = run(&["attach", "no-such-run"]);
     assert_eq!(out.status.code(), Some(kpo::exit::USAGE));
-    assert!(text(&out.stderr).contains("no run no-such-run in the journal"));
+    assert!(text(&out.stderr).contains("kpo run --run-id no-such-run TASK.toml"));
 }
 
 #[test]

@@ -327,3 +327,13 @@ fn e2e_kubectl_runs_kpo_as_its_plugin() {
     );
     assert_eq!(stdout.trim(), "via kubectl");
 }
+
+#[test]
+fn e2e_one_supervisor_per_run() {
+    let Some(path) = kubeconfig_or_skip() else {
+        return;
+    };
+    let admin = std::env::var("KPO_E2E_KUBECONFIG").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    crate::claims::claims_on(&path, &admin, &e2e_image(), dir.path());
+}

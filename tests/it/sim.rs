@@ -374,7 +374,7 @@ fn interrupts_when_running(
     Box::pin(
         futures::stream::once(first)
             .chain(second)
-            .map(move |()| asked)
+            .map(move |()| asked.clone())
             .chain(futures::stream::pending()),
     )
 }

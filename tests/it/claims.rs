@@ -1,0 +1,170 @@
+//! One supervisor per run: two kpo with one run id at once give one pod and one supervisor, the
+//! other refusing (exit 75, naming the holder) or, with `--wait`, waiting and then reporting; a
+//! kpo whose claim is taken over stops acting on the pod and leaves it. On the sim and on the
+//! real cluster (`e2e.rs`).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, PostParams};
+
+/// A run of `lines` lines, 100 ms apart, whose pod is kept (so the test can count the run's pods).
+fn kept_task(image: &str, dir: &Path, lines: usize) -> std::path::PathBuf {
+    let task = dir.join(format!("kept-{lines}.toml"));
+    std::fs::write(
+        &task,
+        format!(
+            r#"name = "claimed"
+image = "{image}"
+command = ["sh", "-c", "for i in $(seq 1 {lines}); do echo line $i; sleep 0.1; done"]
+[run]
+on_finish = "keep"
+[annotations]
+"container.sim.kpo.dev/base" = '{{"log_count": {lines}, "log_interval_ms": 100}}'
+"#
+        ),
+    )
+    .unwrap();
+    task
+}
+
+fn kpo(config: &str, run_id: &str, state: &Path, task: &Path, extra: &[&str]) -> Command {
+    let mut cmd = crate::harness::kpo_command();
+    cmd.args(["run", "--kubeconfig", config, "--run-id", run_id])
+        .args(extra)
+        .arg(task)
+        .env("KPO_STATE_DIR", state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// The run's pods, and after the test, nothing of it left.
+async fn pods_and_clean_up(api: &Api<Pod>, leases: &Api<Lease>, run_id: &str) -> usize {
+    let params = ListParams::default().labels(&format!("kpo.dev/run-id={run_id}"));
+    let pods = api.list(&params).await.unwrap().items;
+    for p in &pods {
+        let _ = api
+            .delete(
+                p.metadata.name.as_deref().unwrap(),
+                &DeleteParams::default().grace_period(0),
+            )
+            .await;
+    }
+    let _ = leases
+        .delete(&kpo::claim::lease_name(run_id), &DeleteParams::default())
+        .await;
+    pods.len()
+}
+
+/// `config`: the kubeconfig kpo runs with; `admin`: one that may do what another party does
+/// (take a Lease over).
+pub fn claims_on(config: &str, admin: &str, image: &str, dir: &Path) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(crate::harness::e2e_client(admin));
+    let (api, leases): (Api<Pod>, Api<Lease>) = (
+        Api::default_namespaced(client.clone()),
+        Api::default_namespaced(client),
+    );
+    let task = kept_task(image, dir, 40);
+
+    // Two at once, as from two machines: one pod, one supervisor, the other refuses.
+    let run_id = format!("together-{}", kpo::names::random_suffix(4));
+    let a = kpo(config, &run_id, &dir.join("a"), &task, &[]).spawn().unwrap();
+    let b = kpo(config, &run_id, &dir.join("b"), &task, &[]).spawn().unwrap();
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let mut codes = [a.status.code(), b.status.code()];
+    codes.sort();
+    assert_eq!(codes, [Some(0), Some(kpo::exit::CLAIMED)], "{a:?}\n{b:?}");
+    let refused = if a.status.code() == Some(0) { &b } else { &a };
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("is supervised by another kpo ("), "{said}");
+    assert!(refused.stdout.is_empty(), "the refused kpo printed the log");
+    let winner = if a.status.code() == Some(0) { &a } else { &b };
+    assert_eq!(String::from_utf8_lossy(&winner.stdout).lines().count(), 40);
+    assert_eq!(
+        rt.block_on(pods_and_clean_up(&api, &leases, &run_id)),
+        1,
+        "exactly one pod"
+    );
+
+    // With --wait the second waits for the first, then reports the finished run from its pod.
+    let run_id = format!("waiting-{}", kpo::names::random_suffix(4));
+    let mut first = kpo(config, &run_id, &dir.join("c"), &task, &[]).spawn().unwrap();
+    rt.block_on(crate::harness::wait_until("the first kpo's claim", || async {
+        leases
+            .get_opt(&kpo::claim::lease_name(&run_id))
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+    }));
+    let second = kpo(config, &run_id, &dir.join("d"), &task, &["--wait"])
+        .output()
+        .unwrap();
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&second.stdout).lines().count(),
+        40,
+        "the finished run's log"
+    );
+    assert_eq!(
+        rt.block_on(pods_and_clean_up(&api, &leases, &run_id)),
+        1,
+        "exactly one pod"
+    );
+
+    // Another party takes the claim over mid-run: the supervisor stops, leaves the pod, says so
+    // (at its next renewal, within seconds: the run lasts longer).
+    let run_id = format!("stolen-{}", kpo::names::random_suffix(4));
+    let long = kept_task(image, dir, 200);
+    let running = kpo(config, &run_id, &dir.join("e"), &long, &[]).spawn().unwrap();
+    rt.block_on(async {
+        let name = kpo::claim::lease_name(&run_id);
+        let mut lease = crate::harness::wait_for("the kpo's claim", || async {
+            leases.get_opt(&name).await.ok().flatten()
+        })
+        .await;
+        lease.spec.as_mut().unwrap().holder_identity = Some("someone-else".into());
+        leases
+            .replace(&name, &PostParams::default(), &lease)
+            .await
+            .unwrap();
+    });
+    let out = running.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(kpo::exit::CLAIMED), "{said}");
+    assert!(said.contains("was taken over or removed"), "{said}");
+    let left = rt.block_on(async {
+        let params = ListParams::default().labels(&format!("kpo.dev/run-id={run_id}"));
+        api.list(&params).await.unwrap().items
+    });
+    assert_eq!(
+        left.len(),
+        1,
+        "the pod was deleted by a kpo that no longer held the run"
+    );
+    assert!(left[0].metadata.deletion_timestamp.is_none());
+    let lease = rt.block_on(leases.get(&kpo::claim::lease_name(&run_id))).unwrap();
+    assert_eq!(
+        lease.spec.unwrap().holder_identity.as_deref(),
+        Some("someone-else"),
+        "the successor's claim was released by the one that lost it"
+    );
+    rt.block_on(pods_and_clean_up(&api, &leases, &run_id));
+}
+
+#[test]
+fn one_supervisor_per_run() {
+    let (_rt, _sim, dir, config) = crate::cli::sim_with_kubeconfig();
+    claims_on(&config, &config, "busybox", dir.path());
+}
