@@ -61,26 +61,61 @@ pub struct Claim {
     renewing: tokio::task::JoinHandle<()>,
 }
 
-/// Who holds a claim: the machine, the process, and a random part for two kpo of one process.
-fn identity() -> String {
-    let host = std::env::var("HOSTNAME")
+/// This machine's name, as claims give it.
+fn host() -> String {
+    std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown-host".into());
-    format!("{host}/{}/{}", std::process::id(), crate::names::random_suffix(4))
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+/// Who holds a claim: the machine, the process, and a random part for two kpo of one process.
+fn identity() -> String {
+    format!(
+        "{}/{}/{}",
+        host(),
+        std::process::id(),
+        crate::names::random_suffix(4)
+    )
+}
+
+/// Whether `holder` names a kpo process of this machine that no longer exists (killed): its
+/// claim need not be waited out.
+fn holder_is_dead_here(holder: &str) -> bool {
+    let mut parts = holder.rsplitn(3, '/');
+    let (_random, pid, host) = (parts.next(), parts.next(), parts.next());
+    let Some(pid) = pid.and_then(|p| p.parse::<i32>().ok()) else {
+        return false;
+    };
+    host == Some(self::host().as_str()) && pid != std::process::id() as i32 && !alive(pid)
+}
+
+#[cfg(unix)]
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let found = unsafe { libc::kill(pid, 0) } == 0;
+    found || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+#[cfg(not(unix))]
+fn alive(_pid: i32) -> bool {
+    true
 }
 
 fn now() -> MicroTime {
     MicroTime(Timestamp::now())
 }
 
-/// Whether a claim is free to take: released, or not renewed within its term.
+/// Whether a claim is free to take: released, not renewed within its term, or held by a kpo of
+/// this machine that is gone.
 fn free(lease: &Lease, at: Timestamp) -> bool {
     let spec = lease.spec.clone().unwrap_or_default();
-    if spec.holder_identity.as_deref().is_none_or(str::is_empty) {
-        return true;
+    match spec.holder_identity.as_deref() {
+        None | Some("") => return true,
+        Some(holder) if holder_is_dead_here(holder) => return true,
+        Some(_) => {}
     }
     let term = jiff::SignedDuration::from_secs(spec.lease_duration_seconds.unwrap_or(0).into());
     spec.renew_time.is_none_or(|renewed| renewed.0 + term < at)
@@ -274,5 +309,14 @@ mod tests {
         assert!(free(&lease(Some("a"), 16), now));
         assert!(free(&lease(None, 1), now));
         assert!(free(&lease(Some(""), 1), now));
+        // A kpo of this machine that is gone (a pid no process has) holds nothing.
+        let dead = format!("{}/{}/abcd", host(), i32::MAX);
+        assert!(free(&lease(Some(&dead), 1), now));
+        let alive_here = format!("{}/1/abcd", host());
+        assert!(!free(&lease(Some(&alive_here), 1), now));
+        assert!(!free(
+            &lease(Some(&format!("elsewhere/{}/abcd", i32::MAX)), 1),
+            now
+        ));
     }
 }

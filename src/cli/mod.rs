@@ -59,7 +59,8 @@ enum Command {
     /// Run a task: build the pod, submit it, stream its logs, wait, report, clean up.
     ///
     /// Exit code: 0 on success, the main container's exit code when it fails, or one of kpo's
-    /// own: 65 rejected by the API server, 69 cluster unreachable, 74 invalid result,
+    /// own: 65 rejected by the API server, 69 cluster unreachable, 74 invalid result, 75 run
+    /// supervised by another kpo,
     /// 76 plugin failed, 77 refused by a plugin, 78 invalid task file, 99 skipped (by an
     /// interpreter), 124 timed out, 125 never started, 130 interrupted.
     Run(RunArgs),
