@@ -36,6 +36,10 @@ use crate::{exit, status};
 
 /// How long kpo keeps trying to delete the pod through API-server trouble.
 const CLEANUP_LIMIT: Duration = Duration::from_secs(60);
+/// How long past its grace period kpo waits for a deleted pod to be gone. A v1.20 kubelet took
+/// ~30 s to remove a pod whose container never started (a missing Secret) even with a 1 s grace
+/// period, and over a minute on a loaded node (seen in CI).
+const GONE_LIMIT: Duration = Duration::from_secs(180);
 /// The grace period of a pod in which no container runs: nothing to stop but its sandbox.
 const NOTHING_RUNS_GRACE: Duration = Duration::from_secs(1);
 /// How long followers of containers that still run get to print what is in flight.
@@ -662,7 +666,7 @@ async fn wait_gone(
     let stopped =
         |pod: Option<&Pod>| pod.is_none_or(|p| p.uid().as_deref() != Some(uid) || status::stopped(p));
     // Boxed: watch futures are large, and this one sits deep in the run's future.
-    let mut stopped = Box::pin(until(api, name, grace + CLEANUP_LIMIT, stopped));
+    let mut stopped = Box::pin(until(api, name, grace + GONE_LIMIT, stopped));
     observer.notice(&format!(
         "waiting for pod {name} to stop (grace period {}; interrupt to skip it)",
         human(grace)
@@ -670,7 +674,7 @@ async fn wait_gone(
     tokio::select! {
         result = &mut stopped => match result {
             None => {
-                observer.notice(&format!("pod {name} did not stop within {}; it is left being deleted", human(grace + CLEANUP_LIMIT)));
+                observer.notice(&format!("pod {name} did not stop within {}; it is left being deleted", human(grace + GONE_LIMIT)));
                 return;
             }
             Some(None) => {
