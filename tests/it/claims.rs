@@ -168,3 +168,50 @@ fn one_supervisor_per_run() {
     let (_rt, _sim, dir, config) = crate::cli::sim_with_kubeconfig();
     claims_on(&config, &config, "busybox", dir.path());
 }
+
+/// A supervisor cut off from the API server past its claim's term (an outage the sim stages)
+/// gives the run up without touching the pod; a new kpo then takes the run over and follows that
+/// same pod to its end.
+#[test]
+fn a_claim_that_expires_in_a_partition_is_given_up_and_taken_over() {
+    let (rt, sim, dir, config) = crate::cli::sim_with_kubeconfig();
+    let task = kept_task("busybox", dir.path(), 400);
+    let run_id = "partitioned";
+    let cut_off = kpo(&config, run_id, &dir.path().join("a"), &task, &[])
+        .spawn()
+        .unwrap();
+    let leases: Api<Lease> = rt.block_on(async { Api::default_namespaced(sim.client()) });
+    let pods: Api<Pod> = rt.block_on(async { Api::default_namespaced(sim.client()) });
+    rt.block_on(crate::harness::wait_until("the kpo's claim", || async {
+        leases
+            .get_opt(&kpo::claim::lease_name(run_id))
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+    }));
+    sim.faults()
+        .outage(kpo::claim::TERM + std::time::Duration::from_secs(3));
+    let out = cut_off.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(kpo::exit::CLAIMED), "{said}");
+    assert!(said.contains("could not be renewed within its term"), "{said}");
+    let left = rt.block_on(pods.list(&ListParams::default().labels(&format!("kpo.dev/run-id={run_id}"))));
+    let left = left.unwrap().items;
+    assert_eq!(left.len(), 1);
+    assert!(
+        left[0].metadata.deletion_timestamp.is_none(),
+        "the cut-off kpo deleted the pod"
+    );
+    // The successor waits out the expired claim (or finds it expired) and follows the same pod.
+    let out = kpo(&config, run_id, &dir.path().join("b"), &task, &["--wait"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 400);
+}
