@@ -4,7 +4,6 @@
 //! real cluster (`e2e.rs`).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
@@ -31,16 +30,7 @@ on_finish = "keep"
     task
 }
 
-fn kpo(config: &str, run_id: &str, state: &Path, task: &Path, extra: &[&str]) -> Command {
-    let mut cmd = crate::harness::kpo_command();
-    cmd.args(["run", "--kubeconfig", config, "--run-id", run_id])
-        .args(extra)
-        .arg(task)
-        .env("KPO_STATE_DIR", state)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
+use crate::reattach::kpo_run as kpo;
 
 /// The run's pods, and after the test, nothing of it left.
 async fn pods_and_clean_up(api: &Api<Pod>, leases: &Api<Lease>, run_id: &str) -> usize {

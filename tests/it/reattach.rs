@@ -29,7 +29,9 @@ fn kpo(config: &str, state: &std::path::Path, task: &std::path::Path, extra: &[&
     kpo_run(config, "reattach-1", state, task, extra)
 }
 
-fn kpo_run(config: &str, run_id: &str, state: &Path, task: &Path, extra: &[&str]) -> Command {
+/// `kpo run --run-id RUN_ID TASK` on the cluster `config` names, with its own state folder,
+/// stdout and stderr piped.
+pub fn kpo_run(config: &str, run_id: &str, state: &Path, task: &Path, extra: &[&str]) -> Command {
     let mut cmd = crate::harness::kpo_command();
     cmd.args(["run", "--kubeconfig", config, "--run-id", run_id])
         .args(extra)
