@@ -320,16 +320,21 @@ async fn follow(
     report.final_pod = Some(decided.last);
     let current = pods_tx.borrow().clone();
     let lost = decided.lost;
-    report.cleanup = clean_up(
-        &api,
-        policy,
-        current,
-        decided.detach,
-        &mut interrupts,
-        observer.as_ref(),
-        &report,
-    )
-    .await;
+    // A run whose claim is lost belongs to another supervisor now: not even advice on its pod.
+    report.cleanup = if lost {
+        Cleanup::Detached
+    } else {
+        clean_up(
+            &api,
+            policy,
+            current,
+            decided.detach,
+            &mut interrupts,
+            observer.as_ref(),
+            &report,
+        )
+        .await
+    };
     let mut report = conclude(report, result_error);
     if lost {
         report.exit_code = exit::CLAIMED;

@@ -134,6 +134,10 @@ pub fn claims_on(config: &str, admin: &str, image: &str, dir: &Path) {
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(kpo::exit::CLAIMED), "{said}");
     assert!(said.contains("was taken over or removed"), "{said}");
+    assert!(
+        !said.contains("kubectl delete pod"),
+        "advice to delete a pod it no longer holds: {said}"
+    );
     let left = rt.block_on(async {
         let params = ListParams::default().labels(&format!("kpo.dev/run-id={run_id}"));
         api.list(&params).await.unwrap().items

@@ -96,17 +96,7 @@ pub fn killed_and_started_again_on(config: &str, image: &str, run_id: &str, dir:
     let kpo = |extra: &[&str]| kpo_run(config, run_id, &state, &task, extra);
 
     let first = start_and_kill(kpo(&[]), 10, &state, run_id);
-    let out = kpo(&[]).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains(&format!("reattaching to run {run_id}")),
-        "{stderr}"
-    );
-    let second: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(String::from)
-        .collect();
+    let second = reattached(&kpo(&[]).output().unwrap(), run_id);
     let all: Vec<String> = first.into_iter().chain(second).collect();
     let expected: Vec<String> = (1..=40).map(|i| format!("line {i}")).collect();
     assert_eq!(all, expected, "every line exactly once across the kill");
@@ -184,6 +174,21 @@ fn a_failing_run_reattached_keeps_its_exit_code() {
     assert_eq!(all, (1..=20).map(|i| format!("line {i}")).collect::<Vec<_>>());
 }
 
+/// What a kpo that reattached to `run_id` printed, once it is checked that it did reattach and
+/// succeeded.
+fn reattached(out: &std::process::Output, run_id: &str) -> Vec<String> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("reattaching to run {run_id}")),
+        "{stderr}"
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
 /// The run's pod UID as the journal in `state` recorded it.
 fn journaled_uid(state: &Path, run_id: &str) -> Option<String> {
     let text = std::fs::read_to_string(state.join("runs").join(format!("{run_id}.json"))).ok()?;
@@ -204,17 +209,7 @@ pub fn killed_and_started_elsewhere_on(config: &str, image: &str, run_id: &str, 
     let expected: Vec<String> = (1..=40).map(|i| format!("line {i}")).collect();
 
     start_and_kill(kpo_in("a", run_id), 10, &dir.join("a"), run_id);
-    let out = kpo_in("b", run_id).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains(&format!("reattaching to run {run_id}")),
-        "{stderr}"
-    );
-    let printed: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(String::from)
-        .collect();
+    let printed = reattached(&kpo_in("b", run_id).output().unwrap(), run_id);
     assert_eq!(printed, expected, "the whole log, from the run's own pod");
     let first = journaled_uid(&dir.join("a"), run_id);
     assert!(first.is_some());
