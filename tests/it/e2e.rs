@@ -284,6 +284,27 @@ async fn e2e_the_readmes_result_recipes_run_verbatim() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_the_task_file_reference_runs_verbatim() {
+    if let Some(c) = real().await {
+        crate::readme::task_file_reference_runs_verbatim(&c).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_the_readmes_task_file_fragments_run_verbatim() {
+    if let Some(c) = real().await {
+        crate::readme::task_file_fragments_run_verbatim(&c).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_the_readmes_plugins_run_verbatim() {
+    if let Some(c) = real().await {
+        crate::readme::minimal_plugins_run_verbatim(&c).await;
+    }
+}
+
 /// The README's `kubectl kpo`: kpo installed as `kubectl-kpo` on the PATH, run by the real
 /// kubectl against the real cluster.
 #[test]

@@ -342,13 +342,13 @@ fn build_python() -> Result<std::path::PathBuf, String> {
     Ok(dir.join("../../target/python/result_check.wasm"))
 }
 
-/// The `kpo` binary, with its journal and compile cache in this test process's temporary folder
-/// rather than the user's home.
 /// The tests' own compile cache (under the target folder), never the user's `~/.cache/kpo`.
 pub fn plugin_cache() -> Option<std::path::PathBuf> {
     Some(Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache"))
 }
 
+/// The `kpo` binary, with its journal and compile cache in this test process's temporary folder
+/// rather than the user's home.
 pub fn kpo_command() -> std::process::Command {
     let scratch = std::env::temp_dir().join(format!("kpo-tests-{}", std::process::id()));
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kpo"));

@@ -106,3 +106,318 @@ pub async fn result_recipes_run_verbatim(c: &Cluster) {
         .await;
     }
 }
+
+/// Server-side applies `body` as the test's admin: what a cluster's owner made beforehand.
+async fn apply<K>(api: &kube::Api<K>, name: &str, body: serde_json::Value)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let params = kube::api::PatchParams::apply("kpo-tests").force();
+    api.patch(name, &params, &kube::api::Patch::Apply(body))
+        .await
+        .unwrap_or_else(|e| panic!("cannot apply {name}: {e}"));
+}
+
+/// The objects the task-file reference names — a Secret, a ConfigMap, a service account, a
+/// claim bound to a volume, and a node labelled for its selector and affinity — made with the
+/// admin's client, since kpo's own Role may not.
+async fn what_the_reference_names(c: &Cluster) {
+    use k8s_openapi::api::core::v1::{
+        ConfigMap, Node, PersistentVolume, PersistentVolumeClaim, Secret, ServiceAccount,
+    };
+    use serde_json::json;
+    apply(
+        &kube::Api::<Secret>::namespaced(c.admin.clone(), &c.ns),
+        "etl-db",
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "etl-db"},
+               "stringData": {"password": "s3cret"}}),
+    )
+    .await;
+    apply(
+        &kube::Api::<ConfigMap>::namespaced(c.admin.clone(), &c.ns),
+        "settings",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"},
+               "data": {"level": "info", "app.conf": "mode = full\n"}}),
+    )
+    .await;
+    apply(
+        &kube::Api::<PersistentVolume>::all(c.admin.clone()),
+        "kpo-etl-data",
+        json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "kpo-etl-data"},
+               "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                        "storageClassName": "kpo-readme",
+                        "hostPath": {"path": "/tmp/kpo-etl-data", "type": "DirectoryOrCreate"}}}),
+    )
+    .await;
+    let claims = kube::Api::<PersistentVolumeClaim>::namespaced(c.admin.clone(), &c.ns);
+    apply(
+        &claims,
+        "etl-data",
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "etl-data"},
+               "spec": {"storageClassName": "kpo-readme", "volumeName": "kpo-etl-data",
+                        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
+    )
+    .await;
+    let accounts = kube::Api::<ServiceAccount>::namespaced(c.admin.clone(), &c.ns);
+    apply(
+        &accounts,
+        "etl",
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "etl"}}),
+    )
+    .await;
+    let nodes = kube::Api::<Node>::all(c.admin.clone());
+    for node in nodes.list(&Default::default()).await.unwrap() {
+        let name = node.metadata.name.unwrap_or_default();
+        let labels = json!({"metadata": {"labels": {"disk": "ssd", "zone": "a"}}});
+        nodes
+            .patch(&name, &Default::default(), &kube::api::Patch::Merge(labels))
+            .await
+            .unwrap();
+    }
+    // Until they are, the API server refuses the pod (v1.20: no token for the account yet) or no
+    // node takes it (an unbound claim).
+    crate::harness::wait_until("the claim bound and the account's token made", || async {
+        let bound = claims
+            .get("etl-data")
+            .await
+            .ok()
+            .and_then(|p| p.status?.phase)
+            .is_some_and(|p| p == "Bound");
+        let token = accounts
+            .get("etl")
+            .await
+            .ok()
+            .is_some_and(|a| a.secrets.is_some_and(|s| !s.is_empty()));
+        bound && token
+    })
+    .await;
+}
+
+/// `kpo run --output json` of `task` with kpo's own Role; its exit code and report.
+fn kpo_run(c: &Cluster, task: &Path) -> (Option<i32>, serde_json::Value) {
+    let kubeconfig = crate::harness::e2e_kubeconfig().expect("a real cluster");
+    let out = crate::harness::kpo_command()
+        .args([
+            "run",
+            "--kubeconfig",
+            &kubeconfig,
+            "-n",
+            &c.ns,
+            "--output",
+            "json",
+        ])
+        .arg(task)
+        .output()
+        .expect("kpo runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("no report ({e}): {stderr}"));
+    (out.status.code(), report)
+}
+
+/// Copies a built example plugin to `to`.
+fn place(plugin: &str, to: &Path) {
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    std::fs::copy(crate::harness::plugin(plugin), to).unwrap();
+}
+
+/// The task-file reference, whole, with its pod template and plugins beside it.
+pub async fn task_file_reference_runs_verbatim(c: &Cluster) {
+    what_the_reference_names(c).await;
+    let dir = tempfile::tempdir().unwrap();
+    let task = dir.path().join("task.toml");
+    std::fs::write(&task, snippet("## Task file reference", "toml")).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/pod-template.yaml"),
+        dir.path().join("pod-template.yaml"),
+    )
+    .unwrap();
+    place("add-labels", &dir.path().join("plugins/add_labels.wasm"));
+    place("log-scan", &dir.path().join("plugins/log_scan.wasm"));
+    let (code, report) = kpo_run(c, &task);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["outcome"], "succeeded", "{report:#}");
+    assert_eq!(report["result"], serde_json::json!({}));
+    assert_eq!(report["decision"]["plugin"], "log_scan");
+    let roles: Vec<(&str, &str)> = report["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["role"].as_str().unwrap()))
+        .collect();
+    for expected in [("fetch", "init"), ("base", "main"), ("proxy", "sidecar")] {
+        assert!(roles.contains(&expected), "{expected:?} in {roles:?}");
+    }
+    assert!(
+        crate::harness::pods_of_run(&c.client, &c.ns, report["run_id"].as_str().unwrap())
+            .await
+            .is_empty()
+    );
+}
+
+/// A fragment of a task file from the README, made a task by the lines it leaves to the reader.
+fn task_with(dir: &Path, c: &Cluster, name: &str, script: &str, fragment: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    let head = format!(
+        "name = \"{}\"\nimage = \"{}\"\ncommand = [\"sh\", \"-c\", {}]\n",
+        unique(name),
+        c.image,
+        serde_json::to_string(script).unwrap()
+    );
+    std::fs::write(&path, head + fragment).unwrap();
+    path
+}
+
+/// The `[result]` block and the plugin block of the README, each completed to a task.
+pub async fn task_file_fragments_run_verbatim(c: &Cluster) {
+    let dir = tempfile::tempdir().unwrap();
+    let result = task_with(
+        dir.path(),
+        c,
+        "readme-result",
+        "echo '{\"rows\": 42}' > /kpo/result.json",
+        &snippet("## Results and outputs", "toml"),
+    );
+    let (code, report) = kpo_run(c, &result);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(report["result"], serde_json::json!({"rows": 42}));
+
+    let plugins = task_with(
+        dir.path(),
+        c,
+        "readme-plugins",
+        "echo all quiet",
+        &snippet("### In the task file", "toml"),
+    );
+    place("add-labels", &dir.path().join("plugins/add_labels.wasm"));
+    place("log-scan", &dir.path().join("plugins/log_scan.wasm"));
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    let (code, report) = kpo_run(c, &plugins);
+    assert_eq!(code, Some(0), "{report:#}");
+    let mutation = &report["mutations"][0];
+    assert_eq!(mutation["plugin"], "labels");
+    assert_eq!(
+        mutation["patch"][0],
+        serde_json::json!({"op": "add", "path": "/metadata/labels/cost-center", "value": "ml"}),
+        "{mutation:#}"
+    );
+    assert_eq!(report["decision"]["verdict"], "success");
+}
+
+/// The inline command of the README that starts with `start`, as words.
+fn command_line(start: &str) -> Vec<String> {
+    let readme = include_str!("../../README.md");
+    let from = readme
+        .find(&format!("`{start}"))
+        .unwrap_or_else(|| panic!("README has `{start}…`"))
+        + 1;
+    let end = readme[from..].find('`').expect("the command's end");
+    readme[from..from + end]
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Builds a README plugin snippet as the README says: the snippet as `file`, the WIT at `wit`,
+/// the README's own command, in a folder of its own; the component it makes.
+fn build_snippet(
+    folder: &Path,
+    file: &str,
+    source: &str,
+    command: &[String],
+    path: &str,
+) -> std::path::PathBuf {
+    std::fs::create_dir_all(folder).unwrap();
+    std::os::unix::fs::symlink(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("wit"),
+        folder.join("wit"),
+    )
+    .unwrap();
+    std::fs::write(folder.join(file), source).unwrap();
+    let search = format!("{path}:{}", std::env::var("PATH").unwrap_or_default());
+    let out = std::process::Command::new(&command[0])
+        .args(&command[1..])
+        .current_dir(folder)
+        .env("PATH", search)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", command[0]));
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    folder.join("app.wasm")
+}
+
+/// The README's three minimal plugins — Rust (built from the README by `plugins/readme-mutator`),
+/// Python and JavaScript (built here with the README's own commands) — in tasks on the cluster.
+pub async fn minimal_plugins_run_verbatim(c: &Cluster) {
+    let dir = tempfile::tempdir().unwrap();
+    // componentize-py and componentize-qjs come with the example plugins: building them makes sure.
+    crate::harness::plugin("python/result-check");
+    crate::harness::plugin("js/inject-sidecar");
+    let qjs_bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/js/inject-sidecar/node_modules/.bin");
+    let python = build_snippet(
+        &dir.path().join("python"),
+        "app.py",
+        &snippet("**Python**", "python"),
+        &command_line("componentize-py -d"),
+        "",
+    );
+    let js = build_snippet(
+        &dir.path().join("js"),
+        "app.js",
+        &snippet("**JavaScript**", "js"),
+        &command_line("componentize-qjs --wit"),
+        qjs_bin.to_str().unwrap(),
+    );
+    let rust = crate::harness::plugin("readme-mutator");
+    let uses = |mutator: &Path| {
+        format!(
+            "[[mutate]]\npath = \"{}\"\n[[interpret]]\npath = \"{}\"\n",
+            mutator.display(),
+            python.display()
+        )
+    };
+    for (name, mutator) in [("readme-rust", &rust), ("readme-js", &js)] {
+        let quiet = task_with(dir.path(), c, name, "echo all quiet", &uses(mutator));
+        let (code, report) = kpo_run(c, &quiet);
+        assert_eq!(code, Some(0), "{name}: {report:#}");
+        assert_eq!(
+            report["mutations"][0]["patch"][0]["path"], "/metadata/labels/hello",
+            "{name}: {report:#}"
+        );
+        assert_eq!(report["decision"]["verdict"], "success", "{name}");
+    }
+    let raising = task_with(
+        dir.path(),
+        c,
+        "readme-raise",
+        "echo 'Traceback (most recent call last):'",
+        &uses(&rust),
+    );
+    let (code, report) = kpo_run(c, &raising);
+    assert_eq!(code, Some(1), "{report:#}");
+    assert_eq!(report["decision"]["reason"], "the task raised an exception");
+    let template = dir.path().join("host-network.yaml");
+    std::fs::write(
+        &template,
+        "apiVersion: v1\nkind: Pod\nspec:\n  hostNetwork: true\n",
+    )
+    .unwrap();
+    let refused = task_with(
+        dir.path(),
+        c,
+        "readme-refused",
+        "true",
+        &format!("pod_template = \"{}\"\n{}", template.display(), uses(&js)),
+    );
+    let (code, report) = kpo_run(c, &refused);
+    assert_eq!(code, Some(77), "{report:#}");
+    assert!(
+        report["message"]
+            .as_str()
+            .unwrap()
+            .contains("hostNetwork is not allowed here"),
+        "{report:#}"
+    );
+}
