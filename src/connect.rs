@@ -15,6 +15,8 @@ pub struct Target {
     pub sim: bool,
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
+    /// How many requests the client may start (see [`crate::client::RateLimit`]).
+    pub rate: crate::client::RateLimit,
 }
 
 /// A connected cluster. Keeps the simulated cluster alive for as long as it is used.
@@ -79,10 +81,10 @@ impl ConnectError {
 }
 
 #[cfg(feature = "sim")]
-async fn simulated() -> Result<Connection, ConnectError> {
+async fn simulated(rate: crate::client::RateLimit) -> Result<Connection, ConnectError> {
     let sim = SimCluster::start().await.map_err(ConnectError::Sim)?;
     Ok(Connection {
-        client: sim.client(),
+        client: sim.client_limited(rate),
         default_namespace: "default".into(),
         server: sim.url(),
         simulated: true,
@@ -91,14 +93,14 @@ async fn simulated() -> Result<Connection, ConnectError> {
 }
 
 #[cfg(not(feature = "sim"))]
-async fn simulated() -> Result<Connection, ConnectError> {
+async fn simulated(_rate: crate::client::RateLimit) -> Result<Connection, ConnectError> {
     Err(ConnectError::NoSim)
 }
 
 /// Connects to the cluster `target` names and checks that it answers.
 pub async fn connect(target: &Target) -> Result<Connection, ConnectError> {
     if target.sim {
-        return simulated().await;
+        return simulated(target.rate).await;
     }
     let options = KubeConfigOptions {
         context: target.context.clone(),
@@ -129,10 +131,11 @@ pub async fn connect(target: &Target) -> Result<Connection, ConnectError> {
     };
     let server = config.cluster_url.to_string();
     let default_namespace = config.default_namespace.clone();
-    let client = crate::client::build(config).map_err(|source| ConnectError::Client {
-        server: server.clone(),
-        source,
-    })?;
+    let client =
+        crate::client::build_limited(config, target.rate).map_err(|source| ConnectError::Client {
+            server: server.clone(),
+            source,
+        })?;
     client
         .apiserver_version()
         .await

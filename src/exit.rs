@@ -29,6 +29,9 @@ pub const PLUGIN_FAILED: i32 = 76;
 pub const REFUSED: i32 = 77;
 /// The task file (or a file it names) is invalid. EX_CONFIG.
 pub const CONFIG: i32 = 78;
+/// A batch in which some task did not succeed (nor was skipped): each task's own code is in
+/// its report and the summary.
+pub const BATCH_FAILED: i32 = 80;
 /// An interpreter plugin judged the run skipped (e.g. "nothing to do today").
 pub const SKIPPED: i32 = 99;
 /// The run's timeout or the pod's active deadline passed (GNU `timeout`'s code).

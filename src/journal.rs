@@ -24,6 +24,9 @@ use crate::supervise::{Cursor, Observer};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Journal {
     pub run_id: String,
+    /// The batch the run is part of, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<String>,
     pub task: String,
     /// The task file, so that `kpo attach` can find the run's policy again.
     pub task_file: Option<PathBuf>,
@@ -206,6 +209,10 @@ impl Observer for Recording {
 
     fn notice(&self, message: &str) {
         self.inner.notice(message);
+    }
+
+    fn retrying(&self, next: u32) {
+        self.inner.retrying(next);
     }
 
     fn created(&self, pod: &Pod) {

@@ -1,5 +1,6 @@
 //! kpo: run a TOML task as a supervised Kubernetes pod.
 
+pub mod batch;
 pub mod claim;
 pub mod cli;
 pub mod client;

@@ -17,6 +17,9 @@ use crate::vocabulary::MAIN_CONTAINER;
 pub const LABEL_TASK: &str = "kpo.dev/task";
 /// Label carrying the run id, to find the pod of one run again.
 pub const LABEL_RUN_ID: &str = "kpo.dev/run-id";
+/// Label carrying the id of the batch the run belongs to, when it is one of many: one watch
+/// selects every pod of a batch by it.
+pub const LABEL_BATCH: &str = "kpo.dev/batch";
 /// Label carrying the attempt number of the run the pod belongs to.
 pub const LABEL_ATTEMPT: &str = "kpo.dev/attempt";
 /// Annotation carrying the task's `on_finish`, so `kpo gc` applies it when the run's kpo is gone.
@@ -31,6 +34,8 @@ pub struct RunIdentity {
     pub pod_name: String,
     /// 1 for the first pod of a run; each retry gets a new pod and the next number.
     pub attempt: u32,
+    /// The batch the run is part of, if any.
+    pub batch: Option<String>,
 }
 
 impl RunIdentity {
@@ -44,6 +49,7 @@ impl RunIdentity {
             run_id,
             pod_name: format!("{}-{suffix}", pod_name_stem(task_name)),
             attempt: 1,
+            batch: None,
         }
     }
 
@@ -54,6 +60,7 @@ impl RunIdentity {
             run_id: self.run_id.clone(),
             pod_name: format!("{}-{suffix}", pod_name_stem(task_name)),
             attempt: self.attempt + 1,
+            batch: self.batch.clone(),
         }
     }
 }
@@ -129,6 +136,9 @@ pub fn build(task: &Task, identity: &RunIdentity, namespace: &str) -> Pod {
     labels.insert(LABEL_TASK.to_owned(), task.name.clone());
     labels.insert(LABEL_RUN_ID.to_owned(), identity.run_id.clone());
     labels.insert(LABEL_ATTEMPT.to_owned(), identity.attempt.to_string());
+    if let Some(batch) = &identity.batch {
+        labels.insert(LABEL_BATCH.to_owned(), batch.clone());
+    }
     labels.insert(LABEL_MANAGED_BY.to_owned(), "kpo".to_owned());
     pod.metadata.annotations.get_or_insert_with(BTreeMap::new).insert(
         ANNOTATION_ON_FINISH.to_owned(),

@@ -44,7 +44,7 @@ impl RunTaskError {
 /// When `plugins` is given, on a current-thread Tokio runtime: plugin calls are synchronous
 /// WebAssembly and run under `block_in_place`, which needs the multi-threaded runtime.
 pub async fn run_task(
-    client: kube::Client,
+    cluster: impl Into<supervise::Cluster>,
     task: &Task,
     plugins: Option<&TaskPlugins>,
     mut identity: RunIdentity,
@@ -52,9 +52,11 @@ pub async fn run_task(
     observer: Arc<dyn Observer>,
     mut interrupts: impl Stream<Item = Interrupt> + Unpin,
 ) -> Result<RunReport, RunTaskError> {
+    let cluster = cluster.into();
     let mut attempts = Vec::new();
     let mut used = [0u32; 3];
     let mut pause = task.retry.backoff;
+    let first_start = jiff::Timestamp::now();
     loop {
         let ctx = context(task, &identity, namespace);
         let (pod, mutations) = prepare(task, &identity, namespace, plugins)?;
@@ -72,7 +74,7 @@ pub async fn run_task(
             ));
         }
         let mut report =
-            supervise::run(client.clone(), pod, &task.run, observer.clone(), &mut interrupts).await?;
+            supervise::run(cluster.clone(), pod, &task.run, observer.clone(), &mut interrupts).await?;
         report.attempt = identity.attempt;
         report.mutations = mutations;
         if let Some(p) = plugins
@@ -102,6 +104,8 @@ pub async fn run_task(
         });
         if !retry {
             report.attempts = attempts;
+            // The run started with its first attempt.
+            report.started_at = first_start;
             return Ok(report);
         }
         if let Some(s) = slot {
@@ -116,6 +120,7 @@ pub async fn run_task(
             identity.attempt + 1,
             wait.as_secs_f64()
         ));
+        observer.retrying(identity.attempt + 1);
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             Some(_) = interrupts.next() => {

@@ -1,10 +1,12 @@
 //! The `kpo` command line: a thin layer that parses arguments, loads the task, connects, calls
 //! the library and turns the result into output and an exit code.
 
+mod batch;
 mod error;
 mod plugin_cmd;
 mod progress;
 mod runs;
+mod view;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -142,12 +144,29 @@ struct ClusterArgs {
     /// Namespace to run in; overrides the task file and the context.
     #[arg(short, long, value_name = "NAME")]
     namespace: Option<String>,
+    /// Requests per second kpo may start against the API server, on average (a client-side
+    /// token bucket, as client-go's; 429 answers are honoured besides).
+    #[arg(long, value_name = "N", default_value = "100")]
+    qps: std::num::NonZeroU32,
+    /// Requests kpo may start at once before --qps paces them.
+    #[arg(long, value_name = "N", default_value = "500")]
+    burst: std::num::NonZeroU32,
 }
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// The task file.
-    task: PathBuf,
+    /// The task file. Several files, or folders (their *.toml), run as one batch: one process,
+    /// one watch per namespace, a live view, a summary, exit code 80 if any task did not succeed.
+    #[arg(required = true, value_name = "TASK")]
+    tasks: Vec<PathBuf>,
+    /// In a batch: how many tasks may run at once (each has at most one pod alive); the rest
+    /// wait their turn.
+    #[arg(long, value_name = "N", default_value_t = crate::batch::DEFAULT_PARALLEL)]
+    parallel: usize,
+    /// In a batch: after the first task that does not succeed, start no new task (those
+    /// running finish; the rest are reported as not started).
+    #[arg(long)]
+    fail_fast: bool,
     #[command(flatten)]
     cluster: ClusterArgs,
     /// `text` for people; `json` prints the run report on stdout (logs move to stderr).
@@ -331,6 +350,10 @@ async fn connect(args: &ClusterArgs) -> Result<Connection, CliError> {
         sim: args.sim,
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
+        rate: crate::client::RateLimit {
+            per_second: args.qps,
+            burst: args.burst,
+        },
     };
     let conn = connect::connect(&target).await?;
     if conn.simulated {
@@ -439,7 +462,13 @@ fn print_yaml(pod: &Pod) -> Result<i32, CliError> {
 /// `kpo run`: check what was asked, decide whether to start, report or reattach, supervise,
 /// and hand back the run's exit code.
 async fn run(args: RunArgs) -> Result<i32, CliError> {
-    let task = task::load(&args.task)?;
+    let [path] = args.tasks.as_slice() else {
+        return batch::run(args).await;
+    };
+    if path.is_dir() {
+        return batch::run(args).await;
+    }
+    let task = task::load(path)?;
     if let Some(id) = &args.run_id {
         check_run_id(id)?;
     }
@@ -505,13 +534,13 @@ async fn claimed(
             task_file: journal
                 .task_file
                 .clone()
-                .or_else(|| std::fs::canonicalize(&args.task).ok()),
+                .or_else(|| std::fs::canonicalize(&args.tasks[0]).ok()),
             ..journal
         },
         Plan::Start => Journal {
             run_id: identity.run_id.clone(),
             task: task.name.clone(),
-            task_file: std::fs::canonicalize(&args.task).ok(),
+            task_file: std::fs::canonicalize(&args.tasks[0]).ok(),
             namespace: ns.clone(),
             ..Default::default()
         },
@@ -615,7 +644,9 @@ fn deliver(report: &RunReport, args: &RunArgs, progress: &Progress) {
 async fn attach(run_id: String, cluster: ClusterArgs, output: Output) -> Result<i32, CliError> {
     let task = runs::task_file(&runs::journal(&run_id)?)?;
     let args = RunArgs {
-        task,
+        tasks: vec![task],
+        parallel: crate::batch::DEFAULT_PARALLEL,
+        fail_fast: false,
         cluster,
         output,
         on_signal: SignalMode::Terminate,

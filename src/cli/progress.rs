@@ -127,7 +127,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Writes a container's bytes exactly as they came, out of the process at once: the journal
 /// records them as delivered right after.
-fn write_raw(w: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+fn write_raw(w: &mut (impl Write + ?Sized), bytes: &[u8]) -> std::io::Result<()> {
     w.write_all(bytes)?;
     w.flush()
 }
@@ -142,7 +142,12 @@ pub struct Prefixer {
 }
 
 impl Prefixer {
-    pub fn write(&mut self, w: &mut impl Write, container: &str, bytes: &[u8]) -> std::io::Result<()> {
+    pub fn write(
+        &mut self,
+        w: &mut (impl Write + ?Sized),
+        container: &str,
+        bytes: &[u8],
+    ) -> std::io::Result<()> {
         let mut out = Vec::with_capacity(bytes.len() + 16);
         let mut continuing = match &self.open {
             Some(c) if c == container => true,
@@ -164,7 +169,7 @@ impl Prefixer {
     }
 
     /// Ends a line left open.
-    pub fn end(&mut self, w: &mut impl Write) -> std::io::Result<()> {
+    pub fn end(&mut self, w: &mut (impl Write + ?Sized)) -> std::io::Result<()> {
         match self.open.take() {
             Some(_) => write_raw(w, b"\n"),
             None => Ok(()),

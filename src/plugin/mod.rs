@@ -13,8 +13,12 @@ mod interpret;
 mod mutate;
 mod sandbox;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use sha2::{Digest, Sha256};
 
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, InstancePre, Linker};
@@ -90,6 +94,16 @@ pub struct PluginHost {
     engine: engine::EngineHandle,
     linker: Linker<Sandbox>,
     cache: Option<PathBuf>,
+    /// Every component loaded so far, by the SHA-256 of its bytes: the tasks of a batch that
+    /// use one plugin compile and pre-instantiate it once.
+    linked: std::sync::Mutex<HashMap<[u8; 32], Linked>>,
+}
+
+/// A component compiled and linked, ready to be instantiated for any spec that names it.
+#[derive(Clone)]
+struct Linked {
+    pre: InstancePre<Sandbox>,
+    from_cache: bool,
 }
 
 /// A compiled plugin ready to be instantiated.
@@ -117,6 +131,7 @@ impl PluginHost {
             engine,
             linker,
             cache,
+            linked: Default::default(),
         })
     }
 
@@ -127,7 +142,31 @@ impl PluginHost {
             path: spec.path.clone(),
             source,
         })?;
-        let compiled = engine::compile(&self.engine.engine, self.cache.as_deref(), &spec.name, &bytes)?;
+        let key: [u8; 32] = Sha256::digest(&bytes).into();
+        let known = self.linked.lock().ok().and_then(|l| l.get(&key).cloned());
+        let linked = match known {
+            Some(linked) => linked,
+            None => {
+                let linked = self.link(spec, &bytes)?;
+                if let Ok(mut l) = self.linked.lock() {
+                    l.insert(key, linked.clone());
+                }
+                linked
+            }
+        };
+        let pre = linked.pre;
+        Ok(Loaded {
+            mutator: mutator::GuestIndices::new(&pre).ok(),
+            interpreter: interpreter::GuestIndices::new(&pre).ok(),
+            spec: spec.clone(),
+            pre,
+            from_cache: linked.from_cache,
+        })
+    }
+
+    /// Compiles (or loads from the cache) and links a component.
+    fn link(&self, spec: &PluginSpec, bytes: &[u8]) -> Result<Linked, PluginError> {
+        let compiled = engine::compile(&self.engine.engine, self.cache.as_deref(), &spec.name, bytes)?;
         if compiled.from_cache {
             tracing::debug!(plugin = %spec.name, "loaded compiled component from the cache in {:?}", compiled.took);
         } else {
@@ -140,10 +179,7 @@ impl PluginHost {
                 plugin: spec.name.clone(),
                 message: format!("cannot link: {e:#} (kpo provides only kpo:plugin/log and WASI 0.2)"),
             })?;
-        Ok(Loaded {
-            mutator: mutator::GuestIndices::new(&pre).ok(),
-            interpreter: interpreter::GuestIndices::new(&pre).ok(),
-            spec: spec.clone(),
+        Ok(Linked {
             pre,
             from_cache: compiled.from_cache,
         })
@@ -307,7 +343,7 @@ pub fn call_interpret(
 
 /// A task's plugins, compiled and checked, ready before anything is submitted.
 pub struct TaskPlugins {
-    pub host: PluginHost,
+    pub host: Arc<PluginHost>,
     pub mutators: Vec<Loaded>,
     pub interpreters: Vec<Loaded>,
 }
@@ -320,14 +356,19 @@ impl TaskPlugins {
         if task.mutators.is_empty() && task.interpreters.is_empty() {
             return Ok(None);
         }
-        let host = PluginHost::new(cache)?;
+        Self::load_in(Arc::new(PluginHost::new(cache)?), task).map(Some)
+    }
+
+    /// Loads the task's plugins into `host`, which other tasks share (the tasks of a batch):
+    /// a component used by several is compiled once.
+    pub fn load_in(host: Arc<PluginHost>, task: &crate::task::Task) -> Result<Self, PluginError> {
         let mutators = host.load_all(&task.mutators, Role::Mutator)?;
         let interpreters = host.load_all(&task.interpreters, Role::Interpreter)?;
-        Ok(Some(Self {
+        Ok(Self {
             host,
             mutators,
             interpreters,
-        }))
+        })
     }
 
     /// Runs the mutators on `pod`.

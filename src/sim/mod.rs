@@ -70,9 +70,14 @@ impl SimCluster {
 
     /// A `kube` client for this cluster, with `default` as its namespace.
     pub fn client(&self) -> kube::Client {
+        self.client_limited(crate::client::RateLimit::default())
+    }
+
+    /// A client of this cluster with a rate limit of its own.
+    pub fn client_limited(&self, limit: crate::client::RateLimit) -> kube::Client {
         let uri = self.url().parse().expect("a socket address is a valid URI");
         let config = kube::Config::new(uri);
-        crate::client::build(config).expect("a plain-HTTP config always builds a client")
+        crate::client::build_limited(config, limit).expect("a plain-HTTP config always builds a client")
     }
 
     /// A kubeconfig pointing at this cluster, for other processes (`kpo --kubeconfig`).

@@ -7,6 +7,7 @@ mod events;
 mod logs;
 mod records;
 mod retry;
+mod shared_watch;
 mod state;
 mod tail;
 
@@ -26,6 +27,7 @@ use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
 pub use records::Cursor;
+pub use shared_watch::SharedWatch;
 use state::{Tracker, Verdict, pull_error_is_permanent};
 
 use crate::pod::{LABEL_RUN_ID, LABEL_TASK};
@@ -56,6 +58,8 @@ pub trait Observer: Send + Sync {
     fn log_bytes(&self, _container: &str, _bytes: &[u8]) {}
     /// Something worth telling the user: the pod was created, deleted, a retry happened.
     fn notice(&self, _message: &str) {}
+    /// An attempt failed and attempt `next` starts after a pause (the notice says why).
+    fn retrying(&self, _next: u32) {}
     /// The pod exists now (its UID identifies the run from here on): a journal records it.
     fn created(&self, _pod: &Pod) {}
     /// `container`'s log has been delivered up to `cursor`: a journal records it, so that a
@@ -75,6 +79,66 @@ pub enum Interrupt {
     /// This kpo lost its claim on the run (see [`crate::claim`]): another supervisor may hold
     /// it now, so stop acting on the pod at once — no deletion, no retry — and say why.
     Lost(String),
+}
+
+/// The cluster a run talks to, and where it learns about its pod: a watch of its own, or the
+/// watch its batch shares (see [`SharedWatch`]).
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: Client,
+    pub shared: Option<SharedWatch>,
+}
+
+impl From<Client> for Cluster {
+    fn from(client: Client) -> Self {
+        Self { client, shared: None }
+    }
+}
+
+/// A run's feed of its pod's events, subscribed before the pod exists so that nothing is missed.
+enum Feed {
+    Own,
+    Shared(Box<shared_watch::Subscription>),
+}
+
+impl Cluster {
+    fn feed(&self, pod: &str) -> Feed {
+        self.shared
+            .as_ref()
+            .map_or(Feed::Own, |w| Feed::Shared(Box::new(w.subscribe(pod))))
+    }
+}
+
+type PodEvents = futures::stream::BoxStream<'static, Result<shared_watch::PodEvent, watcher::Error>>;
+
+impl Feed {
+    /// The events of pod `name`. `known` is the pod as the caller found it, when it existed
+    /// before the subscription: a shared watch that has listed and does not know it says it is
+    /// gone.
+    fn events(self, api: &Api<Pod>, name: &str, known: Option<&Pod>) -> PodEvents {
+        match self {
+            Feed::Own => {
+                let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+                watcher(api.clone(), config).default_backoff().boxed()
+            }
+            Feed::Shared(sub) => {
+                let sub = *sub;
+                let first = match (sub.current, known) {
+                    (Some(current), _) => Some(watcher::Event::Apply(current)),
+                    (None, Some(known)) if sub.listed => Some(watcher::Event::Delete(known.clone())),
+                    _ => None,
+                };
+                let rest = receiver_stream(sub.events);
+                futures::stream::iter(first).chain(rest).map(Ok).boxed()
+            }
+        }
+    }
+}
+
+fn receiver_stream<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<T>,
+) -> impl Stream<Item = T> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 /// Errors that leave no run to report on: kpo could not talk to the cluster at all.
@@ -100,15 +164,17 @@ pub enum RunError {
 /// Only when the cluster cannot be reached to create the pod; every other ending, including the
 /// API server rejecting the pod, is a [`RunReport`].
 pub async fn run(
-    client: Client,
+    cluster: impl Into<Cluster>,
     pod: Pod,
     policy: &RunPolicy,
     observer: Arc<dyn Observer>,
     interrupts: impl Stream<Item = Interrupt> + Unpin,
 ) -> Result<RunReport, RunError> {
+    let cluster = cluster.into();
     let mut report = new_report(&pod, policy);
     let (namespace, name) = (report.namespace.clone(), report.pod.clone());
-    let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let api: Api<Pod> = Api::namespaced(cluster.client.clone(), &namespace);
+    let feed = cluster.feed(&name);
     let (api_ref, pod_ref, name_ref, run_id) = (&api, &pod, &name, &report.run_id);
     let create = || async move {
         match api_ref.create(&PostParams::default(), pod_ref).await {
@@ -137,8 +203,10 @@ pub async fn run(
     };
     report.uid = created.uid();
     observer.created(&created);
+    let events = feed.events(&api, &name, None);
     Ok(supervise(
-        client,
+        cluster,
+        events,
         created,
         policy,
         observer,
@@ -155,16 +223,22 @@ pub async fn run(
 /// The caller must have matched the pod by UID, never by name alone: a pod with the same name
 /// may be another run's.
 pub async fn attach(
-    client: Client,
+    cluster: impl Into<Cluster>,
     pod: Pod,
     policy: &RunPolicy,
     observer: Arc<dyn Observer>,
     interrupts: impl Stream<Item = Interrupt> + Unpin,
     cursors: BTreeMap<String, Cursor>,
 ) -> RunReport {
+    let cluster = cluster.into();
     let mut report = new_report(&pod, policy);
     record(&mut report, observer.as_ref(), "Reattached".into(), None);
-    supervise(client, pod, policy, observer, interrupts, report, cursors).await
+    let api: Api<Pod> = Api::namespaced(cluster.client.clone(), &report.namespace);
+    let events = cluster.feed(&report.pod).events(&api, &report.pod, Some(&pod));
+    supervise(
+        cluster, events, pod, policy, observer, interrupts, report, cursors,
+    )
+    .await
 }
 
 /// Adds a step to the run's timeline and shows it.
@@ -217,8 +291,10 @@ fn new_report(pod: &Pod, policy: &RunPolicy) -> RunReport {
 
 /// Follows an existing pod to the end of the run; even a panic on the way deletes it (per
 /// policy) before it is passed on.
+#[allow(clippy::too_many_arguments)]
 async fn supervise(
-    client: Client,
+    cluster: Cluster,
+    events: PodEvents,
     pod: Pod,
     policy: &RunPolicy,
     observer: Arc<dyn Observer>,
@@ -227,11 +303,11 @@ async fn supervise(
     cursors: BTreeMap<String, Cursor>,
 ) -> RunReport {
     let (namespace, name) = (report.namespace.clone(), report.pod.clone());
-    let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let api: Api<Pod> = Api::namespaced(cluster.client.clone(), &namespace);
     // Whatever happens from here on, the pod exists: even a panic must not leave it behind.
     // Boxed: the whole run is one large future, better on the heap than on a caller's stack.
     let supervised = AssertUnwindSafe(Box::pin(follow(
-        client, pod, policy, observer, interrupts, report, cursors,
+        cluster, events, pod, policy, observer, interrupts, report, cursors,
     )));
     match supervised.catch_unwind().await {
         Ok(report) => report,
@@ -251,8 +327,10 @@ async fn supervise(
 /// Supervises the created pod to the end of the run, step by step: follow its logs, watch it
 /// until the outcome is decided, read its logs to their end, gather the report, read the result,
 /// clean up.
+#[allow(clippy::too_many_arguments)]
 async fn follow(
-    client: Client,
+    cluster: Cluster,
+    events: PodEvents,
     created: Pod,
     policy: &RunPolicy,
     observer: Arc<dyn Observer>,
@@ -260,6 +338,7 @@ async fn follow(
     mut report: RunReport,
     mut cursors: BTreeMap<String, Cursor>,
 ) -> RunReport {
+    let client = cluster.client.clone();
     let api: Api<Pod> = Api::namespaced(client.clone(), &report.namespace);
     if report.timeline.is_empty() {
         record(&mut report, observer.as_ref(), "Submitted".into(), None);
@@ -285,12 +364,13 @@ async fn follow(
         .collect();
     let watching = Watching {
         client: &client,
-        api: &api,
         policy,
         observer: observer.as_ref(),
         pods: &pods_tx,
     };
-    let decided = watching.decide(created, &mut interrupts, &mut report).await;
+    let decided = watching
+        .decide(created, events, &mut interrupts, &mut report)
+        .await;
     tracing::debug!(elapsed = ?started.elapsed(), outcome = ?decided.outcome, "run decided");
     if report.disruption.is_none() && decided.outcome != Outcome::Interrupted {
         report.disruption = state::disruption(&decided.last);
@@ -325,7 +405,7 @@ async fn follow(
         Cleanup::Detached
     } else {
         clean_up(
-            &api,
+            &cluster,
             policy,
             current,
             decided.detach,
@@ -357,7 +437,6 @@ struct Decided {
 /// What the watch of one pod needs.
 struct Watching<'a> {
     client: &'a Client,
-    api: &'a Api<Pod>,
     policy: &'a RunPolicy,
     observer: &'a dyn Observer,
     /// Every snapshot, for the log followers (`None` once the pod is gone).
@@ -370,16 +449,16 @@ impl Watching<'_> {
     async fn decide(
         &self,
         created: Pod,
+        events: PodEvents,
         interrupts: &mut (impl Stream<Item = Interrupt> + Unpin),
         report: &mut RunReport,
     ) -> Decided {
-        let (policy, name) = (self.policy, report.pod.clone());
+        let policy = self.policy;
         let uid = report.uid.clone().unwrap_or_default();
         let mut tracker = Tracker::default();
         let mut last = created;
         let mut checked_pull = None;
-        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-        let mut stream = std::pin::pin!(watcher(self.api.clone(), config).default_backoff());
+        let mut stream = events;
         let startup_deadline = tokio::time::sleep(policy.startup_timeout);
         let overall_deadline = tokio::time::sleep(policy.timeout.unwrap_or(Duration::MAX / 4));
         tokio::pin!(startup_deadline, overall_deadline);
@@ -580,7 +659,7 @@ async fn read_result(
 /// is listed, nor runs on its node, once kpo has returned; one in which nothing runs (it never
 /// started) gets a short grace period, as a v1.20 kubelet otherwise waits the whole period out.
 async fn clean_up(
-    api: &Api<Pod>,
+    cluster: &Cluster,
     policy: &RunPolicy,
     current: Option<Pod>,
     detach: bool,
@@ -589,6 +668,7 @@ async fn clean_up(
     report: &RunReport,
 ) -> Cleanup {
     let (namespace, name) = (&report.namespace, &report.pod);
+    let api: &Api<Pod> = &Api::namespaced(cluster.client.clone(), namespace);
     let Some(pod) = current else {
         return Cleanup::None;
     };
@@ -619,7 +699,7 @@ async fn clean_up(
         Ok(_) => {
             if !finished {
                 let uid = report.uid.clone().unwrap_or_default();
-                wait_gone(api, name, &uid, grace, interrupts, observer).await;
+                wait_gone(cluster, api, name, &uid, grace, interrupts, observer).await;
             }
             observer.notice(&format!("deleted pod {namespace}/{name}"));
             Cleanup::Deleted
@@ -661,6 +741,7 @@ fn last_grace(pod: Option<&Pod>) -> Duration {
 /// container runs any more, is deleted at once too: a v1.20 kubelet never removes a pod that
 /// failed its `activeDeadlineSeconds` during a graceful deletion.
 async fn wait_gone(
+    cluster: &Cluster,
     api: &Api<Pod>,
     name: &str,
     uid: &str,
@@ -671,7 +752,7 @@ async fn wait_gone(
     let stopped =
         |pod: Option<&Pod>| pod.is_none_or(|p| p.uid().as_deref() != Some(uid) || status::stopped(p));
     // Boxed: watch futures are large, and this one sits deep in the run's future.
-    let mut stopped = Box::pin(until(api, name, grace + GONE_LIMIT, stopped));
+    let mut stopped = Box::pin(until(cluster, api, name, grace + GONE_LIMIT, stopped));
     observer.notice(&format!(
         "waiting for pod {name} to stop (grace period {}; interrupt to skip it)",
         human(grace)
@@ -705,7 +786,10 @@ async fn wait_gone(
         tracing::debug!("immediate delete failed: {e}");
     }
     let gone = |pod: Option<&Pod>| pod.is_none_or(|p| p.uid().as_deref() != Some(uid));
-    if Box::pin(until(api, name, CLEANUP_LIMIT, gone)).await.is_none() {
+    if Box::pin(until(cluster, api, name, CLEANUP_LIMIT, gone))
+        .await
+        .is_none()
+    {
         observer.notice(&format!("pod {name} is still being deleted"));
     }
 }
@@ -714,12 +798,17 @@ async fn wait_gone(
 /// (under load a watch can fail, and returning then would leave a pod behind), for at most
 /// `limit`. `None` when the limit passed first; otherwise the pod as it was then.
 async fn until(
+    cluster: &Cluster,
     api: &Api<Pod>,
     name: &str,
     limit: Duration,
     condition: impl Fn(Option<&Pod>) -> bool + Copy,
 ) -> Option<Option<Pod>> {
     let deadline = tokio::time::Instant::now() + limit;
+    if let Some(shared) = &cluster.shared {
+        let found = shared_until(shared.subscribe(name), condition);
+        return tokio::time::timeout_at(deadline, found).await.ok();
+    }
     loop {
         match tokio::time::timeout_at(deadline, await_condition(api.clone(), name, condition)).await {
             Ok(Ok(found)) => return Some(found),
@@ -734,6 +823,33 @@ async fn until(
             Err(_) => return None,
         }
     }
+}
+
+/// [`until`] on a shared watch: from the pod's state as last seen, then its events.
+async fn shared_until(
+    sub: shared_watch::Subscription,
+    condition: impl Fn(Option<&Pod>) -> bool,
+) -> Option<Pod> {
+    let mut current = sub.current;
+    if !sub.listed || current.is_some() {
+        let mut events = sub.events;
+        let mut seen_in_listing = true;
+        while !condition(current.as_ref()) {
+            match events.recv().await {
+                Some(watcher::Event::Init) => seen_in_listing = false,
+                Some(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
+                    seen_in_listing = true;
+                    current = Some(p);
+                }
+                Some(watcher::Event::Delete(_)) => current = None,
+                Some(watcher::Event::InitDone) if !seen_in_listing => current = None,
+                Some(watcher::Event::InitDone) => {}
+                // The batch's watch is gone: nothing more will be learnt.
+                None => std::future::pending::<()>().await,
+            }
+        }
+    }
+    current
 }
 
 fn finish(mut report: RunReport, main_exit: Option<i32>) -> RunReport {

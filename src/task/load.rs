@@ -145,6 +145,26 @@ pub fn parse(text: &str, path: &Path) -> Result<Task, TaskError> {
     }
 }
 
+/// A problem with the value of the top-level `key` of the task file at `path`, found by a check
+/// that looks beyond the file (a task name used twice in a batch), located like any other.
+pub fn problem_at(path: &Path, key: &str, message: String) -> TaskError {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let offset = DeTable::parse(&text)
+        .ok()
+        .and_then(|doc| span_of(&doc, &KeyPath::default().key(key)))
+        .map_or(0, |s| s.start);
+    let (line, column) = line_col(&text, offset);
+    TaskError::Invalid {
+        file: path.to_owned(),
+        problems: vec![Problem {
+            line,
+            column,
+            key: key.to_owned(),
+            message,
+        }],
+    }
+}
+
 /// Replaces every `quoted` part of a serde message (the offending value) with `***`.
 fn redact(message: &str) -> String {
     let mut out = String::new();

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::{
     ResourceRequirements, SecurityContext, Toleration, Volume, VolumeMount,
 };
 
-pub use load::{TaskError, load, parse};
+pub use load::{TaskError, load, parse, problem_at};
 pub use plugin_spec::{DEFAULT_MEMORY, DEFAULT_TIMEOUT, Grants, PluginSpec, default_name};
 
 /// A task file after parsing and validation. Every field is already in the shape the pod

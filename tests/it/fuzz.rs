@@ -101,6 +101,7 @@ fn base_pod() -> k8s_openapi::api::core::v1::Pod {
     kpo::pod::build(
         &task,
         &RunIdentity {
+            batch: None,
             run_id: "run1".into(),
             pod_name: "fuzz-abcde".into(),
             attempt: 1,

@@ -221,6 +221,7 @@ image = "envoy:v1"
     )
     .unwrap();
     let id = RunIdentity {
+        batch: None,
         run_id: "r1".into(),
         pod_name: "nightly-etl-abcde".into(),
         attempt: 1,
@@ -308,6 +309,7 @@ spec:
     let pod = pod::build(
         &t,
         &RunIdentity {
+            batch: None,
             run_id: "r".into(),
             pod_name: "t-xxxxx".into(),
             attempt: 1,

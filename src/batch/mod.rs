@@ -1,0 +1,248 @@
+//! Batch runs: many tasks supervised by one kpo process. Each task keeps its own settings,
+//! plugins and retry policy; the batch shares what one process can share — one client (and its
+//! rate limit), one watch per namespace ([`SharedWatch`]) fanned out to every run's state
+//! machine, one plugin host — and caps how many of its pods are alive at once.
+//!
+//! A batch has one id (a label on every pod of it); each task's run id is derived from the
+//! batch id and the task's name ([`task_run_id`]), so a batch killed and started again with the
+//! same id finds every run again — from the journal, or from the cluster by label.
+
+mod members;
+mod summary;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use tokio::sync::{Semaphore, broadcast};
+
+pub use members::{Member, Start, load_tasks, plan_members, task_run_id};
+pub use summary::{Counts, Line, Summary};
+
+use crate::plugin::TaskPlugins;
+use crate::pod::LABEL_BATCH;
+use crate::report::RunReport;
+use crate::runner::{self, RunTaskError};
+use crate::supervise::{self, Cluster, Interrupt, SharedWatch};
+
+/// How a batch is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// At most this many tasks run at once (each has at most one pod alive).
+    pub parallel: usize,
+    /// After the first task that does not succeed, start no new task; running ones finish.
+    pub fail_fast: bool,
+}
+
+/// The default of `--parallel`: enough to keep a node busy, few enough not to flood a small
+/// cluster (a node takes 110 pods by default).
+pub const DEFAULT_PARALLEL: usize = 50;
+
+/// How one task of the batch ended.
+#[derive(Debug)]
+pub enum Ended {
+    /// It ran (or was followed again after a restart) to a report.
+    Ran(Box<RunReport>),
+    /// It finished in an earlier life of the batch: its report, as journalled.
+    Reported(serde_json::Value),
+    /// It could not run: a plugin failed or refused its pod, or the cluster could not be reached.
+    Error { message: String, exit_code: i32 },
+    /// It was not started: `--fail-fast` after a failure, or the batch was interrupted.
+    NotStarted(String),
+}
+
+impl Ended {
+    /// Whether the task counts as done well for the batch: succeeded, or skipped by a plugin.
+    pub fn ok(&self) -> bool {
+        let code = match self {
+            Ended::Ran(r) => r.exit_code,
+            Ended::Reported(v) => v["exit_code"].as_i64().map_or(crate::exit::FAILED, |c| c as i32),
+            Ended::Error { exit_code, .. } => *exit_code,
+            Ended::NotStarted(_) => return false,
+        };
+        code == crate::exit::SUCCESS || code == crate::exit::SKIPPED
+    }
+}
+
+/// Runs every member of the batch `batch_id`, at most `options.parallel` at a time, in order;
+/// `ended` hears of each task as it ends (by its index), and the result lists them all in order.
+/// An interrupt goes to every running task (each stops its pod, or leaves it with
+/// [`Interrupt::Detach`]) and no new one starts.
+///
+/// # Panics
+/// On a current-thread Tokio runtime when a task has plugins (see [`runner::run_task`]).
+pub async fn run(
+    client: kube::Client,
+    batch_id: &str,
+    members: Vec<Member>,
+    options: Options,
+    ended: impl Fn(usize, &Ended) + Send + Sync + 'static,
+    mut interrupts: impl Stream<Item = Interrupt> + Unpin + Send + 'static,
+) -> Vec<Ended> {
+    let watches = watches(&client, batch_id, &members);
+    let (tx, _) = broadcast::channel::<Interrupt>(16);
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let relay = {
+        let (tx, interrupted) = (tx.clone(), interrupted.clone());
+        tokio::spawn(async move {
+            while let Some(asked) = interrupts.next().await {
+                interrupted.store(true, Ordering::SeqCst);
+                let _ = tx.send(asked);
+            }
+        })
+    };
+    let ended = Arc::new(ended);
+    let slots = Arc::new(Semaphore::new(options.parallel.max(1)));
+    let failed = Arc::new(AtomicBool::new(false));
+    let mut running = tokio::task::JoinSet::new();
+    let mut results: Vec<Option<Ended>> = (0..members.len()).map(|_| None).collect();
+    let mut members = members.into_iter().enumerate();
+    for (index, member) in members.by_ref() {
+        let Ok(slot) = acquire(&slots, &interrupted).await else {
+            let end = Ended::NotStarted("the batch was interrupted before it started".into());
+            ended(index, &end);
+            results[index] = Some(end);
+            break;
+        };
+        if options.fail_fast && failed.load(Ordering::SeqCst) {
+            let end = Ended::NotStarted("not started: an earlier task failed (--fail-fast)".into());
+            ended(index, &end);
+            results[index] = Some(end);
+            break;
+        }
+        let cluster = Cluster {
+            client: client.clone(),
+            shared: watches.get(&member.namespace).cloned(),
+        };
+        let interrupts = receive(tx.subscribe());
+        let (ended, failed) = (ended.clone(), failed.clone());
+        running.spawn(async move {
+            let end = run_member(cluster, member, interrupts).await;
+            if !end.ok() {
+                failed.store(true, Ordering::SeqCst);
+            }
+            ended(index, &end);
+            drop(slot);
+            (index, end)
+        });
+    }
+    // What the loop did not start, it reports as not started, saying why.
+    for (index, _) in members {
+        let why = if interrupted.load(Ordering::SeqCst) {
+            "the batch was interrupted before it started"
+        } else {
+            "not started: an earlier task failed (--fail-fast)"
+        };
+        let end = Ended::NotStarted(why.into());
+        ended(index, &end);
+        results[index] = Some(end);
+    }
+    while let Some(joined) = running.join_next().await {
+        match joined {
+            Ok((index, end)) => results[index] = Some(end),
+            // A panic in one run is a bug in kpo: the run has deleted its pod already.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => {}
+        }
+    }
+    relay.abort();
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Ended::NotStarted("not started".into())))
+        .collect()
+}
+
+/// A slot for the next task, unless the batch is interrupted meanwhile.
+async fn acquire(
+    slots: &Arc<Semaphore>,
+    interrupted: &AtomicBool,
+) -> Result<tokio::sync::OwnedSemaphorePermit, ()> {
+    if interrupted.load(Ordering::SeqCst) {
+        return Err(());
+    }
+    let slot = slots.clone().acquire_owned().await.map_err(|_| ())?;
+    if interrupted.load(Ordering::SeqCst) {
+        return Err(());
+    }
+    Ok(slot)
+}
+
+/// One watch per namespace the batch's tasks run in, selecting the batch's pods by label.
+fn watches(client: &kube::Client, batch_id: &str, members: &[Member]) -> BTreeMap<String, SharedWatch> {
+    let selector = format!("{LABEL_BATCH}={batch_id}");
+    let mut watches = BTreeMap::new();
+    for m in members {
+        watches.entry(m.namespace.clone()).or_insert_with(|| {
+            let api: Api<Pod> = Api::namespaced(client.clone(), &m.namespace);
+            SharedWatch::start(api, &selector)
+        });
+    }
+    watches
+}
+
+/// The interrupts a running task hears: every one the batch receives from now on.
+fn receive(rx: broadcast::Receiver<Interrupt>) -> impl Stream<Item = Interrupt> + Unpin + Send {
+    Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(asked) => return Some((asked, rx)),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }))
+}
+
+async fn run_member(
+    cluster: Cluster,
+    member: Member,
+    interrupts: impl Stream<Item = Interrupt> + Unpin + Send,
+) -> Ended {
+    let Member {
+        task,
+        plugins,
+        namespace,
+        identity,
+        start,
+        observer,
+    } = member;
+    match start {
+        Start::Finished(report) => Ended::Reported(report),
+        Start::Lost(message) => Ended::Error {
+            message,
+            exit_code: crate::exit::FAILED,
+        },
+        Start::Reattach { pod, cursors } => {
+            let report = supervise::attach(cluster, *pod, &task.run, observer, interrupts, cursors).await;
+            Ended::Ran(Box::new(report))
+        }
+        Start::New => {
+            let plugins: Option<&TaskPlugins> = plugins.as_deref();
+            let run = runner::run_task(
+                cluster, &task, plugins, identity, &namespace, observer, interrupts,
+            );
+            match Box::pin(run).await {
+                Ok(report) => Ended::Ran(Box::new(report)),
+                Err(e) => Ended::Error {
+                    exit_code: RunTaskError::exit_code(&e),
+                    message: error_chain(&e),
+                },
+            }
+        }
+    }
+}
+
+/// An error with its causes, on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,163 @@
+//! One watch for many runs: the pods of a batch in one namespace, selected by the batch's label,
+//! fanned out to the run that owns each pod. A thousand runs cost one watch, not a thousand.
+//!
+//! Each run subscribes to its pod's name before the pod is created, and gets what a watch of that
+//! one pod would give: its changes, its deletion, and the relist markers of the watcher (so the
+//! run notices a pod that vanished while the watch was down). The latest state of every pod is
+//! kept, so a run that subscribes late (a reattach, a clean-up) starts from it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, ResourceExt};
+use tokio::sync::mpsc;
+
+/// What a run receives: the watcher's events for its pod.
+pub type PodEvent = watcher::Event<Pod>;
+
+/// A watch of every pod carrying one label selector in one namespace, shared by the runs of a
+/// batch. Cloning shares it; the watch stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct SharedWatch {
+    state: Arc<Mutex<Fanout>>,
+    _task: Arc<AbortOnDrop>,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[derive(Default)]
+struct Fanout {
+    /// The latest state of every pod the watch knows, by name.
+    pods: HashMap<String, Pod>,
+    /// The pods seen in the relist under way, if one is.
+    relisting: Option<Vec<String>>,
+    /// Whether the first listing is complete: from then on, a pod not in `pods` is gone.
+    listed: bool,
+    subscribers: HashMap<String, Vec<Subscriber>>,
+}
+
+struct Subscriber {
+    tx: mpsc::UnboundedSender<PodEvent>,
+    /// Whether it saw the start of the relist under way: only then does its end mean anything.
+    in_relist: bool,
+}
+
+/// What a late subscriber learns at once.
+pub struct Subscription {
+    /// The pod as last seen; `None` when the watch does not know it (not yet, or no longer).
+    pub current: Option<Pod>,
+    /// Whether the watch has listed the namespace: then `current == None` means the pod is gone.
+    pub listed: bool,
+    /// The pod's events from now on.
+    pub events: mpsc::UnboundedReceiver<PodEvent>,
+}
+
+impl SharedWatch {
+    /// Starts watching the pods `selector` selects in `api`'s namespace.
+    pub fn start(api: Api<Pod>, selector: &str) -> Self {
+        let state = Arc::new(Mutex::new(Fanout::default()));
+        let config = watcher::Config::default().labels(selector);
+        let fanout = state.clone();
+        let task = tokio::spawn(async move {
+            let mut stream = std::pin::pin!(watcher(api, config).default_backoff());
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(event) => lock(&fanout).dispatch(event),
+                    Err(e) => tracing::debug!("the batch's watch was interrupted, resuming: {e}"),
+                }
+            }
+        });
+        Self {
+            state,
+            _task: Arc::new(AbortOnDrop(task)),
+        }
+    }
+
+    /// Subscribes to the pod called `name`.
+    pub fn subscribe(&self, name: &str) -> Subscription {
+        let (tx, events) = mpsc::unbounded_channel();
+        let mut fanout = lock(&self.state);
+        let subscriber = Subscriber { tx, in_relist: false };
+        fanout
+            .subscribers
+            .entry(name.to_owned())
+            .or_default()
+            .push(subscriber);
+        Subscription {
+            current: fanout.pods.get(name).cloned(),
+            listed: fanout.listed,
+            events,
+        }
+    }
+}
+
+fn lock(state: &Mutex<Fanout>) -> std::sync::MutexGuard<'_, Fanout> {
+    // A panic while holding the lock leaves plain maps behind: still usable.
+    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Fanout {
+    fn dispatch(&mut self, event: PodEvent) {
+        match event {
+            watcher::Event::Init => {
+                self.relisting = Some(Vec::new());
+                for subscriber in self.subscribers.values_mut().flatten() {
+                    subscriber.in_relist = true;
+                }
+                self.broadcast(|| watcher::Event::Init, |_| true);
+            }
+            watcher::Event::InitApply(pod) => {
+                let name = pod.name_any();
+                if let Some(seen) = self.relisting.as_mut() {
+                    seen.push(name.clone());
+                }
+                self.send(&name, watcher::Event::InitApply(pod.clone()));
+                self.pods.insert(name, pod);
+            }
+            watcher::Event::InitDone => {
+                if let Some(seen) = self.relisting.take() {
+                    let seen: std::collections::HashSet<String> = seen.into_iter().collect();
+                    self.pods.retain(|name, _| seen.contains(name));
+                }
+                self.listed = true;
+                self.broadcast(|| watcher::Event::InitDone, |s| s.in_relist);
+            }
+            watcher::Event::Apply(pod) => {
+                let name = pod.name_any();
+                self.send(&name, watcher::Event::Apply(pod.clone()));
+                self.pods.insert(name, pod);
+            }
+            watcher::Event::Delete(pod) => {
+                let name = pod.name_any();
+                self.pods.remove(&name);
+                self.send(&name, watcher::Event::Delete(pod));
+            }
+        }
+    }
+
+    /// Sends `event` to the subscribers of `name`, forgetting those that went away.
+    fn send(&mut self, name: &str, event: PodEvent) {
+        if let Some(list) = self.subscribers.get_mut(name) {
+            list.retain(|s| s.tx.send(event.clone()).is_ok());
+            if list.is_empty() {
+                self.subscribers.remove(name);
+            }
+        }
+    }
+
+    fn broadcast(&mut self, event: impl Fn() -> PodEvent, to: impl Fn(&Subscriber) -> bool) {
+        self.subscribers.retain(|_, list| {
+            list.retain(|s| !to(s) || s.tx.send(event()).is_ok());
+            !list.is_empty()
+        });
+    }
+}
