@@ -145,7 +145,11 @@ impl PluginHost {
         let key: [u8; 32] = Sha256::digest(&bytes).into();
         let known = self.linked.lock().ok().and_then(|l| l.get(&key).cloned());
         let linked = match known {
-            Some(linked) => linked,
+            // Compiled already, by this process: no compile, as good as the disk cache.
+            Some(linked) => Linked {
+                from_cache: true,
+                ..linked
+            },
             None => {
                 let linked = self.link(spec, &bytes)?;
                 if let Ok(mut l) = self.linked.lock() {

@@ -73,6 +73,7 @@ async fn inject_faults(State(sim): State<Sim>, req: Request, next: Next) -> Resp
         _ if query.contains("watch=true") || query.contains("watch=1") => Target::Watch,
         _ => Target::Any,
     };
+    sim.tally.request(target, path);
     match sim.faults.take_failure(target) {
         Some(429) => {
             let mut r = status(

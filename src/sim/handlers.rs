@@ -18,6 +18,7 @@ use super::store::Store;
 pub struct Sim {
     pub store: Arc<Store>,
     pub faults: Arc<Faults>,
+    pub tally: Arc<super::tally::Tally>,
 }
 
 pub type Params = Query<HashMap<String, String>>;

@@ -22,12 +22,14 @@ mod scheduler;
 mod script;
 mod select;
 mod store;
+mod tally;
 mod validate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use faults::{Faults, Target};
+pub use tally::Record;
 
 /// The one node of the simulated cluster.
 pub const NODE_NAME: &str = "sim-node";
@@ -38,6 +40,7 @@ pub use script::{SCRIPT_PREFIX, Script, filler_document, long_line};
 pub struct SimCluster {
     addr: SocketAddr,
     faults: Arc<Faults>,
+    tally: Arc<tally::Tally>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -50,9 +53,11 @@ impl SimCluster {
         let socket = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = socket.local_addr()?;
         let faults = Arc::new(Faults::default());
+        let tally = Arc::new(tally::Tally::default());
         let sim = handlers::Sim {
             store: store::Store::new(),
             faults: faults.clone(),
+            tally: tally.clone(),
         };
         let listener = listener::OutageListener::new(socket, faults.clone())?;
         let server = tokio::spawn(async move {
@@ -60,7 +65,12 @@ impl SimCluster {
                 tracing::error!("simulated API server stopped: {e}");
             }
         });
-        Ok(Self { addr, faults, server })
+        Ok(Self {
+            addr,
+            faults,
+            tally,
+            server,
+        })
     }
 
     /// The API server's base URL.
@@ -89,6 +99,11 @@ impl SimCluster {
     }
 
     /// The fault injector, to make the API server misbehave on purpose.
+    /// What the server has seen so far: requests, pods created per run, the most pods at once.
+    pub fn record(&self) -> Record {
+        self.tally.record()
+    }
+
     pub fn faults(&self) -> &Faults {
         &self.faults
     }

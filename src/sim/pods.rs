@@ -89,6 +89,8 @@ pub(super) async fn create(
         return (StatusCode::CREATED, Json(pod)).into_response();
     }
     let pod = sim.store.commit(&mut inner, ChangeKind::Added, pod);
+    let run_id = pod.metadata.labels.as_ref().and_then(|l| l.get("kpo.dev/run-id"));
+    sim.tally.created(run_id.map(String::as_str), inner.pods.len());
     drop(inner);
     tokio::spawn(kubelet::run(sim.store.clone(), sim.faults.clone(), pod.clone()));
     (StatusCode::CREATED, Json(pod)).into_response()

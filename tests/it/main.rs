@@ -1,5 +1,6 @@
 //! kpo's integration tests: one binary (link once), modules by subject.
 
+mod batches;
 mod claims;
 mod cli;
 mod cli_edge;

@@ -1,0 +1,61 @@
+//! What the simulated API server saw: requests by kind, pods created per run, and the most pods
+//! that existed at once — so that tests can check `--parallel` and "one watch per namespace"
+//! from the server's side, and benchmarks can count requests per task.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::faults::Target;
+
+/// A copy of the record, at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Record {
+    /// Every request that reached the server.
+    pub requests: usize,
+    pub creates: usize,
+    /// Watch requests of pods (each watch, and each resumption of one).
+    pub pod_watches: usize,
+    pub log_reads: usize,
+    pub event_lists: usize,
+    /// The most pods that existed at once.
+    pub peak_pods: usize,
+    /// How many pods were created for each run id (`kpo.dev/run-id`).
+    pub created_per_run: BTreeMap<String, usize>,
+}
+
+/// The record as it grows.
+#[derive(Debug, Default)]
+pub struct Tally(Mutex<Record>);
+
+impl Tally {
+    fn with(&self, f: impl FnOnce(&mut Record)) {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    pub fn request(&self, target: Target, path: &str) {
+        self.with(|r| {
+            r.requests += 1;
+            match target {
+                Target::Create => r.creates += 1,
+                Target::Watch if path.ends_with("/pods") => r.pod_watches += 1,
+                Target::Logs => r.log_reads += 1,
+                Target::Events => r.event_lists += 1,
+                _ => {}
+            }
+        });
+    }
+
+    /// A pod of `run_id` was created; `pods` exist now.
+    pub fn created(&self, run_id: Option<&str>, pods: usize) {
+        self.with(|r| {
+            if let Some(id) = run_id {
+                *r.created_per_run.entry(id.to_owned()).or_default() += 1;
+            }
+            r.peak_pods = r.peak_pods.max(pods);
+        });
+    }
+
+    pub fn record(&self) -> Record {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}

@@ -1,0 +1,377 @@
+//! Batch runs through the `kpo` binary: many tasks in one process, with mixed outcomes, a cap on
+//! live pods, one watch, interrupts and a SIGKILL in the middle.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+
+use crate::cli::sim_with_kubeconfig;
+
+/// What each task of a mixed batch does, by its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Succeeds,
+    Fails,
+    FailsTwice,
+    NoImage,
+    Unschedulable,
+}
+
+impl Kind {
+    pub fn of(i: usize) -> Self {
+        [
+            Kind::Succeeds,
+            Kind::Fails,
+            Kind::FailsTwice,
+            Kind::NoImage,
+            Kind::Unschedulable,
+        ][i % 5]
+    }
+
+    /// The task's exit code and attempts.
+    pub fn expected(self) -> (i64, u64) {
+        match self {
+            Kind::Succeeds => (0, 1),
+            Kind::Fails => (3, 1),
+            Kind::FailsTwice => (4, 2),
+            Kind::NoImage | Kind::Unschedulable => (125, 1),
+        }
+    }
+
+    /// The lines its main container prints, per attempt.
+    pub fn lines(self, task: &str) -> Vec<String> {
+        match self {
+            Kind::Succeeds | Kind::Fails | Kind::FailsTwice => {
+                (1..=5).map(|n| format!("{task} says {n}")).collect()
+            }
+            Kind::NoImage | Kind::Unschedulable => Vec::new(),
+        }
+    }
+}
+
+/// A task file for task `i` of a mixed batch: the same behaviour from its shell command on a real
+/// cluster and from its script on the simulated one.
+pub fn mixed_task(i: usize, image: &str) -> String {
+    let name = format!("task-{i:03}");
+    let kind = Kind::of(i);
+    let lines = kind.lines(&name);
+    let logs = serde_json::to_string(&lines).unwrap();
+    let echo: String = lines.iter().map(|l| format!("echo '{l}'; ")).collect();
+    let (code, extra) = match kind {
+        Kind::Succeeds => (0, String::new()),
+        Kind::Fails => (3, String::new()),
+        Kind::FailsTwice => (4, "[retry]\nuser = 1\nbackoff = \"100ms\"\n".to_owned()),
+        Kind::NoImage => (0, String::new()),
+        Kind::Unschedulable => (
+            0,
+            "node_selector = { \"kpo.dev/test-node\" = \"none\" }\n".to_owned(),
+        ),
+    };
+    let image = match kind {
+        Kind::NoImage => "kpo.invalid/no-such-image:1".to_owned(),
+        _ => image.to_owned(),
+    };
+    let pull = if kind == Kind::NoImage {
+        r#", "pull": "not-found""#
+    } else {
+        ""
+    };
+    // Top-level keys first: the node selector belongs to the task, not to a table.
+    let (top, tables) = match kind {
+        Kind::Unschedulable => (extra, String::new()),
+        _ => (String::new(), extra),
+    };
+    format!(
+        "name = \"{name}\"\nimage = \"{image}\"\ncommand = [\"sh\", \"-c\", \"{echo}exit {code}\"]\n{top}\
+         [run]\nstartup_timeout = \"3s\"\n{tables}\
+         [annotations]\n\"container.sim.kpo.dev/base\" = '{{\"logs\": {logs}, \"log_interval_ms\": 10, \"exit_code\": {code}{pull}}}'\n"
+    )
+}
+
+/// Writes `count` mixed tasks into `dir/tasks`; the folder.
+pub fn mixed_batch(dir: &Path, count: usize, image: &str) -> PathBuf {
+    let tasks = dir.join("tasks");
+    std::fs::create_dir_all(&tasks).unwrap();
+    for i in 0..count {
+        std::fs::write(tasks.join(format!("task-{i:03}.toml")), mixed_task(i, image)).unwrap();
+    }
+    tasks
+}
+
+/// `kpo run --output json` of a batch on the cluster `config` names.
+pub fn kpo_batch(config: &str, state: &Path, args: &[&str]) -> Command {
+    let mut cmd = crate::harness::kpo_command();
+    cmd.args(["run", "--kubeconfig", config, "--output", "json"])
+        .args(args)
+        .env("KPO_STATE_DIR", state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// The JSON Lines a batch printed: its runs' reports by task, and its summary.
+pub fn json_lines(stdout: &[u8]) -> (BTreeMap<String, serde_json::Value>, serde_json::Value) {
+    let mut runs = BTreeMap::new();
+    let mut summary = None;
+    for line in String::from_utf8_lossy(stdout).lines() {
+        let doc: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        match doc["kind"].as_str() {
+            Some("run") => {
+                let task = doc["task"].as_str().unwrap().to_owned();
+                assert!(runs.insert(task, doc).is_none(), "a task reported twice");
+            }
+            Some("batch") => summary = Some(doc),
+            other => panic!("a line of kind {other:?}: {line}"),
+        }
+    }
+    (runs, summary.expect("a summary line"))
+}
+
+/// Each task's log lines from a batch's prefixed output (`[task] line`).
+pub fn logs_by_task(output: &[u8]) -> BTreeMap<String, Vec<String>> {
+    let mut logs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in String::from_utf8_lossy(output).lines() {
+        if let Some(rest) = line.strip_prefix('[')
+            && let Some((task, text)) = rest.split_once("] ")
+        {
+            logs.entry(task.to_owned()).or_default().push(text.to_owned());
+        }
+    }
+    logs
+}
+
+/// Checks every task of a mixed batch of `count`: outcome, exit code, attempts, every log line
+/// once; and the summary's counts and the batch's exit code.
+pub fn check_mixed(out: &std::process::Output, count: usize) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(kpo::exit::BATCH_FAILED), "{stderr}");
+    let (runs, summary) = json_lines(&out.stdout);
+    assert_eq!(runs.len(), count, "{stderr}");
+    let logs = logs_by_task(&out.stderr);
+    for i in 0..count {
+        let name = format!("task-{i:03}");
+        let kind = Kind::of(i);
+        let run = &runs[&name];
+        let (code, attempts) = kind.expected();
+        assert_eq!(run["exit_code"].as_i64(), Some(code), "{name} ({kind:?}): {run}");
+        assert_eq!(run["attempt"].as_u64(), Some(attempts), "{name} ({kind:?})");
+        let mut expected = Vec::new();
+        for _ in 0..attempts {
+            expected.extend(kind.lines(&name));
+        }
+        let printed = logs.get(&name).cloned().unwrap_or_default();
+        assert_eq!(printed, expected, "{name} ({kind:?}): every line once");
+    }
+    let succeeded = (0..count).filter(|i| Kind::of(*i) == Kind::Succeeds).count();
+    assert_eq!(summary["counts"]["succeeded"].as_u64(), Some(succeeded as u64));
+    assert_eq!(
+        summary["counts"]["failed"].as_u64(),
+        Some((count - succeeded) as u64)
+    );
+    assert_eq!(summary["exit_code"], kpo::exit::BATCH_FAILED);
+}
+
+/// Pods still listed in the simulated cluster's default namespace.
+fn pods_left(rt: &tokio::runtime::Runtime, sim: &kpo::sim::SimCluster) -> Vec<Pod> {
+    rt.block_on(async {
+        let api: Api<Pod> = Api::default_namespaced(sim.client());
+        api.list(&Default::default()).await.unwrap().items
+    })
+}
+
+#[test]
+fn two_hundred_mixed_tasks_each_end_right_within_the_parallel_cap() {
+    let (rt, sim, dir, config) = sim_with_kubeconfig();
+    let tasks = mixed_batch(dir.path(), 200, "busybox:1.36");
+    let out = kpo_batch(&config, &dir.path().join("state"), &["--parallel", "40"])
+        .arg(&tasks)
+        .output()
+        .unwrap();
+    check_mixed(&out, 200);
+    let record = sim.record();
+    assert!(
+        record.peak_pods <= 40,
+        "{} pods at once with --parallel 40",
+        record.peak_pods
+    );
+    assert!(record.peak_pods > 1, "the tasks ran one by one");
+    assert_eq!(record.pod_watches, 1, "one watch for the whole batch");
+    assert!(pods_left(&rt, &sim).is_empty());
+}
+
+#[test]
+fn a_single_task_file_runs_as_it_always_did() {
+    let (_rt, _sim, dir, config) = sim_with_kubeconfig();
+    let tasks = mixed_batch(dir.path(), 2, "busybox:1.36");
+    let out = kpo_batch(&config, &dir.path().join("state"), &[])
+        .arg(tasks.join("task-001.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["task"], "task-001");
+    assert!(report.get("kind").is_none(), "a single run is no batch");
+}
+
+#[test]
+fn task_names_must_differ_in_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.toml"), dir.path().join("b.toml"));
+    std::fs::write(&a, "name = \"same\"\nimage = \"busybox\"\n").unwrap();
+    std::fs::write(&b, "# the second\n\nname = \"same\"\nimage = \"busybox\"\n").unwrap();
+    let out = crate::harness::kpo_command()
+        .args(["run", "--sim"])
+        .args([&a, &b])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(kpo::exit::CONFIG), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:3:1: name: task name \"same\" is already used by {}",
+            b.display(),
+            a.display()
+        )),
+        "{stderr}"
+    );
+}
+
+/// Tasks that print `lines` numbered lines, 20 ms apart, then run quietly until `duration_ms`.
+fn slow_tasks(dir: &Path, count: usize, lines: usize, duration_ms: u64) -> PathBuf {
+    let tasks = dir.join("slow");
+    std::fs::create_dir_all(&tasks).unwrap();
+    for i in 0..count {
+        std::fs::write(
+            tasks.join(format!("slow-{i}.toml")),
+            format!(
+                "name = \"slow-{i}\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{{\"log_count\": {lines}, \"log_interval_ms\": 20, \"duration_ms\": {duration_ms}}}'\n"
+            ),
+        )
+        .unwrap();
+    }
+    tasks
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_every_pod_of_the_batch_and_starts_no_more() {
+    let (rt, sim, dir, config) = sim_with_kubeconfig();
+    let tasks = slow_tasks(dir.path(), 10, 1, 60_000);
+    let mut child = kpo_batch(&config, &dir.path().join("state"), &["--parallel", "4"])
+        .arg(&tasks)
+        .spawn()
+        .unwrap();
+    let client = rt.block_on(async { sim.client() });
+    rt.block_on(crate::harness::wait_until("4 pods running", || async {
+        let api: Api<Pod> = Api::default_namespaced(client.clone());
+        let pods = api
+            .list(&Default::default())
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default();
+        pods.iter()
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .count()
+            == 4
+    }));
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(kpo::exit::INTERRUPTED), "{stderr}");
+    assert!(pods_left(&rt, &sim).is_empty(), "{stderr}");
+    let (runs, summary) = json_lines(&out.stdout);
+    let outcomes: Vec<&str> = runs.values().map(|r| r["outcome"].as_str().unwrap()).collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "interrupted").count(),
+        4,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "not_started").count(),
+        6,
+        "{outcomes:?}"
+    );
+    assert_eq!(summary["counts"]["not_started"], 6);
+    assert_eq!(
+        sim.record().created_per_run.len(),
+        4,
+        "a task started after the interrupt"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_batch_killed_and_started_again_runs_no_task_twice_and_repeats_no_line() {
+    let (_rt, sim, dir, config) = sim_with_kubeconfig();
+    let tasks = slow_tasks(dir.path(), 6, 10, 3_000);
+    let state = dir.path().join("state");
+    let batch = |state: &Path| {
+        let mut cmd = crate::harness::kpo_command();
+        cmd.args([
+            "run",
+            "--kubeconfig",
+            &config,
+            "--run-id",
+            "nightly",
+            "--parallel",
+            "3",
+        ])
+        .arg(&tasks)
+        .env("KPO_STATE_DIR", state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+        cmd
+    };
+    let mut child = batch(&state).spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut first: Vec<String> = Vec::new();
+    // Three tasks print their ten lines, then run quietly: kill kpo once all of that is
+    // journalled, so the kill falls between pieces (see `reattach::start_and_kill`).
+    while logs_by_task(first.join("\n").as_bytes())
+        .values()
+        .filter(|l| l.len() == 10)
+        .count()
+        < 3
+    {
+        first.push(stdout.next().expect("kpo printed fewer lines").unwrap());
+    }
+    let journalled = |task: &str| {
+        let path = state.join("runs").join(format!("nightly-{task}.cursors"));
+        std::fs::read(path).map_or(0, |t| t.iter().filter(|b| **b == b'\n').count())
+    };
+    let started: Vec<String> = logs_by_task(first.join("\n").as_bytes()).into_keys().collect();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(crate::harness::wait_until("the printed lines journalled", || {
+        let all = started.iter().all(|t| journalled(t) >= 10);
+        async move { all }
+    }));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    first.extend(stdout.map_while(Result::ok));
+
+    let out = batch(&state).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let second = String::from_utf8_lossy(&out.stdout).into_owned();
+    let all = format!("{}\n{second}", first.join("\n"));
+    let logs = logs_by_task(all.as_bytes());
+    for i in 0..6 {
+        let expected: Vec<String> = (1..=10).map(|n| format!("line {n}")).collect();
+        assert_eq!(
+            logs.get(&format!("slow-{i}")),
+            Some(&expected),
+            "slow-{i}: every line once"
+        );
+    }
+    let record = sim.record();
+    assert_eq!(record.created_per_run.len(), 6);
+    assert!(
+        record.created_per_run.values().all(|n| *n == 1),
+        "a task ran twice: {:?}",
+        record.created_per_run
+    );
+}
