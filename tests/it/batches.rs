@@ -261,7 +261,7 @@ fn slow_tasks(dir: &Path, count: usize, lines: usize, duration_ms: u64) -> PathB
 fn ctrl_c_stops_every_pod_of_the_batch_and_starts_no_more() {
     let (rt, sim, dir, config) = sim_with_kubeconfig();
     let tasks = slow_tasks(dir.path(), 10, 1, 60_000);
-    let mut child = kpo_batch(&config, &dir.path().join("state"), &["--parallel", "4"])
+    let child = kpo_batch(&config, &dir.path().join("state"), &["--parallel", "4"])
         .arg(&tasks)
         .spawn()
         .unwrap();
