@@ -72,7 +72,7 @@ pub fn mixed_task(i: usize, image: &str) -> String {
         ),
     };
     let image = match kind {
-        Kind::NoImage => "kpo.invalid/no-such-image:1".to_owned(),
+        Kind::NoImage => "busybox:does-not-exist".to_owned(),
         _ => image.to_owned(),
     };
     let pull = if kind == Kind::NoImage {
@@ -85,9 +85,12 @@ pub fn mixed_task(i: usize, image: &str) -> String {
         Kind::Unschedulable => (extra, String::new()),
         _ => (String::new(), extra),
     };
+    // A busy node may take a while to start fifty pods; no node takes an unschedulable one,
+    // and the scheduler says so at once.
+    let startup = if kind == Kind::Unschedulable { "3s" } else { "120s" };
     format!(
         "name = \"{name}\"\nimage = \"{image}\"\ncommand = [\"sh\", \"-c\", \"{echo}exit {code}\"]\n{top}\
-         [run]\nstartup_timeout = \"3s\"\n{tables}\
+         [run]\nstartup_timeout = \"{startup}\"\n{tables}\
          [annotations]\n\"container.sim.kpo.dev/base\" = '{{\"logs\": {logs}, \"log_interval_ms\": 10, \"exit_code\": {code}{pull}}}'\n"
     )
 }
@@ -181,6 +184,19 @@ fn pods_left(rt: &tokio::runtime::Runtime, sim: &kpo::sim::SimCluster) -> Vec<Po
         let api: Api<Pod> = Api::default_namespaced(sim.client());
         api.list(&Default::default()).await.unwrap().items
     })
+}
+
+/// A batch of `count` mixed tasks on the cluster `config` names, all at once: every task ends
+/// as it should, every line once, no pod left.
+pub fn mixed_batch_on(config: &str, image: &str, count: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = mixed_batch(dir.path(), count, image);
+    let parallel = count.to_string();
+    let out = kpo_batch(config, &dir.path().join("state"), &["--parallel", &parallel])
+        .arg(&tasks)
+        .output()
+        .unwrap();
+    check_mixed(&out, count);
 }
 
 #[test]

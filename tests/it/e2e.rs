@@ -305,6 +305,28 @@ async fn e2e_the_readmes_plugins_run_verbatim() {
     }
 }
 
+/// Fifty mixed tasks as one batch, all at once, with kpo's own Role: each ends as it should,
+/// every log line once, nothing left.
+#[test]
+fn e2e_a_batch_of_fifty_mixed_tasks() {
+    let Some(path) = kubeconfig_or_skip() else {
+        return;
+    };
+    crate::batches::mixed_batch_on(&path, &e2e_image(), 50);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = e2e_client(&path).await;
+        let api: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::default_namespaced(client);
+        let params = kube::api::ListParams::default().labels(kpo::pod::LABEL_BATCH);
+        let left = api.list(&params).await.unwrap().items;
+        assert!(
+            left.is_empty(),
+            "pods of a batch left: {:?}",
+            left.iter().map(|p| p.metadata.name.clone()).collect::<Vec<_>>()
+        );
+    });
+}
+
 /// The README's `kubectl kpo`: kpo installed as `kubectl-kpo` on the PATH, run by the real
 /// kubectl against the real cluster.
 #[test]
