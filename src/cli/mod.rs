@@ -167,6 +167,9 @@ struct RunArgs {
     /// running finish; the rest are reported as not started).
     #[arg(long)]
     fail_fast: bool,
+    /// Run as a batch even with one task file (`kpo attach` of a batch of one).
+    #[arg(skip)]
+    as_batch: bool,
     #[command(flatten)]
     cluster: ClusterArgs,
     /// `text` for people; `json` prints the run report on stdout (logs move to stderr).
@@ -295,13 +298,25 @@ async fn dispatch(command: Command) -> Result<i32, CliError> {
             cluster,
         } => {
             let (conn, ns) = connect_to_namespace(&cluster).await?;
-            let journal = runs::locate(&conn.client, &ns, &run_id).await?;
-            runs::logs(&conn.client, &journal, follow).await
+            for journal in run_or_batch(&conn.client, &ns, &run_id, follow).await? {
+                if journal.batch.is_some() && journal.run_id != run_id {
+                    eprintln!("kpo: ==> task {} (run {}) <==", journal.task, journal.run_id);
+                }
+                runs::logs(&conn.client, &journal, follow).await?;
+            }
+            Ok(exit::SUCCESS)
         }
         Command::Delete { run_id, cluster } => {
             let (conn, ns) = connect_to_namespace(&cluster).await?;
-            let journal = runs::locate(&conn.client, &ns, &run_id).await?;
-            runs::delete(&conn.client, &journal).await
+            for journal in run_or_batch(&conn.client, &ns, &run_id, false).await? {
+                // A batch's finished tasks have no pod left: nothing to delete there.
+                match runs::delete(&conn.client, &journal).await {
+                    Err(CliError::NotReattached(crate::reattach::LostPod::Gone { .. }))
+                        if journal.batch.is_some() => {}
+                    other => drop(other?),
+                }
+            }
+            Ok(exit::SUCCESS)
         }
         Command::Gc { cluster, dry_run } => {
             let (conn, ns) = connect_to_namespace(&cluster).await?;
@@ -465,7 +480,7 @@ async fn run(args: RunArgs) -> Result<i32, CliError> {
     let [path] = args.tasks.as_slice() else {
         return batch::run(args).await;
     };
-    if path.is_dir() {
+    if path.is_dir() || args.as_batch {
         return batch::run(args).await;
     }
     let task = task::load(path)?;
@@ -640,13 +655,50 @@ fn deliver(report: &RunReport, args: &RunArgs, progress: &Progress) {
     summarize(progress, report);
 }
 
-/// `kpo attach RUN_ID`: `kpo run --run-id RUN_ID` with the run's own task file.
+/// The run `id` names, or every run of the batch it names (`logs` and `delete` act on each).
+async fn run_or_batch(
+    client: &kube::Client,
+    ns: &str,
+    id: &str,
+    follow: bool,
+) -> Result<Vec<crate::journal::Journal>, CliError> {
+    let not_a_run = match runs::locate(client, ns, id).await {
+        Ok(journal) => return Ok(vec![journal]),
+        Err(e @ CliError::Usage(_)) => e,
+        Err(e) => return Err(e),
+    };
+    let members = runs::batch(client, ns, id).await?;
+    if members.is_empty() {
+        return Err(not_a_run);
+    }
+    if follow {
+        return Err(CliError::Usage(format!(
+            "{id} is a batch: follow one of its tasks (`kpo logs {id}-TASK -f`; `kpo list` names them)"
+        )));
+    }
+    Ok(members)
+}
+
+/// `kpo attach ID`: `kpo run --run-id ID` with the run's own task file — or, for a batch, with
+/// the task files of all its runs.
 async fn attach(run_id: String, cluster: ClusterArgs, output: Output) -> Result<i32, CliError> {
-    let task = runs::task_file(&runs::journal(&run_id)?)?;
+    let (tasks, as_batch) = match runs::journal(&run_id) {
+        Ok(journal) => (vec![runs::task_file(&journal)?], false),
+        Err(not_a_run) => {
+            let (conn, ns) = connect_to_namespace(&cluster).await?;
+            let members = runs::batch(&conn.client, &ns, &run_id).await?;
+            if members.is_empty() {
+                return Err(not_a_run);
+            }
+            let files = members.iter().map(runs::task_file).collect::<Result<_, _>>()?;
+            (files, true)
+        }
+    };
     let args = RunArgs {
-        tasks: vec![task],
+        tasks,
         parallel: crate::batch::DEFAULT_PARALLEL,
         fail_fast: false,
+        as_batch,
         cluster,
         output,
         on_signal: SignalMode::Terminate,

@@ -23,7 +23,10 @@ pub fn list() -> Result<i32, CliError> {
             doing: "cannot read the run journals".into(),
             source,
         })?;
-    println!("{:<16} {:<24} {:<40} STATUS", "RUN", "TASK", "POD");
+    println!(
+        "{:<14} {:<28} {:<24} {:<40} STATUS",
+        "BATCH", "RUN", "TASK", "POD"
+    );
     for j in journals {
         let status = match j.exit_code {
             Some(code) => format!("finished, exit code {code}"),
@@ -31,7 +34,8 @@ pub fn list() -> Result<i32, CliError> {
             None => "not started".to_owned(),
         };
         let pod = j.pod.map(|p| format!("{}/{p}", j.namespace)).unwrap_or_default();
-        println!("{:<16} {:<24} {:<40} {status}", j.run_id, j.task, pod);
+        let batch = j.batch.as_deref().unwrap_or("-");
+        println!("{:<28} {batch:<14} {:<24} {pod:<40} {status}", j.run_id, j.task);
     }
     Ok(exit::SUCCESS)
 }
@@ -72,6 +76,43 @@ pub async fn locate(client: &kube::Client, namespace: &str, run_id: &str) -> Res
             "no run {run_id}: this machine has no journal of it and namespace {ns} no pod of it"
         ))),
     }
+}
+
+/// The runs of batch `batch_id`, wherever they can be found: the pods of the batch in
+/// `namespace` (the cluster wins), and this machine's journals of it. Empty when `batch_id` names
+/// no batch.
+pub async fn batch(client: &kube::Client, namespace: &str, batch_id: &str) -> Result<Vec<Journal>, CliError> {
+    let mut runs: std::collections::BTreeMap<String, Journal> = JournalStore::open_default()
+        .list()
+        .map_err(|source| CliError::State {
+            doing: "cannot read the run journals".into(),
+            source,
+        })?
+        .into_iter()
+        .filter(|j| j.batch.as_deref() == Some(batch_id))
+        .map(|j| (j.run_id.clone(), j))
+        .collect();
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let params = ListParams::default().labels(&format!("{}={batch_id}", crate::pod::LABEL_BATCH));
+    let pods = api.list(&params).await.map_err(|source| CliError::Cluster {
+        doing: format!("cannot list the pods of batch {batch_id}"),
+        source,
+    })?;
+    for pod in pods.items {
+        let found = reattach::from_cluster(&pod, None);
+        let known = runs.get(&found.run_id);
+        if known.is_none_or(|j| j.uid != found.uid) {
+            let task_file = known.and_then(|j| j.task_file.clone());
+            runs.insert(
+                found.run_id.clone(),
+                Journal {
+                    batch: Some(batch_id.to_owned()),
+                    ..reattach::from_cluster(&pod, task_file)
+                },
+            );
+        }
+    }
+    Ok(runs.into_values().collect())
 }
 
 /// The task file of a run, for `kpo attach`.

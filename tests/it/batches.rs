@@ -180,10 +180,12 @@ pub fn check_mixed(out: &std::process::Output, count: usize) {
 
 /// Pods still listed in the simulated cluster's default namespace.
 fn pods_left(rt: &tokio::runtime::Runtime, sim: &kpo::sim::SimCluster) -> Vec<Pod> {
-    rt.block_on(async {
-        let api: Api<Pod> = Api::default_namespaced(sim.client());
-        api.list(&Default::default()).await.unwrap().items
-    })
+    rt.block_on(pods_in(sim))
+}
+
+async fn pods_in(sim: &kpo::sim::SimCluster) -> Vec<Pod> {
+    let api: Api<Pod> = Api::default_namespaced(sim.client());
+    api.list(&Default::default()).await.unwrap().items
 }
 
 /// A batch of `count` mixed tasks on the cluster `config` names, all at once: every task ends
@@ -390,4 +392,67 @@ fn a_batch_killed_and_started_again_runs_no_task_twice_and_repeats_no_line() {
         "a task ran twice: {:?}",
         record.created_per_run
     );
+}
+
+#[test]
+fn list_logs_and_delete_know_a_batch_and_its_tasks() {
+    let (rt, sim, dir, config) = sim_with_kubeconfig();
+    let tasks = dir.path().join("kept");
+    std::fs::create_dir_all(&tasks).unwrap();
+    for name in ["first", "second"] {
+        std::fs::write(
+            tasks.join(format!("{name}.toml")),
+            format!(
+                "name = \"{name}\"\nimage = \"busybox\"\n[run]\non_finish = \"keep\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{{\"logs\": [\"{name} was here\"]}}'\n"
+            ),
+        )
+        .unwrap();
+    }
+    let state = dir.path().join("state");
+    let kpo = |args: &[&str]| {
+        crate::harness::kpo_command()
+            .args(args)
+            .args(["--kubeconfig", &config])
+            .env("KPO_STATE_DIR", &state)
+            .output()
+            .unwrap()
+    };
+    let ran = kpo(&["run", "--run-id", "kept", tasks.to_str().unwrap()]);
+    assert_eq!(
+        ran.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+
+    let list = crate::harness::kpo_command()
+        .arg("list")
+        .env("KPO_STATE_DIR", &state)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout);
+    for run in ["kept-first", "kept-second"] {
+        assert!(
+            listed
+                .lines()
+                .any(|l| l.starts_with(run) && l.split_whitespace().nth(1) == Some("kept")),
+            "{listed}"
+        );
+    }
+    let logs = kpo(&["logs", "kept"]);
+    assert_eq!(
+        String::from_utf8_lossy(&logs.stdout),
+        "first was here\nsecond was here\n"
+    );
+    assert_eq!(pods_left(&rt, &sim).len(), 2);
+    let deleted = kpo(&["delete", "kept"]);
+    assert_eq!(
+        deleted.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
+    rt.block_on(crate::harness::wait_until("the batch's pods gone", || async {
+        pods_in(&sim).await.is_empty()
+    }));
 }
