@@ -527,3 +527,25 @@ async fn a_sidecar_task_runs_in_a_namespace_enforcing_restricted() {
         refused.message
     );
 }
+
+/// The client's token bucket paces requests: with a burst of 1 at 20 a second, eleven requests
+/// cannot take less than half a second (a lower bound the bucket guarantees, not a timing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_wait_for_a_token_of_the_clients_rate_limit() {
+    let sim = SimCluster::start().await.unwrap();
+    let limit = kpo::client::RateLimit {
+        per_second: std::num::NonZeroU32::new(20).unwrap(),
+        burst: std::num::NonZeroU32::new(1).unwrap(),
+    };
+    let api: Api<Pod> = Api::default_namespaced(sim.client_limited(limit));
+    let started = std::time::Instant::now();
+    for _ in 0..11 {
+        api.list(&Default::default()).await.unwrap();
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "11 requests in {:?} at 20/s",
+        started.elapsed()
+    );
+    assert_eq!(sim.record().requests, 11);
+}

@@ -1,0 +1,202 @@
+//! Batch runs against one kpo process per task, on the path users take: the `kpo` binary with
+//! its journal on. Prints a Markdown table for the README.
+//!
+//!     cargo bench --bench batch
+//!
+//! On the simulated cluster (in this process, so that its record counts kpo's requests): a
+//! batch of `KPO_BENCH_TASKS` (default 1000) two-second tasks with `--parallel` as large, against
+//! a sample of `KPO_BENCH_SAMPLE` (default 20) concurrent single-task processes, extrapolated.
+//! With `KPO_E2E_KUBECONFIG` set, also 100 tasks on that real cluster both ways.
+
+// Shared by the benchmarks; this one needs only `fmt`, as it times whole processes.
+#[allow(dead_code)]
+mod measure;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kpo::sim::SimCluster;
+use measure::fmt;
+
+/// What a set of kpo processes took: wall time, CPU, and memory at its peak.
+struct Cost {
+    wall: Duration,
+    cpu: Duration,
+    /// The largest peak RSS of one process.
+    max_rss_kib: u64,
+    /// The sum of every process's peak RSS: an upper bound of the memory used at once.
+    sum_rss_kib: u64,
+}
+
+/// Waits for `child`, with its own resource usage (wait4: per process, not all children's).
+fn wait_rusage(child: &Child) -> (bool, Duration, u64) {
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for our own child, with valid pointers.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert!(pid > 0, "wait4 failed");
+    let cpu =
+        |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    (
+        ok,
+        cpu(usage.ru_utime) + cpu(usage.ru_stime),
+        usage.ru_maxrss as u64,
+    )
+}
+
+fn kpo(kubeconfig: &str, state: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kpo"));
+    cmd.args(["run", "--kubeconfig", kubeconfig])
+        .env("KPO_STATE_DIR", state)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+/// Runs `commands` at once and waits for all of them.
+fn all_at_once(commands: Vec<Command>) -> Cost {
+    let start = Instant::now();
+    let children: Vec<Child> = commands
+        .into_iter()
+        .map(|mut c| c.spawn().expect("kpo starts"))
+        .collect();
+    let mut cost = Cost {
+        wall: Duration::ZERO,
+        cpu: Duration::ZERO,
+        max_rss_kib: 0,
+        sum_rss_kib: 0,
+    };
+    for child in &children {
+        let (ok, cpu, rss) = wait_rusage(child);
+        assert!(ok, "a kpo run failed");
+        cost.cpu += cpu;
+        cost.max_rss_kib = cost.max_rss_kib.max(rss);
+        cost.sum_rss_kib += rss;
+    }
+    cost.wall = start.elapsed();
+    cost
+}
+
+/// `count` task files of two-second tasks printing three lines, in a folder of their own.
+fn tasks(dir: &Path, count: usize, image: &str) -> PathBuf {
+    let folder = dir.join("tasks");
+    std::fs::create_dir_all(&folder).expect("a writable temporary folder");
+    for i in 0..count {
+        let text = format!(
+            "name = \"t{i:04}\"\nimage = \"{image}\"\ncommand = [\"sh\", \"-c\", \"echo start; sleep 2; echo middle; echo end\"]\n[annotations]\n\"container.sim.kpo.dev/base\" = '{{\"logs\": [\"start\", \"middle\", \"end\"], \"log_interval_ms\": 1000}}'\n"
+        );
+        std::fs::write(folder.join(format!("t{i:04}.toml")), text).expect("a writable temporary folder");
+    }
+    folder
+}
+
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.0} MiB", kib as f64 / 1024.0)
+}
+
+fn main() {
+    let n = env_count("KPO_BENCH_TASKS", 1000);
+    let sample = env_count("KPO_BENCH_SAMPLE", 20);
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let sim = rt
+        .block_on(SimCluster::start())
+        .expect("the simulated cluster starts");
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, sim.kubeconfig()).expect("a writable temporary folder");
+    let kubeconfig = kubeconfig.to_str().expect("a UTF-8 path").to_owned();
+    let folder = tasks(dir.path(), n, "busybox:1.36");
+
+    let before = sim.record();
+    let parallel = n.to_string();
+    let mut batch = kpo(&kubeconfig, &dir.path().join("state-batch"));
+    batch.args(["--parallel", &parallel]).arg(&folder);
+    let one = all_at_once(vec![batch]);
+    let after = sim.record();
+    let requests = after.requests - before.requests;
+    let watches = after.pod_watches - before.pod_watches;
+
+    let singles: Vec<Command> = (0..sample)
+        .map(|i| {
+            let mut c = kpo(&kubeconfig, &dir.path().join(format!("state-{i}")));
+            c.arg(folder.join(format!("t{i:04}.toml")));
+            c
+        })
+        .collect();
+    let before = sim.record();
+    let many = all_at_once(singles);
+    let after = sim.record();
+    let single_requests = (after.requests - before.requests) as f64 / sample as f64;
+    let scale = n as f64 / sample as f64;
+
+    println!(
+        "| {n} two-second tasks on the sim | one batch (`--parallel {n}`) | {n} single-task processes (from {sample}, extrapolated) |"
+    );
+    println!("|---|---|---|");
+    println!(
+        "| wall time | {} | {} for {sample} at once |",
+        fmt(one.wall),
+        fmt(many.wall)
+    );
+    println!(
+        "| peak memory | {} | {} ({} each) |",
+        mib(one.max_rss_kib),
+        mib((many.sum_rss_kib as f64 * scale) as u64),
+        mib(many.sum_rss_kib / sample as u64)
+    );
+    println!(
+        "| kpo CPU per task | {} | {} |",
+        fmt(one.cpu / n as u32),
+        fmt(many.cpu / sample as u32)
+    );
+    println!(
+        "| API requests per task | {:.1} | {single_requests:.1} |",
+        requests as f64 / n as f64
+    );
+    println!("| pod watches | {watches} | {} |", n);
+
+    if let Ok(real) = std::env::var("KPO_E2E_KUBECONFIG") {
+        let count = 100;
+        let image = std::env::var("KPO_E2E_IMAGE").unwrap_or_else(|_| "busybox:1.36".into());
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let folder = tasks(dir.path(), count, &image);
+        let mut batch = kpo(&real, &dir.path().join("state-batch"));
+        batch.args(["--parallel", "100"]).arg(&folder);
+        let one = all_at_once(vec![batch]);
+        let singles: Vec<Command> = (0..count)
+            .map(|i| {
+                let mut c = kpo(&real, &dir.path().join(format!("state-{i}")));
+                c.arg(folder.join(format!("t{i:04}.toml")));
+                c
+            })
+            .collect();
+        let many = all_at_once(singles);
+        println!();
+        println!(
+            "| {count} two-second tasks on the real cluster | one batch | {count} single-task processes at once |"
+        );
+        println!("|---|---|---|");
+        println!("| wall time | {} | {} |", fmt(one.wall), fmt(many.wall));
+        println!(
+            "| peak memory | {} | {} in all ({} each at most) |",
+            mib(one.max_rss_kib),
+            mib(many.sum_rss_kib),
+            mib(many.max_rss_kib)
+        );
+        println!(
+            "| kpo CPU per task | {} | {} |",
+            fmt(one.cpu / count as u32),
+            fmt(many.cpu / count as u32)
+        );
+    }
+}
