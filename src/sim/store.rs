@@ -13,6 +13,8 @@ use super::logfile::{Limits, LogFile};
 
 /// How many pod changes a watch can resume across before its version is "too old".
 const HISTORY: usize = 1000;
+/// How many events are kept (the oldest go first, as the real API server's TTL lets them go).
+const EVENTS: usize = 10_000;
 
 /// A change to a pod, as a watch reports it.
 #[derive(Debug, Clone)]
@@ -111,6 +113,12 @@ impl Store {
         match kind {
             ChangeKind::Deleted => {
                 inner.pods.remove(&key);
+                // What the node kept of the pod goes with it, as a kubelet removes a deleted
+                // pod's logs and volumes: the store holds only what exists.
+                let uid = pod.metadata.uid.clone().unwrap_or_default();
+                inner.logs.retain(|(u, _), _| *u != uid);
+                inner.files.retain(|(u, _), _| *u != uid);
+                inner.removed.retain(|(u, _)| *u != uid);
             }
             _ => {
                 inner.pods.insert(key, pod.clone());
@@ -199,6 +207,10 @@ impl Store {
             ..Default::default()
         };
         inner.events.push(event);
+        if inner.events.len() > EVENTS {
+            let excess = inner.events.len() - EVENTS;
+            inner.events.drain(..excess);
+        }
     }
 
     /// Stores output of a container of the pod with `uid`, as the runtime does.

@@ -188,12 +188,12 @@ async fn pods_in(sim: &kpo::sim::SimCluster) -> Vec<Pod> {
     api.list(&Default::default()).await.unwrap().items
 }
 
-/// A batch of `count` mixed tasks on the cluster `config` names, all at once: every task ends
-/// as it should, every line once, no pod left.
-pub fn mixed_batch_on(config: &str, image: &str, count: usize) {
+/// A batch of `count` mixed tasks on the cluster `config` names, `parallel` at a time: every
+/// task ends as it should, every line once.
+pub fn mixed_batch_on(config: &str, image: &str, count: usize, parallel: usize) {
     let dir = tempfile::tempdir().unwrap();
     let tasks = mixed_batch(dir.path(), count, image);
-    let parallel = count.to_string();
+    let parallel = parallel.to_string();
     let out = kpo_batch(config, &dir.path().join("state"), &["--parallel", &parallel])
         .arg(&tasks)
         .output()
