@@ -29,26 +29,32 @@ struct Cost {
     sum_rss_kib: u64,
 }
 
-/// Waits for `child` and reads what GNU time measured of its kpo: whether it succeeded, its CPU
-/// time and its peak RSS. (Not wait4's own figure: a child started with vfork, as Rust starts
-/// processes, inherits the high-water mark of this process's memory, the simulated cluster's.)
-fn wait_measured(mut child: Child, measured: &Path) -> (bool, Duration, u64) {
-    let ok = child.wait().expect("kpo runs").success();
+/// Waits for `child` (GNU time running kpo): whether kpo succeeded, its CPU time (wait4's, which
+/// counts time's waited-for child) and its peak RSS as GNU time measured it — not wait4's: a
+/// child started with vfork, as Rust starts processes, inherits the high-water mark of this
+/// process's memory, the simulated cluster's.
+fn wait_measured(child: Child, measured: &Path) -> (bool, Duration, u64) {
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waiting for our own child, with valid pointers.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert!(pid > 0, "wait4 failed");
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    let cpu =
+        |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
     let text = std::fs::read_to_string(measured).expect("GNU time wrote its figures");
-    let figures: Vec<&str> = text.split_whitespace().rev().take(3).collect();
-    let [system, user, rss] = figures[..] else {
-        panic!("unexpected output of GNU time: {text}");
-    };
-    let seconds = |s: &str| Duration::from_secs_f64(s.parse().unwrap_or(0.0));
-    (ok, seconds(user) + seconds(system), rss.parse().unwrap_or(0))
+    let rss = text.split_whitespace().last().and_then(|r| r.parse().ok());
+    let rss = rss.unwrap_or_else(|| panic!("unexpected output of GNU time: {text}"));
+    (ok, cpu(usage.ru_utime) + cpu(usage.ru_stime), rss)
 }
 
 /// `kpo run` on the cluster `kubeconfig` names, under GNU time (`/usr/bin/time`, Debian's
-/// package `time`), which writes its peak RSS and CPU time beside the state folder.
+/// package `time`), which writes its peak RSS beside the state folder.
 fn kpo(kubeconfig: &str, state: &Path) -> (Command, PathBuf) {
     let measured = state.with_extension("time");
     let mut cmd = Command::new("/usr/bin/time");
-    cmd.args(["-f", "%M %U %S", "-o"])
+    cmd.args(["-f", "%M", "-o"])
         .arg(&measured)
         .arg(env!("CARGO_BIN_EXE_kpo"))
         .args(["run", "--kubeconfig", kubeconfig])
