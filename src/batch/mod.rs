@@ -83,14 +83,21 @@ pub async fn run(
     mut interrupts: impl Stream<Item = Interrupt> + Unpin + Send + 'static,
 ) -> Vec<Ended> {
     let watches = watches(&client, batch_id, &members);
+    let sweep = Sweep::of(&client, batch_id, &members);
     let (tx, _) = broadcast::channel::<Interrupt>(16);
     let interrupted = Arc::new(AtomicBool::new(false));
     let relay = {
         let (tx, interrupted) = (tx.clone(), interrupted.clone());
         tokio::spawn(async move {
             while let Some(asked) = interrupts.next().await {
-                interrupted.store(true, Ordering::SeqCst);
+                let first = !interrupted.swap(true, Ordering::SeqCst);
+                let stop = asked == Interrupt::Stop;
+                // The runs hear it first (each decides it was interrupted, not disrupted) ...
                 let _ = tx.send(asked);
+                // ... then every pod of the batch is deleted at once, and each run waits for its own.
+                if first && stop {
+                    tokio::spawn(sweep.clone().run());
+                }
             }
         })
     };
@@ -153,6 +160,49 @@ pub async fn run(
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Ended::NotStarted("not started".into())))
         .collect()
+}
+
+/// The label-selected deletion of a stopped batch's pods: one request per namespace, so that
+/// a thousand pods start stopping together rather than one delete at a time through the rate
+/// limit. Namespaces where a task keeps its pod (`on_finish = "keep"`) are left to the runs.
+#[derive(Clone)]
+struct Sweep {
+    client: kube::Client,
+    selector: String,
+    namespaces: Vec<String>,
+}
+
+impl Sweep {
+    fn of(client: &kube::Client, batch_id: &str, members: &[Member]) -> Self {
+        let keeps: std::collections::BTreeSet<&str> = members
+            .iter()
+            .filter(|m| m.task.run.on_finish == crate::task::OnFinish::Keep)
+            .map(|m| m.namespace.as_str())
+            .collect();
+        let mut namespaces: Vec<String> = members
+            .iter()
+            .map(|m| m.namespace.clone())
+            .filter(|ns| !keeps.contains(ns.as_str()))
+            .collect();
+        namespaces.sort();
+        namespaces.dedup();
+        Self {
+            client: client.clone(),
+            selector: format!("{LABEL_BATCH}={batch_id}"),
+            namespaces,
+        }
+    }
+
+    async fn run(self) {
+        for ns in &self.namespaces {
+            let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+            let params = kube::api::ListParams::default().labels(&self.selector);
+            if let Err(e) = api.delete_collection(&Default::default(), &params).await {
+                // Each run deletes its own pod anyway: this only makes them stop together.
+                tracing::debug!("deleting the batch's pods in {ns} at once failed: {e}");
+            }
+        }
+    }
 }
 
 /// A slot for the next task, unless the batch is interrupted meanwhile.

@@ -27,6 +27,13 @@ pub async fn run(args: RunArgs) -> Result<i32, CliError> {
         check_run_id(id)?;
     }
     let tasks = batch::load_tasks(&args.tasks)?;
+    if tasks.is_empty() {
+        let named: Vec<String> = args.tasks.iter().map(|p| p.display().to_string()).collect();
+        return Err(CliError::Usage(format!(
+            "no task files (*.toml) in {}",
+            named.join(", ")
+        )));
+    }
     let plugins = load_plugins(&tasks)?;
     let log_file = args
         .log_file

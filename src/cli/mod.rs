@@ -685,7 +685,10 @@ async fn attach(run_id: String, cluster: ClusterArgs, output: Output) -> Result<
     let (tasks, as_batch) = match runs::journal(&run_id) {
         Ok(journal) => (vec![runs::task_file(&journal)?], false),
         Err(not_a_run) => {
-            let (conn, ns) = connect_to_namespace(&cluster).await?;
+            // No cluster to ask whether it is a batch: it is no run this machine knows.
+            let Ok((conn, ns)) = connect_to_namespace(&cluster).await else {
+                return Err(not_a_run);
+            };
             let members = runs::batch(&conn.client, &ns, &run_id).await?;
             if members.is_empty() {
                 return Err(not_a_run);

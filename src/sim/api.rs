@@ -21,7 +21,9 @@ pub fn router(sim: Sim) -> Router {
         .route("/api/v1/namespaces", post(create_namespace))
         .route(
             "/api/v1/namespaces/{ns}/pods",
-            get(pods::list_or_watch).post(pods::create),
+            get(pods::list_or_watch)
+                .post(pods::create)
+                .delete(pods::delete_collection),
         )
         .route(
             "/api/v1/namespaces/{ns}/pods/{name}",
@@ -73,7 +75,7 @@ async fn inject_faults(State(sim): State<Sim>, req: Request, next: Next) -> Resp
         _ if query.contains("watch=true") || query.contains("watch=1") => Target::Watch,
         _ => Target::Any,
     };
-    sim.tally.request(target, path);
+    sim.tally.request(req.method() == Method::DELETE, target, path);
     match sim.faults.take_failure(target) {
         Some(429) => {
             let mut r = status(

@@ -161,15 +161,53 @@ pub(super) async fn delete(
     params: Params,
     body: Bytes,
 ) -> Response {
-    let options: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let requested = options
-        .get("gracePeriodSeconds")
-        .and_then(Value::as_i64)
-        .or_else(|| params.get("gracePeriodSeconds").and_then(|g| g.parse().ok()));
+    let requested = requested_grace(&params, &body);
     let mut inner = sim.store.lock();
-    let Some(mut pod) = inner.pods.get(&(ns, name.clone())).cloned() else {
+    let Some(pod) = inner.pods.get(&(ns, name.clone())).cloned() else {
         return not_found("pods", &name);
     };
+    Json(delete_one(&sim, &mut inner, pod, requested)).into_response()
+}
+
+/// `DELETE .../pods?labelSelector=…` (deletecollection): every selected pod, as one DELETE each.
+pub(super) async fn delete_collection(
+    State(sim): State<Sim>,
+    Path(ns): Path<String>,
+    params: Params,
+    body: Bytes,
+) -> Response {
+    let selector = match Selector::from_params(&params) {
+        Ok(s) => s,
+        Err(m) => return status(400, "BadRequest", m),
+    };
+    let requested = requested_grace(&params, &body);
+    let mut inner = sim.store.lock();
+    let selected: Vec<Pod> = inner
+        .pods
+        .iter()
+        .filter(|((n, _), p)| *n == ns && selector.matches(*p))
+        .map(|(_, p)| p.clone())
+        .collect();
+    let items: Vec<Pod> = selected
+        .into_iter()
+        .map(|pod| delete_one(&sim, &mut inner, pod, requested))
+        .collect();
+    Json(serde_json::json!({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items}))
+        .into_response()
+}
+
+/// The grace period a DELETE asks for, in its body (DeleteOptions) or its query.
+fn requested_grace(params: &Params, body: &Bytes) -> Option<i64> {
+    let options: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    options
+        .get("gracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .or_else(|| params.get("gracePeriodSeconds").and_then(|g| g.parse().ok()))
+}
+
+/// Deletes `pod` as the API server does: at once when nothing runs in it (or the caller forces
+/// it), else gracefully — a deletion timestamp, and the kubelet stops it.
+fn delete_one(sim: &Sim, inner: &mut super::store::Inner, mut pod: Pod, requested: Option<i64>) -> Pod {
     let spec_grace = pod
         .spec
         .as_ref()
@@ -180,8 +218,7 @@ pub(super) async fn delete(
     let finished = matches!(phase(&pod), "Succeeded" | "Failed");
     if grace == 0 || !scheduled || finished {
         // Nothing is running (or the caller forces it): the object goes at once.
-        let pod = sim.store.commit(&mut inner, ChangeKind::Deleted, pod);
-        return Json(pod).into_response();
+        return sim.store.commit(inner, ChangeKind::Deleted, pod);
     }
     let shorter = pod
         .metadata
@@ -190,9 +227,9 @@ pub(super) async fn delete(
     if shorter {
         pod.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
         pod.metadata.deletion_grace_period_seconds = Some(grace);
-        pod = sim.store.commit(&mut inner, ChangeKind::Modified, pod);
+        pod = sim.store.commit(inner, ChangeKind::Modified, pod);
     }
-    Json(pod).into_response()
+    pod
 }
 
 pub fn phase(pod: &Pod) -> &str {

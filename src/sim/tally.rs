@@ -16,6 +16,8 @@ pub struct Record {
     /// Watch requests of pods (each watch, and each resumption of one).
     pub pod_watches: usize,
     pub log_reads: usize,
+    /// Label-selected deletions of pods (deletecollection).
+    pub collection_deletes: usize,
     pub event_lists: usize,
     /// The most pods that existed at once.
     pub peak_pods: usize,
@@ -32,9 +34,12 @@ impl Tally {
         f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
-    pub fn request(&self, target: Target, path: &str) {
+    pub fn request(&self, delete: bool, target: Target, path: &str) {
         self.with(|r| {
             r.requests += 1;
+            if delete && path.ends_with("/pods") {
+                r.collection_deletes += 1;
+            }
             match target {
                 Target::Create => r.creates += 1,
                 Target::Watch if path.ends_with("/pods") => r.pod_watches += 1,

@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
+use kube::api::ListParams;
 
 use crate::cli::sim_with_kubeconfig;
 
@@ -258,15 +259,19 @@ fn task_names_must_differ_in_a_batch() {
     );
 }
 
-/// Tasks that print `lines` numbered lines, 20 ms apart, then run quietly until `duration_ms`.
-fn slow_tasks(dir: &Path, count: usize, lines: usize, duration_ms: u64) -> PathBuf {
+/// Tasks that print `lines` numbered lines, 20 ms apart, then run quietly until `duration_ms`:
+/// on the simulated cluster by their script, on a real one by their command.
+fn slow_tasks(dir: &Path, count: usize, lines: usize, duration_ms: u64, image: &str) -> PathBuf {
     let tasks = dir.join("slow");
     std::fs::create_dir_all(&tasks).unwrap();
+    let seconds = duration_ms / 1000;
     for i in 0..count {
         std::fs::write(
             tasks.join(format!("slow-{i}.toml")),
             format!(
-                "name = \"slow-{i}\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{{\"log_count\": {lines}, \"log_interval_ms\": 20, \"duration_ms\": {duration_ms}}}'\n"
+                "name = \"slow-{i}\"\nimage = \"{image}\"\ntermination_grace_period = 2\n\
+                 command = [\"sh\", \"-c\", \"i=1; while [ $i -le {lines} ]; do echo line $i; i=$((i+1)); sleep 0.02; done; sleep {seconds}\"]\n\
+                 [annotations]\n\"container.sim.kpo.dev/base\" = '{{\"log_count\": {lines}, \"log_interval_ms\": 20, \"duration_ms\": {duration_ms}}}'\n"
             ),
         )
         .unwrap();
@@ -274,23 +279,26 @@ fn slow_tasks(dir: &Path, count: usize, lines: usize, duration_ms: u64) -> PathB
     tasks
 }
 
-#[cfg(unix)]
-#[test]
-fn ctrl_c_stops_every_pod_of_the_batch_and_starts_no_more() {
-    let (rt, sim, dir, config) = sim_with_kubeconfig();
-    let tasks = slow_tasks(dir.path(), 10, 1, 60_000);
-    let child = kpo_batch(&config, &dir.path().join("state"), &["--parallel", "4"])
+/// Ctrl-C in a batch of ten long tasks, four at a time, on the cluster `config` names: the four
+/// running tasks are interrupted, the six others never start, and no pod of the batch is left.
+/// The JSON Lines it printed.
+pub fn ctrl_c_stops_a_batch_on(
+    config: &str,
+    image: &str,
+) -> (BTreeMap<String, serde_json::Value>, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let tasks = slow_tasks(dir.path(), 10, 1, 60_000, image);
+    let state = dir.path().join("state");
+    let child = kpo_batch(config, &state, &["--parallel", "4", "--run-id", "interrupted"])
         .arg(&tasks)
         .spawn()
         .unwrap();
-    let client = rt.block_on(async { sim.client() });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(crate::harness::e2e_client(config));
+    let api: Api<Pod> = Api::default_namespaced(client);
+    let batch = ListParams::default().labels("kpo.dev/batch=interrupted");
     rt.block_on(crate::harness::wait_until("4 pods running", || async {
-        let api: Api<Pod> = Api::default_namespaced(client.clone());
-        let pods = api
-            .list(&Default::default())
-            .await
-            .map(|l| l.items)
-            .unwrap_or_default();
+        let pods = api.list(&batch).await.map(|l| l.items).unwrap_or_default();
         pods.iter()
             .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
             .count()
@@ -301,7 +309,8 @@ fn ctrl_c_stops_every_pod_of_the_batch_and_starts_no_more() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(kpo::exit::INTERRUPTED), "{stderr}");
-    assert!(pods_left(&rt, &sim).is_empty(), "{stderr}");
+    let left = rt.block_on(api.list(&batch)).unwrap().items;
+    assert!(left.is_empty(), "pods left after kpo returned: {stderr}");
     let (runs, summary) = json_lines(&out.stdout);
     let outcomes: Vec<&str> = runs.values().map(|r| r["outcome"].as_str().unwrap()).collect();
     assert_eq!(
@@ -315,18 +324,28 @@ fn ctrl_c_stops_every_pod_of_the_batch_and_starts_no_more() {
         "{outcomes:?}"
     );
     assert_eq!(summary["counts"]["not_started"], 6);
+    (runs, summary)
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_every_pod_of_the_batch_and_starts_no_more() {
+    let (_rt, sim, _dir, config) = sim_with_kubeconfig();
+    ctrl_c_stops_a_batch_on(&config, "busybox");
+    let record = sim.record();
     assert_eq!(
-        sim.record().created_per_run.len(),
+        record.created_per_run.len(),
         4,
         "a task started after the interrupt"
     );
+    assert_eq!(record.collection_deletes, 1, "one label-selected delete");
 }
 
 #[cfg(unix)]
 #[test]
 fn a_batch_killed_and_started_again_runs_no_task_twice_and_repeats_no_line() {
     let (_rt, sim, dir, config) = sim_with_kubeconfig();
-    let tasks = slow_tasks(dir.path(), 6, 10, 3_000);
+    let tasks = slow_tasks(dir.path(), 6, 10, 3_000, "busybox");
     let state = dir.path().join("state");
     let batch = |state: &Path| {
         let mut cmd = crate::harness::kpo_command();

@@ -327,6 +327,17 @@ fn e2e_a_batch_of_fifty_mixed_tasks() {
     });
 }
 
+/// Ctrl-C in a batch on the real cluster: one label-selected delete (kpo's Role allows it), every
+/// running task interrupted, no new one started, no pod of the batch left.
+#[cfg(unix)]
+#[test]
+fn e2e_ctrl_c_stops_a_batch() {
+    let Some(path) = kubeconfig_or_skip() else {
+        return;
+    };
+    crate::batches::ctrl_c_stops_a_batch_on(&path, &e2e_image());
+}
+
 /// The README's `kubectl kpo`: kpo installed as `kubectl-kpo` on the PATH, run by the real
 /// kubectl against the real cluster.
 #[test]
