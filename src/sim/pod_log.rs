@@ -80,6 +80,8 @@ pub(super) async fn serve(
                 tail.map_or(first, |t| first.max(log.records.len().saturating_sub(t)))
             })
         };
+        let signal = store.log_signal(&key.0, &key.1);
+        let mut seen = false;
         let mut sent = 0usize;
         // The kubelet stamps the first record of a response, and after that every record (v1.20)
         // or only those that start a line (newer kubelets).
@@ -88,14 +90,21 @@ pub(super) async fn serve(
             if faults.is_down() {
                 return;
             }
-            let notified = store.log_grew.notified();
+            let notified = signal.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            if tx.is_closed() {
+                return;
+            }
             let (batch, finished) = {
                 let inner = store.lock();
                 match inner.logs.get(&key) {
-                    Some(log) => (log.records[next.min(log.records.len())..].to_vec(), log.finished),
-                    None => (Vec::new(), false),
+                    Some(log) => {
+                        seen = true;
+                        (log.records[next.min(log.records.len())..].to_vec(), log.finished)
+                    }
+                    // Removed with its pod: nothing more will come.
+                    None => (Vec::new(), seen),
                 }
             };
             let mut out = Vec::new();

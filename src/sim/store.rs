@@ -46,8 +46,9 @@ impl ChangeKind {
 pub struct Store {
     inner: Mutex<Inner>,
     changes: broadcast::Sender<Change>,
-    /// Woken whenever any log grows or finishes.
-    pub log_grew: Notify,
+    /// One signal per container log (pod UID, container), woken when that log grows or
+    /// finishes: a thousand followers wake for their own log only, not for every line of all.
+    log_signals: Mutex<std::collections::HashMap<(String, String), Arc<Notify>>>,
 }
 
 #[derive(Debug)]
@@ -91,7 +92,7 @@ impl Store {
                 leases: BTreeMap::new(),
             }),
             changes: broadcast::channel(4096).0,
-            log_grew: Notify::new(),
+            log_signals: Mutex::default(),
         })
     }
 
@@ -119,6 +120,8 @@ impl Store {
                 inner.logs.retain(|(u, _), _| *u != uid);
                 inner.files.retain(|(u, _), _| *u != uid);
                 inner.removed.retain(|(u, _)| *u != uid);
+                let mut signals = self.log_signals.lock().unwrap_or_else(|e| e.into_inner());
+                signals.retain(|(u, _), _| *u != uid);
             }
             _ => {
                 inner.pods.insert(key, pod.clone());
@@ -220,7 +223,7 @@ impl Store {
             .entry((uid.to_owned(), container.to_owned()))
             .or_default()
             .write(bytes, limits);
-        self.log_grew.notify_waiters();
+        self.log_signal(uid, container).notify_waiters();
     }
 
     pub fn finish_log(&self, uid: &str, container: &str, limits: Limits) {
@@ -229,7 +232,16 @@ impl Store {
             .entry((uid.to_owned(), container.to_owned()))
             .or_default()
             .finish(limits);
-        self.log_grew.notify_waiters();
+        self.log_signal(uid, container).notify_waiters();
+    }
+
+    /// The signal of one container's log (see `log_signals`).
+    pub fn log_signal(&self, uid: &str, container: &str) -> Arc<Notify> {
+        let mut signals = self.log_signals.lock().unwrap_or_else(|e| e.into_inner());
+        signals
+            .entry((uid.to_owned(), container.to_owned()))
+            .or_default()
+            .clone()
     }
 }
 

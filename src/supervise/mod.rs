@@ -187,7 +187,15 @@ pub async fn run(
             other => other,
         }
     };
-    let created = match retry::retrying("creating the pod", policy.startup_timeout, create).await {
+    // Boxed, as the other steps that come once: a run's future stays as small as its watch
+    // needs, which counts when a batch holds a thousand of them.
+    let created = match Box::pin(retry::retrying(
+        "creating the pod",
+        policy.startup_timeout,
+        create,
+    ))
+    .await
+    {
         Ok(p) => p,
         Err(kube::Error::Api(status)) if (400..500).contains(&status.code) && status.code != 429 => {
             report.message = format!("the API server rejected the pod: {}", status.message);
@@ -375,17 +383,24 @@ async fn follow(
     if report.disruption.is_none() && decided.outcome != Outcome::Interrupted {
         report.disruption = state::disruption(&decided.last);
     }
-    drain(
+    Box::pin(drain(
         followers,
         &decided.last,
         &mut interrupts,
         observer.as_ref(),
         &mut report,
-    )
+    ))
     .await;
     if decided.outcome != Outcome::Succeeded && policy.events_on_failure {
         let uid = report.uid.clone().unwrap_or_default();
-        match events::for_pod(client.clone(), &report.namespace, &report.pod, &uid).await {
+        match Box::pin(events::for_pod(
+            client.clone(),
+            &report.namespace,
+            &report.pod,
+            &uid,
+        ))
+        .await
+        {
             Ok(ev) => report.events = ev,
             Err(e) => tracing::warn!("cannot read the pod's events: {e}"),
         }
@@ -396,7 +411,7 @@ async fn follow(
     report.log_tail = tail.lines();
     report.outputs = tail.outputs();
     // The result is read before any clean-up: deleting the pod would lose it.
-    let result_error = read_result(&api, policy, &decided.last, &mut report).await;
+    let result_error = Box::pin(read_result(&api, policy, &decided.last, &mut report)).await;
     report.final_pod = Some(decided.last);
     let current = pods_tx.borrow().clone();
     let lost = decided.lost;
@@ -404,7 +419,7 @@ async fn follow(
     report.cleanup = if lost {
         Cleanup::Detached
     } else {
-        clean_up(
+        Box::pin(clean_up(
             &cluster,
             policy,
             current,
@@ -412,7 +427,7 @@ async fn follow(
             &mut interrupts,
             observer.as_ref(),
             &report,
-        )
+        ))
         .await
     };
     let mut report = conclude(report, result_error);
