@@ -266,7 +266,9 @@ async fn run_member(
             exit_code: crate::exit::FAILED,
         },
         Start::Reattach { pod, cursors } => {
-            let report = supervise::attach(cluster, *pod, &task.run, observer, interrupts, cursors).await;
+            // Boxed, as a new run's is: the task this runs in is only as large as its largest arm.
+            let attach = supervise::attach(cluster, *pod, &task.run, observer, interrupts, cursors);
+            let report = Box::pin(attach).await;
             Ended::Ran(Box::new(report))
         }
         Start::New => {

@@ -128,7 +128,7 @@ impl Feed {
                     (None, Some(known)) if sub.listed => Some(watcher::Event::Delete(known.clone())),
                     _ => None,
                 };
-                let rest = receiver_stream(sub.events);
+                let rest = receiver_stream(sub.events).map(|event| *event);
                 futures::stream::iter(first).chain(rest).map(Ok).boxed()
             }
         }
@@ -850,7 +850,7 @@ async fn shared_until(
         let mut events = sub.events;
         let mut seen_in_listing = true;
         while !condition(current.as_ref()) {
-            match events.recv().await {
+            match events.recv().await.map(|event| *event) {
                 Some(watcher::Event::Init) => seen_in_listing = false,
                 Some(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
                     seen_in_listing = true;

@@ -46,7 +46,9 @@ struct Fanout {
 }
 
 struct Subscriber {
-    tx: mpsc::UnboundedSender<PodEvent>,
+    /// Boxed: a channel allocates its slots in blocks of 32, and a `Pod` inline is over 2 KiB —
+    /// 70 KiB a run, most of what a run of a thousand-task batch cost, before it was boxed.
+    tx: mpsc::UnboundedSender<Box<PodEvent>>,
     /// Whether it saw the start of the relist under way: only then does its end mean anything.
     in_relist: bool,
 }
@@ -58,7 +60,7 @@ pub struct Subscription {
     /// Whether the watch has listed the namespace: then `current == None` means the pod is gone.
     pub listed: bool,
     /// The pod's events from now on.
-    pub events: mpsc::UnboundedReceiver<PodEvent>,
+    pub events: mpsc::UnboundedReceiver<Box<PodEvent>>,
 }
 
 impl SharedWatch {
@@ -147,7 +149,7 @@ impl Fanout {
     /// Sends `event` to the subscribers of `name`, forgetting those that went away.
     fn send(&mut self, name: &str, event: PodEvent) {
         if let Some(list) = self.subscribers.get_mut(name) {
-            list.retain(|s| s.tx.send(event.clone()).is_ok());
+            list.retain(|s| s.tx.send(Box::new(event.clone())).is_ok());
             if list.is_empty() {
                 self.subscribers.remove(name);
             }
@@ -156,7 +158,7 @@ impl Fanout {
 
     fn broadcast(&mut self, event: impl Fn() -> PodEvent, to: impl Fn(&Subscriber) -> bool) {
         self.subscribers.retain(|_, list| {
-            list.retain(|s| !to(s) || s.tx.send(event()).is_ok());
+            list.retain(|s| !to(s) || s.tx.send(Box::new(event())).is_ok());
             !list.is_empty()
         });
     }
