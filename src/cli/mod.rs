@@ -60,11 +60,14 @@ pub struct Cli {
 enum Command {
     /// Run a task: build the pod, submit it, stream its logs, wait, report, clean up.
     ///
+    /// Several task files or folders run as one batch: `kpo run nightly/ --parallel 20`.
+    ///
     /// Exit code: 0 on success, the main container's exit code when it fails, or one of kpo's
     /// own: 65 rejected by the API server, 69 cluster unreachable, 74 invalid result, 75 run
     /// supervised by another kpo,
-    /// 76 plugin failed, 77 refused by a plugin, 78 invalid task file, 99 skipped (by an
-    /// interpreter), 124 timed out, 125 never started, 130 interrupted.
+    /// 76 plugin failed, 77 refused by a plugin, 78 invalid task file, 80 a batch in which a
+    /// task did not succeed, 99 skipped (by an interpreter), 124 timed out, 125 never started,
+    /// 130 interrupted.
     Run(RunArgs),
     /// Print the pod a task would submit, as YAML, without running it.
     ///
