@@ -41,6 +41,13 @@ pub struct Options {
 /// cluster (a node takes 110 pods by default).
 pub const DEFAULT_PARALLEL: usize = 50;
 
+/// How a batch ended: each task in order, and whether an interrupt stopped it.
+#[derive(Debug)]
+pub struct Finished {
+    pub ended: Vec<Ended>,
+    pub interrupted: bool,
+}
+
 /// How one task of the batch ended.
 #[derive(Debug)]
 pub enum Ended {
@@ -81,7 +88,7 @@ pub async fn run(
     options: Options,
     ended: impl Fn(usize, &Ended) + Send + Sync + 'static,
     mut interrupts: impl Stream<Item = Interrupt> + Unpin + Send + 'static,
-) -> Vec<Ended> {
+) -> Finished {
     let watches = watches(&client, batch_id, &members);
     let sweep = Sweep::of(&client, batch_id, &members);
     let (tx, _) = broadcast::channel::<Interrupt>(16);
@@ -156,10 +163,14 @@ pub async fn run(
         }
     }
     relay.abort();
-    results
+    let ended = results
         .into_iter()
         .map(|r| r.unwrap_or_else(|| Ended::NotStarted("not started".into())))
-        .collect()
+        .collect();
+    Finished {
+        ended,
+        interrupted: interrupted.load(Ordering::SeqCst),
+    }
 }
 
 /// The label-selected deletion of a stopped batch's pods: one request per namespace, so that

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::error::CliError;
 use super::view::BatchView;
-use super::{Output, RunArgs, check_run_id, connect, interrupts, namespace_for};
+use super::{Output, RunArgs, check_run_id, connect, create_log_file, interrupts, namespace_for};
 use crate::batch::{self, Ended, Member, Options, Start, Summary};
 use crate::claim;
 use crate::journal::{Journal, JournalStore, Recording};
@@ -35,17 +35,7 @@ pub async fn run(args: RunArgs) -> Result<i32, CliError> {
         )));
     }
     let plugins = load_plugins(&tasks)?;
-    let log_file = args
-        .log_file
-        .as_ref()
-        .map(|path| {
-            std::fs::File::create(path).map_err(|source| CliError::Write {
-                doing: "create the log file",
-                path: path.clone(),
-                source,
-            })
-        })
-        .transpose()?;
+    let log_file = create_log_file(&args)?;
     let conn = connect(&args.cluster).await?;
     let home = args
         .cluster
@@ -140,12 +130,7 @@ pub async fn run(args: RunArgs) -> Result<i32, CliError> {
             println!("{}", run_line(&seen.name(index), end));
         }
     };
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let noticed = interrupted.clone();
-    let interrupts = futures::StreamExt::inspect(interrupts, move |_| {
-        noticed.store(true, std::sync::atomic::Ordering::SeqCst);
-    });
-    let results = batch::run(
+    let finished = batch::run(
         conn.client.clone(),
         &batch_id,
         members,
@@ -156,12 +141,7 @@ pub async fn run(args: RunArgs) -> Result<i32, CliError> {
     .await;
     view.finish();
     claim.release().await;
-    let summary = Summary::new(
-        &batch_id,
-        &names,
-        &results,
-        interrupted.load(std::sync::atomic::Ordering::SeqCst),
-    );
+    let summary = Summary::new(&batch_id, &names, &finished.ended, finished.interrupted);
     if json {
         println!("{}", serde_json::to_string(&summary).unwrap_or_default());
     } else {

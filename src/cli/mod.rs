@@ -490,17 +490,7 @@ async fn run(args: RunArgs) -> Result<i32, CliError> {
     if let Some(id) = &args.run_id {
         check_run_id(id)?;
     }
-    let log_file = args
-        .log_file
-        .as_ref()
-        .map(|path| {
-            std::fs::File::create(path).map_err(|source| CliError::Write {
-                doing: "create the log file",
-                path: path.clone(),
-                source,
-            })
-        })
-        .transpose()?;
+    let log_file = create_log_file(&args)?;
     let plugins = load_plugins(&task)?;
     let conn = connect(&args.cluster).await?;
     let ns = namespace_for(&args.cluster, &task, &conn.default_namespace);
@@ -516,6 +506,21 @@ async fn run(args: RunArgs) -> Result<i32, CliError> {
     let result = claimed(args, task, plugins, conn, ns, identity, log_file, lost).await;
     claim.release().await;
     result
+}
+
+/// The `--log-file`, created before anything runs, so that a path that cannot be written fails
+/// the command at once.
+fn create_log_file(args: &RunArgs) -> Result<Option<std::fs::File>, CliError> {
+    args.log_file
+        .as_ref()
+        .map(|path| {
+            std::fs::File::create(path).map_err(|source| CliError::Write {
+                doing: "create the log file",
+                path: path.clone(),
+                source,
+            })
+        })
+        .transpose()
 }
 
 /// `kpo run` once the run is claimed: report, reattach or start it.

@@ -30,15 +30,7 @@ pub struct Progress {
 impl Progress {
     /// `interactive` decides spinner vs plain lines; pass whether stderr is a terminal.
     pub fn new(interactive: bool, logs_to: LogStream, prefix: bool, log_file: Option<std::fs::File>) -> Self {
-        let spinner = interactive.then(|| {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
+        let spinner = interactive.then(|| spinner("{spinner} {msg} [{elapsed}]"));
         Self {
             spinner,
             started: Instant::now(),
@@ -119,6 +111,16 @@ impl Observer for Progress {
     fn notice(&self, message: &str) {
         self.say(message);
     }
+}
+
+/// A spinner drawn with `template` (indicatif's), ticking on its own.
+pub fn spinner(template: &str) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -6,11 +6,11 @@
 use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
-use super::progress::Prefixer;
+use super::progress::{Prefixer, spinner};
 use crate::batch::{Ended, Summary};
 use crate::report::TimelineEntry;
 use crate::supervise::Observer;
@@ -55,15 +55,7 @@ impl BatchView {
         several: Vec<bool>,
         log_file: Option<std::fs::File>,
     ) -> Self {
-        let bar = interactive.then(|| {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed}] {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
+        let bar = interactive.then(|| spinner("{spinner} [{elapsed}] {msg}"));
         let view = Self {
             bar,
             started: Instant::now(),

@@ -191,11 +191,12 @@ async fn pods_in(sim: &kpo::sim::SimCluster) -> Vec<Pod> {
 
 /// A batch of `count` mixed tasks on the cluster `config` names, `parallel` at a time: every
 /// task ends as it should, every line once.
-pub fn mixed_batch_on(config: &str, image: &str, count: usize, parallel: usize) {
+pub fn mixed_batch_on(config: &str, image: &str, count: usize, parallel: usize, batch_id: &str) {
     let dir = tempfile::tempdir().unwrap();
     let tasks = mixed_batch(dir.path(), count, image);
     let parallel = parallel.to_string();
-    let out = kpo_batch(config, &dir.path().join("state"), &["--parallel", &parallel])
+    let args = ["--parallel", &parallel, "--run-id", batch_id];
+    let out = kpo_batch(config, &dir.path().join("state"), &args)
         .arg(&tasks)
         .output()
         .unwrap();
@@ -289,14 +290,15 @@ pub fn ctrl_c_stops_a_batch_on(
     let dir = tempfile::tempdir().unwrap();
     let tasks = slow_tasks(dir.path(), 10, 1, 60_000, image);
     let state = dir.path().join("state");
-    let child = kpo_batch(config, &state, &["--parallel", "4", "--run-id", "interrupted"])
+    let batch_id = format!("interrupted-{}", kpo::names::random_suffix(5));
+    let child = kpo_batch(config, &state, &["--parallel", "4", "--run-id", &batch_id])
         .arg(&tasks)
         .spawn()
         .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = rt.block_on(crate::harness::e2e_client(config));
     let api: Api<Pod> = Api::default_namespaced(client);
-    let batch = ListParams::default().labels("kpo.dev/batch=interrupted");
+    let batch = ListParams::default().labels(&format!("kpo.dev/batch={batch_id}"));
     rt.block_on(crate::harness::wait_until("4 pods running", || async {
         let pods = api.list(&batch).await.map(|l| l.items).unwrap_or_default();
         pods.iter()

@@ -142,6 +142,7 @@ fn e2e_a_killed_kpo_reattaches_by_uid_and_continues_the_log() {
     let Some(path) = kubeconfig_or_skip() else {
         return;
     };
+    let _node = crate::harness::node_to_myself();
     let dir = tempfile::tempdir().unwrap();
     let run_id = format!("e2e-reattach-{}", kpo::names::random_suffix(5));
     crate::reattach::killed_and_started_again_on(&path, &e2e_image(), &run_id, dir.path());
@@ -200,6 +201,7 @@ fn e2e_twenty_fast_printers_at_once_lose_no_line() {
     let Some(path) = kubeconfig_or_skip() else {
         return;
     };
+    let _node = crate::harness::node_to_myself();
     let node = crate::leftovers::Node::of_the_kit();
     let on_finish = if node.is_some() { "keep" } else { "delete" };
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -306,22 +308,25 @@ async fn e2e_the_readmes_plugins_run_verbatim() {
 }
 
 /// Fifty mixed tasks as one batch, with kpo's own Role: each ends as it should, every log line
-/// once, nothing left. Twenty at a time: the rest of the suite shares the node's two cores.
+/// once, nothing of it left. Twenty at a time, and not beside the other tests that load the node.
 #[test]
 fn e2e_a_batch_of_fifty_mixed_tasks() {
     let Some(path) = kubeconfig_or_skip() else {
         return;
     };
-    crate::batches::mixed_batch_on(&path, &e2e_image(), 50, 20);
+    let _node = crate::harness::node_to_myself();
+    let batch_id = format!("mixed-{}", kpo::names::random_suffix(5));
+    crate::batches::mixed_batch_on(&path, &e2e_image(), 50, 20, &batch_id);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let client = e2e_client(&path).await;
         let api: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::default_namespaced(client);
-        let params = kube::api::ListParams::default().labels(kpo::pod::LABEL_BATCH);
+        let params =
+            kube::api::ListParams::default().labels(&format!("{}={batch_id}", kpo::pod::LABEL_BATCH));
         let left = api.list(&params).await.unwrap().items;
         assert!(
             left.is_empty(),
-            "pods of a batch left: {:?}",
+            "pods of the batch left: {:?}",
             left.iter().map(|p| p.metadata.name.clone()).collect::<Vec<_>>()
         );
     });

@@ -358,6 +358,14 @@ pub fn kpo_command() -> std::process::Command {
     cmd
 }
 
+/// Held by the real-cluster tests that load its one node hard (dozens of pods, or floods of
+/// output) and by those whose waits such a load would stretch past their patience (a kill timed
+/// to the journal): they take turns, the rest of the suite runs beside them.
+pub fn node_to_myself() -> std::sync::MutexGuard<'static, ()> {
+    static NODE: Mutex<()> = Mutex::new(());
+    NODE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// How long a test waits for something the cluster or kpo will do before it fails.
 pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
