@@ -115,6 +115,8 @@ pub async fn run(
     let mut results: Vec<Option<Ended>> = (0..members.len()).map(|_| None).collect();
     let mut members = members.into_iter().enumerate();
     for (index, member) in members.by_ref() {
+        // Subscribed before the last look at `interrupted`: an interrupt in between is heard.
+        let interrupts = receive(tx.subscribe());
         let Ok(slot) = acquire(&slots, &interrupted).await else {
             let end = Ended::NotStarted("the batch was interrupted before it started".into());
             ended(index, &end);
@@ -131,7 +133,6 @@ pub async fn run(
             client: client.clone(),
             shared: watches.get(&member.namespace).cloned(),
         };
-        let interrupts = receive(tx.subscribe());
         let (ended, failed) = (ended.clone(), failed.clone());
         running.spawn(async move {
             let end = run_member(cluster, member, interrupts).await;

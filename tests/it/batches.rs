@@ -477,3 +477,30 @@ fn list_logs_and_delete_know_a_batch_and_its_tasks() {
         pods_in(&sim).await.is_empty()
     }));
 }
+
+#[cfg(unix)]
+#[test]
+fn detach_leaves_every_running_pod_of_the_batch() {
+    let (rt, sim, dir, config) = sim_with_kubeconfig();
+    let tasks = slow_tasks(dir.path(), 3, 1, 60_000, "busybox");
+    let child = kpo_batch(&config, &dir.path().join("state"), &["--on-signal", "detach"])
+        .arg(&tasks)
+        .spawn()
+        .unwrap();
+    rt.block_on(crate::harness::wait_until("3 pods running", || async {
+        pods_in(&sim)
+            .await
+            .iter()
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .count()
+            == 3
+    }));
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(kpo::exit::INTERRUPTED));
+    let (runs, _) = json_lines(&out.stdout);
+    assert!(runs.values().all(|r| r["cleanup"] == "detached"), "{runs:?}");
+    assert_eq!(pods_left(&rt, &sim).len(), 3, "a detached pod was deleted");
+    assert_eq!(sim.record().collection_deletes, 0);
+}

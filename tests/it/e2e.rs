@@ -153,6 +153,7 @@ fn e2e_a_kpo_on_another_machine_finds_the_run_in_the_cluster() {
     let Some(path) = kubeconfig_or_skip() else {
         return;
     };
+    let _node = crate::harness::node_to_myself();
     let dir = tempfile::tempdir().unwrap();
     let run_id = format!("e2e-elsewhere-{}", kpo::names::random_suffix(5));
     crate::reattach::killed_and_started_elsewhere_on(&path, &e2e_image(), &run_id, dir.path());
@@ -303,7 +304,7 @@ async fn e2e_the_readmes_task_file_fragments_run_verbatim() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2e_the_readmes_plugins_run_verbatim() {
     if let Some(c) = real().await {
-        crate::readme::minimal_plugins_run_verbatim(&c).await;
+        crate::readme::minimal_plugins_run_verbatim(&c);
     }
 }
 

@@ -358,9 +358,11 @@ pub fn kpo_command() -> std::process::Command {
     cmd
 }
 
-/// Held by the real-cluster tests that load its one node hard (dozens of pods, or floods of
-/// output) and by those whose waits such a load would stretch past their patience (a kill timed
-/// to the journal): they take turns, the rest of the suite runs beside them.
+/// Held by the real-cluster tests that load this two-core machine and its one node hard (dozens
+/// of pods, floods of output, components compiled for a minute) and by those whose waits such a
+/// load stretches past their patience (a kill timed to the journal, which needs kpo's log stream
+/// to start before the task's output ends; seen in CI: it did not): they take turns, the rest of
+/// the suite runs beside them.
 pub fn node_to_myself() -> std::sync::MutexGuard<'static, ()> {
     static NODE: Mutex<()> = Mutex::new(());
     NODE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
