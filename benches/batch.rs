@@ -101,6 +101,17 @@ fn tasks(dir: &Path, count: usize, image: &str) -> PathBuf {
     folder
 }
 
+/// One `kpo run` each of the first `count` tasks of `folder`, with a state folder of its own.
+fn singles(kubeconfig: &str, dir: &Path, folder: &Path, count: usize) -> Vec<(Command, PathBuf)> {
+    (0..count)
+        .map(|i| {
+            let mut c = kpo(kubeconfig, &dir.join(format!("state-{i}")));
+            c.0.arg(folder.join(format!("t{i:04}.toml")));
+            c
+        })
+        .collect()
+}
+
 fn env_count(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -141,13 +152,7 @@ fn main() {
         .arg(&folder);
     let fast = all_at_once(vec![unpaced]);
 
-    let singles: Vec<_> = (0..sample)
-        .map(|i| {
-            let mut c = kpo(&kubeconfig, &dir.path().join(format!("state-{i}")));
-            c.0.arg(folder.join(format!("t{i:04}.toml")));
-            c
-        })
-        .collect();
+    let singles = singles(&kubeconfig, dir.path(), &folder, sample);
     let before = sim.record();
     let many = all_at_once(singles);
     let after = sim.record();
@@ -189,14 +194,7 @@ fn main() {
         let mut batch = kpo(&real, &dir.path().join("state-batch"));
         batch.0.args(["--parallel", "100"]).arg(&folder);
         let one = all_at_once(vec![batch]);
-        let singles: Vec<_> = (0..count)
-            .map(|i| {
-                let mut c = kpo(&real, &dir.path().join(format!("state-{i}")));
-                c.0.arg(folder.join(format!("t{i:04}.toml")));
-                c
-            })
-            .collect();
-        let many = all_at_once(singles);
+        let many = all_at_once(singles(&real, dir.path(), &folder, count));
         println!();
         println!(
             "| {count} two-second tasks on the real cluster | one batch | {count} single-task processes at once |"
