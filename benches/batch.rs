@@ -152,9 +152,9 @@ fn main() {
         .arg(&folder);
     let fast = all_at_once(vec![unpaced]);
 
-    let singles = singles(&kubeconfig, dir.path(), &folder, sample);
+    let processes = singles(&kubeconfig, dir.path(), &folder, sample);
     let before = sim.record();
-    let many = all_at_once(singles);
+    let many = all_at_once(processes);
     let after = sim.record();
     let single_requests = (after.requests - before.requests) as f64 / sample as f64;
     let scale = n as f64 / sample as f64;
