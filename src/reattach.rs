@@ -64,13 +64,27 @@ pub async fn newest_pod(
     namespace: &str,
     run_id: &str,
 ) -> Result<Option<Pod>, LostPod> {
+    let pods = labelled(client, namespace, LABEL_RUN_ID, run_id).await?;
+    Ok(pods.into_iter().max_by_key(attempt_of))
+}
+
+/// The pods in `namespace` whose `label` is `id` (a run's, or a batch's).
+///
+/// # Errors
+/// The cluster cannot be asked.
+pub async fn labelled(
+    client: &kube::Client,
+    namespace: &str,
+    label: &str,
+    id: &str,
+) -> Result<Vec<Pod>, LostPod> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let params = ListParams::default().labels(&format!("{LABEL_RUN_ID}={run_id}"));
+    let params = ListParams::default().labels(&format!("{label}={id}"));
     let pods = api.list(&params).await.map_err(|source| LostPod::Unreachable {
-        run_id: run_id.to_owned(),
+        run_id: id.to_owned(),
         source,
     })?;
-    Ok(pods.items.into_iter().max_by_key(attempt_of))
+    Ok(pods.items)
 }
 
 /// What the cluster knows of a run, in the journal's terms: the pod carries the run id, the task
@@ -89,7 +103,8 @@ pub fn from_cluster(pod: &Pod, task_file: Option<std::path::PathBuf>) -> Journal
     }
 }
 
-fn attempt_of(pod: &Pod) -> u32 {
+/// The attempt a pod of a run is (1 without the label).
+pub fn attempt_of(pod: &Pod) -> u32 {
     pod.labels()
         .get(LABEL_ATTEMPT)
         .and_then(|a| a.parse().ok())

@@ -6,13 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::ListParams;
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
 use sha2::{Digest, Sha256};
 
 use crate::journal::{Journal, JournalStore};
 use crate::plugin::TaskPlugins;
-use crate::pod::{LABEL_ATTEMPT, LABEL_BATCH, LABEL_RUN_ID, RunIdentity};
+use crate::pod::{LABEL_BATCH, LABEL_RUN_ID, RunIdentity};
 use crate::reattach::{self, LostPod, Plan};
 use crate::supervise::{Cursor, Observer};
 use crate::task::{self, Task, TaskError};
@@ -122,19 +121,13 @@ pub async fn plan_members(
     let mut pods: HashMap<String, Pod> = HashMap::new();
     let namespaces: std::collections::BTreeSet<&String> = tasks.iter().map(|(_, ns)| ns).collect();
     for ns in namespaces {
-        let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-        let params = ListParams::default().labels(&format!("{LABEL_BATCH}={batch_id}"));
-        let listed = api.list(&params).await.map_err(|source| LostPod::Unreachable {
-            run_id: batch_id.to_owned(),
-            source,
-        })?;
-        for pod in listed.items {
+        for pod in reattach::labelled(client, ns, LABEL_BATCH, batch_id).await? {
             let Some(run_id) = pod.labels().get(LABEL_RUN_ID).cloned() else {
                 continue;
             };
             let newer = pods
                 .get(&run_id)
-                .is_none_or(|known| attempt(&pod) > attempt(known));
+                .is_none_or(|known| reattach::attempt_of(&pod) > reattach::attempt_of(known));
             if newer {
                 pods.insert(run_id, pod);
             }
@@ -172,11 +165,4 @@ pub async fn plan_members(
         plans.push(planned);
     }
     Ok(plans)
-}
-
-fn attempt(pod: &Pod) -> u32 {
-    pod.labels()
-        .get(LABEL_ATTEMPT)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1)
 }
