@@ -49,7 +49,8 @@ struct Subscriber {
     /// Boxed: a channel allocates its slots in blocks of 32, and a `Pod` inline is over 2 KiB —
     /// 70 KiB a run, most of what a run of a thousand-task batch cost, before it was boxed.
     tx: mpsc::UnboundedSender<Box<PodEvent>>,
-    /// Whether it saw the start of the relist under way: only then does its end mean anything.
+    /// Whether it is in the relist under way (its pod was known when it began): only then does
+    /// the relist's end say anything about its pod.
     in_relist: bool,
 }
 
@@ -112,10 +113,16 @@ impl Fanout {
         match event {
             watcher::Event::Init => {
                 self.relisting = Some(Vec::new());
-                for subscriber in self.subscribers.values_mut().flatten() {
-                    subscriber.in_relist = true;
+                // Only a pod the watch has seen can be missing from a relist: one not seen yet
+                // (a run subscribes before it creates its pod, and the first listing may come
+                // first) would be taken for deleted.
+                for (name, list) in &mut self.subscribers {
+                    let known = self.pods.contains_key(name);
+                    for subscriber in list {
+                        subscriber.in_relist = known;
+                    }
                 }
-                self.broadcast(|| watcher::Event::Init, |_| true);
+                self.broadcast(|| watcher::Event::Init, |s| s.in_relist);
             }
             watcher::Event::InitApply(pod) => {
                 let name = pod.name_any();
@@ -161,5 +168,55 @@ impl Fanout {
             list.retain(|s| !to(s) || s.tx.send(Box::new(event())).is_ok());
             !list.is_empty()
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str) -> Pod {
+        let mut p = Pod::default();
+        p.metadata.name = Some(name.into());
+        p
+    }
+
+    fn subscribe(fanout: &mut Fanout, name: &str) -> mpsc::UnboundedReceiver<Box<PodEvent>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let subscriber = Subscriber { tx, in_relist: false };
+        fanout
+            .subscribers
+            .entry(name.into())
+            .or_default()
+            .push(subscriber);
+        rx
+    }
+
+    fn received(rx: &mut mpsc::UnboundedReceiver<Box<PodEvent>>) -> Vec<&'static str> {
+        std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|e| match *e {
+                watcher::Event::Init => "init",
+                watcher::Event::InitApply(_) => "init-apply",
+                watcher::Event::InitDone => "init-done",
+                watcher::Event::Apply(_) => "apply",
+                watcher::Event::Delete(_) => "delete",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_listing_without_a_pod_not_yet_seen_does_not_say_it_is_gone() {
+        let mut fanout = Fanout::default();
+        // Subscribed before its pod was created; the first listing comes before the pod.
+        let mut early = subscribe(&mut fanout, "early");
+        fanout.dispatch(watcher::Event::Init);
+        fanout.dispatch(watcher::Event::InitDone);
+        assert_eq!(received(&mut early), Vec::<&str>::new());
+        fanout.dispatch(watcher::Event::Apply(pod("early")));
+        assert_eq!(received(&mut early), ["apply"]);
+        // Now known: a relist that lacks it means it is gone.
+        fanout.dispatch(watcher::Event::Init);
+        fanout.dispatch(watcher::Event::InitDone);
+        assert_eq!(received(&mut early), ["init", "init-done"]);
     }
 }
