@@ -6,6 +6,7 @@ pub mod cli;
 pub mod client;
 pub mod connect;
 pub mod exit;
+pub mod imposed;
 pub mod journal;
 pub mod names;
 pub mod plugin;

@@ -97,6 +97,10 @@ pub struct RunReport {
     pub attempts: Vec<AttemptReport>,
     /// What each mutator plugin changed in the pod before it was submitted.
     pub mutations: Vec<Mutation>,
+    /// What the plugins warned of about the pod, each under its name.
+    pub warnings: Vec<crate::vocabulary::Warning>,
+    /// Every validating policy that saw the final pod: source, mode, answer.
+    pub policies: Vec<crate::vocabulary::PolicyCheck>,
     /// The interpreter plugins' combined verdict and outputs, when the task has interpreters.
     pub decision: Option<Decision>,
     /// Why the pod was taken away from outside, when it was (an eviction, a preemption, a

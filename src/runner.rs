@@ -1,5 +1,5 @@
-//! A whole run of a task: build the pod, let the mutators change it, supervise it, let the
-//! interpreters judge it — and when the task's `[retry]` policy covers the failure, do it all
+//! A whole run of a task: build the pod, let the mutators change it, let the policies accept or
+//! refuse it, supervise it, let the interpreters judge it — and when the task's `[retry]` policy covers the failure, do it all
 //! again with a new pod, after a capped, jittered pause. Never two pods of a run at once: the
 //! next attempt starts only after the previous pod has finished.
 
@@ -14,7 +14,7 @@ use crate::pod::{self, RunIdentity};
 use crate::report::RunReport;
 use crate::supervise::{self, Interrupt, Observer, RunError};
 use crate::task::{RetryPolicy, Task};
-use crate::vocabulary::{AttemptReport, FailureClass, Mutation, Outcome, Verdict};
+use crate::vocabulary::{Admission, AttemptReport, FailureClass, Mutation, Outcome, PolicyCheck, PolicyMode, Verdict, Warning};
 
 /// Errors that end a run before it has a report.
 #[derive(Debug, thiserror::Error)]
@@ -34,11 +34,12 @@ impl RunTaskError {
     }
 }
 
-/// Runs `task` to its final outcome, retrying per its policy.
+/// Runs `task` to its final outcome, retrying per its policy. A run a plugin refuses (a mutator
+/// or a policy in `enforce` mode) is a report too, of outcome `refused`: no pod was created.
 ///
 /// # Errors
-/// A mutator that fails or refuses (before the attempt's pod exists), or a cluster that cannot
-/// be reached to create a pod.
+/// A plugin that fails (before the attempt's pod exists), or a cluster that cannot be reached
+/// to create a pod.
 ///
 /// # Panics
 /// When `plugins` is given, on a current-thread Tokio runtime: plugin calls are synchronous
@@ -57,15 +58,21 @@ pub async fn run_task(
     let mut used = [0u32; 3];
     let mut pause = task.retry.backoff;
     let first_start = jiff::Timestamp::now();
+    // How the earlier attempts ended, as plugins see them: mutators of a retry learn from them.
+    let mut earlier = Vec::new();
     loop {
-        let ctx = context(task, &identity, namespace);
-        let (pod, mutations) = prepare(task, &identity, namespace, plugins)?;
-        if !mutations.is_empty() {
-            let applied: Vec<String> = mutations
-                .iter()
-                .map(|m| format!("{} ({} change(s))", m.plugin, m.patch.0.len()))
-                .collect();
-            observer.notice(&format!("mutators applied: {}", applied.join(", ")));
+        let ctx = context(task, &identity, namespace, &earlier);
+        let prepared = match prepare(task, &identity, namespace, plugins, &earlier) {
+            Ok(p) => p,
+            Err(e @ PluginError::Refused { .. }) => {
+                let report = refused(task, &identity, namespace, &e, Prepared::default(), attempts, first_start);
+                return Ok(report);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        announce(observer.as_ref(), &prepared);
+        if let Some(e) = prepared.denial() {
+            return Ok(refused(task, &identity, namespace, &e, prepared, attempts, first_start));
         }
         if identity.attempt > 1 {
             observer.notice(&format!(
@@ -73,10 +80,18 @@ pub async fn run_task(
                 identity.attempt, identity.pod_name
             ));
         }
+        let Prepared {
+            pod,
+            mutations,
+            warnings,
+            policies,
+        } = prepared;
         let mut report =
             supervise::run(cluster.clone(), pod, &task.run, observer.clone(), &mut interrupts).await?;
         report.attempt = identity.attempt;
         report.mutations = mutations;
+        report.warnings = warnings;
+        report.policies = policies;
         if let Some(p) = plugins
             && report.uid.is_some()
         {
@@ -132,15 +147,35 @@ pub async fn run_task(
             }
         }
         pause = (pause * 2).min(task.retry.max_backoff);
+        earlier.push(plugin::outcome_of(&report));
         identity = identity.next_attempt(&task.name);
     }
 }
 
-/// Builds the pod of an attempt and lets the mutators change it, in order: what `run` submits
-/// and `render` prints, one code path so that the two can never differ.
+/// The pod of an attempt as it will be submitted, and what the plugins said on the way.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    pub pod: Pod,
+    pub mutations: Vec<Mutation>,
+    pub warnings: Vec<Warning>,
+    /// Every policy's answer about the final pod.
+    pub policies: Vec<PolicyCheck>,
+}
+
+impl Prepared {
+    /// The refusal of the run, when a policy in `enforce` mode said no.
+    pub fn denial(&self) -> Option<PluginError> {
+        plugin::denial(&self.policies)
+    }
+}
+
+/// Builds the pod of an attempt, lets the mutators change it in order, then asks every policy
+/// about the final pod: what `run` submits and `render` prints, one code path so that the two
+/// can never differ. `earlier` is how the run's earlier attempts ended.
 ///
 /// # Errors
-/// A mutator that fails, refuses the pod or changes what it may not.
+/// A mutator that fails, refuses the pod or changes what it may not; a policy in `enforce` mode
+/// that fails. (A policy's refusal is in [`Prepared::denial`].)
 ///
 /// # Panics
 /// With plugins, on a current-thread Tokio runtime (see [`run_task`]).
@@ -149,18 +184,101 @@ pub fn prepare(
     identity: &RunIdentity,
     namespace: &str,
     plugins: Option<&TaskPlugins>,
-) -> Result<(Pod, Vec<Mutation>), PluginError> {
+    earlier: &[plugin::Outcome],
+) -> Result<Prepared, PluginError> {
     let pod = pod::build(task, identity, namespace);
-    match plugins {
-        Some(p) => tokio::task::block_in_place(|| p.mutate(pod, &context(task, identity, namespace))),
-        None => Ok((pod, Vec::new())),
+    let Some(plugins) = plugins else {
+        return Ok(Prepared {
+            pod,
+            ..Default::default()
+        });
+    };
+    let ctx = context(task, identity, namespace, earlier);
+    tokio::task::block_in_place(|| {
+        let mutated = plugins.mutate(pod, &ctx)?;
+        let (policies, warned) = plugins.admit(&mutated.pod, &ctx)?;
+        let mut warnings = mutated.warnings;
+        warnings.extend(warned);
+        Ok(Prepared {
+            pod: mutated.pod,
+            mutations: mutated.mutations,
+            warnings,
+            policies,
+        })
+    })
+}
+
+/// Tells the user what the plugins did and said about the pod before it goes.
+fn announce(observer: &dyn Observer, prepared: &Prepared) {
+    if !prepared.mutations.is_empty() {
+        let applied: Vec<String> = prepared
+            .mutations
+            .iter()
+            .map(|m| format!("{} ({} change(s))", m.plugin, m.patch.0.len()))
+            .collect();
+        observer.notice(&format!("mutators applied: {}", applied.join(", ")));
+    }
+    for w in &prepared.warnings {
+        observer.notice(&format!("warning from {}: {}", w.plugin, w.message));
+    }
+    for c in prepared.policies.iter().filter(|c| c.mode == PolicyMode::Monitor) {
+        let why = c.reason.as_deref().unwrap_or("no reason given");
+        match c.admission {
+            Admission::Refused => observer.notice(&format!(
+                "policy {} (monitor mode, {}) would refuse the pod: {why}; letting it go",
+                c.policy, c.source
+            )),
+            Admission::Failed => observer.notice(&format!(
+                "policy {} (monitor mode, {}) failed: {why}; letting the pod go",
+                c.policy, c.source
+            )),
+            Admission::Accepted | Admission::Warned => {}
+        }
     }
 }
 
+/// The report of an attempt a plugin refused: no pod was created.
+fn refused(
+    task: &Task,
+    identity: &RunIdentity,
+    namespace: &str,
+    why: &PluginError,
+    prepared: Prepared,
+    mut attempts: Vec<AttemptReport>,
+    first_start: jiff::Timestamp,
+) -> RunReport {
+    let pod = pod::build(task, identity, namespace);
+    let mut report = supervise::new_report(&pod, &task.run);
+    let message = format!("{why}; no pod was created");
+    report.pod = String::new();
+    report.outcome = Outcome::Refused;
+    report.exit_code = why.exit_code();
+    report.message = message.clone();
+    report.started_at = first_start;
+    report.attempt = identity.attempt;
+    report.mutations = prepared.mutations;
+    report.warnings = prepared.warnings;
+    report.policies = prepared.policies;
+    if !attempts.is_empty() {
+        attempts.push(AttemptReport {
+            attempt: identity.attempt,
+            pod: String::new(),
+            outcome: Outcome::Refused,
+            exit_code: report.exit_code,
+            message,
+            class: None,
+            retried: false,
+        });
+    }
+    report.attempts = attempts;
+    report
+}
+
 /// What a plugin is told about the attempt it works on.
-fn context(task: &Task, identity: &RunIdentity, namespace: &str) -> plugin::Context {
+fn context(task: &Task, identity: &RunIdentity, namespace: &str, earlier: &[plugin::Outcome]) -> plugin::Context {
     plugin::Context {
         attempt: identity.attempt,
+        earlier: earlier.to_vec(),
         ..plugin::context(&task.name, namespace, &identity.run_id)
     }
 }

@@ -28,6 +28,8 @@ pub enum Outcome {
     TimedOut,
     /// The API server refused the pod.
     Rejected,
+    /// A plugin refused the pod (a policy said no): no pod was created.
+    Refused,
     /// kpo was interrupted (Ctrl-C, SIGTERM) before the pod finished.
     Interrupted,
 }
@@ -41,6 +43,7 @@ impl Outcome {
             Outcome::NeverStarted => exit::NEVER_STARTED,
             Outcome::TimedOut => exit::TIMED_OUT,
             Outcome::Rejected => exit::REJECTED,
+            Outcome::Refused => exit::REFUSED,
             Outcome::Interrupted => exit::INTERRUPTED,
         }
     }
@@ -53,6 +56,7 @@ impl Outcome {
             Outcome::NeverStarted => "never_started",
             Outcome::TimedOut => "timed_out",
             Outcome::Rejected => "rejected",
+            Outcome::Refused => "refused",
             Outcome::Interrupted => "interrupted",
         }
     }
@@ -65,6 +69,7 @@ impl Outcome {
             Outcome::NeverStarted => "never started",
             Outcome::TimedOut => "timed out",
             Outcome::Rejected => "was rejected",
+            Outcome::Refused => "was refused",
             Outcome::Interrupted => "was interrupted",
         }
     }
@@ -161,6 +166,65 @@ pub struct Mutation {
     pub patch: json_patch::Patch,
 }
 
+/// What a policy does when it refuses a pod: `enforce` stops the run, `monitor` (audit mode)
+/// reports the refusal and lets the pod go — Kubewarden's protect/monitor, Gatekeeper's
+/// deny/dryrun. A policy is rolled out in `monitor` and switched to `enforce` once it is quiet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyMode {
+    #[default]
+    Enforce,
+    Monitor,
+}
+
+impl PolicyMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyMode::Enforce => "enforce",
+            PolicyMode::Monitor => "monitor",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [PolicyMode::Enforce, PolicyMode::Monitor]
+            .into_iter()
+            .find(|m| m.name() == name)
+    }
+}
+
+/// Something a plugin wants the user to know about the pod, under the plugin's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    pub plugin: String,
+    pub message: String,
+}
+
+/// How one validating policy answered about the final pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Admission {
+    Accepted,
+    /// Accepted, with warnings.
+    Warned,
+    /// Refused: the run stopped (`enforce`) or the refusal was only reported (`monitor`).
+    Refused,
+    /// The policy itself failed (trapped, timed out...): fatal in `enforce` mode, reported in
+    /// `monitor` mode.
+    Failed,
+}
+
+/// One policy's part in a run: which, from where, in which mode, and what it said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyCheck {
+    pub policy: String,
+    /// Where the policy came from: the task file, `--policy FILE`, a configuration folder.
+    pub source: String,
+    pub mode: PolicyMode,
+    pub admission: Admission,
+    /// The refusal or failure, or the warnings joined.
+    pub reason: Option<String>,
+}
+
 /// Why an attempt failed, for the retry budgets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -209,6 +273,7 @@ mod tests {
             Outcome::NeverStarted,
             Outcome::TimedOut,
             Outcome::Rejected,
+            Outcome::Refused,
             Outcome::Interrupted,
         ];
         for o in outcomes {

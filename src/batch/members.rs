@@ -49,7 +49,7 @@ pub enum Start {
 /// # Errors
 /// The first task file that cannot be read or is invalid, a folder that cannot be read, or a
 /// task name used twice (located at the second file's `name`).
-pub fn load_tasks(paths: &[PathBuf]) -> Result<Vec<Task>, TaskError> {
+pub fn load_tasks(paths: &[PathBuf], imposed: &[crate::task::PluginSpec]) -> Result<Vec<Task>, TaskError> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
@@ -71,7 +71,8 @@ pub fn load_tasks(paths: &[PathBuf]) -> Result<Vec<Task>, TaskError> {
     let mut seen: HashMap<String, PathBuf> = HashMap::new();
     let mut tasks = Vec::with_capacity(files.len());
     for file in files {
-        let task = task::load(&file)?;
+        let mut task = task::load(&file)?;
+        task.impose(imposed)?;
         if let Some(first) = seen.get(&task.name) {
             let message = format!(
                 "task name {:?} is already used by {}; the names of a batch's tasks must differ",

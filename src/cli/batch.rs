@@ -26,7 +26,8 @@ pub async fn run(args: RunArgs) -> Result<i32, CliError> {
     if let Some(id) = &args.run_id {
         check_run_id(id)?;
     }
-    let tasks = batch::load_tasks(&args.tasks)?;
+    let imposed = crate::imposed::imposed(&args.policy.policies)?;
+    let tasks = batch::load_tasks(&args.tasks, &imposed)?;
     if tasks.is_empty() {
         let named: Vec<String> = args.tasks.iter().map(|p| p.display().to_string()).collect();
         return Err(CliError::Usage(format!(

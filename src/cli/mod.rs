@@ -36,7 +36,7 @@ use progress::{LogStream, Progress};
 /// What `kpo --version` says: kpo's version and the plugin contract it speaks.
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
-    " (plugin contract kpo:plugin@0.1.0: mutator, interpreter)"
+    " (plugin contract kpo:plugin@0.2.0: mutator, validator, interpreter, settings; 0.1.0 components load too)"
 );
 
 /// Run a task as a supervised Kubernetes pod.
@@ -75,9 +75,16 @@ enum Command {
     /// and applies its defaults in a dry run (dryRun=All): nothing is created.
     Render(RenderArgs),
     /// Check a task file and the pod template it names; print every problem with its line.
+    ///
+    /// Its plugins are loaded too (a missing file, the wrong world, a config the plugin
+    /// rejects), and the policies that apply are listed with where each comes from and what it
+    /// says about the pod. Exit 0 when all is well, 78 for a bad task file or plugin config,
+    /// 76 for a plugin that fails, 77 when a policy refuses the pod.
     Validate {
         /// The task file.
         task: PathBuf,
+        #[command(flatten)]
+        policy: PolicyArgs,
     },
     /// List the runs this machine's journal knows (newest last).
     List,
@@ -156,6 +163,17 @@ struct ClusterArgs {
     burst: std::num::NonZeroU32,
 }
 
+/// Policies imposed from outside the task file.
+#[derive(Debug, Args, Default)]
+struct PolicyArgs {
+    /// Impose a policy the task file cannot remove or weaken: a policy file ([[policy]] entries,
+    /// as in a task file), a component (.wasm, in enforce mode), or a folder of them. May be
+    /// given several times; adds to the policies of /etc/kpo/policies.d and of
+    /// ~/.config/kpo/policies.d ($KPO_CONFIG_DIR/policies.d).
+    #[arg(long = "policy", value_name = "FILE")]
+    policies: Vec<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 struct RunArgs {
     /// The task file. Several files, or folders (their *.toml), run as one batch: one process,
@@ -175,6 +193,8 @@ struct RunArgs {
     as_batch: bool,
     #[command(flatten)]
     cluster: ClusterArgs,
+    #[command(flatten)]
+    policy: PolicyArgs,
     /// `text` for people; `json` prints the run report on stdout (logs move to stderr).
     #[arg(short, long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -213,6 +233,8 @@ struct RenderArgs {
     diff: bool,
     #[command(flatten)]
     cluster: ClusterArgs,
+    #[command(flatten)]
+    policy: PolicyArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -287,7 +309,7 @@ async fn dispatch(command: Command) -> Result<i32, CliError> {
     match command {
         Command::Run(args) => run(args).await,
         Command::Render(args) => render(args).await,
-        Command::Validate { task } => validate(&task),
+        Command::Validate { task, policy } => validate(&task, &policy),
         Command::Plugin { command } => tokio::task::block_in_place(|| plugin_cmd::run(command)),
         Command::List => runs::list(),
         Command::Attach {
@@ -398,12 +420,22 @@ fn namespace_for(args: &ClusterArgs, task: &Task, context_default: &str) -> Stri
         .unwrap_or_else(|| context_default.to_owned())
 }
 
-fn validate(path: &Path) -> Result<i32, CliError> {
-    let task = task::load(path)?;
+/// Reads the task file at `path` and imposes on it the policies from outside it.
+fn load_task(path: &Path, policy: &PolicyArgs) -> Result<Task, CliError> {
+    let mut task = task::load(path)?;
+    task.impose(&crate::imposed::imposed(&policy.policies)?)?;
+    Ok(task)
+}
+
+fn validate(path: &Path, policy: &PolicyArgs) -> Result<i32, CliError> {
+    let task = load_task(path, policy)?;
+    let plugins = load_plugins(&task)?;
+    let identity = RunIdentity::generate(&task.name);
+    let prepared = runner::prepare(&task, &identity, "default", plugins.as_ref(), &[])?;
     println!("{}: task {:?} is valid", path.display(), task.name);
+    show_policies(&prepared);
     // Advice, not an error: most namespaces enforce no standard.
-    let pod = crate::pod::build(&task, &RunIdentity::generate(&task.name), "default");
-    let violations = crate::pss::restricted_violations(&pod);
+    let violations = crate::pss::restricted_violations(&prepared.pod);
     if !violations.is_empty() {
         eprintln!(
             "kpo: warning: a namespace enforcing the restricted Pod Security Standard would refuse this pod (labelled {}=restricted; Kubernetes 1.23+):",
@@ -413,11 +445,34 @@ fn validate(path: &Path) -> Result<i32, CliError> {
             eprintln!("kpo:   {v}");
         }
     }
-    Ok(exit::SUCCESS)
+    match prepared.denial() {
+        Some(e) => Err(e.into()),
+        None => Ok(exit::SUCCESS),
+    }
+}
+
+/// Which policies apply, where each comes from and what it says; and the plugins' warnings.
+fn show_policies(prepared: &runner::Prepared) {
+    for c in &prepared.policies {
+        let answer = match (&c.reason, c.admission) {
+            (Some(why), a) if a != crate::vocabulary::Admission::Accepted => format!("{a:?}: {why}"),
+            (_, a) => format!("{a:?}"),
+        };
+        eprintln!(
+            "kpo: policy {} ({}, from {}): {}",
+            c.policy,
+            c.mode.name(),
+            c.source,
+            answer.to_lowercase()
+        );
+    }
+    for w in &prepared.warnings {
+        eprintln!("kpo: warning from {}: {}", w.plugin, w.message);
+    }
 }
 
 async fn render(args: RenderArgs) -> Result<i32, CliError> {
-    let task = task::load(&args.task)?;
+    let task = load_task(&args.task, &args.policy)?;
     let plugins = load_plugins(&task)?;
     let identity = RunIdentity::generate(&task.name);
     let conn = match args.server {
@@ -426,11 +481,16 @@ async fn render(args: RenderArgs) -> Result<i32, CliError> {
     };
     let context_ns = conn.as_ref().map_or("default", |c| c.default_namespace.as_str());
     let ns = namespace_for(&args.cluster, &task, context_ns);
-    let (pod, mutations) = runner::prepare(&task, &identity, &ns, plugins.as_ref())?;
+    let prepared = runner::prepare(&task, &identity, &ns, plugins.as_ref(), &[])?;
+    show_policies(&prepared);
+    if let Some(e) = prepared.denial() {
+        return Err(e.into());
+    }
     if args.diff {
-        print_diff(&mutations);
+        print_diff(&prepared.mutations);
         return Ok(exit::SUCCESS);
     }
+    let pod = prepared.pod;
     let Some(conn) = conn else {
         return print_yaml(&pod);
     };
@@ -486,7 +546,7 @@ async fn run(args: RunArgs) -> Result<i32, CliError> {
     if path.is_dir() || args.as_batch {
         return batch::run(args).await;
     }
-    let task = task::load(path)?;
+    let task = load_task(path, &args.policy)?;
     if let Some(id) = &args.run_id {
         check_run_id(id)?;
     }
@@ -577,9 +637,10 @@ async fn claimed(
         !matches!(task.run.logs, LogSelection::Main | LogSelection::None),
         log_file,
     ));
+    // The pod is named when it is submitted: a run a policy refuses has none.
     progress.say(&format!(
-        "run {} of task {:?}: pod {ns}/{}",
-        identity.run_id, task.name, identity.pod_name
+        "run {} of task {:?} in namespace {ns}",
+        identity.run_id, task.name
     ));
     let reattaching = journal.uid.clone().map(|_| journal.clone());
     let recording = Arc::new(Recording::new(progress.clone(), store, journal));
@@ -711,6 +772,7 @@ async fn attach(run_id: String, cluster: ClusterArgs, output: Output) -> Result<
         fail_fast: false,
         as_batch,
         cluster,
+        policy: PolicyArgs::default(),
         output,
         on_signal: SignalMode::Terminate,
         run_id: Some(run_id),

@@ -9,12 +9,13 @@ use serde_json::{Value, json};
 
 use super::error::CliError;
 use crate::exit;
-use crate::plugin::{self, ContainerOutcome, Outcome, PluginHost, Role, Verdict, inspect};
+use crate::plugin::{self, ContainerOutcome, Outcome, PluginHost, Role, Verdict, inspect, wit};
 use crate::task::PluginSpec;
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// Print which kpo roles a component implements (mutator, interpreter) and its imports.
+    /// Print which kpo roles a component implements (mutator, policy, interpreter), in which
+    /// contract version, and its imports.
     Inspect {
         /// The component (.wasm).
         plugin: PathBuf,
@@ -22,7 +23,9 @@ pub enum PluginCommand {
     /// Run a plugin on a recorded input and compare the result with a golden file.
     ///
     /// A mutator gets --pod (YAML or JSON) and its result pod is compared with --expect; a
-    /// refusal compares as {"refused": "<reason>"}. An interpreter gets --outcome (JSON: status,
+    /// refusal compares as {"refused": "<reason>"}. A validating policy gets --pod too, and its
+    /// answer compares as {"admission": "accept" | "warn" | "refuse", "warnings", "reason"}.
+    /// An interpreter gets --outcome (JSON: status,
     /// exit_code, phase, containers, log_tail, result, pod) and its judgement compares as
     /// {"verdict": ..., "reason": ..., "outputs": ...}. Exit 0 on a match, 1 with the
     /// differences on a mismatch; --update rewrites the golden file instead.
@@ -60,9 +63,10 @@ pub fn run(command: PluginCommand) -> Result<i32, CliError> {
             } else {
                 i.roles.join(", ")
             };
-            println!("{}\n  roles:   {roles}", plugin.display());
-            println!("  exports: {}", i.exports.join(", "));
-            println!("  imports: {}", i.imports.join(", "));
+            println!("{}\n  roles:    {roles}", plugin.display());
+            println!("  contract: {}", i.contract);
+            println!("  exports:  {}", i.exports.join(", "));
+            println!("  imports:  {}", i.imports.join(", "));
             Ok(exit::SUCCESS)
         }
         PluginCommand::Test(args) => test(&host, &args),
@@ -115,26 +119,32 @@ fn actual(host: &PluginHost, args: &TestArgs) -> Result<Value, CliError> {
         config,
         ..PluginSpec::at(&args.plugin)
     };
-    let role = if args.pod.is_some() {
-        Role::Mutator
-    } else {
-        Role::Interpreter
-    };
-    let loaded = host.load_all(std::slice::from_ref(&spec), role)?;
+    let loaded = host.load(&spec)?;
     let ctx = plugin::context("plugin-test", "default", "test");
     if let Some(path) = &args.pod {
         let pod: Pod = serde_json::from_value(read_value(path)?)
             .map_err(|e| CliError::Input(format!("{} is not a Pod: {e}", path.display())))?;
-        return match plugin::mutate(host, &loaded, pod, &ctx) {
-            Ok((pod, _)) => Ok(serde_json::to_value(pod).unwrap_or_default()),
+        // A pod goes to a mutator, or to a policy when the component is one and no mutator.
+        if !loaded.serves(Role::Mutator) && loaded.serves(Role::Policy) {
+            let json = serde_json::to_string(&pod).unwrap_or_default();
+            return Ok(match plugin::call_validate(host, &loaded, &json, &ctx)? {
+                wit::Admission::Accept => json!({ "admission": "accept" }),
+                wit::Admission::Warn(w) => json!({ "admission": "warn", "warnings": w }),
+                wit::Admission::Refuse(r) => json!({ "admission": "refuse", "reason": r }),
+            });
+        }
+        loaded.require(Role::Mutator)?;
+        return match plugin::mutate(host, std::slice::from_ref(&loaded), pod, &ctx) {
+            Ok(mutated) => Ok(serde_json::to_value(mutated.pod).unwrap_or_default()),
             Err(plugin::PluginError::Refused { reason, .. }) => Ok(json!({ "refused": reason })),
             Err(e) => Err(e.into()),
         };
     }
+    loaded.require(Role::Interpreter)?;
     let path = args.outcome.as_deref().unwrap_or(Path::new("-"));
     let recorded: OutcomeFile = serde_json::from_value(read_value(path)?)
         .map_err(|e| CliError::Input(format!("{} is not an outcome: {e}", path.display())))?;
-    let judgement = plugin::call_interpret(host, &loaded[0], &recorded.into(), &ctx)?;
+    let judgement = plugin::call_interpret(host, &loaded, &recorded.try_into()?, &ctx)?;
     let (verdict, reason) = match judgement.verdict {
         Verdict::Success => ("success", None),
         Verdict::Failure(r) => ("failure", Some(r)),
@@ -151,6 +161,8 @@ fn actual(host: &PluginHost, args: &TestArgs) -> Result<Value, CliError> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OutcomeFile {
+    #[serde(default = "first")]
+    attempt: u32,
     status: String,
     #[serde(default)]
     exit_code: i32,
@@ -176,26 +188,71 @@ struct ContainerFile {
     message: Option<String>,
 }
 
-impl From<OutcomeFile> for Outcome {
-    fn from(f: OutcomeFile) -> Self {
-        Outcome {
-            status: f.status,
-            exit_code: f.exit_code,
-            phase: f.phase,
-            containers: f
-                .containers
-                .into_iter()
-                .map(|c| ContainerOutcome {
+fn first() -> u32 {
+    1
+}
+
+impl TryFrom<OutcomeFile> for Outcome {
+    type Error = CliError;
+
+    fn try_from(f: OutcomeFile) -> Result<Self, CliError> {
+        let containers = f
+            .containers
+            .into_iter()
+            .map(|c| {
+                Ok(ContainerOutcome {
+                    role: role(&c.role)?,
                     name: c.name,
-                    role: c.role,
                     exit_code: c.exit_code,
                     reason: c.reason,
                     message: c.message,
                 })
-                .collect(),
+            })
+            .collect::<Result<_, CliError>>()?;
+        Ok(Outcome {
+            attempt: f.attempt,
+            status: status(&f.status)?,
+            exit_code: f.exit_code,
+            phase: f.phase,
+            containers,
             log_tail: f.log_tail,
             result: f.result.map(|r| r.to_string()),
             pod: f.pod.map(|p| p.to_string()).unwrap_or_default(),
-        }
+        })
     }
+}
+
+/// A status as the run report writes it (`never_started`).
+fn status(name: &str) -> Result<wit::Status, CliError> {
+    use wit::Status::*;
+    Ok(match name {
+        "succeeded" => Succeeded,
+        "failed" => Failed,
+        "never_started" => NeverStarted,
+        "timed_out" => TimedOut,
+        "rejected" => Rejected,
+        "refused" => Refused,
+        "interrupted" => Interrupted,
+        other => {
+            return Err(CliError::Input(format!(
+                "status `{other}` is none of succeeded, failed, never_started, timed_out, rejected, refused, interrupted"
+            )));
+        }
+    })
+}
+
+/// A container's role as the run report writes it (`native_sidecar`).
+fn role(name: &str) -> Result<wit::Role, CliError> {
+    use wit::Role::*;
+    Ok(match name {
+        "main" => Main,
+        "sidecar" => Sidecar,
+        "init" => Init,
+        "native_sidecar" => NativeSidecar,
+        other => {
+            return Err(CliError::Input(format!(
+                "role `{other}` is none of main, sidecar, init, native_sidecar"
+            )));
+        }
+    })
 }

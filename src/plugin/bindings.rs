@@ -1,6 +1,19 @@
-//! The host side of `wit/plugin.wit`: the one `bindgen!` in kpo.
+//! The host side of `wit/` (0.2.0) and `wit/0.1.0/`: one `bindgen!` per contract version kpo
+//! speaks. 0.2.0 is kpo's own
+//! vocabulary; 0.1.0 components are called through [`super::compat`].
 
-wasmtime::component::bindgen!({
-    world: "plugin",
-    path: "wit",
-});
+/// `kpo:plugin@0.2.0`, the current contract.
+pub mod v2 {
+    wasmtime::component::bindgen!({
+        world: "plugin",
+        path: "wit",
+    });
+}
+
+/// `kpo:plugin@0.1.0`, as released: mutators and interpreters.
+pub mod v1 {
+    wasmtime::component::bindgen!({
+        world: "plugin",
+        path: "wit/0.1.0",
+    });
+}

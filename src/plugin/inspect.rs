@@ -8,8 +8,10 @@ use crate::task::PluginSpec;
 /// A component's interface, for `kpo plugin inspect`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inspection {
-    /// `mutator`, `interpreter`, or both.
+    /// `mutator`, `policy`, `interpreter`: what it can be used as.
     pub roles: Vec<&'static str>,
+    /// The kpo interfaces it exports, with their contract versions (`mutator@0.1.0`).
+    pub contract: String,
     pub exports: Vec<String>,
     pub imports: Vec<String>,
 }
@@ -18,13 +20,14 @@ pub fn inspect(host: &PluginHost, path: &Path) -> Result<Inspection, PluginError
     let loaded = host.load(&PluginSpec::at(path))?;
     let engine = &host.engine.engine;
     let ty = loaded.pre.component().component_type();
-    let roles = [Role::Mutator, Role::Interpreter]
+    let roles = [Role::Mutator, Role::Policy, Role::Interpreter]
         .into_iter()
-        .filter(|r| loaded.require(*r).is_ok())
+        .filter(|r| loaded.serves(*r))
         .map(Role::name)
         .collect();
     Ok(Inspection {
         roles,
+        contract: loaded.describe(),
         exports: ty.exports(engine).map(|(n, _)| n.to_owned()).collect(),
         imports: ty.imports(engine).map(|(n, _)| n.to_owned()).collect(),
     })

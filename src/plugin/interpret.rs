@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{ContainerOutcome, Context, Loaded, MAX_OUTPUT, Outcome, PluginError, PluginHost, Verdict};
+use super::{ContainerOutcome, Context, Loaded, MAX_OUTPUT, Outcome, PluginError, PluginHost, Verdict, wit};
 use crate::report::RunReport;
-use crate::vocabulary::{self, Decision};
+use crate::vocabulary::{self, Decision, Role};
 
 /// Failure beats retry beats skip beats success.
 fn rank(v: &Verdict) -> u8 {
@@ -23,18 +23,14 @@ pub fn interpret(
     host: &PluginHost,
     plugins: &[Loaded],
     report: &RunReport,
-    base: &Context,
+    ctx: &Context,
 ) -> Result<Option<Decision>, PluginError> {
     let outcome = outcome_of(report);
     let mut decision: Option<(Verdict, String)> = None;
     let mut outputs = BTreeMap::new();
     for plugin in plugins {
         let name = plugin.spec.name.clone();
-        let ctx = Context {
-            config: plugin.spec.config.to_string(),
-            ..base.clone()
-        };
-        let judgement = plugin.call_interpret(host, &outcome, &ctx)?;
+        let judgement = plugin.call_interpret(host, &outcome, ctx)?;
         if let Some(text) = judgement.outputs {
             let invalid = |message: String| PluginError::InvalidOutput {
                 plugin: name.clone(),
@@ -77,9 +73,17 @@ pub fn interpret(
     }))
 }
 
-/// The WIT view of a finished run.
+/// The WIT view of a finished attempt.
 pub fn outcome_of(report: &RunReport) -> Outcome {
-    let status = report.outcome.name().to_owned();
+    let status = match report.outcome {
+        vocabulary::Outcome::Succeeded => wit::Status::Succeeded,
+        vocabulary::Outcome::Failed => wit::Status::Failed,
+        vocabulary::Outcome::NeverStarted => wit::Status::NeverStarted,
+        vocabulary::Outcome::TimedOut => wit::Status::TimedOut,
+        vocabulary::Outcome::Rejected => wit::Status::Rejected,
+        vocabulary::Outcome::Refused => wit::Status::Refused,
+        vocabulary::Outcome::Interrupted => wit::Status::Interrupted,
+    };
     let phase = report
         .final_pod
         .as_ref()
@@ -87,6 +91,7 @@ pub fn outcome_of(report: &RunReport) -> Outcome {
         .and_then(|s| s.phase.clone())
         .unwrap_or_default();
     Outcome {
+        attempt: report.attempt,
         status,
         exit_code: report.exit_code,
         phase,
@@ -95,7 +100,12 @@ pub fn outcome_of(report: &RunReport) -> Outcome {
             .iter()
             .map(|c| ContainerOutcome {
                 name: c.name.clone(),
-                role: c.role.name().to_owned(),
+                role: match c.role {
+                    Role::Main => wit::Role::Main,
+                    Role::Sidecar => wit::Role::Sidecar,
+                    Role::Init => wit::Role::Init,
+                    Role::NativeSidecar => wit::Role::NativeSidecar,
+                },
                 exit_code: c.exit_code,
                 reason: c.reason.clone(),
                 message: c.message.clone(),

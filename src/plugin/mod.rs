@@ -1,12 +1,16 @@
-//! WebAssembly component plugins: mutators change the pod before it is submitted, interpreters
-//! judge the run afterwards. The contract is `wit/plugin.wit`.
+//! WebAssembly component plugins: mutators change the pod before it is submitted, validating
+//! policies accept or refuse the final pod, interpreters judge the run afterwards. The contract
+//! is `wit/plugin.wit` (`kpo:plugin@0.2.0`); components built against 0.1.0 load too, through
+//! [`compat`].
 //!
 //! Lifecycle (after kubewarden's policy-evaluator): one [`PluginHost`] per process holds the
 //! engine, its epoch clock and the linker; each plugin is compiled once (and cached on disk) into
 //! a [`Loaded`] with its `InstancePre`; every call gets a fresh `Store` with a deadline and a
 //! memory cap, so a plugin that traps or runs away never leaks into the next call.
 
+mod admit;
 mod bindings;
+mod compat;
 mod engine;
 pub mod inspect;
 mod interpret;
@@ -24,13 +28,17 @@ use wasmtime::Store;
 use wasmtime::component::{HasSelf, InstancePre, Linker};
 
 use crate::task::PluginSpec;
-use crate::vocabulary::{Decision, Mutation};
-pub use bindings::kpo::plugin::types::{ContainerOutcome, Context, Judgement, Outcome, Verdict};
+use crate::vocabulary::{Decision, PolicyCheck, Warning};
+pub use admit::{admit, denial};
+/// The types of the current contract, as plugins see them.
+pub use bindings::v2::kpo::plugin::types as wit;
 pub use engine::default_cache_dir;
-pub use interpret::interpret;
-pub use mutate::{check, mutate};
+pub use interpret::{interpret, outcome_of};
+pub use mutate::{Mutated, check, mutate};
+pub use wit::{ContainerOutcome, Context, Judgement, Outcome, Verdict};
 
-use bindings::exports::kpo::plugin::{interpreter, mutator};
+use bindings::v1::exports::kpo::plugin as v1;
+use bindings::v2::exports::kpo::plugin as v2;
 use sandbox::Sandbox;
 
 /// The largest pod or outputs document a plugin may hand back (the API server's own request
@@ -54,13 +62,16 @@ pub enum PluginError {
     #[error("plugin {plugin}: {message}")]
     Setup { plugin: String, message: String },
     #[error(
-        "plugin {plugin} is used as {role} but does not export kpo:plugin/{role}@0.1.0 (it implements: {implements})"
+        "plugin {plugin} is used as a {} but does not export kpo:plugin/{} ({}) (it exports: {implements})",
+        role.name(), role.interface(), role.versions()
     )]
     WrongWorld {
         plugin: String,
-        role: &'static str,
+        role: Role,
         implements: String,
     },
+    #[error("plugin {plugin} rejected its config: {message}")]
+    Config { plugin: String, message: String },
     #[error("plugin {plugin} exceeded its time limit of {limit:?}")]
     Timeout { plugin: String, limit: Duration },
     #[error("plugin {plugin} exceeded its memory limit of {} MiB", limit / (1024 * 1024))]
@@ -69,6 +80,9 @@ pub enum PluginError {
     Trap { plugin: String, message: String },
     #[error("plugin {plugin} refused the pod: {reason}")]
     Refused { plugin: String, reason: String },
+    /// Validating policies in `enforce` mode refused the final pod.
+    #[error("{0}")]
+    Denied(String),
     #[error("plugin {plugin} returned an invalid result: {message}")]
     InvalidOutput { plugin: String, message: String },
     #[error("plugin {plugin} changed {path}, which it may not change{why}")]
@@ -83,7 +97,8 @@ impl PluginError {
     /// The exit code for this error: a refusal is a policy decision, the rest a plugin failure.
     pub fn exit_code(&self) -> i32 {
         match self {
-            PluginError::Refused { .. } => crate::exit::REFUSED,
+            PluginError::Refused { .. } | PluginError::Denied(_) => crate::exit::REFUSED,
+            PluginError::Config { .. } => crate::exit::CONFIG,
             _ => crate::exit::PLUGIN_FAILED,
         }
     }
@@ -110,10 +125,75 @@ struct Linked {
 pub struct Loaded {
     pub spec: PluginSpec,
     pre: InstancePre<Sandbox>,
-    mutator: Option<mutator::GuestIndices>,
-    interpreter: Option<interpreter::GuestIndices>,
+    exports: Exports,
     /// Whether the compiled code came from the on-disk cache.
     pub from_cache: bool,
+}
+
+/// What a component exports, of every contract version kpo speaks: the newest version of a
+/// role wins when a component exports two.
+struct Exports {
+    mutator: Option<Versioned<v1::mutator::GuestIndices, v2::mutator::GuestIndices>>,
+    validator: Option<v2::validator::GuestIndices>,
+    interpreter: Option<Versioned<v1::interpreter::GuestIndices, v2::interpreter::GuestIndices>>,
+    settings: Option<v2::settings::GuestIndices>,
+}
+
+/// A role's export, in the version of the contract the component was built against.
+enum Versioned<Old, New> {
+    V1(Old),
+    V2(New),
+}
+
+impl<Old, New> Versioned<Old, New> {
+    fn find(old: Option<Old>, new: Option<New>) -> Option<Self> {
+        new.map(Versioned::V2).or(old.map(Versioned::V1))
+    }
+
+    fn version(&self) -> &'static str {
+        match self {
+            Versioned::V1(_) => "0.1.0",
+            Versioned::V2(_) => "0.2.0",
+        }
+    }
+}
+
+impl Exports {
+    fn of(pre: &InstancePre<Sandbox>) -> Self {
+        Exports {
+            mutator: Versioned::find(
+                v1::mutator::GuestIndices::new(pre).ok(),
+                v2::mutator::GuestIndices::new(pre).ok(),
+            ),
+            validator: v2::validator::GuestIndices::new(pre).ok(),
+            interpreter: Versioned::find(
+                v1::interpreter::GuestIndices::new(pre).ok(),
+                v2::interpreter::GuestIndices::new(pre).ok(),
+            ),
+            settings: v2::settings::GuestIndices::new(pre).ok(),
+        }
+    }
+
+    /// `mutator@0.1.0, settings@0.2.0`: what `kpo plugin inspect` and errors show.
+    fn describe(&self) -> String {
+        let mut found = Vec::new();
+        if let Some(m) = &self.mutator {
+            found.push(format!("mutator@{}", m.version()));
+        }
+        if self.validator.is_some() {
+            found.push("validator@0.2.0".into());
+        }
+        if let Some(i) = &self.interpreter {
+            found.push(format!("interpreter@{}", i.version()));
+        }
+        if self.settings.is_some() {
+            found.push("settings@0.2.0".into());
+        }
+        if found.is_empty() {
+            return "no kpo:plugin interface".into();
+        }
+        found.join(", ")
+    }
 }
 
 impl PluginHost {
@@ -125,7 +205,9 @@ impl PluginHost {
         // Rust's std (and most language runtimes) import WASI even when they use none of it:
         // link it all, grant nothing (see `Sandbox`).
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link_error)?;
-        bindings::kpo::plugin::log::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |s| s)
+        bindings::v2::kpo::plugin::log::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |s| s)
+            .map_err(link_error)?;
+        bindings::v1::kpo::plugin::log::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |s| s)
             .map_err(link_error)?;
         Ok(Self {
             engine,
@@ -159,13 +241,14 @@ impl PluginHost {
             }
         };
         let pre = linked.pre;
-        Ok(Loaded {
-            mutator: mutator::GuestIndices::new(&pre).ok(),
-            interpreter: interpreter::GuestIndices::new(&pre).ok(),
+        let loaded = Loaded {
+            exports: Exports::of(&pre),
             spec: spec.clone(),
             pre,
             from_cache: linked.from_cache,
-        })
+        };
+        loaded.check_config(self)?;
+        Ok(loaded)
     }
 
     /// Compiles (or loads from the cache) and links a component.
@@ -219,6 +302,8 @@ impl PluginHost {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Mutator,
+    /// A validating policy (`[[policy]]`).
+    Policy,
     Interpreter,
 }
 
@@ -226,7 +311,25 @@ impl Role {
     pub fn name(self) -> &'static str {
         match self {
             Role::Mutator => "mutator",
+            Role::Policy => "policy",
             Role::Interpreter => "interpreter",
+        }
+    }
+
+    /// The WIT interface the role needs.
+    fn interface(self) -> &'static str {
+        match self {
+            Role::Mutator => "mutator",
+            Role::Policy => "validator",
+            Role::Interpreter => "interpreter",
+        }
+    }
+
+    /// The contract versions in which the role exists.
+    fn versions(self) -> &'static str {
+        match self {
+            Role::Policy => "new in 0.2.0; a 0.1.0 mutator that refuses pods belongs under [[mutate]]",
+            Role::Mutator | Role::Interpreter => "0.2.0 or 0.1.0",
         }
     }
 }
@@ -234,24 +337,61 @@ impl Role {
 impl Loaded {
     /// Fails unless the plugin exports the interface `role` needs.
     pub fn require(&self, role: Role) -> Result<(), PluginError> {
-        let present = match role {
-            Role::Mutator => self.mutator.is_some(),
-            Role::Interpreter => self.interpreter.is_some(),
-        };
-        if present {
+        if self.serves(role) {
             return Ok(());
         }
-        let implements = match (self.mutator.is_some(), self.interpreter.is_some()) {
-            (true, true) => "plugin (mutator and interpreter)",
-            (true, false) => "mutator-plugin",
-            (false, true) => "interpreter-plugin",
-            (false, false) => "neither kpo world",
-        };
         Err(PluginError::WrongWorld {
             plugin: self.spec.name.clone(),
-            role: role.name(),
-            implements: implements.into(),
+            role,
+            implements: self.exports.describe(),
         })
+    }
+
+    /// Whether the plugin exports the interface `role` needs.
+    pub fn serves(&self, role: Role) -> bool {
+        match role {
+            Role::Mutator => self.exports.mutator.is_some(),
+            Role::Policy => self.exports.validator.is_some(),
+            Role::Interpreter => self.exports.interpreter.is_some(),
+        }
+    }
+
+    /// What the component exports, with versions (`mutator@0.1.0`).
+    pub fn describe(&self) -> String {
+        self.exports.describe()
+    }
+
+    /// Lets a plugin that exports `settings` check its config, once, when it is loaded.
+    fn check_config(&self, host: &PluginHost) -> Result<(), PluginError> {
+        let Some(indices) = &self.exports.settings else {
+            return Ok(());
+        };
+        let config = self.config();
+        let answer = self.call(host, |store, instance| {
+            indices
+                .load(&mut *store, instance)?
+                .call_validate_config(store, &config)
+        })?;
+        answer.map_err(|message| PluginError::Config {
+            plugin: self.spec.name.clone(),
+            message,
+        })
+    }
+
+    /// The plugin's config as the JSON it is handed (`{}` when the task file gives none).
+    fn config(&self) -> String {
+        match &self.spec.config {
+            serde_json::Value::Null => "{}".into(),
+            config => config.to_string(),
+        }
+    }
+
+    /// `base` with this plugin's own config.
+    fn context(&self, base: &Context) -> Context {
+        Context {
+            config: self.config(),
+            ..base.clone()
+        }
     }
 
     /// Calls the mutator with the pod as JSON; `Ok(Err(reason))` is a refusal.
@@ -260,13 +400,33 @@ impl Loaded {
         host: &PluginHost,
         pod: &str,
         ctx: &Context,
-    ) -> Result<Result<String, String>, PluginError> {
+    ) -> Result<Result<wit::Mutated, String>, PluginError> {
+        let ctx = self.context(ctx);
+        match self.exports.mutator.as_ref() {
+            Some(Versioned::V2(indices)) => self.call(host, |store, instance| {
+                indices.load(&mut *store, instance)?.call_mutate(store, pod, &ctx)
+            }),
+            Some(Versioned::V1(indices)) => {
+                let ctx = compat::context(&ctx);
+                let answer = self.call(host, |store, instance| {
+                    indices.load(&mut *store, instance)?.call_mutate(store, pod, &ctx)
+                })?;
+                Ok(answer.map(compat::mutated))
+            }
+            None => Err(self.require(Role::Mutator).unwrap_err()),
+        }
+    }
+
+    /// Asks the validating policy about the final pod (JSON).
+    fn call_validate(&self, host: &PluginHost, pod: &str, ctx: &Context) -> Result<wit::Admission, PluginError> {
+        let ctx = self.context(ctx);
         let indices = self
-            .mutator
+            .exports
+            .validator
             .as_ref()
-            .ok_or_else(|| self.require(Role::Mutator).unwrap_err())?;
+            .ok_or_else(|| self.require(Role::Policy).unwrap_err())?;
         self.call(host, |store, instance| {
-            indices.load(&mut *store, instance)?.call_mutate(store, pod, ctx)
+            indices.load(&mut *store, instance)?.call_validate(store, pod, &ctx)
         })
     }
 
@@ -276,15 +436,24 @@ impl Loaded {
         outcome: &Outcome,
         ctx: &Context,
     ) -> Result<Judgement, PluginError> {
-        let indices = self
-            .interpreter
-            .as_ref()
-            .ok_or_else(|| self.require(Role::Interpreter).unwrap_err())?;
-        self.call(host, |store, instance| {
-            indices
-                .load(&mut *store, instance)?
-                .call_interpret(store, outcome, ctx)
-        })
+        let ctx = self.context(ctx);
+        match self.exports.interpreter.as_ref() {
+            Some(Versioned::V2(indices)) => self.call(host, |store, instance| {
+                indices
+                    .load(&mut *store, instance)?
+                    .call_interpret(store, outcome, &ctx)
+            }),
+            Some(Versioned::V1(indices)) => {
+                let (outcome, ctx) = (compat::outcome(outcome), compat::context(&ctx));
+                let judgement = self.call(host, |store, instance| {
+                    indices
+                        .load(&mut *store, instance)?
+                        .call_interpret(store, &outcome, &ctx)
+                })?;
+                Ok(compat::judgement(judgement))
+            }
+            None => Err(self.require(Role::Interpreter).unwrap_err()),
+        }
     }
 
     /// Creates a fresh store and instance and drops them: the fixed cost every call pays, which
@@ -338,26 +507,34 @@ pub fn call_interpret(
     outcome: &Outcome,
     ctx: &Context,
 ) -> Result<Judgement, PluginError> {
-    let ctx = Context {
-        config: plugin.spec.config.to_string(),
-        ..ctx.clone()
-    };
-    plugin.call_interpret(host, outcome, &ctx)
+    plugin.call_interpret(host, outcome, ctx)
+}
+
+/// Calls one validating policy directly (for `kpo plugin test`).
+pub fn call_validate(
+    host: &PluginHost,
+    plugin: &Loaded,
+    pod: &str,
+    ctx: &Context,
+) -> Result<wit::Admission, PluginError> {
+    plugin.call_validate(host, pod, ctx)
 }
 
 /// A task's plugins, compiled and checked, ready before anything is submitted.
 pub struct TaskPlugins {
     pub host: Arc<PluginHost>,
     pub mutators: Vec<Loaded>,
+    pub policies: Vec<Loaded>,
     pub interpreters: Vec<Loaded>,
 }
 
 impl TaskPlugins {
     /// Loads the task's plugins (none: `Ok(None)`), so that a missing file, a module that is not
-    /// a component or one of the wrong world fails the run before any pod exists. Compiled
-    /// components are kept in `cache` (the CLI's is [`default_cache_dir`]).
+    /// a component, one of the wrong world or a config its plugin rejects fails the run before
+    /// any pod exists. Compiled components are kept in `cache` (the CLI's is
+    /// [`default_cache_dir`]).
     pub fn load(task: &crate::task::Task, cache: Option<PathBuf>) -> Result<Option<Self>, PluginError> {
-        if task.mutators.is_empty() && task.interpreters.is_empty() {
+        if task.mutators.is_empty() && task.policies.is_empty() && task.interpreters.is_empty() {
             return Ok(None);
         }
         Self::load_in(Arc::new(PluginHost::new(cache)?), task).map(Some)
@@ -367,21 +544,32 @@ impl TaskPlugins {
     /// a component used by several is compiled once.
     pub fn load_in(host: Arc<PluginHost>, task: &crate::task::Task) -> Result<Self, PluginError> {
         let mutators = host.load_all(&task.mutators, Role::Mutator)?;
+        let policies = host.load_all(&task.policies, Role::Policy)?;
         let interpreters = host.load_all(&task.interpreters, Role::Interpreter)?;
         Ok(Self {
             host,
             mutators,
+            policies,
             interpreters,
         })
     }
 
-    /// Runs the mutators on `pod`.
+    /// Runs the mutators on `pod`, in order.
     pub fn mutate(
         &self,
         pod: k8s_openapi::api::core::v1::Pod,
         ctx: &Context,
-    ) -> Result<(k8s_openapi::api::core::v1::Pod, Vec<Mutation>), PluginError> {
+    ) -> Result<Mutated, PluginError> {
         mutate(&self.host, &self.mutators, pod, ctx)
+    }
+
+    /// Runs every validating policy on the final pod.
+    pub fn admit(
+        &self,
+        pod: &k8s_openapi::api::core::v1::Pod,
+        ctx: &Context,
+    ) -> Result<(Vec<PolicyCheck>, Vec<Warning>), PluginError> {
+        admit(&self.host, &self.policies, pod, ctx)
     }
 
     /// Runs the interpreters on the finished run.
@@ -397,12 +585,14 @@ impl TaskPlugins {
     pub fn all_cached(&self) -> bool {
         self.mutators
             .iter()
+            .chain(&self.policies)
             .chain(&self.interpreters)
             .all(|p| p.from_cache)
     }
 }
 
-/// The context plugins are called with, before their own config is filled in.
+/// The context plugins are called with on a run's first attempt, before their own config is
+/// filled in.
 pub fn context(task: &str, namespace: &str, run_id: &str) -> Context {
     Context {
         task: task.into(),
@@ -410,5 +600,27 @@ pub fn context(task: &str, namespace: &str, run_id: &str) -> Context {
         run_id: run_id.into(),
         attempt: 1,
         config: "{}".into(),
+        earlier: Vec::new(),
     }
+}
+
+/// The largest total of warnings one plugin may hand back in one call.
+pub const MAX_WARNINGS: usize = 64 * 1024;
+
+/// Checks and names one plugin's warnings.
+fn warnings(plugin: &str, list: Vec<String>) -> Result<Vec<Warning>, PluginError> {
+    let size: usize = list.iter().map(String::len).sum();
+    if size > MAX_WARNINGS {
+        return Err(PluginError::InvalidOutput {
+            plugin: plugin.to_owned(),
+            message: format!("warnings of {size} bytes, more than the limit of {MAX_WARNINGS}"),
+        });
+    }
+    Ok(list
+        .into_iter()
+        .map(|message| Warning {
+            plugin: plugin.to_owned(),
+            message,
+        })
+        .collect())
 }

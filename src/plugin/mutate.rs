@@ -5,7 +5,15 @@ use serde_json::Value;
 
 use super::{Context, Loaded, MAX_OUTPUT, PluginError, PluginHost};
 use crate::pod::{LABEL_MANAGED_BY, LABEL_RUN_ID, LABEL_TASK};
-use crate::vocabulary::Mutation;
+use crate::vocabulary::{Mutation, Warning};
+
+/// The pod after every mutator, what each changed, and what they warned of.
+#[derive(Debug, Clone)]
+pub struct Mutated {
+    pub pod: Pod,
+    pub mutations: Vec<Mutation>,
+    pub warnings: Vec<Warning>,
+}
 
 /// Fields no mutator may change: they identify the run.
 fn protected() -> [String; 5] {
@@ -21,33 +29,30 @@ fn protected() -> [String; 5] {
 
 /// Applies `plugins` in order to `pod`. Stops at the first refusal, failure or forbidden change,
 /// so a bad plugin never yields a half-changed pod to submit.
-pub fn mutate(
-    host: &PluginHost,
-    plugins: &[Loaded],
-    mut pod: Pod,
-    base: &Context,
-) -> Result<(Pod, Vec<Mutation>), PluginError> {
+pub fn mutate(host: &PluginHost, plugins: &[Loaded], mut pod: Pod, ctx: &Context) -> Result<Mutated, PluginError> {
     let mut mutations = Vec::new();
+    let mut warnings = Vec::new();
     for plugin in plugins {
         let name = plugin.spec.name.clone();
         let before = serde_json::to_value(&pod).map_err(|e| PluginError::InvalidOutput {
             plugin: name.clone(),
             message: e.to_string(),
         })?;
-        let ctx = Context {
-            config: plugin.spec.config.to_string(),
-            ..base.clone()
-        };
-        let out = match plugin.call_mutate(host, &before.to_string(), &ctx)? {
+        let out = match plugin.call_mutate(host, &before.to_string(), ctx)? {
             Ok(out) => out,
             Err(reason) => return Err(PluginError::Refused { plugin: name, reason }),
         };
-        let (next, patch) = check(&name, &before, &out, plugin.spec.writable.as_deref())?;
+        let (next, patch) = check(&name, &before, &out.pod, plugin.spec.writable.as_deref())?;
+        warnings.extend(super::warnings(&name, out.warnings)?);
         tracing::debug!(plugin = %name, changes = patch.0.len(), "mutator applied");
         mutations.push(Mutation { plugin: name, patch });
         pod = next;
     }
-    Ok((pod, mutations))
+    Ok(Mutated {
+        pod,
+        mutations,
+        warnings,
+    })
 }
 
 /// Checks what mutator `plugin` returned for the pod `before`: a valid Pod of at most

@@ -10,7 +10,7 @@ use wasmtime_wasi::{
 };
 
 use super::PluginError;
-use super::bindings::kpo::plugin::log;
+use super::bindings::{v1::kpo::plugin::log as old_log, v2::kpo::plugin::log};
 use crate::task::Grants;
 
 /// How much a plugin may print on stdout or stderr in one call.
@@ -131,6 +131,20 @@ impl log::Host for Sandbox {
             log::Level::Warn => tracing::warn!(%plugin, "{message}"),
             log::Level::Error => tracing::error!(%plugin, "{message}"),
         }
+    }
+}
+
+/// 0.1.0's log is 0.2.0's, level for level.
+impl old_log::Host for Sandbox {
+    fn log(&mut self, level: old_log::Level, message: String) {
+        let level = match level {
+            old_log::Level::Trace => log::Level::Trace,
+            old_log::Level::Debug => log::Level::Debug,
+            old_log::Level::Info => log::Level::Info,
+            old_log::Level::Warn => log::Level::Warn,
+            old_log::Level::Error => log::Level::Error,
+        };
+        log::Host::log(self, level, message);
     }
 }
 

@@ -10,6 +10,19 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::node::Node;
 use super::script::{Script, filler_document, latin1, long_line};
 
+/// Whether a container using `memory` exceeds its memory limit (none: it may use any).
+fn over_its_limit(c: &Container, memory: Option<&str>) -> bool {
+    let limit = c
+        .resources
+        .as_ref()
+        .and_then(|r| r.limits.as_ref())
+        .and_then(|l| l.get("memory"));
+    match (memory, limit) {
+        (Some(used), Some(limit)) => crate::names::quantity_value(used) > crate::names::quantity_value(&limit.0),
+        _ => false,
+    }
+}
+
 impl Node {
     /// Plays the container's script; returns its exit code.
     pub(super) async fn run_container(&self, pod: &Pod, c: &Container, native_sidecar: bool) -> i32 {
@@ -47,7 +60,7 @@ impl Node {
             None if native_sidecar => std::future::pending().await,
             None => {}
         }
-        let (code, reason) = match (script.oom, script.exit_code) {
+        let (code, reason) = match (script.oom || over_its_limit(c, script.memory.as_deref()), script.exit_code) {
             (true, _) => (137, "OOMKilled"),
             (false, 0) => (0, "Completed"),
             (false, n) => (n, "Error"),

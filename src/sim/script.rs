@@ -30,6 +30,9 @@ pub struct Script {
     pub duration_ms: Option<u64>,
     /// Ends as OOMKilled with exit code 137.
     pub oom: bool,
+    /// The memory the container uses, as a quantity (`"200Mi"`): above its memory limit it ends
+    /// OOMKilled (137), as the kernel kills a cgroup over its limit; within it, it runs on.
+    pub memory: Option<String>,
     pub termination_message: Option<String>,
     /// Ignores SIGTERM, so deletion waits for the whole grace period.
     pub ignore_sigterm: bool,

@@ -261,7 +261,7 @@ fn record(report: &mut RunReport, observer: &dyn Observer, phase: String, detail
 }
 
 /// The report of a run of `pod`, before anything happened.
-fn new_report(pod: &Pod, policy: &RunPolicy) -> RunReport {
+pub(crate) fn new_report(pod: &Pod, policy: &RunPolicy) -> RunReport {
     let labels = pod.labels();
     RunReport {
         task: labels.get(LABEL_TASK).cloned().unwrap_or_default(),
@@ -289,6 +289,8 @@ fn new_report(pod: &Pod, policy: &RunPolicy) -> RunReport {
             .unwrap_or(1),
         attempts: Vec::new(),
         mutations: Vec::new(),
+        warnings: Vec::new(),
+        policies: Vec::new(),
         decision: None,
         log_tail: Vec::new(),
         disruption: None,
@@ -349,7 +351,8 @@ async fn follow(
     let client = cluster.client.clone();
     let api: Api<Pod> = Api::namespaced(client.clone(), &report.namespace);
     if report.timeline.is_empty() {
-        record(&mut report, observer.as_ref(), "Submitted".into(), None);
+        let pod = format!("pod {}/{}", report.namespace, report.pod);
+        record(&mut report, observer.as_ref(), "Submitted".into(), Some(pod));
     }
     let started = tokio::time::Instant::now();
     let tail = Arc::new(tail::Tail::new(observer.clone()));

@@ -3,11 +3,14 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use toml::de::DeTable;
 
 use super::Task;
 use super::locate::{KeyPath, line_col, span_of};
-use super::validate::validate;
+use super::plugin_spec::{Origin, PluginSpec};
+use super::raw::RawPolicyFile;
+use super::validate::{Found, policy_file, validate};
 
 /// Why a task file could not be loaded. Every problem names the file, and where it can, the
 /// line, column and key, so it can be fixed without guessing.
@@ -23,6 +26,9 @@ pub enum TaskError {
     /// The file was read but is not a valid task.
     #[error("{}", Problems { file, problems })]
     Invalid { file: PathBuf, problems: Vec<Problem> },
+    /// The policies imposed from outside task files contradict one another.
+    #[error("{0}")]
+    Imposed(String),
 }
 
 impl TaskError {
@@ -75,6 +81,30 @@ pub fn load(path: &Path) -> Result<Task, TaskError> {
 
 /// Checks task-file `text` as if read from `path` (used for messages and relative paths).
 pub fn parse(text: &str, path: &Path) -> Result<Task, TaskError> {
+    let mut task = parse_document(text, path, validate)?;
+    task.source = path.to_owned();
+    Ok(task)
+}
+
+/// Reads the policy file at `path` (`[[policy]]` entries, as in a task file), imposed on every
+/// task from `origin`.
+pub fn load_policies(path: &Path, origin: Origin) -> Result<Vec<PluginSpec>, TaskError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TaskError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_document(&text, path, |raw: RawPolicyFile, folder| {
+        policy_file(raw, folder, &origin)
+    })
+}
+
+/// Parses TOML `text` into `R`, then turns it into `T` with `check`; every problem (syntax,
+/// unknown key, wrong type, what `check` finds) is located by line, column and key.
+fn parse_document<R: DeserializeOwned, T>(
+    text: &str,
+    path: &Path,
+    check: impl FnOnce(R, &Path) -> Result<T, Found>,
+) -> Result<T, TaskError> {
     let invalid = |mut problems: Vec<Problem>| {
         problems.sort_by_key(|p| (p.line, p.column));
         TaskError::Invalid {
@@ -132,11 +162,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Task, TaskError> {
         }
     };
     let folder = path.parent().unwrap_or(Path::new("."));
-    match validate(raw, folder) {
-        Ok(mut task) if problems.is_empty() => {
-            task.source = path.to_owned();
-            Ok(task)
-        }
+    match check(raw, folder) {
+        Ok(checked) if problems.is_empty() => Ok(checked),
         Ok(_) => Err(invalid(problems)),
         Err(found) => {
             problems.extend(found.into_iter().map(|(k, m)| locate(&k, 0, m)));
@@ -148,10 +175,20 @@ pub fn parse(text: &str, path: &Path) -> Result<Task, TaskError> {
 /// A problem with the value of the top-level `key` of the task file at `path`, found by a check
 /// that looks beyond the file (a task name used twice in a batch), located like any other.
 pub fn problem_at(path: &Path, key: &str, message: String) -> TaskError {
+    located(path, &KeyPath::default().key(key), message)
+}
+
+/// A problem with entry `index` of the task file's `[[table]]` (a `[[policy]]` that collides
+/// with an imposed one), located like any other.
+pub fn problem_at_entry(path: &Path, table: &str, index: usize, message: String) -> TaskError {
+    located(path, &KeyPath::default().key(table).index(index), message)
+}
+
+fn located(path: &Path, key: &KeyPath, message: String) -> TaskError {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let offset = DeTable::parse(&text)
         .ok()
-        .and_then(|doc| span_of(&doc, &KeyPath::default().key(key)))
+        .and_then(|doc| span_of(&doc, key))
         .map_or(0, |s| s.start);
     let (line, column) = line_col(&text, offset);
     TaskError::Invalid {
@@ -159,7 +196,7 @@ pub fn problem_at(path: &Path, key: &str, message: String) -> TaskError {
         problems: vec![Problem {
             line,
             column,
-            key: key.to_owned(),
+            key: key.to_string(),
             message,
         }],
     }

@@ -15,8 +15,8 @@ use k8s_openapi::api::core::v1::{
     ResourceRequirements, SecurityContext, Toleration, Volume, VolumeMount,
 };
 
-pub use load::{TaskError, load, parse, problem_at};
-pub use plugin_spec::{DEFAULT_MEMORY, DEFAULT_TIMEOUT, Grants, PluginSpec, default_name};
+pub use load::{TaskError, load, load_policies, parse, problem_at, problem_at_entry};
+pub use plugin_spec::{DEFAULT_MEMORY, DEFAULT_TIMEOUT, Grants, Origin, PluginSpec, default_name};
 
 /// A task file after parsing and validation. Every field is already in the shape the pod
 /// builder needs, so building a pod cannot fail on anything the user wrote.
@@ -56,7 +56,45 @@ pub struct Task {
     pub retry: RetryPolicy,
     /// Mutator plugins, in the order they apply.
     pub mutators: Vec<PluginSpec>,
+    /// Validating policies, run on the final pod after every mutator: those imposed from
+    /// outside the task file (see [`Task::impose`]) first, then the task file's own.
+    pub policies: Vec<PluginSpec>,
     pub interpreters: Vec<PluginSpec>,
+}
+
+impl Task {
+    /// Adds policies imposed from outside the task file (the command line, the user's or the
+    /// machine's configuration). The task file cannot take one back: an entry of its own with
+    /// the name of an imposed policy (which could otherwise switch it to `monitor` or give it
+    /// another config) is an error, located in the task file.
+    pub fn impose(&mut self, imposed: &[PluginSpec]) -> Result<(), TaskError> {
+        let mut seen: Vec<&PluginSpec> = Vec::new();
+        for p in imposed {
+            if let Some(first) = seen.iter().find(|s| s.name == p.name) {
+                return Err(TaskError::Imposed(format!(
+                    "policy `{}` is imposed twice, by {} and by {}; give one another `name`",
+                    p.name, first.origin, p.origin
+                )));
+            }
+            seen.push(p);
+        }
+        for (i, own) in self.policies.iter().enumerate() {
+            if let Some(theirs) = imposed.iter().find(|p| p.name == own.name) {
+                return Err(problem_at_entry(
+                    &self.source,
+                    "policy",
+                    i,
+                    format!(
+                        "policy `{}` is imposed by {}; a task file cannot redefine it, change its mode or switch it off (use another `name` for a policy of its own)",
+                        own.name, theirs.origin
+                    ),
+                ));
+            }
+        }
+        let own = std::mem::take(&mut self.policies);
+        self.policies = imposed.iter().cloned().chain(own).collect();
+        Ok(())
+    }
 }
 
 /// Retries by class of failure, in the spirit of a Job's `podFailurePolicy`: each class has its

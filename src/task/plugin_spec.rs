@@ -1,8 +1,11 @@
 //! What a task file says about one plugin: the plugin host's input, kept with the task so
 //! that reading a task file never needs the WebAssembly engine.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use crate::vocabulary::PolicyMode;
 
 /// Default time limit of one plugin call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -23,6 +26,42 @@ pub struct PluginSpec {
     /// except the protected fields.
     pub writable: Option<Vec<String>>,
     pub grants: Grants,
+    /// What a refusal of this policy does (`[[policy]]` only).
+    pub mode: PolicyMode,
+    /// Where the entry was written.
+    pub origin: Origin,
+}
+
+/// Where a plugin entry comes from. A task file can drop or change only its own entries: the
+/// policies of the others are imposed on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The task file itself.
+    TaskFile,
+    /// `--policy FILE` on the command line.
+    CommandLine(PathBuf),
+    /// A policy file in the user's configuration folder.
+    User(PathBuf),
+    /// A policy file in the machine's configuration folder (`/etc/kpo/policies.d`).
+    Machine(PathBuf),
+}
+
+impl Origin {
+    /// Whether the entry was imposed from outside the task file.
+    pub fn imposed(&self) -> bool {
+        *self != Origin::TaskFile
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::TaskFile => write!(f, "task file"),
+            Origin::CommandLine(p) => write!(f, "--policy {}", p.display()),
+            Origin::User(p) => write!(f, "user configuration {}", p.display()),
+            Origin::Machine(p) => write!(f, "machine configuration {}", p.display()),
+        }
+    }
 }
 
 /// Capabilities granted to one plugin; by default it has none.
@@ -48,6 +87,8 @@ impl PluginSpec {
             memory: DEFAULT_MEMORY,
             writable: None,
             grants: Grants::default(),
+            mode: PolicyMode::Enforce,
+            origin: Origin::TaskFile,
         }
     }
 }

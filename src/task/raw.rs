@@ -58,6 +58,16 @@ pub struct RawTask {
     /// `[[interpret]]`: plugins that judge the run afterwards.
     #[serde(default)]
     pub interpret: Vec<RawPlugin>,
+    /// `[[policy]]`: validating plugins that accept or refuse the final pod.
+    #[serde(default)]
+    pub policy: Vec<RawPlugin>,
+}
+
+/// A policy file (`--policy FILE`, a configuration folder's `*.toml`): `[[policy]]` entries.
+#[derive(Debug, Deserialize)]
+pub struct RawPolicyFile {
+    #[serde(default)]
+    pub policy: Vec<RawPlugin>,
 }
 
 /// `[retry]`.
@@ -92,6 +102,8 @@ pub struct RawPlugin {
     pub timeout: Option<String>,
     pub memory: Option<String>,
     pub writable: Option<Vec<String>>,
+    /// `enforce` or `monitor` (`[[policy]]` only).
+    pub mode: Option<String>,
     #[serde(default)]
     pub grant: RawGrant,
 }

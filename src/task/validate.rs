@@ -12,16 +12,17 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::locate::KeyPath;
-use super::plugin_spec::{self, Grants, PluginSpec};
+use super::plugin_spec::{self, Grants, Origin, PluginSpec};
 use super::raw::{
-    RawEnvFrom, RawEnvValue, RawLogs, RawPlugin, RawResources, RawResult, RawRetry, RawRunPolicy, RawTask,
-    RawVolume,
+    RawEnvFrom, RawEnvValue, RawLogs, RawPlugin, RawPolicyFile, RawResources, RawResult, RawRetry,
+    RawRunPolicy, RawTask, RawVolume,
 };
 use super::{LogSelection, OnFinish, RetryPolicy, RunPolicy, Task};
 use crate::names;
+use crate::vocabulary::PolicyMode;
 use crate::result::{ResultSpec, Via};
 
-type Found = Vec<(KeyPath, String)>;
+pub type Found = Vec<(KeyPath, String)>;
 
 /// Checks everything that can be checked without a cluster, one part of the task at a time;
 /// every problem is collected, so the user sees them all at once.
@@ -46,8 +47,15 @@ pub fn validate(mut raw: RawTask, folder: &Path) -> Result<Task, Found> {
         .take()
         .map(|r| retry_policy(r, &mut bad))
         .unwrap_or_default();
-    let mutators = plugins(std::mem::take(&mut raw.mutate), "mutate", folder, &mut bad);
-    let interpreters = plugins(std::mem::take(&mut raw.interpret), "interpret", folder, &mut bad);
+    let mutators = plugins(std::mem::take(&mut raw.mutate), "mutate", folder, &Origin::TaskFile, &mut bad);
+    let policies = plugins(std::mem::take(&mut raw.policy), "policy", folder, &Origin::TaskFile, &mut bad);
+    let interpreters = plugins(
+        std::mem::take(&mut raw.interpret),
+        "interpret",
+        folder,
+        &Origin::TaskFile,
+        &mut bad,
+    );
 
     if !found.is_empty() {
         return Err(found);
@@ -88,6 +96,7 @@ pub fn validate(mut raw: RawTask, folder: &Path) -> Result<Task, Found> {
         run,
         retry,
         mutators,
+        policies,
         interpreters,
     })
 }
@@ -500,11 +509,20 @@ fn result_spec(raw: RawResult, bad: &mut impl FnMut(KeyPath, String)) -> ResultS
     spec
 }
 
-/// Checks `[[mutate]]` or `[[interpret]]` entries: the file exists, limits parse, names are unique.
+/// Checks a policy file's `[[policy]]` entries, as a task file's.
+pub fn policy_file(raw: RawPolicyFile, folder: &Path, origin: &Origin) -> Result<Vec<PluginSpec>, Found> {
+    let mut found = Found::new();
+    let specs = plugins(raw.policy, "policy", folder, origin, &mut |k, m| found.push((k, m)));
+    if found.is_empty() { Ok(specs) } else { Err(found) }
+}
+
+/// Checks `[[mutate]]`, `[[policy]]` or `[[interpret]]` entries: the file exists, limits parse,
+/// names are unique, each key fits the role.
 fn plugins(
     raw: Vec<RawPlugin>,
     field: &str,
     folder: &Path,
+    origin: &Origin,
     bad: &mut impl FnMut(KeyPath, String),
 ) -> Vec<PluginSpec> {
     let mut names = BTreeSet::new();
@@ -538,6 +556,29 @@ fn plugins(
                 plugin_spec::DEFAULT_MEMORY
             }
         };
+        let mode = match p.mode.as_deref() {
+            None => PolicyMode::Enforce,
+            Some(m) if field != "policy" => {
+                bad(
+                    key().key("mode"),
+                    format!("`mode = \"{m}\"` applies only to [[policy]] entries"),
+                );
+                PolicyMode::Enforce
+            }
+            Some(m) => PolicyMode::from_name(m).unwrap_or_else(|| {
+                bad(
+                    key().key("mode"),
+                    format!("`{m}` is not a policy mode (write \"enforce\" or \"monitor\")"),
+                );
+                PolicyMode::Enforce
+            }),
+        };
+        if p.writable.is_some() && field != "mutate" {
+            bad(
+                key().key("writable"),
+                format!("only a mutator changes the pod: `writable` applies to [[mutate]] entries, not [[{field}]]"),
+            );
+        }
         for w in p.writable.iter().flatten().filter(|w| !w.starts_with('/')) {
             bad(
                 key().key("writable"),
@@ -568,6 +609,8 @@ fn plugins(
                 clock: p.grant.clock,
                 dirs,
             },
+            mode,
+            origin: origin.clone(),
         });
     }
     specs

@@ -221,12 +221,14 @@ pub fn plugin(name: &str) -> std::path::PathBuf {
     static JS: std::sync::OnceLock<Result<std::path::PathBuf, String>> = std::sync::OnceLock::new();
     static PYTHON: std::sync::OnceLock<Result<std::path::PathBuf, String>> = std::sync::OnceLock::new();
     let other = match name {
-        "js/inject-sidecar" => Some(JS.get_or_init(build_js)),
+        "js/inject-sidecar" | "js/require-labels" => Some(JS.get_or_init(build_js)),
         "python/result-check" => Some(PYTHON.get_or_init(build_python)),
         _ => None,
     };
     if let Some(built) = other {
-        return built.clone().unwrap_or_else(|e| panic!("{e}"));
+        let dir = built.clone().unwrap_or_else(|e| panic!("{e}"));
+        let file = name.rsplit('/').next().unwrap_or(name).replace('-', "_");
+        return dir.join(format!("{file}.wasm"));
     }
     let dir = BUILT
         .get_or_init(build_plugins)
@@ -287,9 +289,10 @@ fn step(cmd: &mut std::process::Command, what: &str) -> Result<(), String> {
     ))
 }
 
-/// The JavaScript plugin, built with componentize-qjs from npm (installed into its folder).
+/// The JavaScript plugins, built with componentize-qjs from npm (installed into their folder);
+/// the folder they are built into.
 fn build_js() -> Result<std::path::PathBuf, String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/js/inject-sidecar");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/js");
     if !dir.join("node_modules/.bin/componentize-qjs").exists() {
         step(
             std::process::Command::new("npm")
@@ -298,17 +301,18 @@ fn build_js() -> Result<std::path::PathBuf, String> {
             "npm ci",
         )?;
     }
-    std::fs::create_dir_all(dir.join("../../target/js")).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir.join("../target/js")).map_err(|e| e.to_string())?;
     step(
         std::process::Command::new("npm")
             .args(["run", "build"])
             .current_dir(&dir),
         "npm run build",
     )?;
-    Ok(dir.join("../../target/js/inject_sidecar.wasm"))
+    Ok(dir.join("../target/js"))
 }
 
-/// The Python plugin, built with componentize-py from PyPI (installed with pip if missing).
+/// The Python plugin (contract 0.1.0), built with componentize-py from PyPI (installed with pip
+/// if missing); the folder it is built into.
 fn build_python() -> Result<std::path::PathBuf, String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/python/result-check");
     let have = std::process::Command::new("componentize-py")
@@ -328,7 +332,7 @@ fn build_python() -> Result<std::path::PathBuf, String> {
         std::process::Command::new("componentize-py")
             .args([
                 "-d",
-                "../../../wit",
+                "../../../wit/0.1.0",
                 "-w",
                 "interpreter-plugin",
                 "componentize",
@@ -339,7 +343,7 @@ fn build_python() -> Result<std::path::PathBuf, String> {
             .current_dir(&dir),
         "componentize-py",
     )?;
-    Ok(dir.join("../../target/python/result_check.wasm"))
+    Ok(dir.join("../../target/python"))
 }
 
 /// The tests' own compile cache (under the target folder), never the user's `~/.cache/kpo`.

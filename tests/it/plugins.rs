@@ -209,7 +209,7 @@ fn mutate_with(guest: &str, extra: &str) -> Result<Pod, PluginError> {
     let pod = kpo::pod::build(&task, &identity, "default");
     plugins
         .mutate(pod, &kpo::plugin::context("plug", "default", &identity.run_id))
-        .map(|(p, _)| p)
+        .map(|m| m.pod)
 }
 
 fn error_of(guest: &str, extra: &str) -> String {

@@ -357,7 +357,7 @@ pub fn minimal_plugins_run_verbatim(c: &Cluster) {
     // componentize-py and componentize-qjs come with the example plugins: building them makes sure.
     crate::harness::plugin("python/result-check");
     crate::harness::plugin("js/inject-sidecar");
-    let qjs_bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/js/inject-sidecar/node_modules/.bin");
+    let qjs_bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/js/node_modules/.bin");
     let python = build_snippet(
         &dir.path().join("python"),
         "app.py",

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    wit_bindgen::generate!({ world: "mutator-plugin", path: "../../wit" });
+    wit_bindgen::generate!({ world: "mutator-plugin", path: "../../wit/0.1.0" });
 
     use super::*;
     use exports::kpo::plugin::mutator::Guest;

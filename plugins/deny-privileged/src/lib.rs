@@ -1,36 +1,68 @@
-//! A policy: refuses pods that would run with more power than a batch task needs —
-//! privileged containers, `hostPath` volumes, the host's network, PID or IPC namespace, or
-//! running as root (unless the config allows it). It never changes the pod.
+//! A validating policy (contract 0.2.0): refuses pods that would run with more power than a
+//! batch task needs — privileged containers, privilege escalation, `hostPath` volumes, the
+//! host's network, PID or IPC namespace, or running as root (unless the config allows it). As a
+//! policy it sees the final pod, after every mutator, so no mutator can slip one of these in.
+//! Its config is checked when kpo loads it.
 //!
 //! ```toml
-//! [[mutate]]
+//! [[policy]]
 //! path = "plugins/deny_privileged.wasm"
 //! config = { allow_root = false }
+//! mode = "enforce"   # or "monitor": report what it would refuse, let the pod go
 //! ```
 
 use serde_json::Value;
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    wit_bindgen::generate!({ world: "mutator-plugin", path: "../../wit" });
+    wit_bindgen::generate!({ world: "configured-validator-plugin", path: "../../wit" });
 
     use super::*;
-    use exports::kpo::plugin::mutator::Guest;
-    use kpo::plugin::types::Context;
+    use exports::kpo::plugin::settings::Guest as Settings;
+    use exports::kpo::plugin::validator::Guest as Validator;
+    use kpo::plugin::types::{Admission, Context};
 
     struct Plugin;
 
-    impl Guest for Plugin {
-        fn mutate(pod: String, context: Context) -> Result<String, String> {
-            let parsed: Value = serde_json::from_str(&pod).map_err(|e| e.to_string())?;
-            let config: Value = serde_json::from_str(&context.config).map_err(|e| format!("config: {e}"))?;
-            let allow_root = config.get("allow_root").and_then(Value::as_bool).unwrap_or(false);
-            let problems = violations(&parsed, allow_root);
-            if problems.is_empty() { Ok(pod) } else { Err(problems.join("; ")) }
+    impl Validator for Plugin {
+        fn validate(pod: String, context: Context) -> Admission {
+            let (Ok(pod), Ok(config)) = (serde_json::from_str(&pod), serde_json::from_str(&context.config)) else {
+                return Admission::Refuse("the pod or the config is not JSON".into());
+            };
+            let problems = violations(&pod, allow_root(&config));
+            if problems.is_empty() { Admission::Accept } else { Admission::Refuse(problems.join("; ")) }
+        }
+    }
+
+    impl Settings for Plugin {
+        fn validate_config(config: String) -> Result<(), String> {
+            let config: Value = serde_json::from_str(&config).map_err(|e| format!("not JSON: {e}"))?;
+            config_problems(&config).map_or(Ok(()), Err)
         }
     }
 
     export!(Plugin);
+}
+
+/// Whether the config lets containers run as root.
+pub fn allow_root(config: &Value) -> bool {
+    config.get("allow_root").and_then(Value::as_bool).unwrap_or(false)
+}
+
+/// What is wrong with a config, if anything: only `allow_root`, a boolean, is known.
+pub fn config_problems(config: &Value) -> Option<String> {
+    let Some(table) = config.as_object() else {
+        return Some("the config must be a table".into());
+    };
+    let mut problems: Vec<String> = table
+        .keys()
+        .filter(|k| *k != "allow_root")
+        .map(|k| format!("unknown key `{k}` (the only key is allow_root)"))
+        .collect();
+    if table.get("allow_root").is_some_and(|v| !v.is_boolean()) {
+        problems.push("`allow_root` must be true or false".into());
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
 }
 
 /// Every reason to refuse the pod, empty if it is acceptable.
@@ -88,5 +120,14 @@ mod tests {
         assert_eq!(found.len(), 4, "{found:?}");
         assert!(found.iter().any(|f| f == "container base is privileged"));
         assert_eq!(violations(&pod, true).len(), 3);
+    }
+
+    #[test]
+    fn a_config_is_checked_key_by_key() {
+        assert_eq!(config_problems(&json!({"allow_root": true})), None);
+        assert_eq!(
+            config_problems(&json!({"allow_rot": true, "allow_root": "yes"})).unwrap(),
+            "unknown key `allow_rot` (the only key is allow_root); `allow_root` must be true or false"
+        );
     }
 }

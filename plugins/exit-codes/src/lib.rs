@@ -13,7 +13,7 @@ use serde_json::Value;
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    wit_bindgen::generate!({ world: "interpreter-plugin", path: "../../wit" });
+    wit_bindgen::generate!({ world: "interpreter-plugin", path: "../../wit/0.1.0" });
 
     use super::*;
     use serde_json::json;

@@ -9,7 +9,7 @@
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    wit_bindgen::generate!({ world: "interpreter-plugin", path: "../../wit" });
+    wit_bindgen::generate!({ world: "interpreter-plugin", path: "../../wit/0.1.0" });
 
     use super::*;
     use serde_json::{Value, json};

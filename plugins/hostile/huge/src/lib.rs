@@ -2,7 +2,7 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(unconditional_recursion, clippy::all)]
 
-wit_bindgen::generate!({ world: "mutator-plugin", path: "../../../wit" });
+wit_bindgen::generate!({ world: "mutator-plugin", path: "../../../wit/0.1.0" });
 
 use exports::kpo::plugin::mutator::Guest;
 use kpo::plugin::types::Context;
