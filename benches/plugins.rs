@@ -138,7 +138,9 @@ fn main() {
         let spec = spec(name, path, config);
         let heavy = bytes.len() > 4 << 20;
         // A host of its own each time: a host compiles a component once and keeps it.
-        let cold = time(if heavy { 1 } else { 3 }, || PluginHost::new(None).unwrap().load(&spec).unwrap());
+        let cold = time(if heavy { 1 } else { 3 }, || {
+            PluginHost::new(None).unwrap().load(&spec).unwrap()
+        });
         host.load(&spec).unwrap();
         let cached = time(20, || host.load(&spec).unwrap());
         let loaded: Vec<Loaded> = host.load_all(std::slice::from_ref(&spec), role).unwrap();

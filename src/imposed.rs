@@ -44,7 +44,11 @@ pub fn gather(
         }
     }
     for path in command_line {
-        let files = if path.is_dir() { folder(path)? } else { vec![path.clone()] };
+        let files = if path.is_dir() {
+            folder(path)?
+        } else {
+            vec![path.clone()]
+        };
         for file in files {
             specs.extend(source(&file, Origin::CommandLine(file.clone()))?);
         }
@@ -105,7 +109,10 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let (machine, user) = (root.path().join("etc"), root.path().join("home"));
         write(&machine.join("policy.wasm"), "");
-        write(&machine.join("b.toml"), "[[policy]]\npath = \"policy.wasm\"\nname = \"strict\"\n");
+        write(
+            &machine.join("b.toml"),
+            "[[policy]]\npath = \"policy.wasm\"\nname = \"strict\"\n",
+        );
         write(
             &user.join("a.toml"),
             "[[policy]]\npath = \"../etc/policy.wasm\"\nname = \"audit\"\nmode = \"monitor\"\n",
@@ -120,10 +127,26 @@ mod tests {
         assert_eq!(
             seen,
             [
-                ("strict", PolicyMode::Enforce, format!("machine configuration {}", machine.join("b.toml").display())),
-                ("policy", PolicyMode::Enforce, format!("machine configuration {}", machine.join("policy.wasm").display())),
-                ("audit", PolicyMode::Monitor, format!("user configuration {}", user.join("a.toml").display())),
-                ("policy", PolicyMode::Enforce, format!("--policy {}", cli.display())),
+                (
+                    "strict",
+                    PolicyMode::Enforce,
+                    format!("machine configuration {}", machine.join("b.toml").display())
+                ),
+                (
+                    "policy",
+                    PolicyMode::Enforce,
+                    format!("machine configuration {}", machine.join("policy.wasm").display())
+                ),
+                (
+                    "audit",
+                    PolicyMode::Monitor,
+                    format!("user configuration {}", user.join("a.toml").display())
+                ),
+                (
+                    "policy",
+                    PolicyMode::Enforce,
+                    format!("--policy {}", cli.display())
+                ),
             ]
         );
     }
@@ -131,11 +154,18 @@ mod tests {
     #[test]
     fn a_missing_folder_imposes_nothing_and_a_bad_file_is_located() {
         let root = tempfile::tempdir().unwrap();
-        assert!(gather(Some(&root.path().join("none")), None, &[]).unwrap().is_empty());
+        assert!(
+            gather(Some(&root.path().join("none")), None, &[])
+                .unwrap()
+                .is_empty()
+        );
         let bad = root.path().join("bad.toml");
         write(&bad, "[[policy]]\npath = \"x.wasm\"\nmode = \"audit\"\n");
         let e = gather(None, None, &[bad]).unwrap_err().to_string();
-        assert!(e.contains("bad.toml:3:8: policy[0].mode: `audit` is not a policy mode"), "{e}");
+        assert!(
+            e.contains("bad.toml:3:8: policy[0].mode: `audit` is not a policy mode"),
+            "{e}"
+        );
         assert!(e.contains("no plugin file at"), "{e}");
     }
 }

@@ -14,7 +14,9 @@ use crate::pod::{self, RunIdentity};
 use crate::report::RunReport;
 use crate::supervise::{self, Interrupt, Observer, RunError};
 use crate::task::{RetryPolicy, Task};
-use crate::vocabulary::{Admission, AttemptReport, FailureClass, Mutation, Outcome, PolicyCheck, PolicyMode, Verdict, Warning};
+use crate::vocabulary::{
+    Admission, AttemptReport, FailureClass, Mutation, Outcome, PolicyCheck, PolicyMode, Verdict, Warning,
+};
 
 /// Errors that end a run before it has a report.
 #[derive(Debug, thiserror::Error)]
@@ -65,14 +67,30 @@ pub async fn run_task(
         let prepared = match prepare(task, &identity, namespace, plugins, &earlier) {
             Ok(p) => p,
             Err(e @ PluginError::Refused { .. }) => {
-                let report = refused(task, &identity, namespace, &e, Prepared::default(), attempts, first_start);
+                let report = refused(
+                    task,
+                    &identity,
+                    namespace,
+                    &e,
+                    Prepared::default(),
+                    attempts,
+                    first_start,
+                );
                 return Ok(report);
             }
             Err(e) => return Err(e.into()),
         };
         announce(observer.as_ref(), &prepared);
         if let Some(e) = prepared.denial() {
-            return Ok(refused(task, &identity, namespace, &e, prepared, attempts, first_start));
+            return Ok(refused(
+                task,
+                &identity,
+                namespace,
+                &e,
+                prepared,
+                attempts,
+                first_start,
+            ));
         }
         if identity.attempt > 1 {
             observer.notice(&format!(
@@ -275,7 +293,12 @@ fn refused(
 }
 
 /// What a plugin is told about the attempt it works on.
-fn context(task: &Task, identity: &RunIdentity, namespace: &str, earlier: &[plugin::Outcome]) -> plugin::Context {
+fn context(
+    task: &Task,
+    identity: &RunIdentity,
+    namespace: &str,
+    earlier: &[plugin::Outcome],
+) -> plugin::Context {
     plugin::Context {
         attempt: identity.attempt,
         earlier: earlier.to_vec(),

@@ -153,8 +153,7 @@ pub async fn run(args: RunArgs) -> Result<i32, CliError> {
 
 /// The tasks' plugins, in one host: a component several tasks use is compiled once.
 fn load_plugins(tasks: &[Task]) -> Result<Vec<Option<Arc<TaskPlugins>>>, CliError> {
-    let uses = |t: &Task| !t.mutators.is_empty() || !t.interpreters.is_empty();
-    if !tasks.iter().any(uses) {
+    if !tasks.iter().any(Task::has_plugins) {
         return Ok(tasks.iter().map(|_| None).collect());
     }
     let host = Arc::new(tokio::task::block_in_place(|| {
@@ -163,7 +162,7 @@ fn load_plugins(tasks: &[Task]) -> Result<Vec<Option<Arc<TaskPlugins>>>, CliErro
     tasks
         .iter()
         .map(|t| {
-            if !uses(t) {
+            if !t.has_plugins() {
                 return Ok(None);
             }
             let loaded = tokio::task::block_in_place(|| TaskPlugins::load_in(host.clone(), t))?;

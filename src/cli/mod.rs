@@ -563,7 +563,8 @@ async fn run(args: RunArgs) -> Result<i32, CliError> {
         .await
         .map_err(Box::new)?;
     let lost = claim.lost();
-    let result = claimed(args, task, plugins, conn, ns, identity, log_file, lost).await;
+    let result = claimed(args, task, plugins, &conn, ns, identity, log_file, lost).await;
+    // Before `conn` goes: with it goes the simulated cluster the claim lives in.
     claim.release().await;
     result
 }
@@ -589,7 +590,7 @@ async fn claimed(
     args: RunArgs,
     task: Task,
     plugins: Option<TaskPlugins>,
-    conn: Connection,
+    conn: &Connection,
     ns: String,
     identity: RunIdentity,
     log_file: Option<std::fs::File>,
@@ -660,14 +661,21 @@ async fn claimed(
                 pod.name_any()
             );
             let observer = recording.clone();
-            let report =
-                supervise::attach(conn.client, pod, &task.run, observer, interrupts, journal.cursors).await;
+            let report = supervise::attach(
+                conn.client.clone(),
+                pod,
+                &task.run,
+                observer,
+                interrupts,
+                journal.cursors,
+            )
+            .await;
             Ok(report)
         }
         None => {
             let observer = recording.clone();
             runner::run_task(
-                conn.client,
+                conn.client.clone(),
                 &task,
                 plugins.as_ref(),
                 identity,

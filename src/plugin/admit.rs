@@ -16,7 +16,8 @@ pub fn admit(
     pod: &Pod,
     ctx: &Context,
 ) -> Result<(Vec<PolicyCheck>, Vec<Warning>), PluginError> {
-    let json = serde_json::to_string(pod).map_err(|e| PluginError::Engine(format!("cannot write the pod as JSON: {e}")))?;
+    let json = serde_json::to_string(pod)
+        .map_err(|e| PluginError::Engine(format!("cannot write the pod as JSON: {e}")))?;
     let mut checks = Vec::new();
     let mut warnings = Vec::new();
     for policy in policies {
@@ -25,7 +26,11 @@ pub fn admit(
             wit::Admission::Accept => Ok((Admission::Accepted, None)),
             wit::Admission::Warn(list) => {
                 let named = super::warnings(name, list)?;
-                let joined = named.iter().map(|w| w.message.as_str()).collect::<Vec<_>>().join("; ");
+                let joined = named
+                    .iter()
+                    .map(|w| w.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ");
                 warnings.extend(named);
                 Ok((Admission::Warned, Some(joined)))
             }

@@ -418,7 +418,12 @@ impl Loaded {
     }
 
     /// Asks the validating policy about the final pod (JSON).
-    fn call_validate(&self, host: &PluginHost, pod: &str, ctx: &Context) -> Result<wit::Admission, PluginError> {
+    fn call_validate(
+        &self,
+        host: &PluginHost,
+        pod: &str,
+        ctx: &Context,
+    ) -> Result<wit::Admission, PluginError> {
         let ctx = self.context(ctx);
         let indices = self
             .exports
@@ -426,7 +431,9 @@ impl Loaded {
             .as_ref()
             .ok_or_else(|| self.require(Role::Policy).unwrap_err())?;
         self.call(host, |store, instance| {
-            indices.load(&mut *store, instance)?.call_validate(store, pod, &ctx)
+            indices
+                .load(&mut *store, instance)?
+                .call_validate(store, pod, &ctx)
         })
     }
 
@@ -534,7 +541,7 @@ impl TaskPlugins {
     /// any pod exists. Compiled components are kept in `cache` (the CLI's is
     /// [`default_cache_dir`]).
     pub fn load(task: &crate::task::Task, cache: Option<PathBuf>) -> Result<Option<Self>, PluginError> {
-        if task.mutators.is_empty() && task.policies.is_empty() && task.interpreters.is_empty() {
+        if !task.has_plugins() {
             return Ok(None);
         }
         Self::load_in(Arc::new(PluginHost::new(cache)?), task).map(Some)

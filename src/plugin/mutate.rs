@@ -29,7 +29,12 @@ fn protected() -> [String; 5] {
 
 /// Applies `plugins` in order to `pod`. Stops at the first refusal, failure or forbidden change,
 /// so a bad plugin never yields a half-changed pod to submit.
-pub fn mutate(host: &PluginHost, plugins: &[Loaded], mut pod: Pod, ctx: &Context) -> Result<Mutated, PluginError> {
+pub fn mutate(
+    host: &PluginHost,
+    plugins: &[Loaded],
+    mut pod: Pod,
+    ctx: &Context,
+) -> Result<Mutated, PluginError> {
     let mut mutations = Vec::new();
     let mut warnings = Vec::new();
     for plugin in plugins {

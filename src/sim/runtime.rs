@@ -18,7 +18,9 @@ fn over_its_limit(c: &Container, memory: Option<&str>) -> bool {
         .and_then(|r| r.limits.as_ref())
         .and_then(|l| l.get("memory"));
     match (memory, limit) {
-        (Some(used), Some(limit)) => crate::names::quantity_value(used) > crate::names::quantity_value(&limit.0),
+        (Some(used), Some(limit)) => {
+            crate::names::quantity_value(used) > crate::names::quantity_value(&limit.0)
+        }
         _ => false,
     }
 }
@@ -60,7 +62,10 @@ impl Node {
             None if native_sidecar => std::future::pending().await,
             None => {}
         }
-        let (code, reason) = match (script.oom || over_its_limit(c, script.memory.as_deref()), script.exit_code) {
+        let (code, reason) = match (
+            script.oom || over_its_limit(c, script.memory.as_deref()),
+            script.exit_code,
+        ) {
             (true, _) => (137, "OOMKilled"),
             (false, 0) => (0, "Completed"),
             (false, n) => (n, "Error"),

@@ -63,6 +63,12 @@ pub struct Task {
 }
 
 impl Task {
+    /// Whether the task names any plugin (its own or an imposed policy): without one, no
+    /// WebAssembly engine is started for it.
+    pub fn has_plugins(&self) -> bool {
+        !(self.mutators.is_empty() && self.policies.is_empty() && self.interpreters.is_empty())
+    }
+
     /// Adds policies imposed from outside the task file (the command line, the user's or the
     /// machine's configuration). The task file cannot take one back: an entry of its own with
     /// the name of an imposed policy (which could otherwise switch it to `monitor` or give it

@@ -19,8 +19,8 @@ use super::raw::{
 };
 use super::{LogSelection, OnFinish, RetryPolicy, RunPolicy, Task};
 use crate::names;
-use crate::vocabulary::PolicyMode;
 use crate::result::{ResultSpec, Via};
+use crate::vocabulary::PolicyMode;
 
 pub type Found = Vec<(KeyPath, String)>;
 
@@ -47,8 +47,20 @@ pub fn validate(mut raw: RawTask, folder: &Path) -> Result<Task, Found> {
         .take()
         .map(|r| retry_policy(r, &mut bad))
         .unwrap_or_default();
-    let mutators = plugins(std::mem::take(&mut raw.mutate), "mutate", folder, &Origin::TaskFile, &mut bad);
-    let policies = plugins(std::mem::take(&mut raw.policy), "policy", folder, &Origin::TaskFile, &mut bad);
+    let mutators = plugins(
+        std::mem::take(&mut raw.mutate),
+        "mutate",
+        folder,
+        &Origin::TaskFile,
+        &mut bad,
+    );
+    let policies = plugins(
+        std::mem::take(&mut raw.policy),
+        "policy",
+        folder,
+        &Origin::TaskFile,
+        &mut bad,
+    );
     let interpreters = plugins(
         std::mem::take(&mut raw.interpret),
         "interpret",
@@ -512,7 +524,9 @@ fn result_spec(raw: RawResult, bad: &mut impl FnMut(KeyPath, String)) -> ResultS
 /// Checks a policy file's `[[policy]]` entries, as a task file's.
 pub fn policy_file(raw: RawPolicyFile, folder: &Path, origin: &Origin) -> Result<Vec<PluginSpec>, Found> {
     let mut found = Found::new();
-    let specs = plugins(raw.policy, "policy", folder, origin, &mut |k, m| found.push((k, m)));
+    let specs = plugins(raw.policy, "policy", folder, origin, &mut |k, m| {
+        found.push((k, m))
+    });
     if found.is_empty() { Ok(specs) } else { Err(found) }
 }
 
@@ -576,7 +590,9 @@ fn plugins(
         if p.writable.is_some() && field != "mutate" {
             bad(
                 key().key("writable"),
-                format!("only a mutator changes the pod: `writable` applies to [[mutate]] entries, not [[{field}]]"),
+                format!(
+                    "only a mutator changes the pod: `writable` applies to [[mutate]] entries, not [[{field}]]"
+                ),
             );
         }
         for w in p.writable.iter().flatten().filter(|w| !w.starts_with('/')) {

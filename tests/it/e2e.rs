@@ -21,6 +21,8 @@ async fn real() -> Option<Cluster> {
         ns: "default".into(),
         image: e2e_image(),
         node: crate::leftovers::Node::of_the_kit(),
+        kubeconfig: path,
+        _scratch: None,
     })
 }
 
@@ -37,7 +39,7 @@ macro_rules! on_real_cluster {
 
 mod e2e_shared {
     use super::*;
-    use crate::{disruptions, logs};
+    use crate::{disruptions, logs, policies};
     crate::scenarios::shared_scenarios!(on_real_cluster);
 }
 

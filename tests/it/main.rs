@@ -14,6 +14,7 @@ mod leftovers;
 mod logs;
 mod matrix;
 mod plugins;
+mod policies;
 mod readme;
 mod reattach;
 mod results;

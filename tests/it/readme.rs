@@ -232,6 +232,10 @@ pub async fn task_file_reference_runs_verbatim(c: &Cluster) {
     )
     .unwrap();
     place("add-labels", &dir.path().join("plugins/add_labels.wasm"));
+    place(
+        "deny-privileged",
+        &dir.path().join("plugins/deny_privileged.wasm"),
+    );
     place("log-scan", &dir.path().join("plugins/log_scan.wasm"));
     let (code, report) = kpo_run(c, &task);
     assert_eq!(code, Some(0), "{report:#}");
@@ -289,6 +293,10 @@ pub async fn task_file_fragments_run_verbatim(c: &Cluster) {
         &snippet("### In the task file", "toml"),
     );
     place("add-labels", &dir.path().join("plugins/add_labels.wasm"));
+    place(
+        "deny-privileged",
+        &dir.path().join("plugins/deny_privileged.wasm"),
+    );
     place("log-scan", &dir.path().join("plugins/log_scan.wasm"));
     std::fs::create_dir(dir.path().join("data")).unwrap();
     let (code, report) = kpo_run(c, &plugins);
@@ -300,6 +308,8 @@ pub async fn task_file_fragments_run_verbatim(c: &Cluster) {
         serde_json::json!({"op": "add", "path": "/metadata/labels/cost-center", "value": "ml"}),
         "{mutation:#}"
     );
+    assert_eq!(report["policies"][0]["policy"], "deny_privileged", "{report:#}");
+    assert_eq!(report["policies"][0]["admission"], "accepted", "{report:#}");
     assert_eq!(report["decision"]["verdict"], "success");
 }
 
@@ -348,8 +358,9 @@ fn build_snippet(
     folder.join("app.wasm")
 }
 
-/// The README's three minimal plugins — Rust (built from the README by `plugins/readme-mutator`),
-/// Python and JavaScript (built here with the README's own commands) — in tasks on the cluster.
+/// The README's three minimal plugins — a Rust mutator (built from the README by
+/// `plugins/readme-mutator`), a Python interpreter and a JavaScript validating policy (built
+/// here with the README's own commands) — in tasks on the cluster.
 pub fn minimal_plugins_run_verbatim(c: &Cluster) {
     let dir = tempfile::tempdir().unwrap();
     // Building the Python and JavaScript components keeps both cores busy for a minute.
@@ -374,33 +385,40 @@ pub fn minimal_plugins_run_verbatim(c: &Cluster) {
     );
     let rust = crate::harness::plugin("readme-mutator");
     drop(node);
-    let uses = |mutator: &Path| {
-        format!(
-            "[[mutate]]\npath = \"{}\"\n[[interpret]]\npath = \"{}\"\n",
-            mutator.display(),
-            python.display()
-        )
-    };
-    for (name, mutator) in [("readme-rust", &rust), ("readme-js", &js)] {
-        let quiet = task_with(dir.path(), c, name, "echo all quiet", &uses(mutator));
-        let (code, report) = kpo_run(c, &quiet);
-        assert_eq!(code, Some(0), "{name}: {report:#}");
-        assert_eq!(
-            report["mutations"][0]["patch"][0]["path"], "/metadata/labels/hello",
-            "{name}: {report:#}"
-        );
-        assert_eq!(report["decision"]["verdict"], "success", "{name}");
-    }
+    let uses = format!(
+        "[[mutate]]\npath = \"{}\"\n[[policy]]\npath = \"{}\"\n[[interpret]]\npath = \"{}\"\n",
+        rust.display(),
+        js.display(),
+        python.display()
+    );
+    let quiet = task_with(dir.path(), c, "readme-quiet", "echo all quiet", &uses);
+    let (code, report) = kpo_run(c, &quiet);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(
+        report["mutations"][0]["patch"][0]["path"], "/metadata/labels/hello",
+        "{report:#}"
+    );
+    assert_eq!(
+        report["warnings"],
+        serde_json::json!([
+            {"plugin": "readme_mutator", "message": "labelled hello=world"},
+            {"plugin": "app", "message": "the pod has no team label"},
+        ]),
+        "{report:#}"
+    );
+    assert_eq!(report["policies"][0]["admission"], "warned");
+    assert_eq!(report["decision"]["verdict"], "success");
     let raising = task_with(
         dir.path(),
         c,
         "readme-raise",
         "echo 'Traceback (most recent call last):'",
-        &uses(&rust),
+        &format!("[labels]\nteam = \"data\"\n{uses}"),
     );
     let (code, report) = kpo_run(c, &raising);
     assert_eq!(code, Some(1), "{report:#}");
     assert_eq!(report["decision"]["reason"], "the task raised an exception");
+    assert_eq!(report["policies"][0]["admission"], "accepted", "{report:#}");
     let template = dir.path().join("host-network.yaml");
     std::fs::write(
         &template,
@@ -412,15 +430,16 @@ pub fn minimal_plugins_run_verbatim(c: &Cluster) {
         c,
         "readme-refused",
         "true",
-        &format!("pod_template = \"{}\"\n{}", template.display(), uses(&js)),
+        &format!("pod_template = \"{}\"\n{uses}", template.display()),
     );
     let (code, report) = kpo_run(c, &refused);
     assert_eq!(code, Some(77), "{report:#}");
+    assert_eq!(report["outcome"], "refused", "{report:#}");
     assert!(
         report["message"]
             .as_str()
             .unwrap()
-            .contains("hostNetwork is not allowed here"),
+            .contains("policy app (task file) refused the pod: hostNetwork is not allowed here"),
         "{report:#}"
     );
 }

@@ -23,12 +23,21 @@ pub struct Cluster {
     pub image: String,
     /// The node's runtime, where the test can look at it (the test cluster's containerd).
     pub node: Option<crate::leftovers::Node>,
+    /// A kubeconfig file with kpo's credentials, for scenarios that run the `kpo` binary.
+    pub kubeconfig: String,
+    /// Where the kubeconfig of a simulated cluster is written; removed with the cluster.
+    pub _scratch: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 /// Every scenario that runs on both clusters, listed once: `$run!(module: name, ...)` for each
 /// module that holds some. `sim.rs` and `e2e.rs` pass the macro that runs one on their cluster.
 macro_rules! shared_scenarios {
     ($run:ident) => {
+        $run!(policies:
+            an_outside_policy_refuses_what_a_later_mutator_slips_in,
+            a_monitor_policy_reports_and_the_pod_goes,
+            an_oomkilled_attempt_is_retried_with_more_memory,
+        );
         $run!(disruptions: an_eviction_is_an_infrastructure_failure_on_any_version, a_run_stopped_with_kpo_delete_is_not_retried);
         $run!(logs: bytes_arrive_unchanged, a_mebibyte_line_arrives_whole, a_hundred_thousand_lines_arrive_once);
         $run!(scenarios:

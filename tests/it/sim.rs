@@ -13,17 +13,23 @@ use kube::Api;
 use crate::disruptions;
 use crate::harness::{pods_of_run, run, task};
 use crate::logs;
+use crate::policies;
 use crate::scenarios::{self, Cluster};
 
 /// A fresh simulated cluster, and the scenarios' view of it.
 pub async fn sim() -> (SimCluster, Cluster) {
     let sim = SimCluster::start().await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let kubeconfig = scratch.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, sim.kubeconfig()).unwrap();
     let cluster = Cluster {
         client: sim.client(),
         admin: sim.client(),
         ns: "default".into(),
         image: "busybox:1.36".into(),
         node: None,
+        kubeconfig: kubeconfig.to_string_lossy().into_owned(),
+        _scratch: Some(std::sync::Arc::new(scratch)),
     };
     (sim, cluster)
 }
