@@ -25,9 +25,11 @@ pub const CLAIMED: i32 = 75;
 /// A plugin failed: it trapped, ran out of time or memory, returned something invalid, or
 /// changed what it may not. No pod was created if it was a mutator. EX_PROTOCOL.
 pub const PLUGIN_FAILED: i32 = 76;
-/// A mutator plugin refused the pod (a policy said no). No pod was created. EX_NOPERM.
+/// A plugin refused the pod: a mutator, or a validating policy in `enforce` mode. No pod was
+/// created; the run still has a report (`outcome: refused`). EX_NOPERM.
 pub const REFUSED: i32 = 77;
-/// The task file (or a file it names) is invalid. EX_CONFIG.
+/// The task file (or a file it names: a pod template, a policy file) is invalid, redefines an
+/// imposed policy, or a plugin rejected its `config`. EX_CONFIG.
 pub const CONFIG: i32 = 78;
 /// A batch in which some task did not succeed (nor was skipped): each task's own code is in
 /// its report and the summary.

@@ -163,7 +163,7 @@ mod tests {
         write(&bad, "[[policy]]\npath = \"x.wasm\"\nmode = \"audit\"\n");
         let e = gather(None, None, &[bad]).unwrap_err().to_string();
         assert!(
-            e.contains("bad.toml:3:8: policy[0].mode: `audit` is not a policy mode"),
+            e.contains("bad.toml:3:1: policy[0].mode: `audit` is not a policy mode"),
             "{e}"
         );
         assert!(e.contains("no plugin file at"), "{e}");

@@ -213,6 +213,17 @@ pub enum Admission {
     Failed,
 }
 
+impl Admission {
+    pub fn name(self) -> &'static str {
+        match self {
+            Admission::Accepted => "accepted",
+            Admission::Warned => "warned",
+            Admission::Refused => "refused",
+            Admission::Failed => "failed",
+        }
+    }
+}
+
 /// One policy's part in a run: which, from where, in which mode, and what it said.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PolicyCheck {
@@ -284,6 +295,17 @@ mod tests {
         }
         for v in [Verdict::Success, Verdict::Skip, Verdict::Retry, Verdict::Failure] {
             assert_eq!(serde_json::to_value(v).unwrap(), v.name());
+        }
+        for a in [
+            Admission::Accepted,
+            Admission::Warned,
+            Admission::Refused,
+            Admission::Failed,
+        ] {
+            assert_eq!(serde_json::to_value(a).unwrap(), a.name());
+        }
+        for m in [PolicyMode::Enforce, PolicyMode::Monitor] {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.name());
         }
         for c in [
             FailureClass::Infrastructure,

@@ -65,7 +65,8 @@ enum Command {
     /// Exit code: 0 on success, the main container's exit code when it fails, or one of kpo's
     /// own: 65 rejected by the API server, 69 cluster unreachable, 74 invalid result, 75 run
     /// supervised by another kpo,
-    /// 76 plugin failed, 77 refused by a plugin, 78 invalid task file, 80 a batch in which a
+    /// 76 plugin failed, 77 refused by a plugin or policy, 78 invalid task file (or policy file,
+    /// or a plugin config its plugin rejects), 80 a batch in which a
     /// task did not succeed, 99 skipped (by an interpreter), 124 timed out, 125 never started,
     /// 130 interrupted.
     Run(RunArgs),
@@ -454,16 +455,15 @@ fn validate(path: &Path, policy: &PolicyArgs) -> Result<i32, CliError> {
 /// Which policies apply, where each comes from and what it says; and the plugins' warnings.
 fn show_policies(prepared: &runner::Prepared) {
     for c in &prepared.policies {
-        let answer = match (&c.reason, c.admission) {
-            (Some(why), a) if a != crate::vocabulary::Admission::Accepted => format!("{a:?}: {why}"),
-            (_, a) => format!("{a:?}"),
+        let answer = match &c.reason {
+            Some(why) => format!("{}: {why}", c.admission.name()),
+            None => c.admission.name().to_owned(),
         };
         eprintln!(
-            "kpo: policy {} ({}, from {}): {}",
+            "kpo: policy {} ({}, from {}): {answer}",
             c.policy,
             c.mode.name(),
-            c.source,
-            answer.to_lowercase()
+            c.source
         );
     }
     for w in &prepared.warnings {

@@ -1,6 +1,6 @@
 //! The host side of `wit/` (0.2.0) and `wit/0.1.0/`: one `bindgen!` per contract version kpo
 //! speaks. 0.2.0 is kpo's own
-//! vocabulary; 0.1.0 components are called through [`super::compat`].
+//! vocabulary; 0.1.0 components are translated to it at the boundary.
 
 /// `kpo:plugin@0.2.0`, the current contract.
 pub mod v2 {

@@ -62,8 +62,8 @@ pub enum PluginError {
     #[error("plugin {plugin}: {message}")]
     Setup { plugin: String, message: String },
     #[error(
-        "plugin {plugin} is used as a {} but does not export kpo:plugin/{} ({}) (it exports: {implements})",
-        role.name(), role.interface(), role.versions()
+        "plugin {plugin} is used as {} but does not export kpo:plugin/{} ({}) (it exports: {implements})",
+        role.described(), role.interface(), role.versions()
     )]
     WrongWorld {
         plugin: String,
@@ -313,6 +313,15 @@ impl Role {
             Role::Mutator => "mutator",
             Role::Policy => "policy",
             Role::Interpreter => "interpreter",
+        }
+    }
+
+    /// The role in a sentence: "a policy", "an interpreter".
+    fn described(self) -> &'static str {
+        match self {
+            Role::Mutator => "a mutator",
+            Role::Policy => "a policy",
+            Role::Interpreter => "an interpreter",
         }
     }
 

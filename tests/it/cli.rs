@@ -216,8 +216,9 @@ pub fn ctrl_c_deletes_the_pod_on(kubeconfig: &str, image: &str) {
         let line = line.unwrap();
         seen.push_str(&line);
         seen.push('\n');
-        if let Some(rest) = line.split(": pod ").nth(1) {
-            pod_name = rest.split('/').nth(1).map(String::from);
+        // `Submitted (pod NAMESPACE/NAME)`
+        if let Some(rest) = line.split("Submitted (pod ").nth(1) {
+            pod_name = rest.trim_end_matches(')').split('/').nth(1).map(String::from);
         }
         if line.contains("Running") {
             break;

@@ -334,7 +334,7 @@ fn a_plugin_of_the_wrong_world_is_named() {
     let e = error_of("exit-codes", "");
     assert_eq!(
         e,
-        "plugin exit_codes is used as mutator but does not export kpo:plugin/mutator@0.1.0 (it implements: interpreter-plugin)"
+        "plugin exit_codes is used as a mutator but does not export kpo:plugin/mutator (0.2.0 or 0.1.0) (it exports: interpreter@0.1.0)"
     );
 }
 
@@ -424,9 +424,10 @@ fn inspect_names_roles_and_imports() {
     let out = kpo(&["plugin", "inspect", plugin("log-scan").to_str().unwrap()]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(stdout.contains("roles:   interpreter"), "{stdout}");
+    assert!(stdout.contains("roles:    interpreter"), "{stdout}");
+    assert!(stdout.contains("contract: interpreter@0.1.0"), "{stdout}");
     assert!(
-        stdout.contains("imports: kpo:plugin/log@0.1.0, kpo:plugin/types@0.1.0"),
+        stdout.contains("imports:  kpo:plugin/log@0.1.0, kpo:plugin/types@0.1.0"),
         "{stdout}"
     );
     assert!(stdout.contains("kpo:plugin/interpreter@0.1.0"), "{stdout}");

@@ -355,7 +355,7 @@ fn configs_and_worlds_are_checked_when_plugins_load() {
         (
             entry("interpret", "deny-privileged", ""),
             exit::PLUGIN_FAILED,
-            "plugin deny_privileged is used as a interpreter but does not export kpo:plugin/interpreter (0.2.0 or 0.1.0) (it exports: validator@0.2.0, settings@0.2.0)",
+            "plugin deny_privileged is used as an interpreter but does not export kpo:plugin/interpreter (0.2.0 or 0.1.0) (it exports: validator@0.2.0, settings@0.2.0)",
         ),
     ];
     for (i, (plugins, code, message)) in cases.iter().enumerate() {

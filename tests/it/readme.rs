@@ -242,6 +242,7 @@ pub async fn task_file_reference_runs_verbatim(c: &Cluster) {
     assert_eq!(report["outcome"], "succeeded", "{report:#}");
     assert_eq!(report["result"], serde_json::json!({}));
     assert_eq!(report["decision"]["plugin"], "log_scan");
+    assert_eq!(report["policies"][0]["admission"], "accepted", "{report:#}");
     let roles: Vec<(&str, &str)> = report["containers"]
         .as_array()
         .unwrap()
