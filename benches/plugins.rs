@@ -108,6 +108,24 @@ fn main() {
             serde_json::json!({"patterns": ["ERROR"]}),
         ),
         (
+            "oom-memory (Rust, 0.2.0)",
+            Role::Mutator,
+            rust("oom_memory"),
+            serde_json::json!({"factor": 2, "max": "2Gi"}),
+        ),
+        (
+            "flaky (Rust, 0.2.0)",
+            Role::Interpreter,
+            rust("flaky"),
+            serde_json::json!({}),
+        ),
+        (
+            "require-labels (JavaScript, policy)",
+            Role::Policy,
+            root.join("js/require_labels.wasm"),
+            serde_json::json!({"required": ["app"], "recommended": ["owner"]}),
+        ),
+        (
             "inject-sidecar (JavaScript, QuickJS)",
             Role::Mutator,
             root.join("js/inject_sidecar.wasm"),
