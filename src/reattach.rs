@@ -126,6 +126,11 @@ pub enum LostPod {
         namespace: String,
         pod: String,
     },
+    /// A plugin refused the run before it had a pod.
+    #[error(
+        "run {run_id} never had a pod: a plugin refused it before one was created (`kpo list` shows how it ended)"
+    )]
+    NeverCreated { run_id: String },
     #[error("cannot look for the pod of run {run_id}")]
     Unreachable {
         run_id: String,
@@ -138,7 +143,7 @@ impl LostPod {
     /// A run whose pod is gone has failed; a cluster that cannot be asked is unavailable.
     pub fn exit_code(&self) -> i32 {
         match self {
-            LostPod::Replaced { .. } | LostPod::Gone { .. } => exit::FAILED,
+            LostPod::Replaced { .. } | LostPod::Gone { .. } | LostPod::NeverCreated { .. } => exit::FAILED,
             LostPod::Unreachable { .. } => exit::CLUSTER_UNAVAILABLE,
         }
     }
@@ -150,9 +155,11 @@ impl LostPod {
 /// # Errors
 /// The pod is gone, another pod has its name, or the cluster cannot be asked.
 pub async fn find_pod(client: &kube::Client, journal: &Journal) -> Result<Pod, LostPod> {
-    let pod = journal.pod.clone().unwrap_or_default();
-    let api: Api<Pod> = Api::namespaced(client.clone(), &journal.namespace);
     let (run_id, namespace) = (journal.run_id.clone(), journal.namespace.clone());
+    let Some(pod) = journal.pod.clone().filter(|p| !p.is_empty()) else {
+        return Err(LostPod::NeverCreated { run_id });
+    };
+    let api: Api<Pod> = Api::namespaced(client.clone(), &journal.namespace);
     match api.get_opt(&pod).await {
         Ok(Some(found)) if found.metadata.uid == journal.uid => Ok(found),
         Ok(Some(_)) => Err(LostPod::Replaced {

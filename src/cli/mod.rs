@@ -337,8 +337,9 @@ async fn dispatch(command: Command) -> Result<i32, CliError> {
             for journal in run_or_batch(&conn.client, &ns, &run_id, false).await? {
                 // A batch's finished tasks have no pod left: nothing to delete there.
                 match runs::delete(&conn.client, &journal).await {
-                    Err(CliError::NotReattached(crate::reattach::LostPod::Gone { .. }))
-                        if journal.batch.is_some() => {}
+                    Err(CliError::NotReattached(
+                        crate::reattach::LostPod::Gone { .. } | crate::reattach::LostPod::NeverCreated { .. },
+                    )) if journal.batch.is_some() => {}
                     other => drop(other?),
                 }
             }

@@ -122,6 +122,13 @@ pub async fn an_outside_policy_refuses_what_a_later_mutator_slips_in(c: &Cluster
         list.lines().any(|l| l.contains(run_id) && l.contains("77")),
         "the refused run is not in the journal:\n{list}"
     );
+    let logs = kpo(&["logs", "--kubeconfig", &c.kubeconfig, "-n", &c.ns, run_id]);
+    assert_eq!(logs.status.code(), Some(exit::FAILED));
+    assert!(
+        text(&logs.stderr).contains(&format!("run {run_id} never had a pod: a plugin refused it")),
+        "{}",
+        text(&logs.stderr)
+    );
 
     // The task file cannot weaken the imposed policy by redefining it.
     let weakening = write(
