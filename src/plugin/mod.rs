@@ -112,6 +112,9 @@ pub struct PluginHost {
     /// Every component loaded so far, by the SHA-256 of its bytes: the tasks of a batch that
     /// use one plugin compile and pre-instantiate it once.
     linked: std::sync::Mutex<HashMap<[u8; 32], Linked>>,
+    /// The (component, config) pairs whose `validate-config` accepted: a batch of a thousand
+    /// tasks with one policy asks it about its config once.
+    accepted: std::sync::Mutex<std::collections::HashSet<([u8; 32], String)>>,
 }
 
 /// A component compiled and linked, ready to be instantiated for any spec that names it.
@@ -214,6 +217,7 @@ impl PluginHost {
             linker,
             cache,
             linked: Default::default(),
+            accepted: Default::default(),
         })
     }
 
@@ -247,7 +251,14 @@ impl PluginHost {
             pre,
             from_cache: linked.from_cache,
         };
-        loaded.check_config(self)?;
+        let asked = (key, loaded.config());
+        let known = self.accepted.lock().is_ok_and(|a| a.contains(&asked));
+        if !known {
+            loaded.check_config(self)?;
+            if let Ok(mut a) = self.accepted.lock() {
+                a.insert(asked);
+            }
+        }
         Ok(loaded)
     }
 

@@ -500,3 +500,35 @@ fn plugin_test_answers_for_a_policy() {
         "the reason differs without the root violation"
     );
 }
+
+/// In a batch the host asks a plugin about each config once, and about every distinct config:
+/// a bad config beside a good one of the same policy is still found.
+#[test]
+fn each_config_of_a_batch_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, config) in [
+        ("a.toml", "{ allow_root = true }"),
+        ("b.toml", "{ allow_rot = true }"),
+    ] {
+        let name = file.trim_end_matches(".toml");
+        write(
+            dir.path(),
+            file,
+            &format!(
+                "name = \"{name}\"\nimage = \"busybox:1.36\"\n{}",
+                entry("policy", "deny-privileged", &format!("config = {config}"))
+            ),
+        );
+    }
+    let out = kpo_command()
+        .args(["run", "--sim"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(exit::CONFIG), "{stderr}");
+    assert!(
+        stderr.contains("plugin deny_privileged rejected its config: unknown key `allow_rot`"),
+        "{stderr}"
+    );
+}
