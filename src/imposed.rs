@@ -152,6 +152,27 @@ mod tests {
     }
 
     #[test]
+    fn a_folder_on_the_command_line_imposes_each_of_its_files() {
+        let root = tempfile::tempdir().unwrap();
+        write(&root.path().join("p/policy.wasm"), "");
+        write(&root.path().join("p/notes.txt"), "not a policy");
+        write(
+            &root.path().join("p/a.toml"),
+            "[[policy]]\npath = \"policy.wasm\"\nname = \"first\"\n",
+        );
+        let specs = gather(None, None, &[root.path().join("p")]).unwrap();
+        let names: Vec<(&str, String)> = specs
+            .iter()
+            .map(|s| (s.name.as_str(), s.origin.to_string()))
+            .collect();
+        let file = |f: &str| format!("--policy {}", root.path().join("p").join(f).display());
+        assert_eq!(
+            names,
+            [("first", file("a.toml")), ("policy", file("policy.wasm"))]
+        );
+    }
+
+    #[test]
     fn a_missing_folder_imposes_nothing_and_a_bad_file_is_located() {
         let root = tempfile::tempdir().unwrap();
         assert!(

@@ -1,7 +1,7 @@
 //! A whole run of a task: build the pod, let the mutators change it, let the policies accept or
-//! refuse it, supervise it, let the interpreters judge it — and when the task's `[retry]` policy covers the failure, do it all
-//! again with a new pod, after a capped, jittered pause. Never two pods of a run at once: the
-//! next attempt starts only after the previous pod has finished.
+//! refuse it, supervise it, let the interpreters judge it — and when the task's `[retry]` policy
+//! covers the failure, do it all again with a new pod, after a capped, jittered pause. Never two
+//! pods of a run at once: the next attempt starts only after the previous pod has finished.
 
 use std::sync::Arc;
 use std::time::Duration;

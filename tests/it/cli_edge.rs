@@ -216,3 +216,16 @@ fn named_kubectl_kpo_it_calls_itself_kubectl_kpo() {
         text(&out.stdout)
     );
 }
+
+/// A released contract is never edited: `wit/0.1.0/plugin.wit` is byte for byte the file kpo
+/// released as `kpo:plugin@0.1.0` (components built against it must keep loading).
+#[test]
+fn the_released_contract_is_never_edited() {
+    use sha2::Digest;
+    let released = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("wit/0.1.0/plugin.wit")).unwrap();
+    assert_eq!(
+        format!("{:x}", sha2::Sha256::digest(&released)),
+        "1b3ce7ef5a307d308e2e424d9ea83f6ba0a31886edc0d419115bcf10fe4544ad",
+        "wit/0.1.0/plugin.wit changed: give the change a new version instead"
+    );
+}
