@@ -201,7 +201,12 @@ impl TryFrom<OutcomeFile> for Outcome {
             .into_iter()
             .map(|c| {
                 Ok(ContainerOutcome {
-                    role: role(&c.role)?,
+                    role: plugin::terms::role_named(&c.role).ok_or_else(|| {
+                        CliError::Input(format!(
+                            "role `{}` is none of main, sidecar, init, native_sidecar",
+                            c.role
+                        ))
+                    })?,
                     name: c.name,
                     exit_code: c.exit_code,
                     reason: c.reason,
@@ -211,7 +216,12 @@ impl TryFrom<OutcomeFile> for Outcome {
             .collect::<Result<_, CliError>>()?;
         Ok(Outcome {
             attempt: f.attempt,
-            status: status(&f.status)?,
+            status: plugin::terms::status_named(&f.status).ok_or_else(|| {
+                CliError::Input(format!(
+                    "status `{}` is none of succeeded, failed, never_started, timed_out, rejected, refused, interrupted",
+                    f.status
+                ))
+            })?,
             exit_code: f.exit_code,
             phase: f.phase,
             containers,
@@ -220,39 +230,4 @@ impl TryFrom<OutcomeFile> for Outcome {
             pod: f.pod.map(|p| p.to_string()).unwrap_or_default(),
         })
     }
-}
-
-/// A status as the run report writes it (`never_started`).
-fn status(name: &str) -> Result<wit::Status, CliError> {
-    use wit::Status::*;
-    Ok(match name {
-        "succeeded" => Succeeded,
-        "failed" => Failed,
-        "never_started" => NeverStarted,
-        "timed_out" => TimedOut,
-        "rejected" => Rejected,
-        "refused" => Refused,
-        "interrupted" => Interrupted,
-        other => {
-            return Err(CliError::Input(format!(
-                "status `{other}` is none of succeeded, failed, never_started, timed_out, rejected, refused, interrupted"
-            )));
-        }
-    })
-}
-
-/// A container's role as the run report writes it (`native_sidecar`).
-fn role(name: &str) -> Result<wit::Role, CliError> {
-    use wit::Role::*;
-    Ok(match name {
-        "main" => Main,
-        "sidecar" => Sidecar,
-        "init" => Init,
-        "native_sidecar" => NativeSidecar,
-        other => {
-            return Err(CliError::Input(format!(
-                "role `{other}` is none of main, sidecar, init, native_sidecar"
-            )));
-        }
-    })
 }

@@ -3,6 +3,7 @@
 //! for is left out, and a 0.1.0 answer becomes the 0.2.0 one that means the same.
 
 use super::bindings::{v1, v2};
+use super::terms::{role_name, status_name};
 use v1::kpo::plugin::types as old;
 use v2::kpo::plugin::types as new;
 
@@ -58,26 +59,5 @@ pub fn judgement(j: old::Judgement) -> new::Judgement {
     new::Judgement {
         verdict,
         outputs: j.outputs,
-    }
-}
-
-fn status_name(s: new::Status) -> &'static str {
-    match s {
-        new::Status::Succeeded => "succeeded",
-        new::Status::Failed => "failed",
-        new::Status::NeverStarted => "never_started",
-        new::Status::TimedOut => "timed_out",
-        new::Status::Rejected => "rejected",
-        new::Status::Refused => "refused",
-        new::Status::Interrupted => "interrupted",
-    }
-}
-
-fn role_name(r: new::Role) -> &'static str {
-    match r {
-        new::Role::Main => "main",
-        new::Role::Sidecar => "sidecar",
-        new::Role::Init => "init",
-        new::Role::NativeSidecar => "native_sidecar",
     }
 }

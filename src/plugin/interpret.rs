@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{ContainerOutcome, Context, Loaded, MAX_OUTPUT, Outcome, PluginError, PluginHost, Verdict, wit};
+use super::{ContainerOutcome, Context, Loaded, MAX_OUTPUT, Outcome, PluginError, PluginHost, Verdict};
 use crate::report::RunReport;
-use crate::vocabulary::{self, Decision, Role};
+use crate::vocabulary::{self, Decision};
 
 /// Failure beats retry beats skip beats success.
 fn rank(v: &Verdict) -> u8 {
@@ -75,15 +75,6 @@ pub fn interpret(
 
 /// The WIT view of a finished attempt.
 pub fn outcome_of(report: &RunReport) -> Outcome {
-    let status = match report.outcome {
-        vocabulary::Outcome::Succeeded => wit::Status::Succeeded,
-        vocabulary::Outcome::Failed => wit::Status::Failed,
-        vocabulary::Outcome::NeverStarted => wit::Status::NeverStarted,
-        vocabulary::Outcome::TimedOut => wit::Status::TimedOut,
-        vocabulary::Outcome::Rejected => wit::Status::Rejected,
-        vocabulary::Outcome::Refused => wit::Status::Refused,
-        vocabulary::Outcome::Interrupted => wit::Status::Interrupted,
-    };
     let phase = report
         .final_pod
         .as_ref()
@@ -92,7 +83,7 @@ pub fn outcome_of(report: &RunReport) -> Outcome {
         .unwrap_or_default();
     Outcome {
         attempt: report.attempt,
-        status,
+        status: super::terms::status(report.outcome),
         exit_code: report.exit_code,
         phase,
         containers: report
@@ -100,12 +91,7 @@ pub fn outcome_of(report: &RunReport) -> Outcome {
             .iter()
             .map(|c| ContainerOutcome {
                 name: c.name.clone(),
-                role: match c.role {
-                    Role::Main => wit::Role::Main,
-                    Role::Sidecar => wit::Role::Sidecar,
-                    Role::Init => wit::Role::Init,
-                    Role::NativeSidecar => wit::Role::NativeSidecar,
-                },
+                role: super::terms::role(c.role),
                 exit_code: c.exit_code,
                 reason: c.reason.clone(),
                 message: c.message.clone(),

@@ -16,6 +16,7 @@ pub mod inspect;
 mod interpret;
 mod mutate;
 mod sandbox;
+pub mod terms;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
