@@ -15,6 +15,7 @@ mod engine;
 pub mod inspect;
 mod interpret;
 mod mutate;
+mod said;
 mod sandbox;
 pub mod terms;
 
@@ -395,7 +396,7 @@ impl Loaded {
         })?;
         answer.map_err(|message| PluginError::Config {
             plugin: self.spec.name.clone(),
-            message,
+            message: said::said(message),
         })
     }
 
@@ -423,19 +424,25 @@ impl Loaded {
         ctx: &Context,
     ) -> Result<Result<wit::Mutated, String>, PluginError> {
         let ctx = self.context(ctx);
-        match self.exports.mutator.as_ref() {
+        let answer = match self.exports.mutator.as_ref() {
             Some(Versioned::V2(indices)) => self.call(host, |store, instance| {
                 indices.load(&mut *store, instance)?.call_mutate(store, pod, &ctx)
-            }),
+            })?,
             Some(Versioned::V1(indices)) => {
                 let ctx = compat::context(&ctx);
                 let answer = self.call(host, |store, instance| {
                     indices.load(&mut *store, instance)?.call_mutate(store, pod, &ctx)
                 })?;
-                Ok(answer.map(compat::mutated))
+                answer.map(compat::mutated)
             }
-            None => Err(self.require(Role::Mutator).unwrap_err()),
-        }
+            None => return Err(self.require(Role::Mutator).unwrap_err()),
+        };
+        Ok(answer
+            .map(|m| wit::Mutated {
+                warnings: m.warnings.into_iter().map(said::said).collect(),
+                ..m
+            })
+            .map_err(said::said))
     }
 
     /// Asks the validating policy about the final pod (JSON).
@@ -451,10 +458,15 @@ impl Loaded {
             .validator
             .as_ref()
             .ok_or_else(|| self.require(Role::Policy).unwrap_err())?;
-        self.call(host, |store, instance| {
+        let answer = self.call(host, |store, instance| {
             indices
                 .load(&mut *store, instance)?
                 .call_validate(store, pod, &ctx)
+        })?;
+        Ok(match answer {
+            wit::Admission::Accept => wit::Admission::Accept,
+            wit::Admission::Warn(list) => wit::Admission::Warn(list.into_iter().map(said::said).collect()),
+            wit::Admission::Refuse(reason) => wit::Admission::Refuse(said::said(reason)),
         })
     }
 
@@ -465,12 +477,12 @@ impl Loaded {
         ctx: &Context,
     ) -> Result<Judgement, PluginError> {
         let ctx = self.context(ctx);
-        match self.exports.interpreter.as_ref() {
+        let judgement = match self.exports.interpreter.as_ref() {
             Some(Versioned::V2(indices)) => self.call(host, |store, instance| {
                 indices
                     .load(&mut *store, instance)?
                     .call_interpret(store, outcome, &ctx)
-            }),
+            })?,
             Some(Versioned::V1(indices)) => {
                 let (outcome, ctx) = (compat::outcome(outcome), compat::context(&ctx));
                 let judgement = self.call(host, |store, instance| {
@@ -478,10 +490,17 @@ impl Loaded {
                         .load(&mut *store, instance)?
                         .call_interpret(store, &outcome, &ctx)
                 })?;
-                Ok(compat::judgement(judgement))
+                compat::judgement(judgement)
             }
-            None => Err(self.require(Role::Interpreter).unwrap_err()),
-        }
+            None => return Err(self.require(Role::Interpreter).unwrap_err()),
+        };
+        let verdict = match judgement.verdict {
+            Verdict::Success => Verdict::Success,
+            Verdict::Failure(r) => Verdict::Failure(said::said(r)),
+            Verdict::Skip(r) => Verdict::Skip(said::said(r)),
+            Verdict::Retry(r) => Verdict::Retry(said::said(r)),
+        };
+        Ok(Judgement { verdict, ..judgement })
     }
 
     /// Creates a fresh store and instance and drops them: the fixed cost every call pays, which

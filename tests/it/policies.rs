@@ -532,3 +532,37 @@ fn each_config_of_a_batch_is_checked() {
         "{stderr}"
     );
 }
+
+/// A plugin's words reach the terminal, the report and the journal bounded and inert: the
+/// escape sequence and the forged line of a hostile policy are shown escaped, its mebibyte cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policys_words_are_bounded_and_inert() {
+    let (_sim, c) = crate::sim::sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let task = write(
+        dir.path(),
+        "task.toml",
+        &format!(
+            "{}{}",
+            head(&c, "loud", "true", "{}"),
+            entry("policy", "hostile/loud-policy", "")
+        ),
+    );
+    let (code, report, stderr) = run_on(&c, &[], &task);
+    assert_eq!(code, Some(exit::REFUSED), "{stderr}");
+    let message = report["message"].as_str().unwrap();
+    assert!(message.len() < 8 * 1024, "{} bytes", message.len());
+    assert!(
+        message.contains("refused the pod: \\u{1b}[2J\\nkpo: task \"x\" succeeded (exit code 0)\\nxxx"),
+        "{message}"
+    );
+    assert!(message.contains("bytes in all)"), "{message}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "an escape sequence reached the terminal"
+    );
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("kpo: task \"x\"")),
+        "a plugin forged a line of kpo's: {stderr}"
+    );
+}
