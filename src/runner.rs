@@ -46,6 +46,7 @@ impl RunTaskError {
 /// # Panics
 /// When `plugins` is given, on a current-thread Tokio runtime: plugin calls are synchronous
 /// WebAssembly and run under `block_in_place`, which needs the multi-threaded runtime.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_task(
     cluster: impl Into<supervise::Cluster>,
     task: &Task,
@@ -54,6 +55,7 @@ pub async fn run_task(
     namespace: &str,
     observer: Arc<dyn Observer>,
     mut interrupts: impl Stream<Item = Interrupt> + Unpin,
+    mut turn: Option<&mut Turn>,
 ) -> Result<RunReport, RunTaskError> {
     let cluster = cluster.into();
     let mut attempts = Vec::new();
@@ -154,8 +156,17 @@ pub async fn run_task(
             wait.as_secs_f64()
         ));
         observer.retrying(identity.attempt + 1);
+        if let Some(t) = turn.as_deref_mut() {
+            t.give_back();
+        }
+        let waited = async {
+            tokio::time::sleep(wait).await;
+            if let Some(t) = turn.as_deref_mut() {
+                t.take().await;
+            }
+        };
         tokio::select! {
-            () = tokio::time::sleep(wait) => {}
+            () = waited => {}
             Some(_) = interrupts.next() => {
                 report.outcome = Outcome::Interrupted;
                 report.exit_code = crate::exit::INTERRUPTED;
@@ -167,6 +178,35 @@ pub async fn run_task(
         pause = (pause * 2).min(task.retry.max_backoff);
         earlier.push(plugin::outcome_of(&report));
         identity = identity.next_attempt(&task.name);
+    }
+}
+
+/// A run's turn among others — one of a batch's `--parallel` slots: held while an attempt runs,
+/// given back while the run waits to retry, so that a backoff of minutes does not keep a task
+/// that could run waiting.
+pub struct Turn {
+    slots: Arc<tokio::sync::Semaphore>,
+    held: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Turn {
+    /// The turn `held`, one of `slots`.
+    pub fn new(slots: Arc<tokio::sync::Semaphore>, held: tokio::sync::OwnedSemaphorePermit) -> Self {
+        Self {
+            slots,
+            held: Some(held),
+        }
+    }
+
+    fn give_back(&mut self) {
+        self.held = None;
+    }
+
+    /// Waits for a slot again (in line with the tasks not yet started: the semaphore is fair).
+    async fn take(&mut self) {
+        if self.held.is_none() {
+            self.held = self.slots.clone().acquire_owned().await.ok();
+        }
     }
 }
 

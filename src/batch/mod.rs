@@ -134,13 +134,14 @@ pub async fn run(
             shared: watches.get(&member.namespace).cloned(),
         };
         let (ended, failed) = (ended.clone(), failed.clone());
+        let mut turn = runner::Turn::new(slots.clone(), slot);
         running.spawn(async move {
-            let end = run_member(cluster, member, interrupts).await;
+            let end = run_member(cluster, member, interrupts, &mut turn).await;
             if !end.ok() {
                 failed.store(true, Ordering::SeqCst);
             }
             ended(index, &end);
-            drop(slot);
+            drop(turn);
             (index, end)
         });
     }
@@ -262,6 +263,7 @@ async fn run_member(
     cluster: Cluster,
     member: Member,
     interrupts: impl Stream<Item = Interrupt> + Unpin + Send,
+    turn: &mut runner::Turn,
 ) -> Ended {
     let Member {
         task,
@@ -286,7 +288,14 @@ async fn run_member(
         Start::New => {
             let plugins: Option<&TaskPlugins> = plugins.as_deref();
             let run = runner::run_task(
-                cluster, &task, plugins, identity, &namespace, observer, interrupts,
+                cluster,
+                &task,
+                plugins,
+                identity,
+                &namespace,
+                observer,
+                interrupts,
+                Some(turn),
             );
             match Box::pin(run).await {
                 Ok(report) => Ended::Ran(Box::new(report)),

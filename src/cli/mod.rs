@@ -182,7 +182,7 @@ struct RunArgs {
     #[arg(required = true, value_name = "TASK")]
     tasks: Vec<PathBuf>,
     /// In a batch: how many tasks may run at once (each has at most one pod alive); the rest
-    /// wait their turn.
+    /// wait their turn. A task waiting to retry gives its turn back for its backoff.
     #[arg(long, value_name = "N", default_value_t = crate::batch::DEFAULT_PARALLEL)]
     parallel: usize,
     /// In a batch: after the first task that does not succeed, start no new task (those
@@ -683,6 +683,7 @@ async fn claimed(
                 &ns,
                 observer,
                 interrupts,
+                None,
             )
             .await
         }

@@ -504,3 +504,47 @@ fn detach_leaves_every_running_pod_of_the_batch() {
     assert_eq!(pods_left(&rt, &sim).len(), 3, "a detached pod was deleted");
     assert_eq!(sim.record().collection_deletes, 0);
 }
+
+/// A task waiting to retry gives its slot back: with `--parallel 1`, a quick task runs and ends
+/// during the other's backoff instead of after its last attempt; the cap on pods still holds.
+#[test]
+fn a_task_waiting_to_retry_gives_its_slot_to_another() {
+    let (rt, sim, dir, config) = sim_with_kubeconfig();
+    let tasks = dir.path().join("tasks");
+    std::fs::create_dir(&tasks).unwrap();
+    std::fs::write(
+        tasks.join("a.toml"),
+        "name = \"flaky\"\nimage = \"busybox:1.36\"\n[retry]\nuser = 1\nbackoff = \"4s\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"exit_code\": 1}'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tasks.join("b.toml"),
+        "name = \"quick\"\nimage = \"busybox:1.36\"\n",
+    )
+    .unwrap();
+    let out = kpo_batch(&config, &dir.path().join("state"), &["--parallel", "1"])
+        .arg(&tasks)
+        .output()
+        .unwrap();
+    let (runs, _) = json_lines(&out.stdout);
+    let time =
+        |task: &str, field: &str| -> jiff::Timestamp { runs[task][field].as_str().unwrap().parse().unwrap() };
+    assert_eq!(
+        runs["flaky"]["attempts"].as_array().unwrap().len(),
+        2,
+        "{:#}",
+        runs["flaky"]
+    );
+    assert!(
+        time("quick", "finished_at") < time("flaky", "finished_at"),
+        "the quick task waited for the retrying one to end: {} vs {}",
+        time("quick", "finished_at"),
+        time("flaky", "finished_at")
+    );
+    assert!(
+        sim.record().peak_pods <= 1,
+        "{} pods at once with --parallel 1",
+        sim.record().peak_pods
+    );
+    assert!(pods_left(&rt, &sim).is_empty());
+}

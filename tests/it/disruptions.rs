@@ -69,6 +69,7 @@ where
         &c.ns,
         Arc::new(Recorder::default()),
         futures::stream::pending(),
+        None,
     );
     let acting = async {
         for attempt in 1..=attempts {

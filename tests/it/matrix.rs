@@ -93,6 +93,7 @@ async fn cell(fault: Fault, exit_code: i32) {
         "default",
         recorder.clone(),
         futures::stream::pending(),
+        None,
     );
     let (report, ()) = tokio::join!(run, trigger);
     let report = report.unwrap();

@@ -22,6 +22,7 @@ async fn run(sim: &SimCluster, toml: &str) -> (kpo::report::RunReport, Arc<Recor
         "default",
         recorder.clone(),
         futures::stream::pending(),
+        None,
     )
     .await
     .unwrap();
@@ -183,6 +184,7 @@ async fn an_interpreter_retry_verdict_has_its_own_budget() {
         "default",
         recorder,
         futures::stream::pending(),
+        None,
     )
     .await
     .unwrap();
