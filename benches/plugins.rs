@@ -218,6 +218,7 @@ fn cli_path() {
             .arg(task)
             .env("KPO_STATE_DIR", dir.path().join("state"))
             .env("KPO_CACHE_DIR", dir.path().join("cache"))
+            .env("KPO_CONFIG_DIR", dir.path().join("config"))
             .output()
             .expect("kpo runs");
         assert!(

@@ -351,14 +351,15 @@ pub fn plugin_cache() -> Option<std::path::PathBuf> {
     Some(Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache"))
 }
 
-/// The `kpo` binary, with its journal and compile cache in this test process's temporary folder
-/// rather than the user's home.
+/// The `kpo` binary, with its journal, compile cache and configuration (policies) in this test
+/// process's temporary folder rather than the user's home.
 pub fn kpo_command() -> std::process::Command {
     let scratch = std::env::temp_dir().join(format!("kpo-tests-{}", std::process::id()));
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kpo"));
     cmd.env_remove("RUST_LOG")
         .env("KPO_STATE_DIR", scratch.join("state"))
-        .env("KPO_CACHE_DIR", scratch.join("cache"));
+        .env("KPO_CACHE_DIR", scratch.join("cache"))
+        .env("KPO_CONFIG_DIR", scratch.join("config"));
     cmd
 }
 
