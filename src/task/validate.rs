@@ -47,27 +47,12 @@ pub fn validate(mut raw: RawTask, folder: &Path) -> Result<Task, Found> {
         .take()
         .map(|r| retry_policy(r, &mut bad))
         .unwrap_or_default();
-    let mutators = plugins(
-        std::mem::take(&mut raw.mutate),
-        "mutate",
-        folder,
-        &Origin::TaskFile,
-        &mut bad,
-    );
-    let policies = plugins(
-        std::mem::take(&mut raw.policy),
-        "policy",
-        folder,
-        &Origin::TaskFile,
-        &mut bad,
-    );
-    let interpreters = plugins(
-        std::mem::take(&mut raw.interpret),
-        "interpret",
-        folder,
-        &Origin::TaskFile,
-        &mut bad,
-    );
+    let [mutators, policies, interpreters] = [
+        ("mutate", std::mem::take(&mut raw.mutate)),
+        ("policy", std::mem::take(&mut raw.policy)),
+        ("interpret", std::mem::take(&mut raw.interpret)),
+    ]
+    .map(|(field, entries)| plugins(entries, field, folder, &Origin::TaskFile, &mut bad));
 
     if !found.is_empty() {
         return Err(found);
