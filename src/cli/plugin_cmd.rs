@@ -201,12 +201,8 @@ impl TryFrom<OutcomeFile> for Outcome {
             .into_iter()
             .map(|c| {
                 Ok(ContainerOutcome {
-                    role: plugin::terms::role_named(&c.role).ok_or_else(|| {
-                        CliError::Input(format!(
-                            "role `{}` is none of main, sidecar, init, native_sidecar",
-                            c.role
-                        ))
-                    })?,
+                    role: plugin::terms::role_named(&c.role)
+                        .ok_or_else(|| unknown("role", &c.role, plugin::terms::role_names()))?,
                     name: c.name,
                     exit_code: c.exit_code,
                     reason: c.reason,
@@ -216,12 +212,8 @@ impl TryFrom<OutcomeFile> for Outcome {
             .collect::<Result<_, CliError>>()?;
         Ok(Outcome {
             attempt: f.attempt,
-            status: plugin::terms::status_named(&f.status).ok_or_else(|| {
-                CliError::Input(format!(
-                    "status `{}` is none of succeeded, failed, never_started, timed_out, rejected, refused, interrupted",
-                    f.status
-                ))
-            })?,
+            status: plugin::terms::status_named(&f.status)
+                .ok_or_else(|| unknown("status", &f.status, plugin::terms::status_names()))?,
             exit_code: f.exit_code,
             phase: f.phase,
             containers,
@@ -230,4 +222,9 @@ impl TryFrom<OutcomeFile> for Outcome {
             pod: f.pod.map(|p| p.to_string()).unwrap_or_default(),
         })
     }
+}
+
+/// A recorded word the contract does not know, with the words it does.
+fn unknown(what: &str, word: &str, known: Vec<&str>) -> CliError {
+    CliError::Input(format!("{what} `{word}` is none of {}", known.join(", ")))
 }

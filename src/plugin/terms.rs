@@ -23,18 +23,12 @@ const ROLES: [(Role, wit::Role); 4] = [
 ];
 
 pub fn status(outcome: Outcome) -> wit::Status {
-    STATUSES
-        .iter()
-        .find(|(o, _)| *o == outcome)
-        .map_or(wit::Status::Failed, |(_, s)| *s)
+    right(&STATUSES, outcome).unwrap_or(wit::Status::Failed)
 }
 
 /// The report's name of a status (`never_started`).
 pub fn status_name(status: wit::Status) -> &'static str {
-    STATUSES
-        .iter()
-        .find(|(_, s)| *s == status)
-        .map_or("failed", |(o, _)| o.name())
+    left(&STATUSES, status).map_or("failed", Outcome::name)
 }
 
 /// The status the report calls `name`.
@@ -42,24 +36,36 @@ pub fn status_named(name: &str) -> Option<wit::Status> {
     STATUSES.iter().find(|(o, _)| o.name() == name).map(|(_, s)| *s)
 }
 
+/// Every status name the report uses, for a message about one it does not.
+pub fn status_names() -> Vec<&'static str> {
+    STATUSES.iter().map(|(o, _)| o.name()).collect()
+}
+
 pub fn role(role: Role) -> wit::Role {
-    ROLES
-        .iter()
-        .find(|(r, _)| *r == role)
-        .map_or(wit::Role::Sidecar, |(_, w)| *w)
+    right(&ROLES, role).unwrap_or(wit::Role::Sidecar)
 }
 
 /// The report's name of a role (`native_sidecar`).
 pub fn role_name(role: wit::Role) -> &'static str {
-    ROLES
-        .iter()
-        .find(|(_, w)| *w == role)
-        .map_or("sidecar", |(r, _)| r.name())
+    left(&ROLES, role).map_or("sidecar", Role::name)
 }
 
 /// The role the report calls `name`.
 pub fn role_named(name: &str) -> Option<wit::Role> {
     ROLES.iter().find(|(r, _)| r.name() == name).map(|(_, w)| *w)
+}
+
+/// Every role name the report uses.
+pub fn role_names() -> Vec<&'static str> {
+    ROLES.iter().map(|(r, _)| r.name()).collect()
+}
+
+fn right<A: PartialEq + Copy, B: Copy>(table: &[(A, B)], a: A) -> Option<B> {
+    table.iter().find(|(x, _)| *x == a).map(|(_, b)| *b)
+}
+
+fn left<A: Copy, B: PartialEq + Copy>(table: &[(A, B)], b: B) -> Option<A> {
+    table.iter().find(|(_, y)| *y == b).map(|(a, _)| *a)
 }
 
 #[cfg(test)]
