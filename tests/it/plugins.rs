@@ -557,3 +557,27 @@ fn plugins_in_python_and_javascript() {
         text(&out.stderr)
     );
 }
+
+/// A recorded outcome with a status the contract does not know is named, with the known ones.
+#[test]
+fn plugin_test_names_an_unknown_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = dir.path().join("outcome.json");
+    std::fs::write(&outcome, r#"{"status": "lost", "exit_code": 1}"#).unwrap();
+    let golden = dir.path().join("golden.json");
+    let out = kpo(&[
+        "plugin",
+        "test",
+        plugin("exit-codes").to_str().unwrap(),
+        "--outcome",
+        outcome.to_str().unwrap(),
+        "--expect",
+        golden.to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(exit::CONFIG), "{stderr}");
+    assert!(
+        stderr.contains("status `lost` is none of succeeded, failed, never_started, timed_out, rejected, refused, interrupted"),
+        "{stderr}"
+    );
+}
