@@ -126,9 +126,9 @@ pub enum LostPod {
         namespace: String,
         pod: String,
     },
-    /// A plugin refused the run before it had a pod.
+    /// The run ended before it had a pod: a plugin refused it, or it was interrupted.
     #[error(
-        "run {run_id} never had a pod: a plugin refused it before one was created (`kpo list` shows how it ended)"
+        "run {run_id} never had a pod: a plugin refused it or it was interrupted before one was created (`kpo list` shows how it ended)"
     )]
     NeverCreated { run_id: String },
     #[error("cannot look for the pod of run {run_id}")]

@@ -39,13 +39,12 @@ impl RunTaskError {
 /// Runs `task` to its final outcome, retrying per its policy. A run a plugin refuses (a mutator
 /// or a policy in `enforce` mode) is a report too, of outcome `refused`: no pod was created.
 ///
+/// An interrupt heard while the plugins prepare the pod stops them and ends the run with no pod
+/// (outcome `interrupted`); one heard while the interpreters judge the run stops them.
+///
 /// # Errors
 /// A plugin that fails (before the attempt's pod exists), or a cluster that cannot be reached
 /// to create a pod.
-///
-/// # Panics
-/// When `plugins` is given, on a current-thread Tokio runtime: plugin calls are synchronous
-/// WebAssembly and run under `block_in_place`, which needs the multi-threaded runtime.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_task(
     cluster: impl Into<supervise::Cluster>,
@@ -66,33 +65,35 @@ pub async fn run_task(
     let mut earlier = Vec::new();
     loop {
         let ctx = context(task, &identity, namespace, &earlier);
-        let prepared = match prepare(task, &identity, namespace, plugins, &earlier) {
+        let unsubmitted = |ending: Ending, prepared: Prepared, attempts: Vec<AttemptReport>| {
+            unsubmitted(
+                task,
+                &identity,
+                namespace,
+                ending,
+                prepared,
+                attempts,
+                first_start,
+            )
+        };
+        let prepared = tokio::select! {
+            biased;
+            Some(asked) = interrupts.next() => {
+                let ending = Ending::interrupted(&asked, "while the plugins prepared the pod");
+                return Ok(unsubmitted(ending, Prepared::default(), attempts));
+            }
+            prepared = prepare(task, &identity, namespace, plugins, &earlier) => prepared,
+        };
+        let prepared = match prepared {
             Ok(p) => p,
             Err(e @ PluginError::Refused { .. }) => {
-                let report = refused(
-                    task,
-                    &identity,
-                    namespace,
-                    &e,
-                    Prepared::default(),
-                    attempts,
-                    first_start,
-                );
-                return Ok(report);
+                return Ok(unsubmitted(Ending::refused(&e), Prepared::default(), attempts));
             }
             Err(e) => return Err(e.into()),
         };
         announce(observer.as_ref(), &prepared);
         if let Some(e) = prepared.denial() {
-            return Ok(refused(
-                task,
-                &identity,
-                namespace,
-                &e,
-                prepared,
-                attempts,
-                first_start,
-            ));
+            return Ok(unsubmitted(Ending::refused(&e), prepared, attempts));
         }
         if identity.attempt > 1 {
             observer.notice(&format!(
@@ -115,12 +116,28 @@ pub async fn run_task(
         if let Some(p) = plugins
             && report.uid.is_some()
         {
-            match tokio::task::block_in_place(|| p.interpret(&report, &ctx)) {
-                Ok(Some(decision)) => report.apply(decision),
-                Ok(None) => {}
-                Err(e) => {
+            let judged = tokio::select! {
+                biased;
+                Some(_) = interrupts.next() => None,
+                judged = p.interpret(&report, &ctx) => Some(judged),
+            };
+            match judged {
+                Some(Ok(Some(decision))) => report.apply(decision),
+                Some(Ok(None)) => {}
+                Some(Err(e)) => {
                     report.message = format!("{} (then: {e})", report.message);
                     report.exit_code = e.exit_code();
+                }
+                None => {
+                    report.outcome = Outcome::Interrupted;
+                    report.exit_code = crate::exit::INTERRUPTED;
+                    report.message = format!(
+                        "interrupted while the interpreters judged the run; before that: {}",
+                        report.message
+                    );
+                    report.attempts = attempts;
+                    report.started_at = first_start;
+                    return Ok(report);
                 }
             }
         }
@@ -235,9 +252,7 @@ impl Prepared {
 /// A mutator that fails, refuses the pod or changes what it may not; a policy in `enforce` mode
 /// that fails. (A policy's refusal is in [`Prepared::denial`].)
 ///
-/// # Panics
-/// With plugins, on a current-thread Tokio runtime (see [`run_task`]).
-pub fn prepare(
+pub async fn prepare(
     task: &Task,
     identity: &RunIdentity,
     namespace: &str,
@@ -252,17 +267,15 @@ pub fn prepare(
         });
     };
     let ctx = context(task, identity, namespace, earlier);
-    tokio::task::block_in_place(|| {
-        let mutated = plugins.mutate(pod, &ctx)?;
-        let (policies, warned) = plugins.admit(&mutated.pod, &ctx)?;
-        let mut warnings = mutated.warnings;
-        warnings.extend(warned);
-        Ok(Prepared {
-            pod: mutated.pod,
-            mutations: mutated.mutations,
-            warnings,
-            policies,
-        })
+    let mutated = plugins.mutate(pod, &ctx).await?;
+    let (policies, warned) = plugins.admit(&mutated.pod, &ctx).await?;
+    let mut warnings = mutated.warnings;
+    warnings.extend(warned);
+    Ok(Prepared {
+        pod: mutated.pod,
+        mutations: mutated.mutations,
+        warnings,
+        policies,
     })
 }
 
@@ -295,22 +308,62 @@ fn announce(observer: &dyn Observer, prepared: &Prepared) {
     }
 }
 
-/// The report of an attempt a plugin refused: no pod was created.
-fn refused(
+/// How an attempt ended that never had a pod.
+struct Ending {
+    outcome: Outcome,
+    exit_code: i32,
+    message: String,
+}
+
+impl Ending {
+    /// A plugin refused the pod.
+    fn refused(why: &PluginError) -> Self {
+        Self {
+            outcome: Outcome::Refused,
+            exit_code: why.exit_code(),
+            message: format!("{why}; no pod was created"),
+        }
+    }
+
+    /// An interrupt came `when`: a lost claim is no interruption of the user's, but both stop
+    /// the run before it has a pod.
+    fn interrupted(asked: &Interrupt, when: &str) -> Self {
+        match asked {
+            Interrupt::Lost(why) => Self {
+                outcome: Outcome::Interrupted,
+                exit_code: crate::exit::CLAIMED,
+                message: format!("{why} ({when}); no pod was created"),
+            },
+            Interrupt::Stop | Interrupt::Detach => Self {
+                outcome: Outcome::Interrupted,
+                exit_code: crate::exit::INTERRUPTED,
+                message: format!("interrupted {when}; no pod was created"),
+            },
+        }
+    }
+}
+
+/// The report of an attempt that ended before its pod was created: a plugin refused it, or
+/// kpo was interrupted while the plugins prepared it.
+fn unsubmitted(
     task: &Task,
     identity: &RunIdentity,
     namespace: &str,
-    why: &PluginError,
+    ending: Ending,
     prepared: Prepared,
     mut attempts: Vec<AttemptReport>,
     first_start: jiff::Timestamp,
 ) -> RunReport {
     let pod = pod::build(task, identity, namespace);
     let mut report = supervise::new_report(&pod, &task.run);
-    let message = format!("{why}; no pod was created");
+    let Ending {
+        outcome,
+        exit_code,
+        message,
+    } = ending;
     report.pod = String::new();
-    report.outcome = Outcome::Refused;
-    report.exit_code = why.exit_code();
+    report.outcome = outcome;
+    report.exit_code = exit_code;
     report.message = message.clone();
     report.started_at = first_start;
     report.attempt = identity.attempt;
@@ -321,8 +374,8 @@ fn refused(
         attempts.push(AttemptReport {
             attempt: identity.attempt,
             pod: String::new(),
-            outcome: Outcome::Refused,
-            exit_code: report.exit_code,
+            outcome,
+            exit_code,
             message,
             class: None,
             retried: false,

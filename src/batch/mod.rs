@@ -78,9 +78,6 @@ impl Ended {
 /// `ended` hears of each task as it ends (by its index), and the result lists them all in order.
 /// An interrupt goes to every running task (each stops its pod, or leaves it with
 /// [`Interrupt::Detach`]) and no new one starts.
-///
-/// # Panics
-/// On a current-thread Tokio runtime when a task has plugins (see [`runner::run_task`]).
 pub async fn run(
     client: kube::Client,
     batch_id: &str,

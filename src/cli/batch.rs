@@ -6,18 +6,18 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use super::error::CliError;
+use super::signals::Signals;
 use super::view::BatchView;
-use super::{Output, RunArgs, check_run_id, connect, create_log_file, interrupts, namespace_for};
+use super::{Output, RunArgs, check_run_id, connect, create_log_file, namespace_for, with_claim};
 use crate::batch::{self, Ended, Member, Options, Start, Summary};
 use crate::claim;
 use crate::journal::{Journal, JournalStore, Recording};
 use crate::plugin::{PluginHost, TaskPlugins};
 use crate::pod::RunIdentity;
-use crate::supervise::Interrupt;
 use crate::task::{LogSelection, Task};
 
 /// Runs the batch the command line names; its exit code.
-pub async fn run(args: RunArgs) -> Result<i32, CliError> {
+pub async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
     if args.result_file.is_some() {
         return Err(CliError::Usage(
             "--result-file takes the result of one task; a batch's results are in its JSON Lines (--output json)".into(),
@@ -35,23 +35,29 @@ pub async fn run(args: RunArgs) -> Result<i32, CliError> {
             named.join(", ")
         )));
     }
-    let plugins = load_plugins(&tasks)?;
-    let log_file = create_log_file(&args)?;
-    let conn = connect(&args.cluster).await?;
-    let home = args
-        .cluster
-        .namespace
-        .clone()
-        .unwrap_or_else(|| conn.default_namespace.clone());
-    let batch_id = args
-        .run_id
-        .clone()
-        .unwrap_or_else(|| RunIdentity::generate("batch").run_id);
-    // One supervisor per batch: the claim is the batch's, in the namespace it was started from.
-    let claim = claim::take(&conn.client, &home, &batch_id, args.wait)
-        .await
-        .map_err(Box::new)?;
-    let lost = claim.lost();
+    // Until the batch is claimed nothing exists to clean up: an interrupt simply stops.
+    let prelude = async {
+        let plugins = load_plugins(&tasks).await?;
+        let log_file = create_log_file(&args)?;
+        let conn = connect(&args.cluster).await?;
+        let home = args
+            .cluster
+            .namespace
+            .clone()
+            .unwrap_or_else(|| conn.default_namespace.clone());
+        let batch_id = args
+            .run_id
+            .clone()
+            .unwrap_or_else(|| RunIdentity::generate("batch").run_id);
+        // One supervisor per batch: the claim is the batch's, in the namespace it was started
+        // from.
+        let claim = claim::take(&conn.client, &home, &batch_id, args.wait)
+            .await
+            .map_err(Box::new)?;
+        Ok::<_, CliError>((plugins, log_file, conn, batch_id, claim))
+    };
+    let (plugins, log_file, conn, batch_id, claim) = signals.unless_interrupted(prelude).await??;
+    let interrupts = with_claim(signals.interrupts(args.on_signal), claim.lost());
     let placed: Vec<(Task, String)> = tasks
         .into_iter()
         .map(|t| {
@@ -114,8 +120,6 @@ pub async fn run(args: RunArgs) -> Result<i32, CliError> {
             observer: recording,
         });
     }
-    let lost = futures::stream::once(async move { Interrupt::Lost(lost.await) });
-    let interrupts = futures::stream::select(interrupts(args.on_signal), Box::pin(lost));
     let options = Options {
         parallel: args.parallel,
         fail_fast: args.fail_fast,
@@ -152,23 +156,20 @@ pub async fn run(args: RunArgs) -> Result<i32, CliError> {
 }
 
 /// The tasks' plugins, in one host: a component several tasks use is compiled once.
-fn load_plugins(tasks: &[Task]) -> Result<Vec<Option<Arc<TaskPlugins>>>, CliError> {
+async fn load_plugins(tasks: &[Task]) -> Result<Vec<Option<Arc<TaskPlugins>>>, CliError> {
     if !tasks.iter().any(Task::has_plugins) {
         return Ok(tasks.iter().map(|_| None).collect());
     }
-    let host = Arc::new(tokio::task::block_in_place(|| {
-        PluginHost::new(crate::plugin::default_cache_dir())
-    })?);
-    tasks
-        .iter()
-        .map(|t| {
-            if !t.has_plugins() {
-                return Ok(None);
-            }
-            let loaded = tokio::task::block_in_place(|| TaskPlugins::load_in(host.clone(), t))?;
-            Ok(Some(Arc::new(loaded)))
-        })
-        .collect()
+    let host = Arc::new(PluginHost::new(crate::plugin::default_cache_dir())?);
+    let mut all = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        let loaded = match t.has_plugins() {
+            true => Some(Arc::new(TaskPlugins::load_in(host.clone(), t).await?)),
+            false => None,
+        };
+        all.push(loaded);
+    }
+    Ok(all)
 }
 
 /// One line of the JSON Lines output for a task that ended: its run report, marked as such.

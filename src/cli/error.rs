@@ -64,6 +64,9 @@ pub enum CliError {
     /// A bug in kpo.
     #[error("internal error: {0} (a bug in kpo; please report it)")]
     Internal(String),
+    /// Ctrl-C or SIGTERM while kpo had nothing to clean up: no pod of the command's existed.
+    #[error("interrupted (Ctrl-C or SIGTERM)")]
+    Interrupted(#[from] super::signals::Interrupted),
 }
 
 impl CliError {
@@ -81,6 +84,7 @@ impl CliError {
             CliError::Cluster { .. } => exit::CLUSTER_UNAVAILABLE,
             CliError::State { .. } | CliError::Internal(_) => exit::INTERNAL,
             CliError::Mismatch(_) => exit::FAILED,
+            CliError::Interrupted(_) => exit::INTERRUPTED,
         }
     }
 

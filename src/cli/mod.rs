@@ -6,6 +6,7 @@ mod error;
 mod plugin_cmd;
 mod progress;
 mod runs;
+mod signals;
 mod view;
 
 use std::io::IsTerminal;
@@ -32,6 +33,7 @@ use crate::task::{self, LogSelection, Task};
 use crate::vocabulary::Mutation;
 use error::CliError;
 use progress::{LogStream, Progress};
+use signals::Signals;
 
 /// What `kpo --version` says: kpo's version and the plugin contract it speaks.
 const VERSION: &str = concat!(
@@ -259,7 +261,12 @@ pub fn main() -> ExitCode {
     let result = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         // A panic is a bug in kpo: the supervisor has already cleaned up; exit with kpo's own code.
         Ok(runtime) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            runtime.block_on(dispatch(cli.command))
+            runtime.block_on(async {
+                // First of all: a signal is heard from here on, whatever kpo is doing.
+                let signals = Signals::install()
+                    .map_err(|e| CliError::Internal(format!("cannot listen for signals: {e}")))?;
+                dispatch(cli.command, signals).await
+            })
         }))
         .unwrap_or_else(|_| Err(CliError::Internal("kpo panicked".into()))),
         Err(e) => Err(CliError::Internal(format!("cannot start the async runtime: {e}"))),
@@ -306,48 +313,32 @@ impl Command {
     }
 }
 
-async fn dispatch(command: Command) -> Result<i32, CliError> {
+/// Runs the command. `run` and `attach` act on signals themselves (a pod to stop); every other
+/// command simply stops where it is and exits 130.
+async fn dispatch(command: Command, signals: Signals) -> Result<i32, CliError> {
     match command {
-        Command::Run(args) => run(args).await,
-        Command::Render(args) => render(args).await,
-        Command::Validate { task, policy } => validate(&task, &policy),
-        Command::Plugin { command } => tokio::task::block_in_place(|| plugin_cmd::run(command)),
-        Command::List => runs::list(),
+        Command::Run(args) => run(args, &signals).await,
         Command::Attach {
             run_id,
             cluster,
             output,
-        } => attach(run_id, cluster, output).await,
+        } => attach(run_id, cluster, output, &signals).await,
+        Command::Render(args) => signals.unless_interrupted(render(args)).await?,
+        Command::Validate { task, policy } => signals.unless_interrupted(validate(&task, &policy)).await?,
+        Command::Plugin { command } => signals.unless_interrupted(plugin_cmd::run(command)).await?,
+        Command::List => runs::list(),
         Command::Logs {
             run_id,
             follow,
             cluster,
-        } => {
-            let (conn, ns) = connect_to_namespace(&cluster).await?;
-            for journal in run_or_batch(&conn.client, &ns, &run_id, follow).await? {
-                if journal.batch.is_some() && journal.run_id != run_id {
-                    eprintln!("kpo: ==> task {} (run {}) <==", journal.task, journal.run_id);
-                }
-                runs::logs(&conn.client, &journal, follow).await?;
-            }
-            Ok(exit::SUCCESS)
-        }
-        Command::Delete { run_id, cluster } => {
-            let (conn, ns) = connect_to_namespace(&cluster).await?;
-            for journal in run_or_batch(&conn.client, &ns, &run_id, false).await? {
-                // A batch's finished tasks have no pod left: nothing to delete there.
-                match runs::delete(&conn.client, &journal).await {
-                    Err(CliError::NotReattached(
-                        crate::reattach::LostPod::Gone { .. } | crate::reattach::LostPod::NeverCreated { .. },
-                    )) if journal.batch.is_some() => {}
-                    other => drop(other?),
-                }
-            }
-            Ok(exit::SUCCESS)
-        }
+        } => signals.unless_interrupted(logs(run_id, follow, cluster)).await?,
+        Command::Delete { run_id, cluster } => signals.unless_interrupted(delete(run_id, cluster)).await?,
         Command::Gc { cluster, dry_run } => {
-            let (conn, ns) = connect_to_namespace(&cluster).await?;
-            runs::gc(&conn.client, &ns, dry_run).await
+            let gc = async {
+                let (conn, ns) = connect_to_namespace(&cluster).await?;
+                runs::gc(&conn.client, &ns, dry_run).await
+            };
+            signals.unless_interrupted(gc).await?
         }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "kpo", &mut std::io::stdout());
@@ -360,6 +351,33 @@ async fn dispatch(command: Command) -> Result<i32, CliError> {
             Ok(exit::SUCCESS)
         }
     }
+}
+
+/// `kpo logs ID`: the log of a run, or of each run of a batch.
+async fn logs(run_id: String, follow: bool, cluster: ClusterArgs) -> Result<i32, CliError> {
+    let (conn, ns) = connect_to_namespace(&cluster).await?;
+    for journal in run_or_batch(&conn.client, &ns, &run_id, follow).await? {
+        if journal.batch.is_some() && journal.run_id != run_id {
+            eprintln!("kpo: ==> task {} (run {}) <==", journal.task, journal.run_id);
+        }
+        runs::logs(&conn.client, &journal, follow).await?;
+    }
+    Ok(exit::SUCCESS)
+}
+
+/// `kpo delete ID`: the pod of a run, or of each run of a batch.
+async fn delete(run_id: String, cluster: ClusterArgs) -> Result<i32, CliError> {
+    let (conn, ns) = connect_to_namespace(&cluster).await?;
+    for journal in run_or_batch(&conn.client, &ns, &run_id, false).await? {
+        // A batch's finished tasks have no pod left: nothing to delete there.
+        match runs::delete(&conn.client, &journal).await {
+            Err(CliError::NotReattached(
+                crate::reattach::LostPod::Gone { .. } | crate::reattach::LostPod::NeverCreated { .. },
+            )) if journal.batch.is_some() => {}
+            other => drop(other?),
+        }
+    }
+    Ok(exit::SUCCESS)
 }
 
 fn init_tracing(verbose: u8) {
@@ -429,11 +447,11 @@ fn load_task(path: &Path, policy: &PolicyArgs) -> Result<Task, CliError> {
     Ok(task)
 }
 
-fn validate(path: &Path, policy: &PolicyArgs) -> Result<i32, CliError> {
+async fn validate(path: &Path, policy: &PolicyArgs) -> Result<i32, CliError> {
     let task = load_task(path, policy)?;
-    let plugins = load_plugins(&task)?;
+    let plugins = load_plugins(&task).await?;
     let identity = RunIdentity::generate(&task.name);
-    let prepared = runner::prepare(&task, &identity, "default", plugins.as_ref(), &[])?;
+    let prepared = runner::prepare(&task, &identity, "default", plugins.as_ref(), &[]).await?;
     println!("{}: task {:?} is valid", path.display(), task.name);
     show_policies(&prepared);
     // Advice, not an error: most namespaces enforce no standard.
@@ -474,7 +492,7 @@ fn show_policies(prepared: &runner::Prepared) {
 
 async fn render(args: RenderArgs) -> Result<i32, CliError> {
     let task = load_task(&args.task, &args.policy)?;
-    let plugins = load_plugins(&task)?;
+    let plugins = load_plugins(&task).await?;
     let identity = RunIdentity::generate(&task.name);
     let conn = match args.server {
         true => Some(connect(&args.cluster).await?),
@@ -482,7 +500,7 @@ async fn render(args: RenderArgs) -> Result<i32, CliError> {
     };
     let context_ns = conn.as_ref().map_or("default", |c| c.default_namespace.as_str());
     let ns = namespace_for(&args.cluster, &task, context_ns);
-    let prepared = runner::prepare(&task, &identity, &ns, plugins.as_ref(), &[])?;
+    let prepared = runner::prepare(&task, &identity, &ns, plugins.as_ref(), &[]).await?;
     show_policies(&prepared);
     if let Some(e) = prepared.denial() {
         return Err(e.into());
@@ -511,9 +529,8 @@ async fn render(args: RenderArgs) -> Result<i32, CliError> {
 }
 
 /// Loads the task's plugins before anything else happens; errors name the plugin.
-fn load_plugins(task: &Task) -> Result<Option<TaskPlugins>, CliError> {
-    let plugins =
-        tokio::task::block_in_place(|| TaskPlugins::load(task, crate::plugin::default_cache_dir()))?;
+async fn load_plugins(task: &Task) -> Result<Option<TaskPlugins>, CliError> {
+    let plugins = TaskPlugins::load(task, crate::plugin::default_cache_dir()).await?;
     if plugins.as_ref().is_some_and(|p| !p.all_cached()) {
         eprintln!("kpo: compiled the task's plugins (kept in the cache: the next run starts faster)");
     }
@@ -540,31 +557,36 @@ fn print_yaml(pod: &Pod) -> Result<i32, CliError> {
 
 /// `kpo run`: check what was asked, decide whether to start, report or reattach, supervise,
 /// and hand back the run's exit code.
-async fn run(args: RunArgs) -> Result<i32, CliError> {
+async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
     let [path] = args.tasks.as_slice() else {
-        return batch::run(args).await;
+        return batch::run(args, signals).await;
     };
     if path.is_dir() || args.as_batch {
-        return batch::run(args).await;
+        return batch::run(args, signals).await;
     }
-    let task = load_task(path, &args.policy)?;
-    if let Some(id) = &args.run_id {
-        check_run_id(id)?;
-    }
-    let log_file = create_log_file(&args)?;
-    let plugins = load_plugins(&task)?;
-    let conn = connect(&args.cluster).await?;
-    let ns = namespace_for(&args.cluster, &task, &conn.default_namespace);
-    let mut identity = RunIdentity::generate(&task.name);
-    if let Some(id) = &args.run_id {
-        identity.run_id = id.clone();
-    }
-    // One supervisor per run: claimed before anything is decided or done about it.
-    let claim = claim::take(&conn.client, &ns, &identity.run_id, args.wait)
-        .await
-        .map_err(Box::new)?;
-    let lost = claim.lost();
-    let result = claimed(args, task, plugins, &conn, ns, identity, log_file, lost).await;
+    // Until the run is claimed nothing exists to clean up: an interrupt simply stops.
+    let prelude = async {
+        let task = load_task(path, &args.policy)?;
+        if let Some(id) = &args.run_id {
+            check_run_id(id)?;
+        }
+        let log_file = create_log_file(&args)?;
+        let plugins = load_plugins(&task).await?;
+        let conn = connect(&args.cluster).await?;
+        let ns = namespace_for(&args.cluster, &task, &conn.default_namespace);
+        let mut identity = RunIdentity::generate(&task.name);
+        if let Some(id) = &args.run_id {
+            identity.run_id = id.clone();
+        }
+        // One supervisor per run: claimed before anything is decided or done about it.
+        let claim = claim::take(&conn.client, &ns, &identity.run_id, args.wait)
+            .await
+            .map_err(Box::new)?;
+        Ok::<_, CliError>((task, log_file, plugins, conn, ns, identity, claim))
+    };
+    let (task, log_file, plugins, conn, ns, identity, claim) = signals.unless_interrupted(prelude).await??;
+    let interrupts = with_claim(signals.interrupts(args.on_signal), claim.lost());
+    let result = claimed(args, task, plugins, &conn, ns, identity, log_file, interrupts).await;
     // Before `conn` goes: with it goes the simulated cluster the claim lives in.
     claim.release().await;
     result
@@ -595,7 +617,7 @@ async fn claimed(
     ns: String,
     identity: RunIdentity,
     log_file: Option<std::fs::File>,
-    lost: impl std::future::Future<Output = String> + Send + 'static,
+    interrupts: impl futures::Stream<Item = Interrupt> + Unpin + Send + 'static,
 ) -> Result<i32, CliError> {
     let store = JournalStore::open_default();
     let (earlier, found) = match &args.run_id {
@@ -646,8 +668,6 @@ async fn claimed(
     ));
     let reattaching = journal.uid.clone().map(|_| journal.clone());
     let recording = Arc::new(Recording::new(progress.clone(), store, journal));
-    let lost = futures::stream::once(async move { Interrupt::Lost(lost.await) });
-    let interrupts = futures::stream::select(interrupts(args.on_signal), Box::pin(lost));
     let result = match reattaching {
         Some(journal) => {
             let found = reattach::find_pod(&conn.client, &journal).await;
@@ -760,22 +780,30 @@ async fn run_or_batch(
 
 /// `kpo attach ID`: `kpo run --run-id ID` with the run's own task file — or, for a batch, with
 /// the task files of all its runs.
-async fn attach(run_id: String, cluster: ClusterArgs, output: Output) -> Result<i32, CliError> {
-    let (tasks, as_batch) = match runs::journal(&run_id) {
-        Ok(journal) => (vec![runs::task_file(&journal)?], false),
-        Err(not_a_run) => {
-            // No cluster to ask whether it is a batch: it is no run this machine knows.
-            let Ok((conn, ns)) = connect_to_namespace(&cluster).await else {
-                return Err(not_a_run);
-            };
-            let members = runs::batch(&conn.client, &ns, &run_id).await?;
-            if members.is_empty() {
-                return Err(not_a_run);
+async fn attach(
+    run_id: String,
+    cluster: ClusterArgs,
+    output: Output,
+    signals: &Signals,
+) -> Result<i32, CliError> {
+    let find = async {
+        match runs::journal(&run_id) {
+            Ok(journal) => Ok((vec![runs::task_file(&journal)?], false)),
+            Err(not_a_run) => {
+                // No cluster to ask whether it is a batch: it is no run this machine knows.
+                let Ok((conn, ns)) = connect_to_namespace(&cluster).await else {
+                    return Err(not_a_run);
+                };
+                let members = runs::batch(&conn.client, &ns, &run_id).await?;
+                if members.is_empty() {
+                    return Err(not_a_run);
+                }
+                let files = members.iter().map(runs::task_file).collect::<Result<_, _>>()?;
+                Ok((files, true))
             }
-            let files = members.iter().map(runs::task_file).collect::<Result<_, _>>()?;
-            (files, true)
         }
     };
+    let (tasks, as_batch) = signals.unless_interrupted(find).await??;
     let args = RunArgs {
         tasks,
         parallel: crate::batch::DEFAULT_PARALLEL,
@@ -791,7 +819,7 @@ async fn attach(run_id: String, cluster: ClusterArgs, output: Output) -> Result<
         log_file: None,
         result_file: None,
     };
-    Box::pin(run(args)).await
+    Box::pin(run(args, signals)).await
 }
 
 /// The closing lines on stderr: outcome, why, container results, and events on failure.
@@ -839,33 +867,11 @@ fn summarize(progress: &Progress, report: &RunReport) {
     }
 }
 
-/// One item per Ctrl-C or SIGTERM, meaning what `--on-signal` says: the first interrupts the
-/// run, a second skips the pod's grace period.
-fn interrupts(mode: SignalMode) -> std::pin::Pin<Box<dyn futures::Stream<Item = Interrupt> + Send>> {
-    let asked = match mode {
-        SignalMode::Terminate => Interrupt::Stop,
-        SignalMode::Detach => Interrupt::Detach,
-    };
-    #[cfg(unix)]
-    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    #[cfg(not(unix))]
-    let term: Option<()> = None;
-    Box::pin(futures::stream::unfold(term, move |mut term| {
-        let asked = asked.clone();
-        async move {
-            #[cfg(unix)]
-            match term.as_mut() {
-                Some(t) => {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = t.recv() => {}
-                    }
-                }
-                None => drop(tokio::signal::ctrl_c().await),
-            }
-            #[cfg(not(unix))]
-            drop(tokio::signal::ctrl_c().await);
-            Some((asked, term))
-        }
-    }))
+/// The run's interrupts: the user's signals, and the loss of its claim.
+fn with_claim(
+    signals: impl futures::Stream<Item = Interrupt> + Unpin + Send + 'static,
+    lost: impl std::future::Future<Output = String> + Send + 'static,
+) -> impl futures::Stream<Item = Interrupt> + Unpin + Send + 'static {
+    let lost = futures::stream::once(async move { Interrupt::Lost(lost.await) });
+    futures::stream::select(signals, Box::pin(lost))
 }

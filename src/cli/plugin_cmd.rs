@@ -53,11 +53,11 @@ pub struct TestArgs {
     update: bool,
 }
 
-pub fn run(command: PluginCommand) -> Result<i32, CliError> {
+pub async fn run(command: PluginCommand) -> Result<i32, CliError> {
     let host = PluginHost::new(plugin::default_cache_dir())?;
     match command {
         PluginCommand::Inspect { plugin } => {
-            let i = inspect::inspect(&host, &plugin)?;
+            let i = inspect::inspect(&host, &plugin).await?;
             let roles = if i.roles.is_empty() {
                 "none (not a kpo plugin)".to_owned()
             } else {
@@ -69,7 +69,7 @@ pub fn run(command: PluginCommand) -> Result<i32, CliError> {
             println!("  imports:  {}", i.imports.join(", "));
             Ok(exit::SUCCESS)
         }
-        PluginCommand::Test(args) => test(&host, &args),
+        PluginCommand::Test(args) => test(&host, &args).await,
     }
 }
 
@@ -81,8 +81,8 @@ fn read_value(path: &Path) -> Result<Value, CliError> {
 }
 
 /// Compares (or with `--update`, records) the plugin's result; the differences on stdout.
-fn test(host: &PluginHost, args: &TestArgs) -> Result<i32, CliError> {
-    let actual = actual(host, args)?;
+async fn test(host: &PluginHost, args: &TestArgs) -> Result<i32, CliError> {
+    let actual = actual(host, args).await?;
     if args.update {
         let text = format!("{}\n", serde_json::to_string_pretty(&actual).unwrap_or_default());
         std::fs::write(&args.expect, text).map_err(|source| CliError::Write {
@@ -112,14 +112,14 @@ fn test(host: &PluginHost, args: &TestArgs) -> Result<i32, CliError> {
 }
 
 /// Runs the plugin on the recorded input; the result in its golden-file form.
-fn actual(host: &PluginHost, args: &TestArgs) -> Result<Value, CliError> {
+async fn actual(host: &PluginHost, args: &TestArgs) -> Result<Value, CliError> {
     let config: Value = serde_json::from_str(&args.config)
         .map_err(|e| CliError::Usage(format!("--config is not JSON: {e}")))?;
     let spec = PluginSpec {
         config,
         ..PluginSpec::at(&args.plugin)
     };
-    let loaded = host.load(&spec)?;
+    let loaded = host.load(&spec).await?;
     let ctx = plugin::context("plugin-test", "default", "test");
     if let Some(path) = &args.pod {
         let pod: Pod = serde_json::from_value(read_value(path)?)
@@ -127,14 +127,14 @@ fn actual(host: &PluginHost, args: &TestArgs) -> Result<Value, CliError> {
         // A pod goes to a mutator, or to a policy when the component is one and no mutator.
         if !loaded.serves(Role::Mutator) && loaded.serves(Role::Policy) {
             let json = serde_json::to_string(&pod).unwrap_or_default();
-            return Ok(match plugin::call_validate(host, &loaded, &json, &ctx)? {
+            return Ok(match plugin::call_validate(host, &loaded, &json, &ctx).await? {
                 wit::Admission::Accept => json!({ "admission": "accept" }),
                 wit::Admission::Warn(w) => json!({ "admission": "warn", "warnings": w }),
                 wit::Admission::Refuse(r) => json!({ "admission": "refuse", "reason": r }),
             });
         }
         loaded.require(Role::Mutator)?;
-        return match plugin::mutate(host, std::slice::from_ref(&loaded), pod, &ctx) {
+        return match plugin::mutate(host, std::slice::from_ref(&loaded), pod, &ctx).await {
             Ok(mutated) => Ok(serde_json::to_value(mutated.pod).unwrap_or_default()),
             Err(plugin::PluginError::Refused { reason, .. }) => Ok(json!({ "refused": reason })),
             Err(e) => Err(e.into()),
@@ -144,7 +144,7 @@ fn actual(host: &PluginHost, args: &TestArgs) -> Result<Value, CliError> {
     let path = args.outcome.as_deref().unwrap_or(Path::new("-"));
     let recorded: OutcomeFile = serde_json::from_value(read_value(path)?)
         .map_err(|e| CliError::Input(format!("{} is not an outcome: {e}", path.display())))?;
-    let judgement = plugin::call_interpret(host, &loaded, &recorded.try_into()?, &ctx)?;
+    let judgement = plugin::call_interpret(host, &loaded, &recorded.try_into()?, &ctx).await?;
     let (verdict, reason) = match judgement.verdict {
         Verdict::Success => ("success", None),
         Verdict::Failure(r) => ("failure", Some(r)),

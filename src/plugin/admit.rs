@@ -10,7 +10,7 @@ use crate::vocabulary::{Admission, PolicyCheck, PolicyMode, Warning};
 /// refused run names every policy that refused it. A policy that fails (traps, times out, runs
 /// out of memory, warns too much) stops the run in `enforce` mode — a broken policy must not
 /// let pods through — and is only reported in `monitor` mode.
-pub fn admit(
+pub async fn admit(
     host: &PluginHost,
     policies: &[Loaded],
     pod: &Pod,
@@ -22,20 +22,23 @@ pub fn admit(
     let mut warnings = Vec::new();
     for policy in policies {
         let name = &policy.spec.name;
-        let answer = policy.call_validate(host, &json, ctx).and_then(|a| match a {
-            wit::Admission::Accept => Ok((Admission::Accepted, None)),
-            wit::Admission::Warn(list) => {
-                let named = super::warnings(name, list)?;
-                let joined = named
-                    .iter()
-                    .map(|w| w.message.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                warnings.extend(named);
-                Ok((Admission::Warned, Some(joined)))
-            }
-            wit::Admission::Refuse(reason) => Ok((Admission::Refused, Some(reason))),
-        });
+        let answer = policy
+            .call_validate(host, &json, ctx)
+            .await
+            .and_then(|a| match a {
+                wit::Admission::Accept => Ok((Admission::Accepted, None)),
+                wit::Admission::Warn(list) => {
+                    let named = super::warnings(name, list)?;
+                    let joined = named
+                        .iter()
+                        .map(|w| w.message.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    warnings.extend(named);
+                    Ok((Admission::Warned, Some(joined)))
+                }
+                wit::Admission::Refuse(reason) => Ok((Admission::Refused, Some(reason))),
+            });
         let (admission, reason) = match (answer, policy.spec.mode) {
             (Ok(answer), _) => answer,
             (Err(e), PolicyMode::Monitor) => (Admission::Failed, Some(e.to_string())),

@@ -7,6 +7,9 @@ pub mod v2 {
     wasmtime::component::bindgen!({
         world: "plugin",
         path: "wit",
+        // Exports are called as futures, so that a deadline and a signal can drop a call
+        // wherever the guest is: in its own code or blocked in a WASI host call.
+        exports: { default: async },
     });
 }
 
@@ -15,5 +18,6 @@ pub mod v1 {
     wasmtime::component::bindgen!({
         world: "plugin",
         path: "wit/0.1.0",
+        exports: { default: async },
     });
 }

@@ -13,8 +13,9 @@ use wasmtime::{Config, Engine};
 
 use super::PluginError;
 
-/// How often the epoch advances: the granularity of plugin deadlines.
-pub const TICK: Duration = Duration::from_millis(10);
+/// How often the epoch advances: a guest that computes yields to the runtime this often, so
+/// that its call's deadline and an interrupt are heard within a tick.
+const TICK: Duration = Duration::from_millis(10);
 
 /// The engine plus the thread that ticks its epoch; the thread stops with it.
 pub struct EngineHandle {

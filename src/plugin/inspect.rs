@@ -16,8 +16,8 @@ pub struct Inspection {
     pub imports: Vec<String>,
 }
 
-pub fn inspect(host: &PluginHost, path: &Path) -> Result<Inspection, PluginError> {
-    let loaded = host.load(&PluginSpec::at(path))?;
+pub async fn inspect(host: &PluginHost, path: &Path) -> Result<Inspection, PluginError> {
+    let loaded = host.load(&PluginSpec::at(path)).await?;
     let engine = &host.engine.engine;
     let ty = loaded.pre.component().component_type();
     let roles = [Role::Mutator, Role::Policy, Role::Interpreter]

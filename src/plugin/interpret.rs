@@ -19,7 +19,7 @@ fn rank(v: &Verdict) -> u8 {
 }
 
 /// Runs every interpreter; `None` when there are none.
-pub fn interpret(
+pub async fn interpret(
     host: &PluginHost,
     plugins: &[Loaded],
     report: &RunReport,
@@ -30,7 +30,7 @@ pub fn interpret(
     let mut outputs = BTreeMap::new();
     for plugin in plugins {
         let name = plugin.spec.name.clone();
-        let judgement = plugin.call_interpret(host, &outcome, ctx)?;
+        let judgement = plugin.call_interpret(host, &outcome, ctx).await?;
         if let Some(text) = judgement.outputs {
             let invalid = |message: String| PluginError::InvalidOutput {
                 plugin: name.clone(),

@@ -5,8 +5,13 @@
 //!
 //! Lifecycle (after kubewarden's policy-evaluator): one [`PluginHost`] per process holds the
 //! engine, its epoch clock and the linker; each plugin is compiled once (and cached on disk) into
-//! a [`Loaded`] with its `InstancePre`; every call gets a fresh `Store` with a deadline and a
-//! memory cap, so a plugin that traps or runs away never leaks into the next call.
+//! a [`Loaded`] with its `InstancePre`; every call gets a fresh `Store` with one memory budget,
+//! so a plugin that traps or runs away never leaks into the next call.
+//!
+//! Every call is a future under a wall-clock deadline: the guest yields to the runtime at each
+//! epoch tick while it computes, and WASI's waits (timers, `poll`) are futures too, so a call is
+//! dropped at its deadline — or when kpo is interrupted — wherever the guest is, in its own code
+//! or in a host call.
 
 mod admit;
 mod bindings;
@@ -78,6 +83,14 @@ pub enum PluginError {
     Timeout { plugin: String, limit: Duration },
     #[error("plugin {plugin} exceeded its memory limit of {} MiB", limit / (1024 * 1024))]
     Memory { plugin: String, limit: u64 },
+    /// More core instances, memories or tables than one plugin instance may have.
+    #[error(
+        "plugin {plugin} exceeded its limits: more than {} core instances, {} memories or {} tables ({detail})",
+        sandbox::MAX_INSTANCES,
+        sandbox::MAX_MEMORIES,
+        sandbox::MAX_TABLES
+    )]
+    Counts { plugin: String, detail: String },
     #[error("plugin {plugin} crashed: {message}")]
     Trap { plugin: String, message: String },
     #[error("plugin {plugin} refused the pod: {reason}")]
@@ -209,7 +222,7 @@ impl PluginHost {
         let link_error = |e: wasmtime::Error| PluginError::Engine(format!("cannot link host functions: {e}"));
         // Rust's std (and most language runtimes) import WASI even when they use none of it:
         // link it all, grant nothing (see `Sandbox`).
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link_error)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link_error)?;
         bindings::v2::kpo::plugin::log::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |s| s)
             .map_err(link_error)?;
         bindings::v1::kpo::plugin::log::add_to_linker::<_, HasSelf<Sandbox>>(&mut linker, |s| s)
@@ -224,7 +237,7 @@ impl PluginHost {
     }
 
     /// Reads, compiles (or loads from the cache) and links the plugin at `spec.path`.
-    pub fn load(&self, spec: &PluginSpec) -> Result<Loaded, PluginError> {
+    pub async fn load(&self, spec: &PluginSpec) -> Result<Loaded, PluginError> {
         let bytes = std::fs::read(&spec.path).map_err(|source| PluginError::Read {
             plugin: spec.name.clone(),
             path: spec.path.clone(),
@@ -256,7 +269,7 @@ impl PluginHost {
         let asked = (key, loaded.config());
         let known = self.accepted.lock().is_ok_and(|a| a.contains(&asked));
         if !known {
-            loaded.check_config(self)?;
+            loaded.check_config(self).await?;
             if let Ok(mut a) = self.accepted.lock() {
                 a.insert(asked);
             }
@@ -286,27 +299,27 @@ impl PluginHost {
     }
 
     /// Loads every plugin of a list, checking each exports what it is used for.
-    pub fn load_all(&self, specs: &[PluginSpec], role: Role) -> Result<Vec<Loaded>, PluginError> {
-        specs
-            .iter()
-            .map(|spec| {
-                let loaded = self.load(spec)?;
-                loaded.require(role)?;
-                Ok(loaded)
-            })
-            .collect()
+    pub async fn load_all(&self, specs: &[PluginSpec], role: Role) -> Result<Vec<Loaded>, PluginError> {
+        let mut all = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let loaded = self.load(spec).await?;
+            loaded.require(role)?;
+            all.push(loaded);
+        }
+        Ok(all)
     }
 
-    /// A fresh store for one call: deadline and memory cap armed.
+    /// A fresh store for one call: its memory budget armed, and a guest that computes made to
+    /// yield at every epoch tick, so that the call's deadline (a timer around the call) and an
+    /// interrupt are heard within a tick.
     fn store(&self, spec: &PluginSpec) -> Result<Store<Sandbox>, PluginError> {
         let mut store = Store::new(
             &self.engine.engine,
             Sandbox::new(&spec.name, spec.memory, &spec.grants)?,
         );
         store.limiter(|s| &mut s.limits);
-        let ticks = (spec.timeout.as_millis() / engine::TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
         Ok(store)
     }
 }
@@ -384,16 +397,19 @@ impl Loaded {
     }
 
     /// Lets a plugin that exports `settings` check its config, once, when it is loaded.
-    fn check_config(&self, host: &PluginHost) -> Result<(), PluginError> {
+    async fn check_config(&self, host: &PluginHost) -> Result<(), PluginError> {
         let Some(indices) = &self.exports.settings else {
             return Ok(());
         };
         let config = self.config();
-        let answer = self.call(host, |store, instance| {
-            indices
-                .load(&mut *store, instance)?
-                .call_validate_config(store, &config)
-        })?;
+        let answer = self
+            .call(host, async |store, instance| {
+                indices
+                    .load(&mut *store, instance)?
+                    .call_validate_config(store, &config)
+                    .await
+            })
+            .await?;
         answer.map_err(|message| PluginError::Config {
             plugin: self.spec.name.clone(),
             message: said::said(message),
@@ -417,7 +433,7 @@ impl Loaded {
     }
 
     /// Calls the mutator with the pod as JSON; `Ok(Err(reason))` is a refusal.
-    fn call_mutate(
+    async fn call_mutate(
         &self,
         host: &PluginHost,
         pod: &str,
@@ -425,14 +441,25 @@ impl Loaded {
     ) -> Result<Result<wit::Mutated, String>, PluginError> {
         let ctx = self.context(ctx);
         let answer = match self.exports.mutator.as_ref() {
-            Some(Versioned::V2(indices)) => self.call(host, |store, instance| {
-                indices.load(&mut *store, instance)?.call_mutate(store, pod, &ctx)
-            })?,
+            Some(Versioned::V2(indices)) => {
+                self.call(host, async |store, instance| {
+                    indices
+                        .load(&mut *store, instance)?
+                        .call_mutate(store, pod, &ctx)
+                        .await
+                })
+                .await?
+            }
             Some(Versioned::V1(indices)) => {
                 let ctx = compat::context(&ctx);
-                let answer = self.call(host, |store, instance| {
-                    indices.load(&mut *store, instance)?.call_mutate(store, pod, &ctx)
-                })?;
+                let answer = self
+                    .call(host, async |store, instance| {
+                        indices
+                            .load(&mut *store, instance)?
+                            .call_mutate(store, pod, &ctx)
+                            .await
+                    })
+                    .await?;
                 answer.map(compat::mutated)
             }
             None => return Err(self.require(Role::Mutator).unwrap_err()),
@@ -446,7 +473,7 @@ impl Loaded {
     }
 
     /// Asks the validating policy about the final pod (JSON).
-    fn call_validate(
+    async fn call_validate(
         &self,
         host: &PluginHost,
         pod: &str,
@@ -458,11 +485,14 @@ impl Loaded {
             .validator
             .as_ref()
             .ok_or_else(|| self.require(Role::Policy).unwrap_err())?;
-        let answer = self.call(host, |store, instance| {
-            indices
-                .load(&mut *store, instance)?
-                .call_validate(store, pod, &ctx)
-        })?;
+        let answer = self
+            .call(host, async |store, instance| {
+                indices
+                    .load(&mut *store, instance)?
+                    .call_validate(store, pod, &ctx)
+                    .await
+            })
+            .await?;
         Ok(match answer {
             wit::Admission::Accept => wit::Admission::Accept,
             wit::Admission::Warn(list) => wit::Admission::Warn(list.into_iter().map(said::said).collect()),
@@ -470,7 +500,7 @@ impl Loaded {
         })
     }
 
-    fn call_interpret(
+    async fn call_interpret(
         &self,
         host: &PluginHost,
         outcome: &Outcome,
@@ -478,18 +508,25 @@ impl Loaded {
     ) -> Result<Judgement, PluginError> {
         let ctx = self.context(ctx);
         let judgement = match self.exports.interpreter.as_ref() {
-            Some(Versioned::V2(indices)) => self.call(host, |store, instance| {
-                indices
-                    .load(&mut *store, instance)?
-                    .call_interpret(store, outcome, &ctx)
-            })?,
-            Some(Versioned::V1(indices)) => {
-                let (outcome, ctx) = (compat::outcome(outcome), compat::context(&ctx));
-                let judgement = self.call(host, |store, instance| {
+            Some(Versioned::V2(indices)) => {
+                self.call(host, async |store, instance| {
                     indices
                         .load(&mut *store, instance)?
-                        .call_interpret(store, &outcome, &ctx)
-                })?;
+                        .call_interpret(store, outcome, &ctx)
+                        .await
+                })
+                .await?
+            }
+            Some(Versioned::V1(indices)) => {
+                let (outcome, ctx) = (compat::outcome(outcome), compat::context(&ctx));
+                let judgement = self
+                    .call(host, async |store, instance| {
+                        indices
+                            .load(&mut *store, instance)?
+                            .call_interpret(store, &outcome, &ctx)
+                            .await
+                    })
+                    .await?;
                 compat::judgement(judgement)
             }
             None => return Err(self.require(Role::Interpreter).unwrap_err()),
@@ -505,34 +542,38 @@ impl Loaded {
 
     /// Creates a fresh store and instance and drops them: the fixed cost every call pays, which
     /// the benchmarks measure on its own.
-    pub fn instantiate(&self, host: &PluginHost) -> Result<(), PluginError> {
-        self.call(host, |_, _| Ok(()))
+    pub async fn instantiate(&self, host: &PluginHost) -> Result<(), PluginError> {
+        self.call(host, async |_, _| Ok(())).await
     }
 
-    /// Instantiates the plugin in a fresh store and runs `f`, turning traps into plugin errors.
-    fn call<T>(
+    /// Instantiates the plugin in a fresh store and runs `f`, all of it within the plugin's
+    /// time limit, turning traps into plugin errors. Dropping the returned future (an interrupt)
+    /// stops the guest wherever it is.
+    async fn call<T>(
         &self,
         host: &PluginHost,
-        f: impl FnOnce(&mut Store<Sandbox>, &wasmtime::component::Instance) -> wasmtime::Result<T>,
+        f: impl AsyncFnOnce(&mut Store<Sandbox>, &wasmtime::component::Instance) -> wasmtime::Result<T>,
     ) -> Result<T, PluginError> {
         let mut store = host.store(&self.spec)?;
-        let result = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| f(&mut store, &instance));
+        tracing::debug!(plugin = %self.spec.name, "calling the plugin (time limit {:?})", self.spec.timeout);
+        let work = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            f(&mut store, &instance).await
+        };
+        let result = tokio::time::timeout(self.spec.timeout, work).await;
         store.data().flush_output();
         let memory_hit = store.data().limits.hit;
-        result.map_err(|e| self.classify(e, memory_hit))
+        match result {
+            Ok(result) => result.map_err(|e| self.classify(e, memory_hit)),
+            Err(_) => Err(PluginError::Timeout {
+                plugin: self.spec.name.clone(),
+                limit: self.spec.timeout,
+            }),
+        }
     }
 
     fn classify(&self, e: wasmtime::Error, memory_hit: bool) -> PluginError {
         let plugin = self.spec.name.clone();
-        if let Some(wasmtime::Trap::Interrupt) = e.downcast_ref::<wasmtime::Trap>() {
-            return PluginError::Timeout {
-                plugin,
-                limit: self.spec.timeout,
-            };
-        }
         if memory_hit {
             return PluginError::Memory {
                 plugin,
@@ -540,6 +581,13 @@ impl Loaded {
             };
         }
         let text = format!("{e:#}");
+        // wasmtime's own words for a store's count limits (see `sandbox::MAX_INSTANCES`).
+        if let Some(detail) = text.split("resource limit exceeded: ").nth(1) {
+            return PluginError::Counts {
+                plugin,
+                detail: detail.lines().next().unwrap_or_default().to_owned(),
+            };
+        }
         PluginError::Trap {
             plugin,
             message: text.lines().next().unwrap_or_default().to_owned(),
@@ -548,23 +596,23 @@ impl Loaded {
 }
 
 /// Calls one interpreter directly (for `kpo plugin test`).
-pub fn call_interpret(
+pub async fn call_interpret(
     host: &PluginHost,
     plugin: &Loaded,
     outcome: &Outcome,
     ctx: &Context,
 ) -> Result<Judgement, PluginError> {
-    plugin.call_interpret(host, outcome, ctx)
+    plugin.call_interpret(host, outcome, ctx).await
 }
 
 /// Calls one validating policy directly (for `kpo plugin test`).
-pub fn call_validate(
+pub async fn call_validate(
     host: &PluginHost,
     plugin: &Loaded,
     pod: &str,
     ctx: &Context,
 ) -> Result<wit::Admission, PluginError> {
-    plugin.call_validate(host, pod, ctx)
+    plugin.call_validate(host, pod, ctx).await
 }
 
 /// A task's plugins, compiled and checked, ready before anything is submitted.
@@ -580,19 +628,21 @@ impl TaskPlugins {
     /// a component, one of the wrong world or a config its plugin rejects fails the run before
     /// any pod exists. Compiled components are kept in `cache` (the CLI's is
     /// [`default_cache_dir`]).
-    pub fn load(task: &crate::task::Task, cache: Option<PathBuf>) -> Result<Option<Self>, PluginError> {
+    pub async fn load(task: &crate::task::Task, cache: Option<PathBuf>) -> Result<Option<Self>, PluginError> {
         if !task.has_plugins() {
             return Ok(None);
         }
-        Self::load_in(Arc::new(PluginHost::new(cache)?), task).map(Some)
+        Self::load_in(Arc::new(PluginHost::new(cache)?), task)
+            .await
+            .map(Some)
     }
 
     /// Loads the task's plugins into `host`, which other tasks share (the tasks of a batch):
     /// a component used by several is compiled once.
-    pub fn load_in(host: Arc<PluginHost>, task: &crate::task::Task) -> Result<Self, PluginError> {
-        let mutators = host.load_all(&task.mutators, Role::Mutator)?;
-        let policies = host.load_all(&task.policies, Role::Policy)?;
-        let interpreters = host.load_all(&task.interpreters, Role::Interpreter)?;
+    pub async fn load_in(host: Arc<PluginHost>, task: &crate::task::Task) -> Result<Self, PluginError> {
+        let mutators = host.load_all(&task.mutators, Role::Mutator).await?;
+        let policies = host.load_all(&task.policies, Role::Policy).await?;
+        let interpreters = host.load_all(&task.interpreters, Role::Interpreter).await?;
         Ok(Self {
             host,
             mutators,
@@ -602,30 +652,30 @@ impl TaskPlugins {
     }
 
     /// Runs the mutators on `pod`, in order.
-    pub fn mutate(
+    pub async fn mutate(
         &self,
         pod: k8s_openapi::api::core::v1::Pod,
         ctx: &Context,
     ) -> Result<Mutated, PluginError> {
-        mutate(&self.host, &self.mutators, pod, ctx)
+        mutate(&self.host, &self.mutators, pod, ctx).await
     }
 
     /// Runs every validating policy on the final pod.
-    pub fn admit(
+    pub async fn admit(
         &self,
         pod: &k8s_openapi::api::core::v1::Pod,
         ctx: &Context,
     ) -> Result<(Vec<PolicyCheck>, Vec<Warning>), PluginError> {
-        admit(&self.host, &self.policies, pod, ctx)
+        admit(&self.host, &self.policies, pod, ctx).await
     }
 
     /// Runs the interpreters on the finished run.
-    pub fn interpret(
+    pub async fn interpret(
         &self,
         report: &crate::report::RunReport,
         ctx: &Context,
     ) -> Result<Option<Decision>, PluginError> {
-        interpret(&self.host, &self.interpreters, report, ctx)
+        interpret(&self.host, &self.interpreters, report, ctx).await
     }
 
     /// Whether every plugin's compiled code came from the on-disk cache.
@@ -651,11 +701,23 @@ pub fn context(task: &str, namespace: &str, run_id: &str) -> Context {
     }
 }
 
-/// The largest total of warnings one plugin may hand back in one call.
+/// The largest total of warnings one plugin may hand back in one call, in bytes.
 pub const MAX_WARNINGS: usize = 64 * 1024;
+/// The most warnings one plugin may hand back in one call: a million empty ones are as much
+/// noise as one huge one.
+pub const MAX_WARNING_COUNT: usize = 100;
 
 /// Checks and names one plugin's warnings.
 fn warnings(plugin: &str, list: Vec<String>) -> Result<Vec<Warning>, PluginError> {
+    if list.len() > MAX_WARNING_COUNT {
+        return Err(PluginError::InvalidOutput {
+            plugin: plugin.to_owned(),
+            message: format!(
+                "{} warnings, more than the limit of {MAX_WARNING_COUNT}",
+                list.len()
+            ),
+        });
+    }
     let size: usize = list.iter().map(String::len).sum();
     if size > MAX_WARNINGS {
         return Err(PluginError::InvalidOutput {

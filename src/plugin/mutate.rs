@@ -29,7 +29,7 @@ fn protected() -> [String; 5] {
 
 /// Applies `plugins` in order to `pod`. Stops at the first refusal, failure or forbidden change,
 /// so a bad plugin never yields a half-changed pod to submit.
-pub fn mutate(
+pub async fn mutate(
     host: &PluginHost,
     plugins: &[Loaded],
     mut pod: Pod,
@@ -43,7 +43,7 @@ pub fn mutate(
             plugin: name.clone(),
             message: e.to_string(),
         })?;
-        let out = match plugin.call_mutate(host, &before.to_string(), ctx)? {
+        let out = match plugin.call_mutate(host, &before.to_string(), ctx).await? {
             Ok(out) => out,
             Err(reason) => return Err(PluginError::Refused { plugin: name, reason }),
         };

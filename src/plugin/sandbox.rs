@@ -1,5 +1,5 @@
 //! What a plugin instance can reach: a store holding a WASI context with nothing granted but
-//! what the task file lists, a memory cap, and a log that writes under the plugin's name.
+//! what the task file lists, one memory budget, and a log that writes under the plugin's name.
 
 use std::time::Duration;
 
@@ -20,41 +20,84 @@ const OUTPUT_CAP: usize = 64 * 1024;
 pub struct Sandbox {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub limits: MemoryCap,
+    pub limits: MemoryBudget,
     plugin: String,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
 }
 
-/// The memory limit of one plugin instance, and whether the plugin ran into it: a plugin that
-/// asks for more traps at once, and kpo knows why without reading wasmtime's error text.
-pub struct MemoryCap {
+/// One memory budget for everything a plugin instance allocates: every linear memory and every
+/// table of every core instance of the component count against the task's `memory` together (a
+/// component of ten core modules gets the budget once, not ten times). A grow past it traps at
+/// once, before wasmtime commits anything, and kpo knows why without reading wasmtime's error
+/// text.
+pub struct MemoryBudget {
     bytes: usize,
-    /// The plugin asked for more memory than the cap (initially or by growing).
+    /// What the instance's memories and tables hold now, in bytes.
+    used: usize,
+    /// The plugin asked for more than the budget (initially or by growing), or for more
+    /// memories, tables or instances than [`MAX_MEMORIES`], [`MAX_TABLES`], [`MAX_INSTANCES`].
     pub hit: bool,
 }
 
-impl ResourceLimiter for MemoryCap {
+/// The most core instances one plugin instance may create. A Rust component has 3 to 5,
+/// componentize-py's about 20, componentize-qjs's 4; wasmtime's own default is 10 000.
+pub const MAX_INSTANCES: usize = 64;
+/// The most linear memories one plugin instance may create (every core instance has at most
+/// one in practice).
+pub const MAX_MEMORIES: usize = 64;
+/// The most tables one plugin instance may create.
+pub const MAX_TABLES: usize = 64;
+/// What one table element costs kpo: a function reference, the only element type this engine
+/// has (no GC or stack-switching proposals), is one pointer.
+const TABLE_ELEMENT: usize = std::mem::size_of::<usize>();
+
+impl MemoryBudget {
+    /// Takes `desired - current` more bytes from the budget, or says no and remembers it.
+    fn grow(&mut self, current: usize, desired: usize, what: &str) -> wasmtime::Result<bool> {
+        let after = self.used.saturating_sub(current).saturating_add(desired);
+        if after > self.bytes {
+            self.hit = true;
+            wasmtime::bail!(
+                "{what} would take the plugin's memory to {after} bytes, past its budget of {} bytes",
+                self.bytes
+            );
+        }
+        self.used = after;
+        Ok(true)
+    }
+}
+
+impl ResourceLimiter for MemoryBudget {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.bytes {
-            self.hit = true;
-            wasmtime::bail!("memory limit of {} bytes reached", self.bytes);
-        }
-        Ok(true)
+        self.grow(current, desired, "a linear memory's growth")
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
-        _desired: usize,
+        current: usize,
+        desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(true)
+        let bytes = |elements: usize| elements.saturating_mul(TABLE_ELEMENT);
+        self.grow(bytes(current), bytes(desired), "a table's growth")
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
     }
 }
 
@@ -83,8 +126,9 @@ impl Sandbox {
                     message: format!("cannot grant directory {}: {e}", host.display()),
                 })?;
         }
-        let limits = MemoryCap {
+        let limits = MemoryBudget {
             bytes: usize::try_from(memory).unwrap_or(usize::MAX),
+            used: 0,
             hit: false,
         };
         Ok(Self {

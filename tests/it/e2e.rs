@@ -51,6 +51,17 @@ fn e2e_cli_ctrl_c_deletes_the_pod() {
     crate::cli::ctrl_c_deletes_the_pod_on(&path, &e2e_image());
 }
 
+/// SIGTERM while a mutator sleeps in a WASI timer: exit 130 within two seconds, no pod listed.
+#[test]
+fn e2e_sigterm_stops_a_blocked_plugin() {
+    let Some(path) = kubeconfig_or_skip() else {
+        return;
+    };
+    // A two-second bound: not beside the tests that load the node.
+    let _node = crate::harness::node_to_myself();
+    crate::limits::sigterm_stops_a_blocked_guest(&path, "sleep", "run");
+}
+
 #[test]
 fn e2e_render_server_applies_defaults() {
     let Some(path) = kubeconfig_or_skip() else {

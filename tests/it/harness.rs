@@ -230,6 +230,11 @@ pub fn plugin(name: &str) -> std::path::PathBuf {
         let file = name.rsplit('/').next().unwrap_or(name).replace('-', "_");
         return dir.join(format!("{file}.wasm"));
     }
+    if let Some(guest) = name.strip_prefix("hostile/")
+        && let Some(text) = hostile_text(guest)
+    {
+        return assemble(guest, &text);
+    }
     let dir = BUILT
         .get_or_init(build_plugins)
         .as_ref()
@@ -241,6 +246,50 @@ pub fn plugin(name: &str) -> std::path::PathBuf {
         file.to_owned()
     };
     dir.join(format!("{}.wasm", crate_name.replace('-', "_")))
+}
+
+/// A hostile guest written in the component model's text format (`plugins/hostile/wat/`): its
+/// sections filled into the shell they share. `None` when the guest is a Rust crate.
+fn hostile_text(guest: &str) -> Option<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/hostile/wat");
+    let own = std::fs::read_to_string(dir.join(format!("{guest}.wat"))).ok()?;
+    let shell = std::fs::read_to_string(dir.join("shell.wat")).expect("plugins/hostile/wat/shell.wat");
+    let mut sections: std::collections::HashMap<String, String> = Default::default();
+    let mut current = None;
+    for line in own.lines() {
+        match line.trim().strip_prefix(";; @") {
+            Some(section) => current = Some(section.to_owned()),
+            None => {
+                if let Some(section) = &current {
+                    let text = sections.entry(section.clone()).or_default();
+                    text.push_str(line);
+                    text.push('\n');
+                }
+            }
+        }
+    }
+    Some(
+        shell
+            .lines()
+            .map(|line| match line.trim().strip_prefix(";; @") {
+                Some(section) => sections.remove(section).unwrap_or_default(),
+                None => format!("{line}\n"),
+            })
+            .collect(),
+    )
+}
+
+/// Assembles a component from its text into the tests' target folder: `hostile_<guest>.wasm`.
+fn assemble(guest: &str, text: &str) -> std::path::PathBuf {
+    let bytes = wat::parse_str(text).unwrap_or_else(|e| panic!("plugins/hostile/wat/{guest}.wat: {e}"));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wat");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("hostile_{}.wasm", guest.replace('-', "_")));
+    // Tests assemble at once: each writes a file of its own and moves it into place.
+    let mut file = tempfile::NamedTempFile::new_in(&dir).unwrap();
+    std::io::Write::write_all(&mut file, &bytes).unwrap();
+    file.persist(&path).unwrap();
+    path
 }
 
 fn build_plugins() -> Result<std::path::PathBuf, String> {

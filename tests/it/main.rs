@@ -11,6 +11,7 @@ mod fuzz;
 mod harness;
 mod layering;
 mod leftovers;
+mod limits;
 mod logs;
 mod matrix;
 mod plugins;

@@ -205,12 +205,14 @@ fn mutate_with(guest: &str, extra: &str) -> Result<Pod, PluginError> {
     let dir = tempfile::tempdir().unwrap();
     let path = task_file(dir.path(), &format!("{BASE}{}", entry("mutate", guest, extra)));
     let task = kpo::task::load(Path::new(&path)).unwrap();
-    let plugins = TaskPlugins::load(&task, crate::harness::plugin_cache())?.unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let plugins = rt
+        .block_on(TaskPlugins::load(&task, crate::harness::plugin_cache()))?
+        .unwrap();
     let identity = kpo::pod::RunIdentity::generate("plug");
     let pod = kpo::pod::build(&task, &identity, "default");
-    plugins
-        .mutate(pod, &kpo::plugin::context("plug", "default", &identity.run_id))
-        .map(|m| m.pod)
+    let ctx = kpo::plugin::context("plug", "default", &identity.run_id);
+    rt.block_on(plugins.mutate(pod, &ctx)).map(|m| m.pod)
 }
 
 fn error_of(guest: &str, extra: &str) -> String {
@@ -345,7 +347,9 @@ fn a_core_module_is_not_a_component() {
     std::fs::write(&module, b"\0asm\x01\0\0\0").unwrap();
     let body = format!("{BASE}[[mutate]]\npath = {:?}\n", module.display().to_string());
     let task = kpo::task::load(Path::new(&task_file(dir.path(), &body))).unwrap();
-    let e = TaskPlugins::load(&task, crate::harness::plugin_cache())
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let e = rt
+        .block_on(TaskPlugins::load(&task, crate::harness::plugin_cache()))
         .err()
         .unwrap()
         .to_string();
@@ -407,16 +411,12 @@ fn the_second_load_comes_from_the_cache() {
         config: serde_json::json!({}),
         ..kpo::task::PluginSpec::at(&plugin("add-labels"))
     };
-    assert!(!host.load(&spec).unwrap().from_cache);
-    assert!(host.load(&spec).unwrap().from_cache);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert!(!rt.block_on(host.load(&spec)).unwrap().from_cache);
+    assert!(rt.block_on(host.load(&spec)).unwrap().from_cache);
     // A new process (a new host) finds it too.
-    assert!(
-        PluginHost::new(Some(cache.path().to_owned()))
-            .unwrap()
-            .load(&spec)
-            .unwrap()
-            .from_cache
-    );
+    let other = PluginHost::new(Some(cache.path().to_owned())).unwrap();
+    assert!(rt.block_on(other.load(&spec)).unwrap().from_cache);
 }
 
 #[test]

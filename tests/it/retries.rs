@@ -171,9 +171,9 @@ async fn an_interpreter_retry_verdict_has_its_own_budget() {
         crate::harness::plugin("exit-codes").display().to_string()
     );
     let t = task(&body);
-    let plugins =
-        tokio::task::block_in_place(|| kpo::plugin::TaskPlugins::load(&t, crate::harness::plugin_cache()))
-            .unwrap();
+    let plugins = kpo::plugin::TaskPlugins::load(&t, crate::harness::plugin_cache())
+        .await
+        .unwrap();
     let recorder = Arc::new(Recorder::default());
     let identity = kpo::pod::RunIdentity::generate(&t.name);
     let report = run_task(
