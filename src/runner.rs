@@ -79,7 +79,7 @@ pub async fn run_task(
         let prepared = tokio::select! {
             biased;
             Some(asked) = interrupts.next() => {
-                let ending = Ending::interrupted(&asked, "while the plugins prepared the pod");
+                let ending = Ending::interrupted(&asked);
                 return Ok(unsubmitted(ending, Prepared::default(), attempts));
             }
             prepared = prepare(task, &identity, namespace, plugins, &earlier) => prepared,
@@ -325,19 +325,19 @@ impl Ending {
         }
     }
 
-    /// An interrupt came `when`: a lost claim is no interruption of the user's, but both stop
-    /// the run before it has a pod.
-    fn interrupted(asked: &Interrupt, when: &str) -> Self {
+    /// An interrupt came before the pod was created (while the plugins prepared it, say): a
+    /// lost claim is no interruption of the user's, but both stop the run there.
+    fn interrupted(asked: &Interrupt) -> Self {
         match asked {
             Interrupt::Lost(why) => Self {
                 outcome: Outcome::Interrupted,
                 exit_code: crate::exit::CLAIMED,
-                message: format!("{why} ({when}); no pod was created"),
+                message: format!("{why}: stopped before its pod was created"),
             },
             Interrupt::Stop | Interrupt::Detach => Self {
                 outcome: Outcome::Interrupted,
                 exit_code: crate::exit::INTERRUPTED,
-                message: format!("interrupted {when}; no pod was created"),
+                message: "interrupted before its pod was created".into(),
             },
         }
     }

@@ -40,8 +40,8 @@ pub struct MemoryBudget {
     pub hit: bool,
 }
 
-/// The most core instances one plugin instance may create. A Rust component has 3 to 5,
-/// componentize-py's about 20, componentize-qjs's 4; wasmtime's own default is 10 000.
+/// The most core instances one plugin instance may create. A Rust component has 3,
+/// componentize-qjs's 8, componentize-py's 14; wasmtime's own default is 10 000.
 pub const MAX_INSTANCES: usize = 64;
 /// The most linear memories one plugin instance may create (every core instance has at most
 /// one in practice).
