@@ -9,6 +9,7 @@ pub mod exit;
 pub mod imposed;
 pub mod journal;
 pub mod names;
+pub mod owned;
 pub mod plugin;
 pub mod pod;
 pub mod private;

@@ -16,6 +16,15 @@ pub fn check_dns_label(s: &str) -> Result<(), String> {
     })
 }
 
+/// The prefix of kpo's own labels and annotations (`kpo.dev/run-id`, `kpo.dev/on-finish`): kpo
+/// finds, follows and cleans up its pods by them, so no task file, template or mutator sets one.
+pub const RESERVED_PREFIX: &str = "kpo.dev/";
+
+/// Whether a label or annotation key is kpo's own (see [`RESERVED_PREFIX`]).
+pub fn reserved(key: &str) -> bool {
+    key.starts_with(RESERVED_PREFIX)
+}
+
 /// Task names become label values and, lowercased, pod names.
 pub fn check_task_name(s: &str) -> Result<(), String> {
     if s.is_empty() {

@@ -4,7 +4,6 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
 use super::{Context, Loaded, MAX_OUTPUT, PluginError, PluginHost};
-use crate::pod::{LABEL_MANAGED_BY, LABEL_RUN_ID, LABEL_TASK};
 use crate::vocabulary::{Mutation, Warning};
 
 /// The pod after every mutator, what each changed, and what they warned of.
@@ -13,18 +12,6 @@ pub struct Mutated {
     pub pod: Pod,
     pub mutations: Vec<Mutation>,
     pub warnings: Vec<Warning>,
-}
-
-/// Fields no mutator may change: they identify the run.
-fn protected() -> [String; 5] {
-    let label = |l: &str| format!("/metadata/labels/{}", l.replace('~', "~0").replace('/', "~1"));
-    [
-        "/metadata/name".into(),
-        "/metadata/namespace".into(),
-        label(LABEL_TASK),
-        label(LABEL_RUN_ID),
-        label(LABEL_MANAGED_BY),
-    ]
 }
 
 /// Applies `plugins` in order to `pod`. Stops at the first refusal, failure or forbidden change,
@@ -61,7 +48,8 @@ pub async fn mutate(
 }
 
 /// Checks what mutator `plugin` returned for the pod `before`: a valid Pod of at most
-/// [`MAX_OUTPUT`] bytes, the run's identity untouched, changes only under `writable`. Returns the
+/// [`MAX_OUTPUT`] bytes, kpo's own fields untouched (see [`crate::owned`]), changes only under
+/// `writable`. Returns the
 /// new pod and its patch against `before`.
 pub fn check(
     plugin: &str,
@@ -82,14 +70,12 @@ pub fn check(
     let after: Value = serde_json::from_str(out).map_err(|e| invalid(format!("not JSON: {e}")))?;
     let next: Pod = serde_json::from_value(after).map_err(|e| invalid(format!("not a valid Pod: {e}")))?;
     let after = serde_json::to_value(&next).map_err(|e| invalid(e.to_string()))?;
-    for path in protected() {
-        if before.pointer(&path) != after.pointer(&path) {
-            return Err(PluginError::Forbidden {
-                plugin: plugin.to_owned(),
-                path,
-                why: " (it identifies the run)".into(),
-            });
-        }
+    if let Some(touched) = crate::owned::touched(before, &after) {
+        return Err(PluginError::Forbidden {
+            plugin: plugin.to_owned(),
+            path: touched.field,
+            why: format!(" ({})", touched.why),
+        });
     }
     let patch = json_patch::diff(before, &after);
     if let Some(allowed) = writable {

@@ -127,6 +127,8 @@ fn check_pod_fields(raw: &RawTask, bad: &mut impl FnMut(KeyPath, String)) {
         for (k, v) in map {
             if let Err(m) = names::check_qualified_name(k) {
                 bad(KeyPath::default().key(field).key(k), m);
+            } else if names::reserved(k) {
+                bad(KeyPath::default().key(field).key(k), reserved_key(k));
             } else if field == "labels"
                 && let Err(m) = names::check_label_value(v)
             {
@@ -628,6 +630,14 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}` must be a positive duration"))
 }
 
+/// Why a task file or template may not set `key`.
+fn reserved_key(key: &str) -> String {
+    format!(
+        "`{key}`: the `{}` prefix is kpo's own (kpo sets these keys and acts on them); use a prefix of yours, e.g. `example.com/`",
+        names::RESERVED_PREFIX
+    )
+}
+
 /// Reads a pod template in kubectl's format (YAML or JSON).
 fn load_template(path: &Path) -> Result<Pod, String> {
     let text = std::fs::read_to_string(path)
@@ -640,6 +650,16 @@ fn load_template(path: &Path) -> Result<Pod, String> {
             return Err(format!("pod template {} is a {kind}, not a Pod", path.display()));
         }
     }
-    serde_json::from_value(value)
-        .map_err(|e| format!("pod template {} is not a valid Pod: {e}", path.display()))
+    let pod: Pod = serde_json::from_value(value)
+        .map_err(|e| format!("pod template {} is not a valid Pod: {e}", path.display()))?;
+    let meta = &pod.metadata;
+    let keys = meta.labels.iter().chain(&meta.annotations).flat_map(|m| m.keys());
+    if let Some(key) = keys.into_iter().find(|k| names::reserved(k)) {
+        return Err(format!(
+            "pod template {} sets {}",
+            path.display(),
+            reserved_key(key)
+        ));
+    }
+    Ok(pod)
 }

@@ -273,6 +273,107 @@ fn changing_the_namespace_is_forbidden() {
     );
 }
 
+/// Each field kpo owns, changed by a mutator (the `reach` guest sets what its config names):
+/// refused before any pod exists, exit 76, the field named. Lowering the deadline is allowed.
+#[test]
+fn a_mutator_may_not_change_what_kpo_owns() {
+    let owner = r#"[{ apiVersion = "v1", kind = "ConfigMap", name = "holder", uid = "u" }]"#;
+    let cases = [
+        (
+            r#"set = { "/spec/restartPolicy" = "Always" }"#,
+            "/spec/restartPolicy",
+        ),
+        (
+            r#"set = { "/metadata/labels/kpo.dev~1attempt" = "999" }"#,
+            "/metadata/labels/kpo.dev~1attempt",
+        ),
+        (
+            r#"set = { "/metadata/labels/kpo.dev~1batch" = "other" }"#,
+            "/metadata/labels/kpo.dev~1batch",
+        ),
+        (
+            r#"remove = ["/metadata/labels/kpo.dev~1run-id"]"#,
+            "/metadata/labels/kpo.dev~1run-id",
+        ),
+        (
+            r#"set = { "/metadata/annotations/kpo.dev~1on-finish" = "keep" }"#,
+            "/metadata/annotations/kpo.dev~1on-finish",
+        ),
+        (
+            r#"set = { "/metadata/annotations/kpo.dev~1stopped-by" = "kpo delete" }"#,
+            "/metadata/annotations/kpo.dev~1stopped-by",
+        ),
+        (
+            r#"set = { "/metadata/labels/app.kubernetes.io~1managed-by" = "me" }"#,
+            "/metadata/labels/app.kubernetes.io~1managed-by",
+        ),
+        (
+            r#"set = { "/metadata/finalizers" = ["example.com/hold"] }"#,
+            "/metadata/finalizers",
+        ),
+        (
+            &format!(r#"set = {{ "/metadata/ownerReferences" = {owner} }}"#),
+            "/metadata/ownerReferences",
+        ),
+        (
+            r#"set = { "/spec/activeDeadlineSeconds" = 999999 }"#,
+            "/spec/activeDeadlineSeconds",
+        ),
+        (
+            r#"remove = ["/spec/activeDeadlineSeconds"]"#,
+            "/spec/activeDeadlineSeconds",
+        ),
+        (
+            r#"set = { "/spec/containers/1/image" = "evil:1" }"#,
+            "the result sidecar (container kpo-result)",
+        ),
+        (
+            r#"set = { "/spec/volumes/0/emptyDir" = { medium = "Memory" } }"#,
+            "the result volume (volume kpo-result)",
+        ),
+        (
+            r#"set = { "/spec/containers/0/volumeMounts/0/mountPath" = "/elsewhere" }"#,
+            "the result mount of container base",
+        ),
+    ];
+    let task = "[run]\ntimeout = \"1h\"\n[result]\nvia = \"sidecar\"\n";
+    for (set, field) in cases {
+        let extra = format!("config = {{ {set} }}");
+        let (out, _) = render(&format!(
+            "{BASE}{task}{}",
+            entry("mutate", "hostile/reach", &extra)
+        ));
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(exit::PLUGIN_FAILED), "{set}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "plugin hostile_reach changed {field}, which it may not change ("
+            )),
+            "{set}: {stderr}"
+        );
+    }
+    let termination = "[result]\nvia = \"termination-message\"\n";
+    let extra =
+        r#"config = { set = { "/spec/containers/0/terminationMessagePolicy" = "FallbackToLogsOnError" } }"#;
+    let (out, _) = render(&format!(
+        "{BASE}{termination}{}",
+        entry("mutate", "hostile/reach", extra)
+    ));
+    assert!(
+        text(&out.stderr).contains("changed terminationMessagePolicy of container base"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Lowering the deadline is a mutator's to do.
+    let extra = r#"config = { set = { "/spec/activeDeadlineSeconds" = 60 } }"#;
+    let (out, pod) = render(&format!(
+        "{BASE}{task}{}",
+        entry("mutate", "hostile/reach", extra)
+    ));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(pod.unwrap().spec.unwrap().active_deadline_seconds, Some(60));
+}
+
 #[test]
 fn writable_paths_limit_a_mutator() {
     let e = error_of(

@@ -95,6 +95,14 @@ fn mistakes_name_line_column_and_key() {
             "name = \"t\"\nimage = \"x\"\n[labels]\n\"bad key!\" = \"v\"\n",
             "bad.toml:4:1: labels.bad key!: `bad key!` is not a valid key",
         ),
+        (
+            "name = \"t\"\nimage = \"x\"\n[annotations]\n\"kpo.dev/stopped-by\" = \"kpo delete\"\n",
+            "bad.toml:4:1: annotations.kpo.dev/stopped-by: `kpo.dev/stopped-by`: the `kpo.dev/` prefix is kpo's own",
+        ),
+        (
+            "name = \"t\"\nimage = \"x\"\n[labels]\n\"kpo.dev/batch\" = \"b\"\n",
+            "bad.toml:4:1: labels.kpo.dev/batch: `kpo.dev/batch`: the `kpo.dev/` prefix is kpo's own",
+        ),
     ];
     for (toml, expected) in cases {
         let got = problems(toml);
@@ -344,6 +352,25 @@ spec:
     assert_eq!(
         (labels["team"].as_str(), labels["tier"].as_str()),
         ("data", "batch")
+    );
+}
+
+/// kpo's own keys cannot come in through a template either.
+#[test]
+fn a_template_may_not_set_kpos_own_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  annotations:\n    kpo.dev/on-finish: keep\n",
+    )
+    .unwrap();
+    let path = dir.path().join("task.toml");
+    std::fs::write(&path, "name = \"t\"\nimage = \"x\"\npod_template = \"t.yaml\"\n").unwrap();
+    let err = task::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("task.toml:3:1: pod_template: pod template")
+            && err.contains("sets `kpo.dev/on-finish`: the `kpo.dev/` prefix is kpo's own"),
+        "{err}"
     );
 }
 
