@@ -215,6 +215,17 @@ impl Observer for Recording {
         self.inner.retrying(next);
     }
 
+    fn failed_before_the_pod(&self, exit_code: i32, message: &str) {
+        self.update(|j| {
+            j.report = Some(serde_json::json!({
+                "task": j.task, "run_id": j.run_id, "outcome": "error",
+                "exit_code": exit_code, "message": message, "pod": "",
+            }));
+            j.exit_code = Some(exit_code);
+        });
+        self.inner.failed_before_the_pod(exit_code, message);
+    }
+
     fn created(&self, pod: &Pod) {
         self.update(|j| {
             j.pod = Some(pod.name_any());

@@ -89,7 +89,10 @@ pub async fn run_task(
             Err(e @ PluginError::Refused { .. }) => {
                 return Ok(unsubmitted(Ending::refused(&e), Prepared::default(), attempts));
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                observer.failed_before_the_pod(e.exit_code(), &e.to_string());
+                return Err(e.into());
+            }
         };
         announce(observer.as_ref(), &prepared);
         if let Some(e) = prepared.denial() {

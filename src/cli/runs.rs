@@ -24,8 +24,8 @@ pub fn list() -> Result<i32, CliError> {
             source,
         })?;
     println!(
-        "{:<14} {:<28} {:<24} {:<40} STATUS",
-        "BATCH", "RUN", "TASK", "POD"
+        "{:<28} {:<14} {:<24} {:<40} STATUS",
+        "RUN", "BATCH", "TASK", "POD"
     );
     for j in journals {
         let status = match j.exit_code {

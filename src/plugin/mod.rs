@@ -564,7 +564,7 @@ impl Loaded {
         store.data().flush_output();
         let memory_hit = store.data().limits.hit;
         match result {
-            Ok(result) => result.map_err(|e| self.classify(e, memory_hit)),
+            Ok(result) => result.map_err(|e| self.classify(e, memory_hit, store.data().last_words())),
             Err(_) => Err(PluginError::Timeout {
                 plugin: self.spec.name.clone(),
                 limit: self.spec.timeout,
@@ -572,7 +572,9 @@ impl Loaded {
         }
     }
 
-    fn classify(&self, e: wasmtime::Error, memory_hit: bool) -> PluginError {
+    /// What went wrong, in kpo's words: a limit it hit, or the crash with what the guest said
+    /// last on stderr (its panic message, its exception) and the trap.
+    fn classify(&self, e: wasmtime::Error, memory_hit: bool, last_words: Option<String>) -> PluginError {
         let plugin = self.spec.name.clone();
         if memory_hit {
             return PluginError::Memory {
@@ -588,9 +590,17 @@ impl Loaded {
                 detail: detail.lines().next().unwrap_or_default().to_owned(),
             };
         }
+        let trap = match e.downcast_ref::<wasmtime::Trap>() {
+            Some(trap) => trap.to_string(),
+            None => e.root_cause().to_string(),
+        };
+        let message = match last_words {
+            Some(words) => format!("{words} ({trap})"),
+            None => trap,
+        };
         PluginError::Trap {
             plugin,
-            message: text.lines().next().unwrap_or_default().to_owned(),
+            message: said::said(message),
         }
     }
 }

@@ -141,16 +141,29 @@ impl Sandbox {
         })
     }
 
-    /// Sends what the guest printed to kpo's log, under its name.
+    /// The end of what the guest printed on stderr, on one line: where a language runtime says
+    /// why it stopped (a Rust panic, a JavaScript exception, a Python traceback's last lines).
+    /// Not yet escaped or bounded for people: see `said`.
+    pub fn last_words(&self) -> Option<String> {
+        const TAIL: usize = 1024;
+        let bytes = self.stderr.contents();
+        let tail = &bytes[bytes.len().saturating_sub(TAIL)..];
+        let words: Vec<&str> = std::str::from_utf8(tail)
+            .unwrap_or_default()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+            .collect();
+        (!words.is_empty()).then(|| words.join(" "))
+    }
+
+    /// Sends what the guest printed to kpo's debug log (`-v`), under its name: what it says
+    /// for people goes through `kpo:plugin/log`, and why it crashed is in the crash's error.
     pub fn flush_output(&self) {
-        for (pipe, is_err) in [(&self.stdout, false), (&self.stderr, true)] {
+        for (pipe, name) in [(&self.stdout, "stdout"), (&self.stderr, "stderr")] {
             let bytes = pipe.contents();
             for line in String::from_utf8_lossy(&bytes).lines() {
-                if is_err {
-                    tracing::warn!(plugin = %self.plugin, "stderr: {line}");
-                } else {
-                    tracing::info!(plugin = %self.plugin, "stdout: {line}");
-                }
+                tracing::debug!(plugin = %self.plugin, "{name}: {line}");
             }
         }
     }

@@ -65,6 +65,10 @@ pub trait Observer: Send + Sync {
     /// `container`'s log has been delivered up to `cursor`: a journal records it, so that a
     /// reattaching kpo can continue from there.
     fn log_checkpoint(&self, _container: &str, _cursor: &Cursor) {}
+    /// The run ended before it could have a report — a plugin failed while the pod was being
+    /// prepared — with this exit code and message: a journal records it, so that the run shows
+    /// as ended (`kpo list`) and a later `kpo run --run-id` reports it.
+    fn failed_before_the_pod(&self, _exit_code: i32, _message: &str) {}
 }
 
 /// What the person at the controls asked for by interrupting (Ctrl-C, SIGTERM): the command

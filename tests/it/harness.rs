@@ -221,7 +221,7 @@ pub fn plugin(name: &str) -> std::path::PathBuf {
     static JS: std::sync::OnceLock<Result<std::path::PathBuf, String>> = std::sync::OnceLock::new();
     static PYTHON: std::sync::OnceLock<Result<std::path::PathBuf, String>> = std::sync::OnceLock::new();
     let other = match name {
-        "js/inject-sidecar" | "js/require-labels" => Some(JS.get_or_init(build_js)),
+        "js/inject-sidecar" | "js/require-labels" | "js/throw" => Some(JS.get_or_init(build_js)),
         "python/result-check" => Some(PYTHON.get_or_init(build_python)),
         _ => None,
     };

@@ -241,9 +241,46 @@ fn stack_overflow_is_a_crash() {
 }
 
 #[test]
-fn a_panic_is_a_crash() {
+fn a_panic_is_a_crash_in_the_guests_words() {
     let e = error_of("hostile/trap", "");
     assert!(e.starts_with("plugin hostile_trap crashed:"), "{e}");
+    assert!(
+        e.contains("panicked at hostile/trap/src/lib.rs:15:9: this plugin always crashes (wasm trap:"),
+        "{e}"
+    );
+}
+
+/// A JavaScript exception, with its message and where it was thrown, in the error line, the
+/// report (enforce mode: the run fails, 76; monitor mode: the pod goes, the check says why) and
+/// the journal: `kpo list` shows the crashed run as finished.
+#[test]
+fn an_exception_is_a_crash_in_the_guests_words() {
+    let said = "the JavaScript policy fell over";
+    let body = format!("{BASE}{}", entry("policy", "js/throw", ""));
+    let (out, report) = run_json(&body);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(exit::PLUGIN_FAILED), "{stderr}");
+    assert!(stderr.contains("kpo: error: plugin throw crashed: "), "{stderr}");
+    assert!(stderr.contains(said) && stderr.contains("throw.js:7"), "{stderr}");
+    let message = report["message"].as_str().unwrap_or_default();
+    assert!(message.contains(said), "{report}");
+    let run_id = stderr
+        .split("kpo: run ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("kpo names the run");
+    let list = text(&kpo(&["list"]).stdout);
+    let row = list
+        .lines()
+        .find(|l| l.starts_with(run_id))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(row.ends_with("finished, exit code 76"), "{row}");
+
+    let monitor = format!("{BASE}{}", entry("policy", "js/throw", "mode = \"monitor\""));
+    let (out, report) = run_json(&monitor);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let reason = report["policies"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains(said), "{report}");
 }
 
 #[test]
