@@ -57,6 +57,7 @@ fn report() -> RunReport {
         result_bytes: None,
         result_error: None,
         outputs: Default::default(),
+        outputs_ignored: 0,
         attempt: 1,
         attempts: Vec::new(),
         mutations: Vec::new(),

@@ -18,6 +18,7 @@ pub mod reattach;
 pub mod report;
 pub mod result;
 pub mod runner;
+pub mod said;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod status;

@@ -91,6 +91,10 @@ pub struct RunReport {
     pub result_error: Option<String>,
     /// Named outputs the task printed as `::kpo-output name=value` lines.
     pub outputs: std::collections::BTreeMap<String, String>,
+    /// `::kpo-output` lines kpo did not keep (past [`crate::result::MAX_OUTPUTS`] names, or a
+    /// value over [`crate::result::MAX_OUTPUT_VALUE`] bytes); absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub outputs_ignored: u64,
     /// Which attempt of the run this report is about (1 unless the run was retried).
     pub attempt: u32,
     /// Every attempt of the run, in order, when it has the report of its last one.
@@ -152,4 +156,8 @@ impl RunReport {
             .as_ref()
             .map_or_else(|| self.outcome.phrase(), |d| d.verdict.phrase())
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

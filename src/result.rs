@@ -263,9 +263,21 @@ pub fn document(bytes: Option<Vec<u8>>, spec: &ResultSpec) -> Result<Option<Docu
     }
 }
 
-/// Collects `::kpo-output name=value` lines; the last value of a name wins.
+/// The most `::kpo-output` names a run keeps: a task printing a name per line for an hour must
+/// not grow kpo's memory, its report or its journal without end.
+pub const MAX_OUTPUTS: usize = 100;
+/// The longest `::kpo-output` value kpo keeps, in bytes; a longer one is ignored.
+pub const MAX_OUTPUT_VALUE: usize = 4096;
+
+/// Collects `::kpo-output name=value` lines; the last value of a name wins. At most
+/// [`MAX_OUTPUTS`] names and values of at most [`MAX_OUTPUT_VALUE`] bytes are kept; the lines
+/// beyond are counted.
 #[derive(Debug, Default, Clone)]
-pub struct Outputs(pub BTreeMap<String, String>);
+pub struct Outputs {
+    pub values: BTreeMap<String, String>,
+    /// `::kpo-output` lines not kept: a new name past [`MAX_OUTPUTS`], or a value too long.
+    pub ignored: u64,
+}
 
 impl Outputs {
     pub fn read(&mut self, line: &str) {
@@ -276,13 +288,19 @@ impl Outputs {
             return;
         };
         let name = name.trim();
-        if !name.is_empty()
-            && name
+        if name.is_empty()
+            || !name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
         {
-            self.0.insert(name.to_owned(), value.to_owned());
+            return;
         }
+        let room = self.values.len() < MAX_OUTPUTS || self.values.contains_key(name);
+        if !room || value.len() > MAX_OUTPUT_VALUE || name.len() > MAX_OUTPUT_VALUE {
+            self.ignored += 1;
+            return;
+        }
+        self.values.insert(name.to_owned(), value.to_owned());
     }
 }
 
@@ -365,12 +383,26 @@ mod tests {
             o.read(l);
         }
         assert_eq!(
-            o.0,
+            o.values,
             BTreeMap::from([
                 ("rows".into(), "43".into()),
                 ("url".into(), "http://x/?a=b".into())
             ])
         );
+    }
+
+    #[test]
+    fn outputs_are_bounded_in_number_and_size() {
+        let mut o = Outputs::default();
+        for i in 0..1000 {
+            o.read(&format!("::kpo-output n{i}={i}"));
+        }
+        o.read(&format!("::kpo-output n0={}", "x".repeat(MAX_OUTPUT_VALUE + 1)));
+        o.read("::kpo-output n1=changed");
+        assert_eq!(o.values.len(), MAX_OUTPUTS);
+        assert_eq!(o.values["n1"], "changed");
+        assert_eq!(o.values["n0"], "0");
+        assert_eq!(o.ignored, 901);
     }
 
     #[test]

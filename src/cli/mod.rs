@@ -274,7 +274,7 @@ pub fn main() -> ExitCode {
     let code = match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("kpo: error: {}", e.explain());
+            eprintln!("kpo: error: {}", crate::said::shown(&e.explain()));
             if json {
                 println!(
                     "{}",

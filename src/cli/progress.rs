@@ -1,6 +1,7 @@
 //! What a person sees during a run: the pod's phase with elapsed time (a spinner on a terminal,
 //! plain lines when piped), the container logs, and notices. Implements [`Observer`].
 
+use crate::said::shown;
 use std::io::Write;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -42,7 +43,7 @@ impl Progress {
 
     /// Prints a line on stderr without tearing the spinner.
     pub fn say(&self, line: &str) {
-        let print = || eprintln!("kpo: {line}");
+        let print = || eprintln!("kpo: {}", shown(line));
         match &self.spinner {
             Some(bar) => bar.suspend(print),
             None => print(),
@@ -72,6 +73,7 @@ impl Observer for Progress {
             Some(d) => format!("{} ({d})", entry.phase),
             None => entry.phase.clone(),
         };
+        let text = shown(&text).into_owned();
         match &self.spinner {
             Some(bar) => {
                 bar.set_message(text.clone());

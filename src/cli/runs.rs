@@ -203,7 +203,10 @@ pub async fn gc(client: &kube::Client, namespace: &str, dry_run: bool) -> Result
                 println!("deleted {namespace}/{name} ({})", why.reason());
                 deleted += 1;
             }
-            Err(e) => eprintln!("kpo: warning: cannot delete {namespace}/{name}: {e}"),
+            Err(e) => eprintln!(
+                "kpo: warning: cannot delete {namespace}/{name}: {}",
+                crate::said::shown(&e.to_string())
+            ),
         }
     }
     eprintln!("kpo: gc: {deleted} pod(s) deleted in {namespace}");

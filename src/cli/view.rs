@@ -3,6 +3,7 @@
 //! scroll, each line prefixed by its task; piped, the same as plain prefixed lines. At the end,
 //! a summary table.
 
+use crate::said::shown;
 use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -87,7 +88,7 @@ impl BatchView {
 
     /// Prints a line on stderr without tearing the live view.
     pub fn say(&self, line: &str) {
-        self.above(|| eprintln!("kpo: {line}"));
+        self.above(|| eprintln!("kpo: {}", shown(line)));
     }
 
     /// Task `index` ended.
@@ -150,7 +151,7 @@ impl BatchView {
             .iter()
             .filter(|l| !matches!(l.exit_code, Some(crate::exit::SUCCESS | crate::exit::SKIPPED)))
         {
-            let _ = writeln!(out, "  {}: {}", line.task, line.message);
+            let _ = writeln!(out, "  {}: {}", line.task, shown(&line.message));
         }
         let c = &summary.counts;
         let _ = writeln!(
@@ -163,6 +164,7 @@ impl BatchView {
     /// Records a change of task `index` (a new state, if any) and shows it: in the live view's
     /// latest changes, or as a plain line.
     fn change(&self, index: usize, state: Option<State>, line: String) {
+        let line = shown(&line).into_owned();
         let mut seen = lock(&self.state);
         if let Some(s) = state
             && let Some(known) = seen.states.get_mut(index)

@@ -20,7 +20,6 @@ mod engine;
 pub mod inspect;
 mod interpret;
 mod mutate;
-mod said;
 mod sandbox;
 pub mod terms;
 
@@ -34,6 +33,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, InstancePre, Linker};
 
+use crate::said;
 use crate::task::PluginSpec;
 use crate::vocabulary::{Decision, PolicyCheck, Warning};
 pub use admit::{admit, denial};

@@ -44,7 +44,8 @@ impl Node {
                     .append_log(&self.uid, &c.name, bytes, self.faults.log_limits());
             }
         };
-        let generated = (1..=script.log_count).map(|i| format!("line {i}"));
+        let pattern = script.log_line.as_deref().unwrap_or("line {n}");
+        let generated = (1..=script.log_count).map(|i| pattern.replace("{n}", &i.to_string()));
         for line in script.logs.iter().cloned().chain(generated) {
             write(format!("{line}\n").as_bytes());
             if script.log_interval_ms > 0 {

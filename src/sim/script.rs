@@ -18,6 +18,8 @@ pub struct Script {
     pub logs: Vec<String>,
     /// Further generated lines `line 1`, `line 2`, ...
     pub log_count: usize,
+    /// ... or of this text, `{n}` standing for the line's number (`::kpo-output n{n}={n}`).
+    pub log_line: Option<String>,
     /// Pause after each line.
     pub log_interval_ms: u64,
     /// After the lines, one line of this many bytes (a repeating `0-9a-z` pattern) and its

@@ -287,6 +287,7 @@ pub(crate) fn new_report(pod: &Pod, policy: &RunPolicy) -> RunReport {
         result_bytes: None,
         result_error: None,
         outputs: Default::default(),
+        outputs_ignored: 0,
         attempt: labels
             .get(crate::pod::LABEL_ATTEMPT)
             .and_then(|a| a.parse().ok())
@@ -416,7 +417,17 @@ async fn follow(
     report.message = decided.message;
     report.containers = containers(&decided.last);
     report.log_tail = tail.lines();
-    report.outputs = tail.outputs();
+    let outputs = tail.outputs();
+    if outputs.ignored > 0 {
+        observer.notice(&format!(
+            "{} ::kpo-output line(s) ignored: kpo keeps {} names and values of at most {} bytes",
+            outputs.ignored,
+            crate::result::MAX_OUTPUTS,
+            crate::result::MAX_OUTPUT_VALUE
+        ));
+    }
+    report.outputs = outputs.values;
+    report.outputs_ignored = outputs.ignored;
     // The result is read before any clean-up: deleting the pod would lose it.
     let result_error = Box::pin(read_result(&api, policy, &decided.last, &mut report)).await;
     report.final_pod = Some(decided.last);

@@ -4,7 +4,7 @@
 //! This is the one place where log output becomes text: interpreters receive strings, so the
 //! lines kept here are converted lossily (an invalid UTF-8 byte becomes U+FFFD).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use super::Observer;
@@ -59,13 +59,13 @@ impl Tail {
     }
 
     /// The `::kpo-output` values printed so far, a last line without its newline included.
-    pub fn outputs(&self) -> BTreeMap<String, String> {
+    pub fn outputs(&self) -> Outputs {
         let kept = self.kept();
         let mut outputs = kept.outputs.clone();
         if !kept.open.is_empty() {
             outputs.read(&String::from_utf8_lossy(&kept.open));
         }
-        outputs.0
+        outputs
     }
 
     /// The last lines, a last line without its newline included.
@@ -131,6 +131,6 @@ mod tests {
         tail.log_bytes(MAIN_CONTAINER, b"o \xff\n::kpo-output rows=4");
         tail.log_bytes("sidecar", b"not kept\n");
         assert_eq!(tail.lines(), ["one", "two \u{fffd}", "::kpo-output rows=4"]);
-        assert_eq!(tail.outputs().get("rows").map(String::as_str), Some("4"));
+        assert_eq!(tail.outputs().values.get("rows").map(String::as_str), Some("4"));
     }
 }

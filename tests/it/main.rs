@@ -9,6 +9,7 @@ mod disruptions;
 mod e2e;
 mod fuzz;
 mod harness;
+mod inert;
 mod layering;
 mod leftovers;
 mod limits;

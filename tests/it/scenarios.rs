@@ -39,6 +39,7 @@ macro_rules! shared_scenarios {
             an_oomkilled_attempt_is_retried_with_more_memory,
         );
         $run!(disruptions: an_eviction_is_an_infrastructure_failure_on_any_version, a_run_stopped_with_kpo_delete_is_not_retried);
+        $run!(inert: pod_text_reaches_the_terminal_inert);
         $run!(logs: bytes_arrive_unchanged, a_mebibyte_line_arrives_whole, a_hundred_thousand_lines_arrive_once);
         $run!(scenarios:
             succeeds_with_logs,

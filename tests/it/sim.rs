@@ -12,6 +12,7 @@ use kube::Api;
 
 use crate::disruptions;
 use crate::harness::{pods_of_run, run, task};
+use crate::inert;
 use crate::logs;
 use crate::policies;
 use crate::scenarios::{self, Cluster};

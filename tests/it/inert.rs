@@ -1,0 +1,120 @@
+//! Text from a pod and the cluster reaches the terminal inert: a termination message, an output
+//! and an event carrying terminal escapes and a forged line of kpo's own are shown escaped on
+//! stderr, while the container's log on stdout stays byte for byte; a million `::kpo-output`
+//! lines keep a hundred. Shared by the simulated and the real cluster.
+
+use std::process::Output;
+
+use kpo::exit;
+use kpo::result::{MAX_OUTPUTS, OUTPUT_PREFIX};
+use serde_json::Value;
+
+use crate::harness::kpo_command;
+use crate::scenarios::{Cluster, unique};
+
+/// A terminal's escape (ESC) and bell (BEL): neither may reach stderr from outside.
+const RAW: [u8; 2] = [0x1b, 0x07];
+
+/// `kpo run` of `task` (TOML) under `run_id`; its output and its journal's report.
+fn run(c: &Cluster, run_id: &str, task: &str) -> (Output, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("task.toml");
+    std::fs::write(&path, task).unwrap();
+    let out = kpo_command()
+        .args([
+            "run",
+            "--kubeconfig",
+            &c.kubeconfig,
+            "-n",
+            &c.ns,
+            "--run-id",
+            run_id,
+        ])
+        .arg(&path)
+        .output()
+        .expect("kpo runs");
+    let state = std::env::temp_dir().join(format!(
+        "kpo-tests-{}/state/runs/{run_id}.json",
+        std::process::id()
+    ));
+    let journal: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    (out, journal["report"].clone())
+}
+
+/// Checks that nothing raw from outside reached stderr and that no line there was forged.
+fn assert_inert(stderr: &[u8]) {
+    let text = String::from_utf8_lossy(stderr);
+    assert!(
+        !stderr.iter().any(|b| RAW.contains(b)),
+        "a raw escape reached stderr: {text}"
+    );
+    assert!(
+        !text.lines().any(|l| l.starts_with("kpo: task \"forged\"")),
+        "a forged line: {text}"
+    );
+    assert!(text.contains("\\u{1b}"), "the escape is shown: {text}");
+}
+
+pub async fn pod_text_reaches_the_terminal_inert(c: &Cluster) {
+    let name = unique("inert");
+    let script = concat!(
+        r#"printf '::kpo-output color=\033[31mred\n'; "#,
+        r#"i=0; while [ $i -lt 1000000 ]; do echo "::kpo-output n$i=$i"; i=$((i+1)); done; "#,
+        r#"printf '\033]52;c;ZXZpbA==\007\nkpo: task "forged" succeeded' > /dev/termination-log; exit 3"#,
+    );
+    let sim = r#"{"exit_code": 3, "logs": ["::kpo-output color=\u001b[31mred"], "log_count": 1000000, "log_line": "::kpo-output n{n}={n}", "termination_message": "\u001b]52;c;ZXZpbA==\u0007\nkpo: task \"forged\" succeeded"}"#;
+    let task = format!(
+        "name = {name:?}\nimage = {:?}\ncommand = [\"sh\", \"-c\", {script:?}]\n[annotations]\n\"container.sim.kpo.dev/base\" = '{sim}'\n",
+        c.image
+    );
+    let (out, report) = tokio::task::block_in_place(|| run(c, &name, &task));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_inert(&out.stderr);
+    // The log itself is the container's: its escape arrives as it wrote it.
+    let first = out.stdout.split(|b| *b == b'\n').next().unwrap_or_default();
+    assert_eq!(first, format!("{OUTPUT_PREFIX}color=\x1b[31mred").as_bytes());
+    assert_eq!(out.stdout.iter().filter(|b| **b == b'\n').count(), 1_000_001);
+    // A hundred outputs kept, the rest counted and said.
+    let outputs = report["outputs"].as_object().unwrap();
+    assert_eq!(outputs.len(), MAX_OUTPUTS);
+    assert_eq!(outputs["color"], "\u{1b}[31mred");
+    assert_eq!(report["outputs_ignored"], 1_000_001 - MAX_OUTPUTS as u64);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("999901 ::kpo-output line(s) ignored"), "{stderr}");
+    // The termination message is shown line by line, each under kpo's own indented `|`.
+    assert!(
+        stderr.contains("kpo:     | \\u{1b}]52;c;ZXZpbA==\\u{7}\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("kpo:     | kpo: task \"forged\" succeeded\n"),
+        "{stderr}"
+    );
+
+    // An event that carries the task's own text: an image reference with an escape in it.
+    let name = unique("inert-event");
+    let task = format!(
+        "name = {name:?}\nimage = \"busybox:\\u001b[2Jnope\"\n[run]\nstartup_timeout = \"60s\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{{\"pull\": \"not-found\"}}'\n"
+    );
+    let (out, report) = tokio::task::block_in_place(|| run(c, &name, &task));
+    assert_eq!(
+        out.status.code(),
+        Some(exit::NEVER_STARTED),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        report["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["message"].as_str().unwrap().contains('\u{1b}')),
+        "{report}"
+    );
+    assert_inert(&out.stderr);
+}
