@@ -77,7 +77,9 @@ impl JournalStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        let appended = match std::fs::File::open(self.cursors_path(run_id)) {
+        let cursors = self.cursors_path(run_id);
+        let appended = match crate::private::open_no_follow(std::fs::OpenOptions::new().read(true), &cursors)
+        {
             Ok(f) => std::io::BufReader::new(f),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(journal)),
             Err(e) => return Err(e),
@@ -133,7 +135,7 @@ impl JournalStore {
         options.create(true).append(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(self.cursors_path(run_id))?;
+        let file = crate::private::open_no_follow(&mut options, &self.cursors_path(run_id))?;
         file.set_len(0)?;
         Ok(file)
     }
@@ -300,6 +302,35 @@ mod tests {
                 recording.log_checkpoint("base", at)
             })
             .unwrap();
+    }
+
+    /// A link planted where the run's cursor record goes is neither followed nor emptied: the
+    /// file it points to keeps its content, and loading the journal does not read through it.
+    #[cfg(unix)]
+    #[test]
+    fn a_cursors_link_is_not_followed() {
+        struct Nothing;
+        impl Observer for Nothing {}
+        let dir = tempfile::tempdir().unwrap();
+        let store = JournalStore::new(dir.path().join("runs"));
+        crate::private::create_dir(&dir.path().join("runs")).unwrap();
+        let precious = dir.path().join("precious");
+        std::fs::write(&precious, b"keep me").unwrap();
+        std::os::unix::fs::symlink(&precious, dir.path().join("runs/r3.cursors")).unwrap();
+        let journal = Journal {
+            run_id: "r3".into(),
+            ..Default::default()
+        };
+        let recording = Recording::new(Arc::new(Nothing), store.clone(), journal);
+        let mut pod = Pod::default();
+        pod.metadata.uid = Some("u1".into());
+        recording.created(&pod);
+        deliver(&recording, &mut Cursor::default(), b"2026-01-01T00:00:01Z a\n");
+        assert_eq!(std::fs::read(&precious).unwrap(), b"keep me");
+        assert!(
+            store.load("r3").is_err(),
+            "a journal whose cursors are a link is not read through it"
+        );
     }
 
     #[test]

@@ -79,32 +79,43 @@ pub fn compile(
     let mut compat = std::collections::hash_map::DefaultHasher::new();
     std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut compat);
     let key = format!(
-        "{:x}-{:016x}.cwasm",
+        "{:x}-{:016x}.checked.cwasm",
         hasher.finalize(),
         std::hash::Hasher::finish(&compat)
     );
-    let cached = cache.map(|dir| dir.join(&key));
-    let trusted = |p: &&Path| match std::fs::metadata(p) {
-        Ok(m) if crate::private::trusted(&m) => true,
-        Ok(_) => {
-            tracing::warn!(%plugin, "not loading cache entry {}: it is not yours alone (owner or permissions); compiling instead", p.display());
+    // A cache folder others could write to is not used at all: neither read nor written.
+    let cache = cache.filter(|dir| match crate::private::create_dir(dir) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(%plugin, "not using the compile cache: {e}");
             false
         }
-        Err(_) => false,
-    };
-    if let Some(path) = cached.as_deref().filter(trusted) {
-        // SAFETY: the file was written by `precompile_component` of an engine with the same
-        // compatibility hash (it is in the file name), by this user (checked above), and is only
-        // ever replaced atomically, each writer with a temporary file of its own.
-        match unsafe { Component::deserialize_file(engine, path) } {
-            Ok(component) => {
-                return Ok(Compiled {
-                    component,
-                    from_cache: true,
-                    took: started.elapsed(),
-                });
+    });
+    let cached = cache.map(|dir| dir.join(&key));
+    if let Some(path) = cached.as_deref() {
+        match read_entry(path, &key) {
+            Ok(Some(serialized)) => {
+                // SAFETY: these bytes are what `precompile_component` of an engine with the same
+                // compatibility hash (it is in the file name) wrote, read from a file of this
+                // user's alone, through the handle its owner and mode were checked on, and
+                // whole (their SHA-256 matches the one written with them).
+                match unsafe { Component::deserialize(engine, &serialized) } {
+                    Ok(component) => {
+                        return Ok(Compiled {
+                            component,
+                            from_cache: true,
+                            took: started.elapsed(),
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(%plugin, "ignoring unreadable cache entry {}: {e}", path.display())
+                    }
+                }
             }
-            Err(e) => tracing::warn!(%plugin, "ignoring unreadable cache entry {}: {e}", path.display()),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(%plugin, "not loading cache entry {}: {e}; compiling instead", path.display())
+            }
         }
     }
     let invalid = |e: wasmtime::Error| PluginError::NotAComponent {
@@ -114,8 +125,10 @@ pub fn compile(
     let serialized = engine.precompile_component(bytes).map_err(invalid)?;
     // SAFETY: these bytes were just produced by this engine.
     let component = unsafe { Component::deserialize(engine, &serialized) }.map_err(invalid)?;
+    let mut entry = seal(&key, &serialized).to_vec();
+    entry.extend_from_slice(&serialized);
     if let Some(path) = cached
-        && let Err(e) = crate::private::write_atomically(&path, &serialized)
+        && let Err(e) = crate::private::write_atomically(&path, &entry)
     {
         tracing::warn!(%plugin, "cannot cache the compiled component in {}: {e}", path.display());
     }
@@ -124,4 +137,36 @@ pub fn compile(
         from_cache: false,
         took: started.elapsed(),
     })
+}
+
+/// What an entry starts with: the SHA-256 of its key (the component's own hash and the engine's)
+/// and its code, so that an entry is loaded only whole and only for the component it was
+/// compiled from — not another's entry copied or renamed over it.
+fn seal(key: &str, code: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(key.as_bytes());
+    hasher.update(code);
+    hasher.finalize().into()
+}
+
+/// The compiled code of the cache entry `key` at `path`: none when there is no entry.
+///
+/// # Errors
+/// The entry is not the user's alone, a link, unreadable, or not sealed for `key` (see [`seal`]).
+fn read_entry(path: &Path, key: &str) -> std::io::Result<Option<Vec<u8>>> {
+    let mut entry = match crate::private::read_trusted(path) {
+        Ok(entry) => entry,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    const HASH: usize = 32;
+    let sealed = entry.len() >= HASH && seal(key, &entry[HASH..])[..] == entry[..HASH];
+    if !sealed {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "it is not this component's compiled code, whole (its seal does not match)",
+        ));
+    }
+    entry.drain(..HASH);
+    Ok(Some(entry))
 }

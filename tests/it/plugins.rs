@@ -557,6 +557,65 @@ fn the_second_load_comes_from_the_cache() {
     assert!(rt.block_on(other.load(&spec)).unwrap().from_cache);
 }
 
+/// The cache entry of one component, its file name.
+fn entries(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect()
+}
+
+/// Another component's compiled code put in place of a cache entry (what a swap between a
+/// check and a load would do) is never loaded: the entry is sealed for its own component.
+#[test]
+fn a_swapped_cache_entry_is_not_loaded() {
+    let cache = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let spec = |name: &str| kpo::task::PluginSpec::at(&plugin(name));
+    let (labels, privileged) = (spec("add-labels"), spec("hostile/escalate"));
+    let host = PluginHost::new(Some(cache.path().to_owned())).unwrap();
+    rt.block_on(host.load(&labels)).unwrap();
+    let [labels_entry]: [std::path::PathBuf; 1] = entries(cache.path()).try_into().unwrap();
+    rt.block_on(host.load(&privileged)).unwrap();
+    let other = entries(cache.path())
+        .into_iter()
+        .find(|p| *p != labels_entry)
+        .unwrap();
+    std::fs::copy(&other, &labels_entry).unwrap();
+    let host = PluginHost::new(Some(cache.path().to_owned())).unwrap();
+    let loaded = rt.block_on(host.load(&labels)).unwrap();
+    assert!(!loaded.from_cache, "a swapped entry was loaded");
+    assert!(loaded.serves(kpo::plugin::Role::Mutator));
+    // Compiled again and sealed again: the next load is from the cache.
+    let host = PluginHost::new(Some(cache.path().to_owned())).unwrap();
+    assert!(rt.block_on(host.load(&labels)).unwrap().from_cache);
+}
+
+/// A cache folder others may write to is not used: nothing read from it, nothing written.
+#[cfg(unix)]
+#[test]
+fn a_cache_folder_others_may_write_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let cache = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let spec = kpo::task::PluginSpec::at(&plugin("add-labels"));
+    let host = PluginHost::new(Some(cache.path().to_owned())).unwrap();
+    rt.block_on(host.load(&spec)).unwrap();
+    std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let host = PluginHost::new(Some(cache.path().to_owned())).unwrap();
+    assert!(!rt.block_on(host.load(&spec)).unwrap().from_cache);
+    let shared = cache.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let host = PluginHost::new(Some(shared.clone())).unwrap();
+    rt.block_on(host.load(&spec)).unwrap();
+    assert!(
+        entries(&shared).is_empty(),
+        "kpo wrote into a folder others may write"
+    );
+}
+
 #[test]
 fn inspect_names_roles_and_imports() {
     let out = kpo(&["plugin", "inspect", plugin("log-scan").to_str().unwrap()]);
