@@ -94,12 +94,12 @@ pub fn compile(
     let cached = cache.map(|dir| dir.join(&key));
     if let Some(path) = cached.as_deref() {
         match read_entry(path, &key) {
-            Ok(Some(serialized)) => {
+            Ok(Some(entry)) => {
                 // SAFETY: these bytes are what `precompile_component` of an engine with the same
                 // compatibility hash (it is in the file name) wrote, read from a file of this
                 // user's alone, through the handle its owner and mode were checked on, and
                 // whole (their SHA-256 matches the one written with them).
-                match unsafe { Component::deserialize(engine, &serialized) } {
+                match unsafe { Component::deserialize(engine, &entry[SEAL..]) } {
                     Ok(component) => {
                         return Ok(Compiled {
                             component,
@@ -139,6 +139,9 @@ pub fn compile(
     })
 }
 
+/// The length of an entry's seal, before its code.
+const SEAL: usize = 32;
+
 /// What an entry starts with: the SHA-256 of its key (the component's own hash and the engine's)
 /// and its code, so that an entry is loaded only whole and only for the component it was
 /// compiled from — not another's entry copied or renamed over it.
@@ -149,24 +152,22 @@ fn seal(key: &str, code: &[u8]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// The compiled code of the cache entry `key` at `path`: none when there is no entry.
+/// The cache entry `key` at `path` (its seal, then its code): none when there is no entry.
 ///
 /// # Errors
 /// The entry is not the user's alone, a link, unreadable, or not sealed for `key` (see [`seal`]).
 fn read_entry(path: &Path, key: &str) -> std::io::Result<Option<Vec<u8>>> {
-    let mut entry = match crate::private::read_trusted(path) {
+    let entry = match crate::private::read_trusted(path) {
         Ok(entry) => entry,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    const HASH: usize = 32;
-    let sealed = entry.len() >= HASH && seal(key, &entry[HASH..])[..] == entry[..HASH];
+    let sealed = entry.len() >= SEAL && seal(key, &entry[SEAL..])[..] == entry[..SEAL];
     if !sealed {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             "it is not this component's compiled code, whole (its seal does not match)",
         ));
     }
-    entry.drain(..HASH);
     Ok(Some(entry))
 }
