@@ -95,15 +95,37 @@ fn check_image_reference(image: &str) -> Result<(), String> {
     let uppercase = repo.chars().any(|c| c.is_ascii_uppercase());
     match (repo_ok, uppercase) {
         (true, _) => Ok(()),
+        // The kubelet quotes the reference the way Go's %q does: a control character in it
+        // arrives escaped (`\x1b`), never raw (seen on the v1.20 test cluster).
         (false, upper) => Err(format!(
-            "Failed to apply default image tag \"{image}\": couldn't parse image reference \"{image}\": invalid reference format{}",
+            "Failed to apply default image tag {quoted}: couldn't parse image reference {quoted}: invalid reference format{}",
             if upper {
                 ": repository name must be lowercase"
             } else {
                 ""
-            }
+            },
+            quoted = go_quoted(image)
         )),
     }
+}
+
+/// `s` as Go's `%q` prints it: in double quotes, `"` and `\` escaped, control characters as
+/// `\n`, `\t`, … or `\xNN`.
+fn go_quoted(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// `busybox` -> `docker.io/library/busybox:latest`, as containerd names it in errors.
@@ -142,5 +164,15 @@ mod tests {
         }
         assert_eq!(qualified("busybox"), "docker.io/library/busybox:latest");
         assert_eq!(qualified("me/app:1"), "docker.io/me/app:1");
+    }
+
+    /// As the kubelet says it (Go's %q), seen on the v1.20 test cluster.
+    #[test]
+    fn an_invalid_reference_is_quoted_as_go_quotes_it() {
+        let why = check_image_reference("busybox:\u{1b}[2Jnope").unwrap_err();
+        assert!(
+            why.starts_with(r#"Failed to apply default image tag "busybox:\x1b[2Jnope": "#),
+            "{why}"
+        );
     }
 }
