@@ -639,19 +639,42 @@ fn reserved_key(key: &str) -> String {
 }
 
 /// Reads a pod template in kubectl's format (YAML or JSON).
+///
+/// A file named by mistake may hold a secret (a token, a kubeconfig): errors say what is wrong
+/// with it in a short escaped excerpt at most, never its content whole.
 fn load_template(path: &Path) -> Result<Pod, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read pod template {}: {e}", path.display()))?;
-    let value: serde_json::Value = serde_saphyr::from_str(&text)
-        .map_err(|e| format!("pod template {} is not valid YAML or JSON: {e}", path.display()))?;
+    let value: serde_json::Value = serde_saphyr::from_str(&text).map_err(|e| {
+        format!(
+            "pod template {} is not valid YAML or JSON: {}",
+            path.display(),
+            excerpt(&e.to_string())
+        )
+    })?;
+    if !value.is_object() {
+        return Err(format!(
+            "pod template {} is not a Pod: it holds no YAML mapping",
+            path.display()
+        ));
+    }
     match value.get("kind").and_then(|k| k.as_str()) {
         Some("Pod") | None => {}
         Some(kind) => {
-            return Err(format!("pod template {} is a {kind}, not a Pod", path.display()));
+            return Err(format!(
+                "pod template {} is a {}, not a Pod",
+                path.display(),
+                excerpt(kind)
+            ));
         }
     }
-    let pod: Pod = serde_json::from_value(value)
-        .map_err(|e| format!("pod template {} is not a valid Pod: {e}", path.display()))?;
+    let pod: Pod = serde_json::from_value(value).map_err(|e| {
+        format!(
+            "pod template {} is not a valid Pod: {}",
+            path.display(),
+            excerpt(&e.to_string())
+        )
+    })?;
     let meta = &pod.metadata;
     let keys = meta.labels.iter().chain(&meta.annotations).flat_map(|m| m.keys());
     if let Some(key) = keys.into_iter().find(|k| names::reserved(k)) {
@@ -662,4 +685,10 @@ fn load_template(path: &Path) -> Result<Pod, String> {
         ));
     }
     Ok(pod)
+}
+
+/// At most the first 100 bytes of the first line of a message about a file's content, escaped.
+fn excerpt(message: &str) -> String {
+    let first = message.lines().next().unwrap_or_default();
+    crate::said::inert(first, 100).into_owned()
 }

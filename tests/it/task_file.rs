@@ -374,6 +374,28 @@ fn a_template_may_not_set_kpos_own_keys() {
     );
 }
 
+/// A file named as the pod template by mistake — a service-account token, a kubeconfig — is
+/// refused without its content reaching the error (stderr, the JSON error document).
+#[test]
+fn a_template_that_holds_a_secret_is_not_quoted() {
+    let token = format!("eyJhbGciOiJSUzI1NiIsImtpZCI6{}", "Q".repeat(900));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("task.toml");
+    std::fs::write(&path, "name = \"t\"\nimage = \"x\"\npod_template = \"token\"\n").unwrap();
+    for content in [
+        token.clone(),
+        format!("[\"{token}\"]"),
+        format!("spec: {token}\n"),
+        format!("metadata: {{name: [{token}]}}\n"),
+        format!("a: b: c: {token}"),
+    ] {
+        std::fs::write(dir.path().join("token"), &content).unwrap();
+        let err = task::load(&path).unwrap_err().to_string();
+        assert!(err.contains("task.toml:3:1: pod_template: pod template"), "{err}");
+        assert!(!err.contains(&token[..120]), "the token is quoted: {err}");
+    }
+}
+
 #[test]
 fn a_template_that_is_not_a_pod_is_refused() {
     let dir = tempfile::tempdir().unwrap();
