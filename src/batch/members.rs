@@ -44,12 +44,17 @@ pub enum Start {
 }
 
 /// The task files `paths` name — files as given, folders by their `*.toml` in name order — read
-/// and checked, each name used once.
+/// and checked, each name used once, the `imposed` policies added and the machine's grant
+/// `rules` obeyed.
 ///
 /// # Errors
 /// The first task file that cannot be read or is invalid, a folder that cannot be read, or a
 /// task name used twice (located at the second file's `name`).
-pub fn load_tasks(paths: &[PathBuf], imposed: &[crate::task::PluginSpec]) -> Result<Vec<Task>, TaskError> {
+pub fn load_tasks(
+    paths: &[PathBuf],
+    imposed: &[crate::task::PluginSpec],
+    rules: &crate::task::GrantRules,
+) -> Result<Vec<Task>, TaskError> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
@@ -73,6 +78,7 @@ pub fn load_tasks(paths: &[PathBuf], imposed: &[crate::task::PluginSpec]) -> Res
     for file in files {
         let mut task = task::load(&file)?;
         task.impose(imposed)?;
+        task.allow(rules)?;
         if let Some(first) = seen.get(&task.name) {
             let message = format!(
                 "task name {:?} is already used by {}; the names of a batch's tasks must differ",

@@ -27,7 +27,7 @@ pub async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
         check_run_id(id)?;
     }
     let imposed = crate::imposed::imposed(&args.policy.policies)?;
-    let tasks = batch::load_tasks(&args.tasks, &imposed)?;
+    let tasks = batch::load_tasks(&args.tasks, &imposed, &crate::task::machine_rules()?)?;
     if tasks.is_empty() {
         let named: Vec<String> = args.tasks.iter().map(|p| p.display().to_string()).collect();
         return Err(CliError::Usage(format!(

@@ -444,6 +444,7 @@ fn namespace_for(args: &ClusterArgs, task: &Task, context_default: &str) -> Stri
 fn load_task(path: &Path, policy: &PolicyArgs) -> Result<Task, CliError> {
     let mut task = task::load(path)?;
     task.impose(&crate::imposed::imposed(&policy.policies)?)?;
+    task.allow(&task::machine_rules()?)?;
     Ok(task)
 }
 

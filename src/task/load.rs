@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use toml::de::DeTable;
 
 use super::Task;
+use super::grant_rules::{GrantRules, RawSettings};
 use super::locate::{KeyPath, line_col, span_of};
 use super::plugin_spec::{Origin, PluginSpec};
 use super::raw::RawPolicyFile;
@@ -181,7 +182,34 @@ pub fn problem_at(path: &Path, key: &str, message: String) -> TaskError {
 /// A problem with entry `index` of the task file's `[[table]]` (a `[[policy]]` that collides
 /// with an imposed one), located like any other.
 pub fn problem_at_entry(path: &Path, table: &str, index: usize, message: String) -> TaskError {
-    located(path, &KeyPath::default().key(table).index(index), message)
+    problem_at_field(path, table, index, &[], message)
+}
+
+/// A problem with `field` (`["grant", "dirs"]`) of entry `index` of the task file's
+/// `[[table]]`, found by a check that looks beyond the file (the machine's grant rules).
+pub fn problem_at_field(
+    path: &Path,
+    table: &str,
+    index: usize,
+    field: &[&str],
+    message: String,
+) -> TaskError {
+    let key = field
+        .iter()
+        .fold(KeyPath::default().key(table).index(index), |k, f| k.key(*f));
+    located(path, &key, message)
+}
+
+/// Checks the machine's settings `text` as if read from `path`: unknown keys, wrong types and
+/// what `check` finds under `[grants]` located like a task file's problems.
+pub(super) fn parse_settings(
+    text: &str,
+    path: &Path,
+    check: impl FnOnce(RawSettings) -> Result<GrantRules, (&'static str, String)>,
+) -> Result<GrantRules, TaskError> {
+    parse_document(text, path, |raw: RawSettings, _folder| {
+        check(raw).map_err(|(key, m)| vec![(KeyPath::default().key("grants").key(key), m)])
+    })
 }
 
 fn located(path: &Path, key: &KeyPath, message: String) -> TaskError {

@@ -355,6 +355,42 @@ spec:
     );
 }
 
+/// The README's operator settings, verbatim: what they allow passes, a grant beyond them is a
+/// located error naming the settings file.
+#[test]
+fn the_readmes_operator_settings_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("settings.toml");
+    std::fs::write(&settings, crate::readme::snippet("### Operator settings", "toml")).unwrap();
+    let rules = task::load_rules(&settings).unwrap();
+    std::fs::write(dir.path().join("p.wasm"), b"").unwrap();
+    let path = dir.path().join("task.toml");
+    let with = |grant: &str| {
+        let text =
+            format!("name = \"t\"\nimage = \"x\"\n[[mutate]]\npath = \"p.wasm\"\n[mutate.grant]\n{grant}\n");
+        std::fs::write(&path, text).unwrap();
+        task::load(&path)
+            .unwrap()
+            .allow(&rules)
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        with("dirs = [\"/usr/share/zoneinfo:/zoneinfo\"]\nenv = [\"TZ\"]\nclock = true"),
+        Ok(())
+    );
+    let e = with("dirs = [\"/etc:/etc\"]").unwrap_err();
+    assert!(
+        e.contains("task.toml:6:1: mutate[0].grant.dirs: `/etc` is in none of the folders")
+            && e.contains("settings.toml: grants.dirs = [/usr/share/zoneinfo])"),
+        "{e}"
+    );
+    assert!(
+        with("env = [\"HOME\"]")
+            .unwrap_err()
+            .contains("mutate[0].grant.env: `HOME`")
+    );
+}
+
 /// kpo's own keys cannot come in through a template either.
 #[test]
 fn a_template_may_not_set_kpos_own_keys() {
