@@ -260,15 +260,21 @@ pub fn main() -> ExitCode {
     let json = cli.command.prints_json();
     let result = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         // A panic is a bug in kpo: the supervisor has already cleaned up; exit with kpo's own code.
-        Ok(runtime) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            runtime.block_on(async {
-                // First of all: a signal is heard from here on, whatever kpo is doing.
-                let signals = Signals::install()
-                    .map_err(|e| CliError::Internal(format!("cannot listen for signals: {e}")))?;
-                dispatch(cli.command, signals).await
-            })
-        }))
-        .unwrap_or_else(|_| Err(CliError::Internal("kpo panicked".into()))),
+        Ok(runtime) => {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                runtime.block_on(async {
+                    // First of all: a signal is heard from here on, whatever kpo is doing.
+                    let signals = Signals::install()
+                        .map_err(|e| CliError::Internal(format!("cannot listen for signals: {e}")))?;
+                    dispatch(cli.command, signals).await
+                })
+            }))
+            .unwrap_or_else(|_| Err(CliError::Internal("kpo panicked".into())));
+            // A compile an interrupt abandoned may still run on a blocking thread: kpo's work is
+            // done, so it exits without waiting for it.
+            runtime.shutdown_background();
+            result
+        }
         Err(e) => Err(CliError::Internal(format!("cannot start the async runtime: {e}"))),
     };
     let code = match result {

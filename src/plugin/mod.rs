@@ -252,7 +252,7 @@ impl PluginHost {
                 ..linked
             },
             None => {
-                let linked = self.link(spec, &bytes)?;
+                let linked = self.link(spec, bytes).await?;
                 if let Ok(mut l) = self.linked.lock() {
                     l.insert(key, linked.clone());
                 }
@@ -277,9 +277,16 @@ impl PluginHost {
         Ok(loaded)
     }
 
-    /// Compiles (or loads from the cache) and links a component.
-    fn link(&self, spec: &PluginSpec, bytes: &[u8]) -> Result<Linked, PluginError> {
-        let compiled = engine::compile(&self.engine.engine, self.cache.as_deref(), &spec.name, bytes)?;
+    /// Compiles (or loads from the cache) and links a component. Compiling takes from a tenth
+    /// of a second to many (CPython's: 17 s) of CPU: it runs on a blocking thread, so that the
+    /// load is a future an interrupt can drop at any moment.
+    async fn link(&self, spec: &PluginSpec, bytes: Vec<u8>) -> Result<Linked, PluginError> {
+        let (engine, cache, name) = (self.engine.engine.clone(), self.cache.clone(), spec.name.clone());
+        tracing::debug!(plugin = %spec.name, "compiling the component (or loading it from the cache)");
+        let compiled =
+            tokio::task::spawn_blocking(move || engine::compile(&engine, cache.as_deref(), &name, &bytes))
+                .await
+                .map_err(|e| PluginError::Engine(format!("the compiler stopped: {e}")))??;
         if compiled.from_cache {
             tracing::debug!(plugin = %spec.name, "loaded compiled component from the cache in {:?}", compiled.took);
         } else {

@@ -238,7 +238,12 @@ fn warnings_are_capped_in_number() {
 /// Starts kpo with `args` (`-v`: its debug log on stderr) and reads its stderr until it says
 /// it is calling a plugin: the guest is in its call from then on.
 fn started_calling(args: &[&str]) -> (Child, String) {
-    let mut child = kpo_command()
+    started_saying(kpo_command(), args, "calling the plugin")
+}
+
+/// Starts `kpo` with `args` and `-v`, and reads its stderr until a line says `what`.
+fn started_saying(mut kpo: std::process::Command, args: &[&str], what: &str) -> (Child, String) {
+    let mut child = kpo
         .arg("-v")
         .args(args)
         .stdout(Stdio::null())
@@ -253,7 +258,7 @@ fn started_calling(args: &[&str]) -> (Child, String) {
             panic!("kpo ended before it called the plugin: {seen}");
         }
         seen.push_str(&line);
-        if line.contains("calling the plugin") {
+        if line.contains(what) {
             break;
         }
     }
@@ -329,6 +334,31 @@ fn sigterm_stops_every_blocked_guest() {
     }
     sigterm_stops_a_blocked_guest(&config, "sleep", "validate");
     sigterm_stops_a_blocked_guest(&config, "blocking-config", "render");
+}
+
+/// SIGTERM while kpo compiles a component (CPython's, seconds of CPU, into an empty cache)
+/// ends kpo at once: the compile runs beside the load, not in its way.
+#[test]
+fn sigterm_stops_a_compile() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = dir.path().join("task.toml");
+    let python = plugin("python/result-check").display().to_string();
+    std::fs::write(
+        &task,
+        format!("name = \"compile\"\nimage = \"busybox:1.36\"\n[[interpret]]\npath = {python:?}\n"),
+    )
+    .unwrap();
+    let mut kpo = kpo_command();
+    kpo.env("KPO_CACHE_DIR", dir.path().join("cache"));
+    let (child, seen) = started_saying(
+        kpo,
+        &["validate", task.to_str().unwrap()],
+        "compiling the component",
+    );
+    // SAFETY: kill(2) on a child of this process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let code = wait(child, Duration::from_secs(2));
+    assert_eq!(code, Some(exit::INTERRUPTED), "{seen}");
 }
 
 /// A batch whose tasks' guests block: SIGTERM ends it at once, with no pod.
