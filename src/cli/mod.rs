@@ -280,7 +280,11 @@ pub fn main() -> ExitCode {
     let code = match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("kpo: error: {}", crate::said::shown(&e.explain()));
+            // Line by line: an error of several lines (a task file's problems, its causes) keeps
+            // them, and no line carries a control character from outside.
+            let explained = e.explain();
+            let lines: Vec<_> = explained.lines().map(crate::said::shown).collect();
+            eprintln!("kpo: error: {}", lines.join("\n"));
             if json {
                 println!(
                     "{}",
@@ -527,7 +531,7 @@ async fn render(args: RenderArgs) -> Result<i32, CliError> {
     };
     match api.create(&dry_run, &pod).await {
         Ok(stored) => print_yaml(&stored),
-        Err(kube::Error::Api(s)) => Err(CliError::Rejected(s.message)),
+        Err(kube::Error::Api(s)) => Err(CliError::Rejected(crate::said::said(s.message))),
         Err(source) => Err(CliError::Cluster {
             doing: "cannot ask the API server for a dry run".into(),
             source,

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::Task;
-use super::load::{TaskError, problem_at_field};
+use super::load::{TaskError, parse_document, problem_at_field};
+use super::locate::KeyPath;
 use super::plugin_spec::{Origin, PluginSpec};
 
 /// The machine's settings file. Fixed, not configurable by environment: only who may write
@@ -166,7 +167,8 @@ pub fn load_rules(path: &Path) -> Result<GrantRules, TaskError> {
             });
         }
     };
-    super::load::parse_settings(&text, path, |raw: RawSettings| {
+    // Located like a task file's problems: unknown keys, wrong types, what is checked here.
+    parse_document(&text, path, |raw: RawSettings, _folder| {
         let relative: Vec<&String> = raw
             .grants
             .dirs
@@ -175,7 +177,8 @@ pub fn load_rules(path: &Path) -> Result<GrantRules, TaskError> {
             .filter(|d| !Path::new(d).is_absolute())
             .collect();
         if let Some(d) = relative.first() {
-            return Err(("dirs", format!("`{d}` is not an absolute path")));
+            let key = KeyPath::default().key("grants").key("dirs");
+            return Err(vec![(key, format!("`{d}` is not an absolute path"))]);
         }
         Ok(GrantRules {
             source: Some(path.to_owned()),

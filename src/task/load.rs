@@ -7,7 +7,6 @@ use serde::de::DeserializeOwned;
 use toml::de::DeTable;
 
 use super::Task;
-use super::grant_rules::{GrantRules, RawSettings};
 use super::locate::{KeyPath, line_col, span_of};
 use super::plugin_spec::{Origin, PluginSpec};
 use super::raw::RawPolicyFile;
@@ -101,7 +100,7 @@ pub fn load_policies(path: &Path, origin: Origin) -> Result<Vec<PluginSpec>, Tas
 
 /// Parses TOML `text` into `R`, then turns it into `T` with `check`; every problem (syntax,
 /// unknown key, wrong type, what `check` finds) is located by line, column and key.
-fn parse_document<R: DeserializeOwned, T>(
+pub(super) fn parse_document<R: DeserializeOwned, T>(
     text: &str,
     path: &Path,
     check: impl FnOnce(R, &Path) -> Result<T, Found>,
@@ -198,18 +197,6 @@ pub fn problem_at_field(
         .iter()
         .fold(KeyPath::default().key(table).index(index), |k, f| k.key(*f));
     located(path, &key, message)
-}
-
-/// Checks the machine's settings `text` as if read from `path`: unknown keys, wrong types and
-/// what `check` finds under `[grants]` located like a task file's problems.
-pub(super) fn parse_settings(
-    text: &str,
-    path: &Path,
-    check: impl FnOnce(RawSettings) -> Result<GrantRules, (&'static str, String)>,
-) -> Result<GrantRules, TaskError> {
-    parse_document(text, path, |raw: RawSettings, _folder| {
-        check(raw).map_err(|(key, m)| vec![(KeyPath::default().key("grants").key(key), m)])
-    })
 }
 
 fn located(path: &Path, key: &KeyPath, message: String) -> TaskError {
