@@ -124,3 +124,18 @@ pub async fn pod_text_reaches_the_terminal_inert(c: &Cluster) {
     assert!(!out.stderr.iter().any(|b| RAW.contains(b)), "{stderr}");
     assert!(stderr.contains(quoted), "{stderr}");
 }
+
+/// A million `::kpo-output` lines (the simulated cluster only: on a real one a million lines
+/// outgrow the kubelet's log rotation) keep a hundred names; the rest are counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_million_outputs_keep_a_hundred() {
+    let (_sim, c) = crate::sim::sim().await;
+    let t = crate::harness::task(&format!(
+        "name = {:?}\nimage = \"busybox:1.36\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{{\"log_count\": 1000000, \"log_line\": \"::kpo-output n{{n}}={{n}}\"}}'\n",
+        unique("million")
+    ));
+    let (report, _) = crate::harness::run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outputs.len(), MAX_OUTPUTS);
+    assert_eq!(report.outputs["n100"], "100");
+    assert_eq!(report.outputs_ignored, 1_000_000 - MAX_OUTPUTS as u64);
+}
