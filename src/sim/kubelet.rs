@@ -73,7 +73,8 @@ pub async fn run(store: Arc<Store>, faults: Arc<Faults>, pod: Pod) {
                     () = &mut killed => node.remove(),
                     () = &mut deadline_passes => {
                         // As a v1.20 kubelet does: a pod that fails its deadline while it is
-                        // being deleted is never removed; only a force delete takes it away.
+                        // being deleted is never removed, and its containers are never
+                        // reported stopped; only a force delete takes it away.
                         node.deadline_exceeded(&pod);
                         tokio::select! {
                             () = killed => node.removed().await,
@@ -86,8 +87,9 @@ pub async fn run(store: Arc<Store>, faults: Arc<Faults>, pod: Pod) {
         },
     };
     if finished.is_some() {
-        node.kill(&pod, 0).await;
+        // Failed at once, while the kubelet is still stopping its containers (seen on v1.20).
         node.deadline_exceeded(&pod);
+        node.kill(&pod, 0).await;
     }
     if let Deletion::Graceful(_) = deletion.await {
         node.remove();

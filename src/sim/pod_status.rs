@@ -25,8 +25,12 @@ impl Node {
 
     pub(super) fn set_state(&self, container: &str, state: ContainerState) {
         self.update(|p| {
+            // A v1.20 kubelet never reports the containers of a pod that failed its deadline
+            // again: they stay `running` in its status after they were killed.
+            let deadline_exceeded =
+                p.status.as_ref().and_then(|s| s.reason.as_deref()) == Some("DeadlineExceeded");
             let running = state.running.is_some();
-            let Some(status) = status_of_mut(p, container) else {
+            let Some(status) = status_of_mut(p, container).filter(|_| !deadline_exceeded) else {
                 return;
             };
             if state.terminated.is_some() {

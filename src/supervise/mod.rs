@@ -44,6 +44,8 @@ const CLEANUP_LIMIT: Duration = Duration::from_secs(60);
 const GONE_LIMIT: Duration = Duration::from_secs(180);
 /// The grace period of a pod in which no container runs: nothing to stop but its sandbox.
 const NOTHING_RUNS_GRACE: Duration = Duration::from_secs(1);
+/// How long past a deleted pod's grace period its kubelet may take to have killed what still ran.
+const KILL_MARGIN: Duration = Duration::from_secs(2);
 /// How long followers of containers that still run get to print what is in flight.
 const LIVE_LOG_GRACE: Duration = Duration::from_millis(300);
 
@@ -770,9 +772,10 @@ fn last_grace(pod: Option<&Pod>) -> Duration {
 
 /// After deleting a pod that had not finished: waits until it is really gone (its containers
 /// stopped), bounded by its grace period plus a margin. Another interrupt meanwhile deletes it at
-/// once. A pod that reaches a terminal phase while it is being deleted, and in which no
-/// container runs any more, is deleted at once too: a v1.20 kubelet never removes a pod that
-/// failed its `activeDeadlineSeconds` during a graceful deletion.
+/// once. A pod that reaches a terminal phase while it is being deleted is deleted at once once
+/// its containers have stopped, or once the grace period in which the kubelet kills them has
+/// passed: a v1.20 kubelet never removes a pod that failed its `activeDeadlineSeconds` during a
+/// graceful deletion, nor reports its containers as stopped.
 async fn wait_gone(
     cluster: &Cluster,
     api: &Api<Pod>,
@@ -782,26 +785,42 @@ async fn wait_gone(
     interrupts: &mut (impl Stream<Item = Interrupt> + Unpin),
     observer: &dyn Observer,
 ) {
-    let stopped =
-        |pod: Option<&Pod>| pod.is_none_or(|p| p.uid().as_deref() != Some(uid) || status::stopped(p));
+    let killed_by = tokio::time::Instant::now() + grace + KILL_MARGIN;
+    let other = |p: &Pod| p.uid().as_deref() != Some(uid);
+    let settled = move |pod: Option<&Pod>| pod.is_none_or(|p| other(p) || status::finished(p));
+    let stopped = move |pod: Option<&Pod>| pod.is_none_or(|p| other(p) || status::stopped(p));
+    let waited = async {
+        let pod = match until(cluster, api, name, grace + GONE_LIMIT, settled).await {
+            None => return Err(()),
+            Some(None) => return Ok(None),
+            Some(Some(pod)) => pod,
+        };
+        if other(&pod) || status::stopped(&pod) {
+            return Ok(Some(pod));
+        }
+        let rest = killed_by.saturating_duration_since(tokio::time::Instant::now());
+        Ok(until(cluster, api, name, rest, stopped)
+            .await
+            .unwrap_or(Some(pod)))
+    };
     // Boxed: watch futures are large, and this one sits deep in the run's future.
-    let mut stopped = Box::pin(until(cluster, api, name, grace + GONE_LIMIT, stopped));
+    let mut waited = Box::pin(waited);
     observer.notice(&format!(
         "waiting for pod {name} to stop (grace period {}; interrupt to skip it)",
         human(grace)
     ));
     tokio::select! {
-        result = &mut stopped => match result {
-            None => {
+        result = &mut waited => match result {
+            Err(()) => {
                 observer.notice(&format!("pod {name} did not stop within {}; it is left being deleted", human(grace + GONE_LIMIT)));
                 return;
             }
-            Some(None) => {
+            Ok(None) => {
                 tracing::debug!("pod {name} is gone");
                 return;
             }
-            Some(Some(pod)) if pod.uid().as_deref() != Some(uid) => return,
-            Some(Some(_)) => tracing::debug!("pod {name} has stopped; deleting it at once"),
+            Ok(Some(pod)) if other(&pod) => return,
+            Ok(Some(_)) => tracing::debug!("pod {name} has finished; deleting it at once"),
         },
         Some(_) = interrupts.next() => {
             observer.notice("interrupted again: deleting the pod without its grace period");

@@ -393,7 +393,7 @@ async fn a_pod_that_fails_its_deadline_while_being_deleted_is_still_removed() {
     // removes it; the sim does the same, so only kpo's force delete of a finished pod helps.
     let (_sim, c) = sim().await;
     let t = task(
-        "name = \"late\"\nimage = \"busybox\"\ntermination_grace_period = 60\nactive_deadline_seconds = 2\n[run]\ntimeout = \"1s\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"duration_ms\": 600000, \"ignore_sigterm\": true}'\n",
+        "name = \"late\"\nimage = \"busybox\"\ntermination_grace_period = 5\nactive_deadline_seconds = 2\n[run]\ntimeout = \"1s\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"duration_ms\": 600000, \"ignore_sigterm\": true}'\n",
     );
     let (report, _) = run(&c.client, &t, &c.ns).await;
     assert_eq!(report.outcome, Outcome::TimedOut, "{}", report.message);
