@@ -2,8 +2,17 @@
 //! `coordination.k8s.io` Lease beside it (`kpo-run-<run id>`), renews it while it supervises and
 //! deletes it at the end. Every write carries the Lease's `resourceVersion`, so of two kpo
 //! processes only one can hold it; a holder that died stops renewing and its claim expires, so
-//! that a new kpo can take the run over. A supervisor that loses its claim is told, and stops
-//! acting on the pod.
+//! that a new kpo can take the run over.
+//!
+//! A holder acts on the pod (creates, deletes, retries) only while its last renewal is younger
+//! than [`ACT_WITHIN`], a margin inside the term. When renewals stop getting through — the API
+//! server restarts, etcd changes leader, the network drops — it *pauses*: it keeps reading and
+//! renewing but acts on nothing, and goes on as before once a renewal gets through, which its
+//! `resourceVersion` precondition proves nobody else wrote meanwhile. Only a Lease another
+//! writer changed or removed is lost. Unlike client-go's leader election, whose holder gives up
+//! at its renew deadline, a paused kpo keeps what it knows (log cursors, the pod's state, the
+//! run's timers): an outage of the control plane is also an outage for anyone who would take
+//! the run over, and giving the run up would leave its pod to nobody.
 
 use std::time::Duration;
 
@@ -13,6 +22,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::Api;
 use kube::api::{DeleteParams, PostParams, Preconditions};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::exit;
 
@@ -20,6 +30,117 @@ use crate::exit;
 pub const TERM: Duration = Duration::from_secs(15);
 /// How often the holder renews, well inside the term.
 const RENEW_EVERY: Duration = Duration::from_secs(5);
+/// How soon a renewal that did not get through is tried again.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// How long one renewal may take: a request into a silent network must not hold the next one.
+const REQUEST_LIMIT: Duration = Duration::from_secs(4);
+/// How young the last renewal must be for this kpo to act on the pod: a margin inside the term
+/// for a request still on its way when the claim could expire.
+pub const ACT_WITHIN: Duration = Duration::from_secs(12);
+
+/// Where this kpo stands with its run.
+#[derive(Debug, Clone)]
+pub enum Standing {
+    /// Renewed within [`ACT_WITHIN`]: this kpo may act on the pod.
+    Held { renewed: Instant },
+    /// No renewal got through within [`ACT_WITHIN`]: nobody else can take the run while the
+    /// Lease cannot be written, but this kpo cannot prove it holds it, so it acts on nothing
+    /// until a renewal gets through.
+    Paused {
+        renewed: Instant,
+        since: Timestamp,
+        why: String,
+    },
+    /// Another writer changed or removed the Lease: the run is someone else's now.
+    Lost(String),
+}
+
+/// The run's claim was lost: nothing more may be done to its pod.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct Lost(pub String);
+
+/// This kpo's right to act on a run's pod, as its claim stands: every create and delete asks
+/// it first ([`Warrant::may_act`]).
+#[derive(Debug, Clone)]
+pub struct Warrant(Option<watch::Receiver<Standing>>);
+
+impl Warrant {
+    /// The right of a run nobody claimed (the library used on its own, tests): always held.
+    pub fn unconditional() -> Self {
+        Self(None)
+    }
+
+    /// Where the claim stands now.
+    pub fn standing(&self) -> Standing {
+        self.0.as_ref().map_or_else(
+            || Standing::Held {
+                renewed: Instant::now(),
+            },
+            |s| s.borrow().clone(),
+        )
+    }
+
+    /// A feed of the claim's changes, for those who show them (`None`: never changes).
+    pub fn changes(&self) -> Option<watch::Receiver<Standing>> {
+        self.0.clone()
+    }
+
+    /// Waits until this kpo may act on the pod — at once while its claim is renewed, after a
+    /// pause once a renewal gets through again.
+    ///
+    /// # Errors
+    /// The claim is lost: the pod is someone else's to act on.
+    pub async fn may_act(&self) -> Result<(), Lost> {
+        let Some(standing) = &self.0 else {
+            return Ok(());
+        };
+        let mut standing = standing.clone();
+        let now = standing
+            .wait_for(|s| !matches!(s, Standing::Paused { .. }))
+            .await
+            .map(|s| s.clone());
+        match now {
+            Ok(Standing::Lost(why)) => Err(Lost(why)),
+            // The renewal task ended without a word only when the claim was released.
+            Err(_) => Err(Lost("the run's claim was released".into())),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// Waits until a renewal that began after `since` got through: proof that the API server
+    /// answers this kpo again. At once for a run nobody claimed.
+    ///
+    /// # Errors
+    /// The claim is lost first.
+    pub async fn answered_after(&self, since: Instant) -> Result<(), Lost> {
+        let Some(standing) = &self.0 else {
+            return Ok(());
+        };
+        let mut standing = standing.clone();
+        let now = standing
+            .wait_for(|s| match s {
+                Standing::Held { renewed } => *renewed >= since,
+                Standing::Paused { .. } => false,
+                Standing::Lost(_) => true,
+            })
+            .await
+            .map(|s| s.clone());
+        match now {
+            Ok(Standing::Lost(why)) => Err(Lost(why)),
+            Err(_) => Err(Lost("the run's claim was released".into())),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// Whether a renewal that began after `since` got through already.
+    pub fn answered_since(&self, since: Instant) -> bool {
+        match self.standing() {
+            Standing::Held { renewed } | Standing::Paused { renewed, .. } => renewed >= since,
+            Standing::Lost(_) => false,
+        }
+    }
+}
 
 /// The run could not be claimed.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +176,7 @@ impl ClaimError {
 pub struct Claim {
     api: Api<Lease>,
     name: String,
-    lost: watch::Receiver<Option<String>>,
+    standing: watch::Receiver<Standing>,
     /// The Lease as this kpo last wrote it.
     written: watch::Receiver<Lease>,
     renewing: tokio::task::JoinHandle<()>,
@@ -198,68 +319,163 @@ pub async fn take(
             Err(e) => return Err(unavailable(e)),
         }
     };
-    let (tell, lost) = watch::channel(None);
+    let (tell, standing) = watch::channel(Standing::Held {
+        renewed: Instant::now(),
+    });
     let (write, written) = watch::channel(held);
-    let renewing = tokio::spawn(renew(api.clone(), name.clone(), write, tell));
+    let renewer = Renewer {
+        api: api.clone(),
+        name: name.clone(),
+        me,
+        written: write,
+        tell,
+        renewed: Instant::now(),
+    };
+    let renewing = tokio::spawn(renewer.run());
     Ok(Claim {
         api,
         name,
-        lost,
+        standing,
         written,
         renewing,
     })
 }
 
-/// Renews the claim every [`RENEW_EVERY`] until it is lost (another writer changed the Lease, or
-/// no renewal got through within the term) — then says why and stops.
-async fn renew(
+/// Renews a claim until it is lost, telling where it stands.
+struct Renewer {
     api: Api<Lease>,
     name: String,
+    me: String,
     written: watch::Sender<Lease>,
-    tell: watch::Sender<Option<String>>,
-) {
-    let mut renewed = tokio::time::Instant::now();
-    loop {
-        tokio::time::sleep(RENEW_EVERY).await;
-        let mut next = written.borrow().clone();
+    tell: watch::Sender<Standing>,
+    /// When the last renewal that got through was sent.
+    renewed: Instant,
+}
+
+/// How one renewal went.
+enum Renewal {
+    Done,
+    Failed(String),
+    Lost(String),
+}
+
+impl Renewer {
+    /// Renews every [`RENEW_EVERY`] (every [`RETRY_EVERY`] after a failure), pausing the claim
+    /// when no renewal got through within [`ACT_WITHIN`] and resuming it when one does, until
+    /// the Lease is another's.
+    async fn run(mut self) {
+        let mut wait = RENEW_EVERY;
+        loop {
+            self.pausing_after(tokio::time::sleep(wait)).await;
+            let sent = Instant::now();
+            let attempt = tokio::time::timeout(REQUEST_LIMIT, self.renew());
+            let outcome = match self.pausing_after(attempt).await {
+                Ok(outcome) => outcome,
+                Err(_) => Renewal::Failed(format!("no answer within {}s", REQUEST_LIMIT.as_secs())),
+            };
+            wait = match outcome {
+                Renewal::Done => {
+                    self.renewed = sent;
+                    self.tell.send_replace(Standing::Held { renewed: sent });
+                    RENEW_EVERY
+                }
+                Renewal::Failed(why) => {
+                    tracing::debug!("renewing Lease {} failed, trying again: {why}", self.name);
+                    self.tell.send_modify(|s| {
+                        if let Standing::Paused { why: last, .. } = s {
+                            *last = why;
+                        }
+                    });
+                    RETRY_EVERY
+                }
+                Renewal::Lost(why) => {
+                    self.tell.send_replace(Standing::Lost(why));
+                    return;
+                }
+            };
+        }
+    }
+
+    /// Awaits `f`, pausing the claim meanwhile when its last renewal grows too old.
+    async fn pausing_after<T>(&self, f: impl Future<Output = T>) -> T {
+        tokio::pin!(f);
+        loop {
+            let held = matches!(*self.tell.borrow(), Standing::Held { .. });
+            tokio::select! {
+                out = &mut f => return out,
+                () = tokio::time::sleep_until(self.renewed + ACT_WITHIN), if held => {
+                    self.tell.send_replace(Standing::Paused {
+                        renewed: self.renewed,
+                        since: Timestamp::now(),
+                        why: format!("no renewal of Lease {} got through for {}s", self.name, ACT_WITHIN.as_secs()),
+                    });
+                }
+            }
+        }
+    }
+
+    async fn renew(&self) -> Renewal {
+        let mut next = self.written.borrow().clone();
         if let Some(spec) = next.spec.as_mut() {
             spec.renew_time = Some(now());
         }
-        match api.replace(&name, &PostParams::default(), &next).await {
+        match self.api.replace(&self.name, &PostParams::default(), &next).await {
             Ok(lease) => {
-                written.send_replace(lease);
-                renewed = tokio::time::Instant::now();
+                self.written.send_replace(lease);
+                Renewal::Done
             }
-            Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => {
-                tell.send_replace(Some(format!("the run's Lease {name} was taken over or removed")));
-                return;
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                Renewal::Lost(format!("the run's Lease {} was removed", self.name))
             }
-            Err(e) if renewed.elapsed() >= TERM => {
-                tell.send_replace(Some(format!(
-                    "the run's Lease {name} could not be renewed within its term ({e})"
-                )));
-                return;
+            Err(kube::Error::Api(s)) if s.code == 409 => self.reread().await,
+            Err(e) => Renewal::Failed(e.to_string()),
+        }
+    }
+
+    /// After a conflict: a renewal whose answer was lost in an outage got through all the same
+    /// when the Lease still names this kpo (nobody else writes its identity); then it goes on
+    /// from there. Any other holder took the run over.
+    async fn reread(&self) -> Renewal {
+        match self.api.get_opt(&self.name).await {
+            Ok(Some(lease))
+                if lease.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) == Some(&self.me) =>
+            {
+                self.written.send_replace(lease);
+                Renewal::Failed("the Lease changed since this kpo last saw it; renewing again".into())
             }
-            Err(e) => tracing::debug!("renewing Lease {name} failed, trying again: {e}"),
+            Ok(Some(lease)) => Renewal::Lost(format!(
+                "the run's Lease {} was taken over by {}",
+                self.name,
+                lease
+                    .spec
+                    .and_then(|s| s.holder_identity)
+                    .unwrap_or_else(|| "nobody".into())
+            )),
+            Ok(None) => Renewal::Lost(format!("the run's Lease {} was removed", self.name)),
+            Err(e) => Renewal::Failed(e.to_string()),
         }
     }
 }
 
 impl Claim {
-    /// Resolves (with the reason) once the claim is lost; never while it is held.
+    /// Resolves (with the reason) once the claim is lost; never while it is held or paused.
     pub fn lost(&self) -> impl Future<Output = String> + Send + 'static {
-        let mut lost = self.lost.clone();
+        let mut standing = self.standing.clone();
         async move {
-            let reason = lost
-                .wait_for(Option::is_some)
+            let lost = standing
+                .wait_for(|s| matches!(s, Standing::Lost(_)))
                 .await
-                .ok()
-                .map(|r| r.clone().unwrap_or_default());
-            match reason {
-                Some(reason) => reason,
-                None => std::future::pending().await,
+                .map(|s| s.clone());
+            match lost {
+                Ok(Standing::Lost(why)) => why,
+                _ => std::future::pending().await,
             }
         }
+    }
+
+    /// The right to act this claim gives.
+    pub fn warrant(&self) -> Warrant {
+        Warrant(Some(self.standing.clone()))
     }
 
     /// Gives the run up: stops renewing and deletes the Lease — only if it is still this kpo's
@@ -267,7 +483,7 @@ impl Claim {
     pub async fn release(self) {
         self.renewing.abort();
         let _ = self.renewing.await;
-        if self.lost.borrow().is_some() {
+        if matches!(*self.standing.borrow(), Standing::Lost(_)) {
             return;
         }
         let resource_version = self.written.borrow().metadata.resource_version.clone();

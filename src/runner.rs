@@ -121,22 +121,23 @@ pub async fn run_task(
         {
             let judged = tokio::select! {
                 biased;
-                Some(_) = interrupts.next() => None,
-                judged = p.interpret(&report, &ctx) => Some(judged),
+                Some(asked) = interrupts.next() => Err(asked),
+                judged = p.interpret(&report, &ctx) => Ok(judged),
             };
             match judged {
-                Some(Ok(Some(decision))) => report.apply(decision),
-                Some(Ok(None)) => {}
-                Some(Err(e)) => {
+                Ok(Ok(Some(decision))) => report.apply(decision),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => {
                     report.message = format!("{} (then: {e})", report.message);
                     report.exit_code = e.exit_code();
                 }
-                None => {
-                    report.outcome = Outcome::Interrupted;
-                    report.exit_code = crate::exit::INTERRUPTED;
+                Err(asked) => {
+                    let ending = Ending::interrupted(&asked);
+                    report.outcome = ending.outcome;
+                    report.exit_code = ending.exit_code;
                     report.message = format!(
-                        "interrupted while the interpreters judged the run; before that: {}",
-                        report.message
+                        "{} while the interpreters judged the run; before that: {}",
+                        ending.cause, report.message
                     );
                     report.attempts = attempts;
                     report.started_at = first_start;
@@ -187,10 +188,11 @@ pub async fn run_task(
         };
         tokio::select! {
             () = waited => {}
-            Some(_) = interrupts.next() => {
-                report.outcome = Outcome::Interrupted;
-                report.exit_code = crate::exit::INTERRUPTED;
-                report.message = format!("interrupted while waiting to retry; the last attempt: {}", report.message);
+            Some(asked) = interrupts.next() => {
+                let ending = Ending::interrupted(&asked);
+                report.outcome = ending.outcome;
+                report.exit_code = ending.exit_code;
+                report.message = format!("{} while waiting to retry; the last attempt: {}", ending.cause, report.message);
                 report.attempts = attempts;
                 return Ok(report);
             }
@@ -316,6 +318,8 @@ struct Ending {
     outcome: Outcome,
     exit_code: i32,
     message: String,
+    /// What stopped it, as the start of a sentence.
+    cause: String,
 }
 
 impl Ending {
@@ -325,6 +329,7 @@ impl Ending {
             outcome: Outcome::Refused,
             exit_code: why.exit_code(),
             message: format!("{why}; no pod was created"),
+            cause: why.to_string(),
         }
     }
 
@@ -336,11 +341,13 @@ impl Ending {
                 outcome: Outcome::Interrupted,
                 exit_code: crate::exit::CLAIMED,
                 message: format!("{why}: stopped before its pod was created"),
+                cause: format!("{why}: stopped"),
             },
             Interrupt::Stop | Interrupt::Detach => Self {
                 outcome: Outcome::Interrupted,
                 exit_code: crate::exit::INTERRUPTED,
                 message: "interrupted before its pod was created".into(),
+                cause: "interrupted".into(),
             },
         }
     }
@@ -363,6 +370,7 @@ fn unsubmitted(
         outcome,
         exit_code,
         message,
+        ..
     } = ending;
     report.pod = String::new();
     report.outcome = outcome;
@@ -420,7 +428,8 @@ pub fn classify(report: &RunReport, policy: &RetryPolicy) -> Option<FailureClass
     {
         return Some(FailureClass::Plugin);
     }
-    if report.exit_code == crate::exit::SUCCESS {
+    // Success needs no retry; a run whose claim was lost is another supervisor's to retry.
+    if [crate::exit::SUCCESS, crate::exit::CLAIMED].contains(&report.exit_code) {
         return None;
     }
     // Stopped on purpose (`kpo delete`, `kpo gc`): nothing a retry should undo.

@@ -22,6 +22,7 @@ use tokio::sync::{Semaphore, broadcast};
 pub use members::{Member, Start, load_tasks, plan_members, task_run_id};
 pub use summary::{Counts, Line, Summary};
 
+use crate::claim::Warrant;
 use crate::plugin::TaskPlugins;
 use crate::pod::LABEL_BATCH;
 use crate::report::RunReport;
@@ -80,6 +81,7 @@ impl Ended {
 /// [`Interrupt::Detach`]) and no new one starts.
 pub async fn run(
     client: kube::Client,
+    warrant: Warrant,
     batch_id: &str,
     members: Vec<Member>,
     options: Options,
@@ -87,7 +89,7 @@ pub async fn run(
     mut interrupts: impl Stream<Item = Interrupt> + Unpin + Send + 'static,
 ) -> Finished {
     let watches = watches(&client, batch_id, &members);
-    let sweep = Sweep::of(&client, batch_id, &members);
+    let sweep = Sweep::of(&client, &warrant, batch_id, &members);
     let (tx, _) = broadcast::channel::<Interrupt>(16);
     let interrupted = Arc::new(AtomicBool::new(false));
     let relay = {
@@ -129,6 +131,7 @@ pub async fn run(
         let cluster = Cluster {
             client: client.clone(),
             shared: watches.get(&member.namespace).cloned(),
+            warrant: warrant.clone(),
         };
         let (ended, failed) = (ended.clone(), failed.clone());
         let mut turn = runner::Turn::new(slots.clone(), slot);
@@ -178,12 +181,13 @@ pub async fn run(
 #[derive(Clone)]
 struct Sweep {
     client: kube::Client,
+    warrant: Warrant,
     selector: String,
     namespaces: Vec<String>,
 }
 
 impl Sweep {
-    fn of(client: &kube::Client, batch_id: &str, members: &[Member]) -> Self {
+    fn of(client: &kube::Client, warrant: &Warrant, batch_id: &str, members: &[Member]) -> Self {
         let keeps: std::collections::BTreeSet<&str> = members
             .iter()
             .filter(|m| m.task.run.on_finish == crate::task::OnFinish::Keep)
@@ -198,6 +202,7 @@ impl Sweep {
         namespaces.dedup();
         Self {
             client: client.clone(),
+            warrant: warrant.clone(),
             selector: format!("{LABEL_BATCH}={batch_id}"),
             namespaces,
         }
@@ -205,6 +210,10 @@ impl Sweep {
 
     async fn run(self) {
         for ns in &self.namespaces {
+            if let Err(lost) = self.warrant.may_act().await {
+                tracing::debug!("not deleting the batch's pods: {lost}");
+                return;
+            }
             let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
             let params = kube::api::ListParams::default().labels(&self.selector);
             if let Err(e) = api.delete_collection(&Default::default(), &params).await {

@@ -137,6 +137,7 @@ pub async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
     };
     let finished = batch::run(
         conn.client.clone(),
+        claim.warrant(),
         &batch_id,
         members,
         options,

@@ -597,7 +597,15 @@ async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
     };
     let (task, log_file, plugins, conn, ns, identity, claim) = signals.unless_interrupted(prelude).await??;
     let interrupts = with_claim(signals.interrupts(args.on_signal), claim.lost());
-    let result = claimed(args, task, plugins, &conn, ns, identity, log_file, interrupts).await;
+    let cluster = supervise::Cluster {
+        client: conn.client.clone(),
+        shared: None,
+        warrant: claim.warrant(),
+    };
+    let result = claimed(
+        args, task, plugins, &conn, cluster, ns, identity, log_file, interrupts,
+    )
+    .await;
     // Before `conn` goes: with it goes the simulated cluster the claim lives in.
     claim.release().await;
     result
@@ -625,6 +633,7 @@ async fn claimed(
     task: Task,
     plugins: Option<TaskPlugins>,
     conn: &Connection,
+    cluster: supervise::Cluster,
     ns: String,
     identity: RunIdentity,
     log_file: Option<std::fs::File>,
@@ -693,21 +702,14 @@ async fn claimed(
                 pod.name_any()
             );
             let observer = recording.clone();
-            let report = supervise::attach(
-                conn.client.clone(),
-                pod,
-                &task.run,
-                observer,
-                interrupts,
-                journal.cursors,
-            )
-            .await;
+            let report =
+                supervise::attach(cluster, pod, &task.run, observer, interrupts, journal.cursors).await;
             Ok(report)
         }
         None => {
             let observer = recording.clone();
             runner::run_task(
-                conn.client.clone(),
+                cluster,
                 &task,
                 plugins.as_ref(),
                 identity,

@@ -56,7 +56,7 @@ async fn inject_faults(State(sim): State<Sim>, req: Request, next: Next) -> Resp
     if !sim.faults.accepts(authorization) {
         return status(401, "Unauthorized", "Unauthorized");
     }
-    if sim.faults.is_down() {
+    if sim.faults.is_down() || sim.faults.cut_off(authorization) {
         let mut r = status(
             503,
             "ServiceUnavailable",
@@ -76,6 +76,12 @@ async fn inject_faults(State(sim): State<Sim>, req: Request, next: Next) -> Resp
         _ => Target::Any,
     };
     sim.tally.request(req.method() == Method::DELETE, target, path);
+    if req.method() != Method::GET {
+        let client = authorization
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .map(String::from);
+        sim.tally.write(client, req.method().as_str(), path);
+    }
     match sim.faults.take_failure(target) {
         Some(429) => {
             let mut r = status(

@@ -26,6 +26,7 @@ struct State {
     failures: Vec<(Target, u16, usize)>,
     latency: Duration,
     down_until: Option<std::time::Instant>,
+    partitioned: Option<(String, std::time::Instant)>,
     cut_results: usize,
     lag_results: usize,
     evictions: usize,
@@ -178,6 +179,24 @@ impl Faults {
     pub fn outage(&self, duration: Duration) {
         self.with(|s| s.down_until = Some(std::time::Instant::now() + duration));
         self.outage.notify_waiters();
+    }
+
+    /// Cuts the client with bearer token `token` off for `duration`, as a network partition
+    /// between it and the API server does: its requests are answered 503 and the connection
+    /// closed, while every other client goes on (another kpo can take a Lease over meanwhile).
+    pub fn partition(&self, token: &str, duration: Duration) {
+        let until = std::time::Instant::now() + duration;
+        self.with(|s| s.partitioned = Some((token.to_owned(), until)));
+    }
+
+    /// Whether a request with this `Authorization` header is cut off by a partition now.
+    pub(super) fn cut_off(&self, authorization: Option<&str>) -> bool {
+        self.with(|s| {
+            s.partitioned.as_ref().is_some_and(|(token, until)| {
+                std::time::Instant::now() < *until
+                    && authorization == Some(format!("Bearer {token}").as_str())
+            })
+        })
     }
 
     pub(super) fn is_down(&self) -> bool {

@@ -29,7 +29,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use faults::{Faults, Target};
-pub use tally::Record;
+pub use tally::{Record, Write};
 
 /// The one node of the simulated cluster.
 pub const NODE_NAME: &str = "sim-node";

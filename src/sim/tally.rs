@@ -23,6 +23,17 @@ pub struct Record {
     pub peak_pods: usize,
     /// How many pods were created for each run id (`kpo.dev/run-id`).
     pub created_per_run: BTreeMap<String, usize>,
+    /// Every request that may change something (all but GET), in order.
+    pub writes: Vec<Write>,
+}
+
+/// A request that may change something, and who made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    /// The bearer token it came with, if any: which client made it.
+    pub client: Option<String>,
+    pub method: String,
+    pub path: String,
 }
 
 /// The record as it grows.
@@ -47,6 +58,16 @@ impl Tally {
                 Target::Events => r.event_lists += 1,
                 _ => {}
             }
+        });
+    }
+
+    pub fn write(&self, client: Option<String>, method: &str, path: &str) {
+        self.with(|r| {
+            r.writes.push(Write {
+                client,
+                method: method.to_owned(),
+                path: path.to_owned(),
+            });
         });
     }
 

@@ -9,6 +9,7 @@ use kube::Api;
 use kube::api::LogParams;
 use kube::runtime::wait::await_condition;
 
+use crate::claim::Warrant;
 use crate::result::{self, ResultError, ResultSpec, SIDECAR, Via};
 use crate::vocabulary::MAIN_CONTAINER;
 
@@ -18,6 +19,7 @@ const LOG_SETTLE: Duration = Duration::from_secs(10);
 /// The result document, `None` if the task wrote none (and none is required).
 pub async fn result(
     api: &Api<Pod>,
+    warrant: &Warrant,
     name: &str,
     last: &Pod,
     spec: &ResultSpec,
@@ -30,12 +32,17 @@ pub async fn result(
                 .and_then(|t| t.message.as_deref());
             result::from_message(message)?
         }
-        Via::Sidecar => from_sidecar(api, name, spec).await?,
+        Via::Sidecar => from_sidecar(api, warrant, name, spec).await?,
     };
     result::document(bytes, spec)
 }
 
-async fn from_sidecar(api: &Api<Pod>, name: &str, spec: &ResultSpec) -> Result<Option<Vec<u8>>, ResultError> {
+async fn from_sidecar(
+    api: &Api<Pod>,
+    warrant: &Warrant,
+    name: &str,
+    spec: &ResultSpec,
+) -> Result<Option<Vec<u8>>, ResultError> {
     let done = |pod: Option<&Pod>| pod.is_none_or(|p| crate::status::terminated(p, SIDECAR));
     if tokio::time::timeout(spec.wait, await_condition(api.clone(), name, done))
         .await
@@ -51,7 +58,7 @@ async fn from_sidecar(api: &Api<Pod>, name: &str, spec: &ResultSpec) -> Result<O
     };
     let read_frame = || async {
         let read = || api.logs(name, &params);
-        let log = super::retry::retrying("reading the result", Duration::from_secs(30), read)
+        let log = super::retry::retrying("reading the result", Duration::from_secs(30), warrant, read)
             .await
             .map_err(|e| ResultError::Unreadable(e.to_string()))?;
         result::from_frame(&log, spec.max_size)

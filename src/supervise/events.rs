@@ -6,11 +6,13 @@ use std::time::Duration;
 use kube::Api;
 use kube::api::ListParams;
 
+use crate::claim::Warrant;
 use crate::report::EventReport;
 
 /// Events about the pod with `uid` (never those of an earlier pod of the same name), oldest first.
 pub async fn for_pod(
     client: kube::Client,
+    warrant: &Warrant,
     ns: &str,
     name: &str,
     uid: &str,
@@ -18,8 +20,10 @@ pub async fn for_pod(
     let api: Api<Event> = Api::namespaced(client, ns);
     let fields = format!("involvedObject.name={name},involvedObject.uid={uid}");
     let params = ListParams::default().fields(&fields);
-    let list =
-        super::retry::retrying("listing events", Duration::from_secs(10), || api.list(&params)).await?;
+    let list = super::retry::retrying("listing events", Duration::from_secs(10), warrant, || {
+        api.list(&params)
+    })
+    .await?;
     let mut events: Vec<EventReport> = list
         .items
         .into_iter()

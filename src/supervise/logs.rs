@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 use super::Observer;
 use super::records::{Cursor, NotALog};
+use crate::claim::Warrant;
 use crate::status;
 
 /// How long a log stream may stay silent after its container exited before it counts as stalled.
@@ -93,6 +94,7 @@ fn terminated(pod: Option<&Pod>, container: &str) -> bool {
 /// Returns why the log may be incomplete, if it may be.
 pub async fn follow(
     api: Api<Pod>,
+    warrant: Warrant,
     pod: String,
     container: String,
     mut pods: watch::Receiver<Option<Pod>>,
@@ -121,7 +123,7 @@ pub async fn follow(
     loop {
         if terminated(pods.borrow().as_ref(), &container) {
             let exited = Instant::now();
-            return to_end(&api, &pod, &mut cursor, &mut sink, exited, gap).await;
+            return to_end(&api, &warrant, &pod, &mut cursor, &mut sink, exited, gap).await;
         }
         let params = LogParams {
             container: Some(container.clone()),
@@ -186,7 +188,7 @@ pub async fn follow(
         if let Some(exited) =
             exited.or_else(|| terminated(pods.borrow().as_ref(), &container).then(Instant::now))
         {
-            return to_end(&api, &pod, &mut cursor, &mut sink, exited, gap).await;
+            return to_end(&api, &warrant, &pod, &mut cursor, &mut sink, exited, gap).await;
         }
         // Often the stream ended because the container did, and the watch has not said so yet:
         // its next change ends the pause early.
@@ -198,6 +200,7 @@ pub async fn follow(
 /// Reads the log of an exited container until it has settled (see the module's documentation).
 async fn to_end(
     api: &Api<Pod>,
+    warrant: &Warrant,
     pod: &str,
     cursor: &mut Cursor,
     sink: &mut Sink,
@@ -208,7 +211,7 @@ async fn to_end(
     loop {
         let began = Instant::now();
         let before = sink.delivered;
-        let read = read_once(api, pod, cursor, sink, false).await;
+        let read = read_once(api, warrant, pod, cursor, sink, false).await;
         let quiet_since = sink.last_new.map_or(exited, |t| t.max(exited));
         match read {
             Ok(read) => {
@@ -225,7 +228,7 @@ async fn to_end(
                 if settled {
                     if read.held {
                         // The same end twice: what looked like the start of a timestamp is output.
-                        if let Ok(last) = read_once(api, pod, cursor, sink, true).await {
+                        if let Ok(last) = read_once(api, warrant, pod, cursor, sink, true).await {
                             gap |= last.gap;
                         }
                     }
@@ -286,6 +289,7 @@ enum EndError {
 /// One plain request for the log from the cursor on, passing on whatever is new.
 async fn read_once(
     api: &Api<Pod>,
+    warrant: &Warrant,
     pod: &str,
     cursor: &mut Cursor,
     sink: &mut Sink,
@@ -298,7 +302,7 @@ async fn read_once(
         ..Default::default()
     };
     let open = || api.log_stream(pod, &params);
-    let mut body: Body = match super::retry::retrying("reading the log", READ_LIMIT, open).await {
+    let mut body: Body = match super::retry::retrying("reading the log", READ_LIMIT, warrant, open).await {
         Ok(body) => Box::pin(body),
         Err(kube::Error::Api(s)) if s.code == 404 => return Err(EndError::Gone),
         Err(e) => return Err(EndError::Api(e)),

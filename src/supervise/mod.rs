@@ -5,6 +5,7 @@
 mod collect;
 mod events;
 mod logs;
+mod pauses;
 mod records;
 mod retry;
 mod shared_watch;
@@ -27,9 +28,11 @@ use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
 pub use records::Cursor;
+use retry::ActError;
 pub use shared_watch::SharedWatch;
 use state::{Tracker, Verdict, pull_error_is_permanent};
 
+use crate::claim::{Lost, Warrant};
 use crate::pod::{LABEL_RUN_ID, LABEL_TASK};
 use crate::report::{Cleanup, ContainerReport, EventReport, IncompleteLog, RunReport, TimelineEntry};
 use crate::task::{LogSelection, OnFinish, RunPolicy};
@@ -87,17 +90,23 @@ pub enum Interrupt {
     Lost(String),
 }
 
-/// The cluster a run talks to, and where it learns about its pod: a watch of its own, or the
-/// watch its batch shares (see [`SharedWatch`]).
+/// The cluster a run talks to, where it learns about its pod — a watch of its own, or the
+/// watch its batch shares (see [`SharedWatch`]) — and by what right it acts on the pod: the
+/// run's claim, asked before every create and delete.
 #[derive(Clone)]
 pub struct Cluster {
     pub client: Client,
     pub shared: Option<SharedWatch>,
+    pub warrant: Warrant,
 }
 
 impl From<Client> for Cluster {
     fn from(client: Client) -> Self {
-        Self { client, shared: None }
+        Self {
+            client,
+            shared: None,
+            warrant: Warrant::unconditional(),
+        }
     }
 }
 
@@ -125,7 +134,7 @@ impl Feed {
         match self {
             Feed::Own => {
                 let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-                watcher(api.clone(), config).default_backoff().boxed()
+                watcher(api.clone(), config).backoff(watch_backoff()).boxed()
             }
             Feed::Shared(sub) => {
                 let sub = *sub;
@@ -139,6 +148,17 @@ impl Feed {
             }
         }
     }
+}
+
+/// How a broken watch is retried: through an outage of the API server too, and picked up within
+/// 2 s of its return (kube's default backoff grows to 30 s, which an outage of a minute reaches).
+fn watch_backoff() -> watcher::ExponentialBackoff {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(2))
+        .with_jitter()
+        .without_max_times()
+        .into()
 }
 
 fn receiver_stream<T: Send + 'static>(
@@ -177,6 +197,20 @@ pub async fn run(
     interrupts: impl Stream<Item = Interrupt> + Unpin,
 ) -> Result<RunReport, RunError> {
     let cluster = cluster.into();
+    let pauses = pauses::Pauses::watch(&cluster.warrant, observer.clone());
+    let mut report = Box::pin(create_and_supervise(cluster, pod, policy, observer, interrupts)).await?;
+    pauses.into_timeline(&mut report.timeline);
+    Ok(report)
+}
+
+/// [`run`], but for the pauses.
+async fn create_and_supervise(
+    cluster: Cluster,
+    pod: Pod,
+    policy: &RunPolicy,
+    observer: Arc<dyn Observer>,
+    interrupts: impl Stream<Item = Interrupt> + Unpin,
+) -> Result<RunReport, RunError> {
     let mut report = new_report(&pod, policy);
     let (namespace, name) = (report.namespace.clone(), report.pod.clone());
     let api: Api<Pod> = Api::namespaced(cluster.client.clone(), &namespace);
@@ -195,19 +229,29 @@ pub async fn run(
     };
     // Boxed, as the other steps that come once: a run's future stays as small as its watch
     // needs, which counts when a batch holds a thousand of them.
-    let created = match Box::pin(retry::retrying(
+    let created = match Box::pin(retry::acting(
         "creating the pod",
         policy.startup_timeout,
+        &cluster.warrant,
         create,
     ))
     .await
     {
         Ok(p) => p,
-        Err(kube::Error::Api(status)) if (400..500).contains(&status.code) && status.code != 429 => {
+        Err(ActError::Api(kube::Error::Api(status)))
+            if (400..500).contains(&status.code) && status.code != 429 =>
+        {
             report.message = format!("the API server rejected the pod: {}", status.message);
             return Ok(finish(report, None));
         }
-        Err(source) => {
+        Err(ActError::Lost(why)) => {
+            report.outcome = Outcome::Interrupted;
+            report.message = format!("{why}: stopped before its pod was created");
+            let mut report = finish(report, None);
+            report.exit_code = exit::CLAIMED;
+            return Ok(report);
+        }
+        Err(ActError::Api(source)) => {
             return Err(RunError::Unavailable {
                 namespace,
                 pod: name,
@@ -245,14 +289,17 @@ pub async fn attach(
     cursors: BTreeMap<String, Cursor>,
 ) -> RunReport {
     let cluster = cluster.into();
+    let pauses = pauses::Pauses::watch(&cluster.warrant, observer.clone());
     let mut report = new_report(&pod, policy);
     record(&mut report, observer.as_ref(), "Reattached".into(), None);
     let api: Api<Pod> = Api::namespaced(cluster.client.clone(), &report.namespace);
     let events = cluster.feed(&report.pod).events(&api, &report.pod, Some(&pod));
-    supervise(
+    let mut report = supervise(
         cluster, events, pod, policy, observer, interrupts, report, cursors,
     )
-    .await
+    .await;
+    pauses.into_timeline(&mut report.timeline);
+    report
 }
 
 /// Adds a step to the run's timeline and shows it.
@@ -321,6 +368,7 @@ async fn supervise(
 ) -> RunReport {
     let (namespace, name) = (report.namespace.clone(), report.pod.clone());
     let api: Api<Pod> = Api::namespaced(cluster.client.clone(), &namespace);
+    let warrant = cluster.warrant.clone();
     // Whatever happens from here on, the pod exists: even a panic must not leave it behind.
     // Boxed: the whole run is one large future, better on the heap than on a caller's stack.
     let supervised = AssertUnwindSafe(Box::pin(follow(
@@ -332,7 +380,7 @@ async fn supervise(
             if policy.on_finish != OnFinish::Keep {
                 let params = DeleteParams::default();
                 let delete = || api.delete(&name, &params);
-                if let Err(e) = retry::retrying("deleting the pod", CLEANUP_LIMIT, delete).await {
+                if let Err(e) = retry::acting("deleting the pod", CLEANUP_LIMIT, &warrant, delete).await {
                     tracing::error!("could not delete pod {namespace}/{name} after an internal error: {e}");
                 }
             }
@@ -371,6 +419,7 @@ async fn follow(
             let from = cursors.remove(&c).unwrap_or_default();
             let task = logs::follow(
                 api.clone(),
+                cluster.warrant.clone(),
                 report.pod.clone(),
                 c.clone(),
                 pods_rx.clone(),
@@ -382,6 +431,7 @@ async fn follow(
         .collect();
     let watching = Watching {
         client: &client,
+        warrant: &cluster.warrant,
         policy,
         observer: observer.as_ref(),
         pods: &pods_tx,
@@ -393,7 +443,7 @@ async fn follow(
     if report.disruption.is_none() && decided.outcome != Outcome::Interrupted {
         report.disruption = state::disruption(&decided.last);
     }
-    Box::pin(drain(
+    let heard = Box::pin(drain(
         followers,
         &decided.last,
         &mut interrupts,
@@ -401,10 +451,15 @@ async fn follow(
         &mut report,
     ))
     .await;
+    let mut lost = decided.lost.clone();
+    if let (None, Some(Interrupt::Lost(why))) = (&lost, heard) {
+        lost = Some(why);
+    }
     if decided.outcome != Outcome::Succeeded && policy.events_on_failure {
         let uid = report.uid.clone().unwrap_or_default();
         match Box::pin(events::for_pod(
             client.clone(),
+            &cluster.warrant,
             &report.namespace,
             &report.pod,
             &uid,
@@ -431,15 +486,19 @@ async fn follow(
     report.outputs = outputs.values;
     report.outputs_ignored = outputs.ignored;
     // The result is read before any clean-up: deleting the pod would lose it.
-    let result_error = Box::pin(read_result(&api, policy, &decided.last, &mut report)).await;
+    let result_error = Box::pin(read_result(
+        &api,
+        &cluster.warrant,
+        policy,
+        &decided.last,
+        &mut report,
+    ))
+    .await;
     report.final_pod = Some(decided.last);
     let current = pods_tx.borrow().clone();
-    let lost = decided.lost;
     // A run whose claim is lost belongs to another supervisor now: not even advice on its pod.
-    report.cleanup = if lost {
-        Cleanup::Detached
-    } else {
-        Box::pin(clean_up(
+    if lost.is_none() {
+        let cleaned = Box::pin(clean_up(
             &cluster,
             policy,
             current,
@@ -448,13 +507,34 @@ async fn follow(
             observer.as_ref(),
             &report,
         ))
-        .await
-    };
+        .await;
+        match cleaned {
+            Ok(cleanup) => report.cleanup = cleanup,
+            Err(Lost(why)) => lost = Some(why),
+        }
+    }
+    if lost.is_some() {
+        report.cleanup = Cleanup::Detached;
+    }
     let mut report = conclude(report, result_error);
-    if lost {
+    if let Some(why) = lost {
         report.exit_code = exit::CLAIMED;
+        if decided.lost.is_none() {
+            report.message = format!("{}; then {why}: {LEFT_TO_THE_HOLDER}", report.message);
+        }
     }
     report
+}
+
+/// What a supervisor that lost its claim did.
+const LEFT_TO_THE_HOLDER: &str =
+    "this kpo stopped supervising the run and left its pod to whoever holds the run now";
+
+/// How often a deadline that passed during a pause looks again.
+const PAUSED_RECHECK: Duration = Duration::from_secs(1);
+
+fn paused(warrant: &Warrant) -> bool {
+    matches!(warrant.standing(), crate::claim::Standing::Paused { .. })
 }
 
 /// What the watch decided.
@@ -463,8 +543,8 @@ struct Decided {
     message: String,
     /// The interrupt asked to leave the pod running.
     detach: bool,
-    /// The run's claim was lost: nothing more may be done to the pod.
-    lost: bool,
+    /// The run's claim was lost (why): nothing more may be done to the pod.
+    lost: Option<String>,
     /// The pod as last seen.
     last: Pod,
 }
@@ -472,6 +552,7 @@ struct Decided {
 /// What the watch of one pod needs.
 struct Watching<'a> {
     client: &'a Client,
+    warrant: &'a Warrant,
     policy: &'a RunPolicy,
     observer: &'a dyn Observer,
     /// Every snapshot, for the log followers (`None` once the pod is gone).
@@ -499,24 +580,35 @@ impl Watching<'_> {
         tokio::pin!(startup_deadline, overall_deadline);
         let mut seen_in_listing = false;
         let mut detach = false;
-        let mut lost = false;
+        let mut lost = None;
         let (outcome, message) = loop {
             let event = tokio::select! {
                 Some(asked) = interrupts.next() => {
                     detach = asked != Interrupt::Stop;
                     match asked {
                         Interrupt::Lost(why) => {
-                            lost = true;
-                            break (Outcome::Interrupted, format!("{why}: this kpo stopped supervising the run and left its pod to whoever holds the run now"));
+                            let message = format!("{why}: {LEFT_TO_THE_HOLDER}");
+                            lost = Some(why);
+                            break (Outcome::Interrupted, message);
                         }
                         _ => break (Outcome::Interrupted, "interrupted; the run was stopped before the pod finished".to_owned()),
                     }
                 }
+                // A deadline that passes while the claim is paused waits for it: kpo may not
+                // act, and what it knows of the pod is as old as the pause.
                 () = &mut startup_deadline, if !tracker.main_started => {
+                    if paused(self.warrant) {
+                        startup_deadline.as_mut().reset(tokio::time::Instant::now() + PAUSED_RECHECK);
+                        continue;
+                    }
                     let why = state::status_of(&last).detail.map(|d| format!(" (last seen: {d})")).unwrap_or_default();
                     break (Outcome::NeverStarted, format!("{MAIN_CONTAINER} did not start within {}{why}", human(policy.startup_timeout)));
                 }
                 () = &mut overall_deadline => {
+                    if paused(self.warrant) {
+                        overall_deadline.as_mut().reset(tokio::time::Instant::now() + PAUSED_RECHECK);
+                        continue;
+                    }
                     break (Outcome::TimedOut, format!("the run did not finish within its timeout of {}", human(policy.timeout.unwrap_or_default())));
                 }
                 event = stream.next() => event,
@@ -597,7 +689,7 @@ impl Watching<'_> {
             Some(m) => Some(m),
             None => {
                 let (namespace, name) = (pod.namespace().unwrap_or_default(), pod.name_any());
-                events::for_pod(self.client.clone(), &namespace, &name, uid)
+                events::for_pod(self.client.clone(), self.warrant, &namespace, &name, uid)
                     .await
                     .ok()
                     .and_then(|ev| events::last_pull_error(&ev, &image))
@@ -629,13 +721,14 @@ fn deleted(last: &Pod, report: &mut RunReport) -> (Outcome, String) {
 /// Followers of finished containers read their logs to the end and stop by themselves, however
 /// long that takes (the pod is not deleted before); an interrupt stops the wait. Those of
 /// containers still running (sidecars, or everything after a timeout) get a moment, then stop.
+/// The interrupt that stopped the wait, if one did.
 async fn drain(
     followers: Vec<(String, tokio::task::JoinHandle<Option<String>>)>,
     last: &Pod,
     interrupts: &mut (impl Stream<Item = Interrupt> + Unpin),
     observer: &dyn Observer,
     report: &mut RunReport,
-) {
+) -> Option<Interrupt> {
     let (finished, running): (Vec<_>, Vec<_>) = followers
         .into_iter()
         .partition(|(c, _)| status::terminated(last, c));
@@ -645,10 +738,12 @@ async fn drain(
         .collect();
     let drained = futures::future::join_all(finished.into_iter().map(|(_, f)| f));
     tokio::pin!(drained);
+    let mut heard = None;
     let endings = tokio::select! {
         endings = &mut drained => endings.into_iter().map(|e| e.ok().flatten()).collect(),
-        Some(_) = interrupts.next() => {
+        Some(asked) = interrupts.next() => {
             draining.iter().for_each(|(_, f)| f.abort());
+            heard = Some(asked);
             vec![Some("interrupted before the log was read to its end".to_owned()); draining.len()]
         }
     };
@@ -665,12 +760,14 @@ async fn drain(
     let running = futures::future::join_all(running.into_iter().map(|(_, f)| f));
     let _ = tokio::time::timeout(LIVE_LOG_GRACE, running).await;
     abort.iter().for_each(|a| a.abort());
+    heard
 }
 
 /// Reads the task's result document into the report, when the task has one and got to write
 /// it; why it cannot be used otherwise.
 async fn read_result(
     api: &Api<Pod>,
+    warrant: &Warrant,
     policy: &RunPolicy,
     last: &Pod,
     report: &mut RunReport,
@@ -678,7 +775,7 @@ async fn read_result(
     let (Some(spec), Outcome::Succeeded | Outcome::Failed) = (&policy.result, report.outcome) else {
         return None;
     };
-    match collect::result(api, &report.pod, last, spec).await {
+    match collect::result(api, warrant, &report.pod, last, spec).await {
         Ok(document) => {
             report.result = document.as_ref().map(|d| d.value.clone());
             report.result_bytes = document.map(|d| d.bytes);
@@ -701,24 +798,24 @@ async fn clean_up(
     interrupts: &mut (impl Stream<Item = Interrupt> + Unpin),
     observer: &dyn Observer,
     report: &RunReport,
-) -> Cleanup {
+) -> Result<Cleanup, Lost> {
     let (namespace, name) = (&report.namespace, &report.pod);
     let api: &Api<Pod> = &Api::namespaced(cluster.client.clone(), namespace);
     let Some(pod) = current else {
-        return Cleanup::None;
+        return Ok(Cleanup::None);
     };
     if detach {
         observer.notice(&format!(
             "detached: pod {namespace}/{name} runs on; follow it with `kubectl logs -f -n {namespace} {name} -c {MAIN_CONTAINER}`, stop it with `kubectl delete pod -n {namespace} {name}`"
         ));
-        return Cleanup::Detached;
+        return Ok(Cleanup::Detached);
     }
     if policy.on_finish.keeps(report.outcome == Outcome::Succeeded) {
         observer.notice(&format!(
             "keeping pod {namespace}/{name} (on_finish = {})",
             policy.on_finish.name()
         ));
-        return Cleanup::Kept;
+        return Ok(Cleanup::Kept);
     }
     let finished = status::stopped(&pod);
     let grace = if finished {
@@ -730,19 +827,20 @@ async fn clean_up(
     };
     let params = DeleteParams::default().grace_period(grace.as_secs() as u32);
     let delete = || api.delete(name, &params);
-    match retry::retrying("deleting the pod", CLEANUP_LIMIT, delete).await {
+    match retry::acting("deleting the pod", CLEANUP_LIMIT, &cluster.warrant, delete).await {
         Ok(_) => {
             if !finished {
                 let uid = report.uid.clone().unwrap_or_default();
-                wait_gone(cluster, api, name, &uid, grace, interrupts, observer).await;
+                wait_gone(cluster, api, name, &uid, grace, interrupts, observer).await?;
             }
             observer.notice(&format!("deleted pod {namespace}/{name}"));
-            Cleanup::Deleted
+            Ok(Cleanup::Deleted)
         }
-        Err(kube::Error::Api(s)) if s.code == 404 => Cleanup::None,
-        Err(e) => {
+        Err(ActError::Api(kube::Error::Api(s))) if s.code == 404 => Ok(Cleanup::None),
+        Err(ActError::Lost(lost)) => Err(lost),
+        Err(ActError::Api(e)) => {
             observer.notice(&format!("could not delete pod {namespace}/{name}: {e}"));
-            Cleanup::Failed
+            Ok(Cleanup::Failed)
         }
     }
 }
@@ -784,7 +882,7 @@ async fn wait_gone(
     grace: Duration,
     interrupts: &mut (impl Stream<Item = Interrupt> + Unpin),
     observer: &dyn Observer,
-) {
+) -> Result<(), Lost> {
     let killed_by = tokio::time::Instant::now() + grace + KILL_MARGIN;
     let other = |p: &Pod| p.uid().as_deref() != Some(uid);
     let settled = move |pod: Option<&Pod>| pod.is_none_or(|p| other(p) || status::finished(p));
@@ -813,16 +911,19 @@ async fn wait_gone(
         result = &mut waited => match result {
             Err(()) => {
                 observer.notice(&format!("pod {name} did not stop within {}; it is left being deleted", human(grace + GONE_LIMIT)));
-                return;
+                return Ok(());
             }
             Ok(None) => {
                 tracing::debug!("pod {name} is gone");
-                return;
+                return Ok(());
             }
-            Ok(Some(pod)) if other(&pod) => return,
+            Ok(Some(pod)) if other(&pod) => return Ok(()),
             Ok(Some(_)) => tracing::debug!("pod {name} has finished; deleting it at once"),
         },
-        Some(_) = interrupts.next() => {
+        Some(asked) = interrupts.next() => {
+            if let Interrupt::Lost(why) = asked {
+                return Err(Lost(why));
+            }
             observer.notice("interrupted again: deleting the pod without its grace period");
         }
     }
@@ -834,6 +935,7 @@ async fn wait_gone(
         }),
         ..Default::default()
     };
+    cluster.warrant.may_act().await?;
     if let Err(e) = api.delete(name, &now).await {
         tracing::debug!("immediate delete failed: {e}");
     }
@@ -844,6 +946,7 @@ async fn wait_gone(
     {
         observer.notice(&format!("pod {name} is still being deleted"));
     }
+    Ok(())
 }
 
 /// Waits until `condition` holds for the pod called `name`, watching again after a watch error

@@ -71,7 +71,7 @@ impl SharedWatch {
         let config = watcher::Config::default().labels(selector);
         let fanout = state.clone();
         let task = tokio::spawn(async move {
-            let mut stream = std::pin::pin!(watcher(api, config).default_backoff());
+            let mut stream = std::pin::pin!(watcher(api, config).backoff(super::watch_backoff()));
             while let Some(event) = stream.next().await {
                 match event {
                     Ok(event) => lock(&fanout).dispatch(event),

@@ -1,7 +1,7 @@
 //! One supervisor per run: two kpo with one run id at once give one pod and one supervisor, the
 //! other refusing (exit 75, naming the holder) or, with `--wait`, waiting and then reporting; a
-//! kpo whose claim is taken over stops acting on the pod and leaves it. On the sim and on the
-//! real cluster (`e2e.rs`).
+//! kpo whose claim is taken over stops acting on the pod and leaves it; a kpo cut off from the
+//! API server pauses and goes on when it answers. On the sim and on the real cluster (`e2e.rs`).
 
 use std::path::Path;
 
@@ -133,7 +133,7 @@ pub fn claims_on(config: &str, admin: &str, image: &str, dir: &Path) {
     let out = running.wait_with_output().unwrap();
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(kpo::exit::CLAIMED), "{said}");
-    assert!(said.contains("was taken over or removed"), "{said}");
+    assert!(said.contains("was taken over by someone-else"), "{said}");
     assert!(
         !said.contains("kubectl delete pod"),
         "advice to delete a pod it no longer holds: {said}"
@@ -163,49 +163,196 @@ fn one_supervisor_per_run() {
     claims_on(&config, &config, "busybox", dir.path());
 }
 
-/// A supervisor cut off from the API server past its claim's term (an outage the sim stages)
-/// gives the run up without touching the pod; a new kpo then takes the run over and follows that
-/// same pod to its end.
+/// A task of `lines` numbered lines, 100 ms apart, whose pod kpo deletes at the end.
+fn deleted_task(image: &str, dir: &Path, lines: usize) -> std::path::PathBuf {
+    let task = dir.join(format!("deleted-{lines}.toml"));
+    std::fs::write(
+        &task,
+        format!(
+            r#"name = "outlasting"
+image = "{image}"
+command = ["sh", "-c", "for i in $(seq 1 {lines}); do echo line $i; sleep 0.1; done"]
+termination_grace_period = 1
+[annotations]
+"container.sim.kpo.dev/base" = '{{"log_count": {lines}, "log_interval_ms": 100}}'
+"#
+        ),
+    )
+    .unwrap();
+    task
+}
+
+/// The log lines a task of [`deleted_task`] prints.
+fn numbered(lines: usize) -> Vec<String> {
+    (1..=lines).map(|i| format!("line {i}")).collect()
+}
+
+/// The control plane goes away mid-run for twice the claim's term (`outage` stages it and
+/// returns once it is over): kpo pauses, says so, and goes on when the API server answers — the
+/// run ends as it would have without the outage: exit 0, every line once and in order, the pause
+/// on the progress lines, nothing left. `admin` sees what is left afterwards.
+pub fn outage_is_ridden_out_on(config: &str, admin: &str, image: &str, dir: &Path, outage: &dyn Fn()) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(crate::harness::e2e_client(admin));
+    let (api, leases): (Api<Pod>, Api<Lease>) = (
+        Api::default_namespaced(client.clone()),
+        Api::default_namespaced(client),
+    );
+    let lines = 450;
+    let task = deleted_task(image, dir, lines);
+    let run_id = format!("outage-{}", kpo::names::random_suffix(4));
+    let running = kpo(config, &run_id, &dir.join("a"), &task, &[]).spawn().unwrap();
+    let selector = format!("kpo.dev/run-id={run_id}");
+    rt.block_on(crate::harness::running_pod(&api, &selector));
+    outage();
+    let out = running.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let printed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(printed, numbered(lines), "{said}");
+    assert!(said.contains("Paused (no renewal of Lease"), "{said}");
+    assert!(
+        said.contains("Resumed (the claim renewed after a pause of"),
+        "{said}"
+    );
+    let left = rt.block_on(api.list(&ListParams::default().labels(&selector)));
+    assert!(left.unwrap().items.is_empty(), "a pod was left behind");
+    let lease = rt.block_on(leases.get_opt(&kpo::claim::lease_name(&run_id)));
+    assert!(lease.unwrap().is_none(), "the claim was not released");
+}
+
 #[test]
-fn a_claim_that_expires_in_a_partition_is_given_up_and_taken_over() {
+fn an_outage_of_twice_the_term_is_ridden_out() {
+    let (_rt, sim, dir, config) = crate::cli::sim_with_kubeconfig();
+    let outage = || {
+        let term = kpo::claim::TERM * 2;
+        sim.faults().outage(term);
+        std::thread::sleep(term);
+    };
+    outage_is_ridden_out_on(&config, &config, "busybox", dir.path(), &outage);
+}
+
+/// A kpo cut off from the API server alone (a partition: another kpo still reaches it) pauses
+/// once its claim is too old to act on; a second kpo takes the run over once the claim expires
+/// and follows the same pod to its end. When the partition heals, the first learns that its
+/// claim is another's and stops (exit 75) — from the sim's record of writes: after the takeover,
+/// not one create or delete of a pod came from it.
+#[test]
+fn a_partitioned_kpo_stops_acting_once_another_takes_the_run() {
     let (rt, sim, dir, config) = crate::cli::sim_with_kubeconfig();
-    let task = kept_task("busybox", dir.path(), 400);
+    let with_token = |token: &str| {
+        let text = std::fs::read_to_string(&config).unwrap();
+        let path = dir.path().join(format!("kubeconfig-{token}"));
+        std::fs::write(
+            &path,
+            text.replace("user: {}", &format!("user:\n    token: {token}")),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (cut, other) = (with_token("cut-off"), with_token("successor"));
+    let lines = 400;
+    let task = deleted_task("busybox", dir.path(), lines);
     let run_id = "partitioned";
-    let cut_off = kpo(&config, run_id, &dir.path().join("a"), &task, &[])
+    let first = kpo(&cut, run_id, &dir.path().join("a"), &task, &[])
         .spawn()
         .unwrap();
-    let leases: Api<Lease> = rt.block_on(async { Api::default_namespaced(sim.client()) });
     let pods: Api<Pod> = rt.block_on(async { Api::default_namespaced(sim.client()) });
-    rt.block_on(crate::harness::wait_until("the kpo's claim", || async {
-        leases
-            .get_opt(&kpo::claim::lease_name(run_id))
-            .await
-            .ok()
-            .flatten()
-            .is_some()
-    }));
-    sim.faults()
-        .outage(kpo::claim::TERM + std::time::Duration::from_secs(3));
-    let out = cut_off.wait_with_output().unwrap();
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(kpo::exit::CLAIMED), "{said}");
-    assert!(said.contains("could not be renewed within its term"), "{said}");
-    let left = rt.block_on(pods.list(&ListParams::default().labels(&format!("kpo.dev/run-id={run_id}"))));
-    let left = left.unwrap().items;
-    assert_eq!(left.len(), 1);
-    assert!(
-        left[0].metadata.deletion_timestamp.is_none(),
-        "the cut-off kpo deleted the pod"
-    );
-    // The successor waits out the expired claim (or finds it expired) and follows the same pod.
-    let out = kpo(&config, run_id, &dir.path().join("b"), &task, &["--wait"])
+    let selector = format!("kpo.dev/run-id={run_id}");
+    rt.block_on(crate::harness::running_pod(&pods, &selector));
+    sim.faults().partition("cut-off", kpo::claim::TERM * 2);
+    // The successor waits out the claim, takes the run over and follows the pod to its end.
+    let second = kpo(&other, run_id, &dir.path().join("b"), &task, &["--wait"])
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(0), "{said}");
+    assert!(said.contains("reattaching to run partitioned"), "{said}");
+    let out = first.wait_with_output().unwrap();
+    let first_said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(kpo::exit::CLAIMED), "{first_said}");
+    assert!(first_said.contains("was taken over by"), "{first_said}");
+    let writes = sim.record().writes;
+    let takeover = writes
+        .iter()
+        .position(|w| {
+            w.client.as_deref() == Some("successor") && w.method == "PUT" && w.path.contains("/leases/")
+        })
+        .expect("the successor wrote the Lease");
+    let acts: Vec<_> = writes[takeover..]
+        .iter()
+        .filter(|w| w.client.as_deref() == Some("cut-off") && w.path.contains("/pods"))
+        .collect();
+    assert!(
+        acts.is_empty(),
+        "the cut-off kpo acted after the takeover: {acts:?}"
     );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 400);
+    let left = rt.block_on(pods.list(&ListParams::default().labels(&selector)));
+    assert!(
+        left.unwrap().items.is_empty(),
+        "the successor left the pod behind"
+    );
+}
+
+/// A claim taken over while kpo reads a finished container's log to its end (the runtime still
+/// storing 5 MB of output after the exit) ends the run at once with 75, and the pod — which
+/// kpo would have deleted next — stays for its new holder.
+#[test]
+fn a_claim_lost_mid_drain_never_deletes_the_pod() {
+    let (rt, sim, dir, config) = crate::cli::sim_with_kubeconfig();
+    sim.faults().lag_runtime(1);
+    let task = dir.path().join("drained.toml");
+    std::fs::write(
+        &task,
+        "name = \"drained\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"long_line\": 5000000}'\n",
+    )
+    .unwrap();
+    let run_id = "drained";
+    let running = kpo(&config, run_id, &dir.path().join("a"), &task, &[])
+        .spawn()
+        .unwrap();
+    let (pods, leases): (Api<Pod>, Api<Lease>) = rt.block_on(async {
+        (
+            Api::default_namespaced(sim.client()),
+            Api::default_namespaced(sim.client()),
+        )
+    });
+    let selector = format!("kpo.dev/run-id={run_id}");
+    rt.block_on(async {
+        crate::harness::wait_until("the main container's exit", || async {
+            let listed = pods.list(&ListParams::default().labels(&selector)).await;
+            listed
+                .map(|l| l.items.iter().any(|p| kpo::status::terminated(p, "base")))
+                .unwrap_or(false)
+        })
+        .await;
+        let name = kpo::claim::lease_name(run_id);
+        let mut lease = leases.get(&name).await.unwrap();
+        lease.spec.as_mut().unwrap().holder_identity = Some("someone-else".into());
+        leases
+            .replace(&name, &PostParams::default(), &lease)
+            .await
+            .unwrap();
+    });
+    let out = running.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(kpo::exit::CLAIMED), "{said}");
+    assert!(said.contains("taken over by someone-else"), "{said}");
+    assert!(
+        out.stdout.len() < 5_000_000,
+        "the log was read to its end before the claim was lost: the test staged nothing"
+    );
+    let left = rt
+        .block_on(pods.list(&ListParams::default().labels(&selector)))
+        .unwrap()
+        .items;
+    assert_eq!(
+        left.len(),
+        1,
+        "the pod was deleted by a kpo that no longer held the run"
+    );
+    assert!(left[0].metadata.deletion_timestamp.is_none());
 }

@@ -410,3 +410,53 @@ fn e2e_one_supervisor_per_run() {
     let dir = tempfile::tempdir().unwrap();
     crate::claims::claims_on(&path, &admin, &e2e_image(), dir.path());
 }
+
+/// Stops `component` of `../shared/cluster` for `down` (its `restart.sh`), then waits until the
+/// API server answers `/readyz` again, so that what follows finds the cluster whole.
+fn stop_for(component: &str, down: std::time::Duration, admin: &str) {
+    let kit = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/cluster/restart.sh");
+    let status = std::process::Command::new("bash")
+        .args([kit, component, &down.as_secs().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "restart.sh {component} failed");
+    let home = std::env::var("KPO_CLUSTER_HOME").unwrap_or_else(|_| "/var/lib/kpo-cluster".into());
+    let ready = || {
+        std::process::Command::new(format!("{home}/bin/kubectl"))
+            .args(["--kubeconfig", admin, "get", "--raw", "/readyz"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let started = std::time::Instant::now();
+    while !ready() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(180),
+            "the API server did not come back"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// The control plane's outages stop the API server or etcd for twice the claim's term, which
+/// other tests running at the same time would feel: `.ci/run` runs these alone, after the suite.
+fn outage_on_the_real_cluster(component: &str) {
+    let Some(path) = kubeconfig_or_skip() else {
+        return;
+    };
+    let admin = std::env::var("KPO_E2E_KUBECONFIG").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let outage = || stop_for(component, kpo::claim::TERM * 2, &admin);
+    crate::claims::outage_is_ridden_out_on(&path, &admin, &e2e_image(), dir.path(), &outage);
+}
+
+#[test]
+#[ignore = "stops the API server: .ci/run runs it alone, after the suite"]
+fn e2e_outage_of_the_api_server_is_ridden_out() {
+    outage_on_the_real_cluster("kube-apiserver");
+}
+
+#[test]
+#[ignore = "stops etcd: .ci/run runs it alone, after the suite"]
+fn e2e_outage_of_etcd_is_ridden_out() {
+    outage_on_the_real_cluster("etcd");
+}
