@@ -439,24 +439,42 @@ fn stop_for(component: &str, down: std::time::Duration, admin: &str) {
 
 /// The control plane's outages stop the API server or etcd for twice the claim's term, which
 /// other tests running at the same time would feel: `.ci/run` runs these alone, after the suite.
-fn outage_on_the_real_cluster(component: &str) {
+fn outage_on_the_real_cluster(component: &str, scenario: fn(&str, &str, &str, &std::path::Path, &dyn Fn())) {
     let Some(path) = kubeconfig_or_skip() else {
         return;
     };
     let admin = std::env::var("KPO_E2E_KUBECONFIG").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let outage = || stop_for(component, kpo::claim::TERM * 2, &admin);
-    crate::claims::outage_is_ridden_out_on(&path, &admin, &e2e_image(), dir.path(), &outage);
+    scenario(&path, &admin, &e2e_image(), dir.path(), &outage);
 }
 
 #[test]
 #[ignore = "stops the API server: .ci/run runs it alone, after the suite"]
-fn e2e_outage_of_the_api_server_is_ridden_out() {
-    outage_on_the_real_cluster("kube-apiserver");
+fn e2e_outage_of_the_api_server_mid_run() {
+    outage_on_the_real_cluster("kube-apiserver", crate::outages::mid_run_on);
+}
+
+#[test]
+#[ignore = "stops the API server: .ci/run runs it alone, after the suite"]
+fn e2e_outage_of_the_api_server_while_the_pod_is_deleted() {
+    outage_on_the_real_cluster("kube-apiserver", crate::outages::during_deletion_on);
+}
+
+#[test]
+#[ignore = "stops the API server: .ci/run runs it alone, after the suite"]
+fn e2e_outage_of_the_api_server_during_a_retrys_backoff() {
+    outage_on_the_real_cluster("kube-apiserver", crate::outages::during_backoff_on);
+}
+
+#[test]
+#[ignore = "stops the API server: .ci/run runs it alone, after the suite"]
+fn e2e_outage_of_the_api_server_under_a_batch_of_ten() {
+    outage_on_the_real_cluster("kube-apiserver", crate::outages::a_batch_on);
 }
 
 #[test]
 #[ignore = "stops etcd: .ci/run runs it alone, after the suite"]
-fn e2e_outage_of_etcd_is_ridden_out() {
-    outage_on_the_real_cluster("etcd");
+fn e2e_outage_of_etcd_mid_run() {
+    outage_on_the_real_cluster("etcd", crate::outages::mid_run_on);
 }

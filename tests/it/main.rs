@@ -15,6 +15,7 @@ mod leftovers;
 mod limits;
 mod logs;
 mod matrix;
+mod outages;
 mod plugins;
 mod policies;
 mod readme;
