@@ -136,7 +136,8 @@ fn assert_paused_and_resumed(said: &str) {
 }
 
 /// The outage starts while kpo waits for the pod it deleted (a timeout; the container ignores
-/// SIGTERM, so the deletion takes the 20 s grace period): the run ends timed out (its code),
+/// SIGTERM, so the deletion takes the 20 s grace period; the timeout leaves it time to print,
+/// even on a loaded node): the run ends timed out (its code),
 /// the pod gone.
 pub fn during_deletion_on(config: &str, admin: &str, image: &str, dir: &Path, outage: &dyn Fn()) {
     let task = dir.join("stubborn.toml");
@@ -148,7 +149,7 @@ image = "{image}"
 command = ["sh", "-c", "echo started; while true; do sleep 1; done"]
 termination_grace_period = 20
 [run]
-timeout = "4s"
+timeout = "10s"
 [annotations]
 "container.sim.kpo.dev/base" = '{{"logs": ["started"], "duration_ms": 600000, "ignore_sigterm": true}}'
 "#
