@@ -33,6 +33,7 @@ struct State {
     preemptions: usize,
     token: Option<String>,
     log_limits: super::logfile::Limits,
+    log_stream_rate: Option<usize>,
     whole_line_prefixes: bool,
     runtime_lags: usize,
     lost_log_ends: usize,
@@ -61,6 +62,29 @@ impl Faults {
     /// `containerLogMaxSize`); log requests then read only the new file, as the kubelet's do.
     pub fn rotate_logs_at(&self, bytes: usize) {
         self.with(|s| s.log_limits.rotate_at = Some(bytes));
+    }
+
+    /// containerd cuts the line it is copying when a rotated log is reopened: the line's first
+    /// byte ends the old file as a partial record, its rest begins the new file a moment later.
+    pub fn split_lines_at_rotation(&self) {
+        self.with(|s| s.log_limits.split_at_rotation = true);
+    }
+
+    /// The kubelet checks log sizes only every `interval` (its `containerLogMonitorInterval`, 10 s
+    /// on v1.20), so a file is rotated at most that often.
+    pub fn check_log_sizes_every(&self, interval: Duration) {
+        self.with(|s| s.log_limits.rotate_every = Some(interval));
+    }
+
+    /// Followed log streams send at most `bytes_per_second`, as a kubelet under load does: its
+    /// follower falls behind the container, and may be more than a file behind when the log
+    /// rotates.
+    pub fn slow_log_streams(&self, bytes_per_second: usize) {
+        self.with(|s| s.log_stream_rate = Some(bytes_per_second));
+    }
+
+    pub(super) fn log_stream_rate(&self) -> Option<usize> {
+        self.with(|s| s.log_stream_rate)
     }
 
     /// Timestamps only the first record of a line split into partial records, as newer kubelets

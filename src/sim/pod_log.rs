@@ -48,6 +48,11 @@ pub(super) async fn serve(
         sim.faults.take_log_read_cut()
     };
     let stall = follow && sim.faults.take_log_stall();
+    let throttle = if follow {
+        sim.faults.log_stream_rate()
+    } else {
+        None
+    };
     let (mut tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
     let store = sim.store.clone();
     let faults = sim.faults.clone();
@@ -99,6 +104,16 @@ pub(super) async fn serve(
             let (batch, finished) = {
                 let inner = store.lock();
                 match inner.logs.get(&key) {
+                    Some(log) if follow => {
+                        seen = true;
+                        // A follower reads the file it opened to its end, then reopens the path.
+                        let (from, end) = log.reader_at(next.min(log.records.len()));
+                        next = from;
+                        (
+                            log.records[from..end].to_vec(),
+                            log.finished && end == log.records.len(),
+                        )
+                    }
                     Some(log) => {
                         seen = true;
                         (log.records[next.min(log.records.len())..].to_vec(), log.finished)
@@ -127,12 +142,11 @@ pub(super) async fn serve(
                     return;
                 }
                 sent += 1;
-                if out.len() >= 64 * 1024 && tx.send(Ok(Bytes::from(std::mem::take(&mut out)))).await.is_err()
-                {
+                if out.len() >= 64 * 1024 && !send_paced(&mut tx, std::mem::take(&mut out), throttle).await {
                     return;
                 }
             }
-            if !out.is_empty() && tx.send(Ok(Bytes::from(out))).await.is_err() {
+            if !out.is_empty() && !send_paced(&mut tx, out, throttle).await {
                 return;
             }
             if !follow {
@@ -151,6 +165,23 @@ pub(super) async fn serve(
         .header(header::CONTENT_TYPE, "text/plain")
         .body(Body::from_stream(rx))
         .unwrap_or_else(|_| status(500, "InternalError", "cannot build response"))
+}
+
+/// Sends `chunk`, then, for a stream slowed to `rate` bytes a second, waits as long as sending
+/// it took at that rate. Whether the reader is still there.
+async fn send_paced(
+    tx: &mut mpsc::Sender<Result<Bytes, Infallible>>,
+    chunk: Vec<u8>,
+    rate: Option<usize>,
+) -> bool {
+    let pace = rate.map(|rate| Duration::from_secs_f64(chunk.len() as f64 / rate.max(1) as f64));
+    if tx.send(Ok(Bytes::from(chunk))).await.is_err() {
+        return false;
+    }
+    if let Some(pace) = pace {
+        tokio::time::sleep(pace).await;
+    }
+    true
 }
 
 /// Which container a log request reads, with the API server's errors for bad requests.

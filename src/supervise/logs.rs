@@ -28,6 +28,7 @@ use tokio::time::Instant;
 
 use super::Observer;
 use super::records::{Cursor, NotALog};
+use super::rotations::{self, Witness};
 use crate::claim::Warrant;
 use crate::status;
 
@@ -48,6 +49,7 @@ pub type Incomplete = String;
 /// Delivers new output to the observer and remembers when it last did.
 struct Sink {
     observer: Arc<dyn Observer>,
+    witness: Arc<std::sync::Mutex<Witness>>,
     container: String,
     delivered: u64,
     last_new: Option<Instant>,
@@ -60,6 +62,10 @@ impl Sink {
         self.observer.log_bytes(&self.container, bytes);
         // After the bytes were passed on: a kill in between repeats at most this piece.
         self.observer.log_checkpoint(&self.container, at);
+        self.witness
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .delivered(bytes.len(), at);
         self.delivered += bytes.len() as u64;
         self.last_new = Some(Instant::now());
         self.mid_line = bytes.last() != Some(&b'\n');
@@ -97,17 +103,45 @@ pub async fn follow(
     warrant: Warrant,
     pod: String,
     container: String,
-    mut pods: watch::Receiver<Option<Pod>>,
+    pods: watch::Receiver<Option<Pod>>,
     observer: Arc<dyn Observer>,
-    mut cursor: Cursor,
+    cursor: Cursor,
 ) -> Option<Incomplete> {
-    let mut sink = Sink {
+    let witness = Arc::new(std::sync::Mutex::new(Witness::default()));
+    let files = tokio::spawn(rotations::watch_files(
+        api.clone(),
+        pod.clone(),
+        container.clone(),
+        pods.clone(),
+        witness.clone(),
+    ));
+    let sink = Sink {
         observer,
+        witness: witness.clone(),
         container: container.clone(),
         delivered: 0,
         last_new: None,
         mid_line: false,
     };
+    let ending = follow_with(api, warrant, pod, container, pods, sink, cursor).await;
+    files.abort();
+    let skipped = witness.lock().unwrap_or_else(|e| e.into_inner()).skipped();
+    match (ending, skipped) {
+        (Some(ending), Some(skipped)) => Some(format!("{skipped}; and {ending}")),
+        (ending, skipped) => ending.or(skipped),
+    }
+}
+
+/// [`follow`], delivering to `sink`.
+async fn follow_with(
+    api: Api<Pod>,
+    warrant: Warrant,
+    pod: String,
+    container: String,
+    mut pods: watch::Receiver<Option<Pod>>,
+    mut sink: Sink,
+    mut cursor: Cursor,
+) -> Option<Incomplete> {
     let ran = match pods
         .wait_for(|p| p.as_ref().is_none_or(|p| started(p, &container)))
         .await

@@ -8,6 +8,7 @@ mod logs;
 mod pauses;
 mod records;
 mod retry;
+mod rotations;
 mod shared_watch;
 mod state;
 mod tail;

@@ -9,11 +9,16 @@
 //! the first. Both are read here. Container output is bytes: nothing assumes UTF-8.
 //!
 //! A timestamp inside a line is taken for the start of a new record only when it has exactly the
-//! kubelet's format (RFC 3339 with nine fractional digits), follows at least
-//! [`MIN_PARTIAL`] bytes of its line, and lies between the record's own timestamp and a minute
-//! after it — so a line's own text is not mistaken for one. A runtime that stores shorter partial
-//! records (CRI-O stores every write that does not end a line as one) shows their timestamps
-//! inside the line on a v1.20 kubelet, as `kubectl logs --timestamps` does.
+//! kubelet's format (RFC 3339 with nine fractional digits), and either follows at least
+//! [`MIN_PARTIAL`] bytes of its line and lies between the record's own timestamp and a minute
+//! after it, or lies strictly after the record's own timestamp by at most [`SPLIT_WINDOW`] — so a
+//! line's own text is not mistaken for one (a program prints the time before the runtime stamps
+//! the line, so a time it quotes is earlier than the record's own). The second case is
+//! containerd's: when the kubelet rotates the log mid-line, the line's start ends the old file
+//! as a short partial record and its rest begins the new file, stamped a moment later (seen on
+//! the test cluster: `l` + `ine 347487`). A runtime that stores other short partial records
+//! (CRI-O stores every write that does not end a line as one) shows their timestamps inside the
+//! line on a v1.20 kubelet, as `kubectl logs --timestamps` does, unless they are that close.
 //!
 //! One case is ambiguous, and resolved towards repetition: a newer kubelet, reopened from
 //! `sinceTime`, shows the rest of a line whose start lies before that time as a record of its own.
@@ -30,6 +35,8 @@ use jiff::{RoundMode, Timestamp, TimestampRound, Unit};
 pub const MIN_PARTIAL: usize = 1024;
 /// How much later than the record it continues a partial record's timestamp may be.
 const PARTIAL_WINDOW: Duration = Duration::from_secs(60);
+/// How much later than the start of a line cut by a rotation its rest may be stamped.
+const SPLIT_WINDOW: Duration = Duration::from_secs(2);
 /// The longest timestamp the kubelet writes, with its separator:
 /// `2006-01-02T15:04:05.999999999+07:00 `.
 const MAX_STAMP: usize = 36;
@@ -57,6 +64,11 @@ fn is_zero(n: &usize) -> bool {
 }
 
 impl Cursor {
+    /// The timestamp of the latest record delivered.
+    pub fn at(&self) -> Option<Timestamp> {
+        self.last
+    }
+
     /// The `sinceTime` to reopen from: the last timestamp, truncated to whole seconds, so the
     /// API's rounding can never move it past a record not yet seen.
     pub fn since(&self) -> Option<Timestamp> {
@@ -288,6 +300,11 @@ enum Start {
     NotARecord,
 }
 
+/// The timestamp of the record a log body begins with, if it begins with one.
+pub fn first_stamp(body: &[u8]) -> Option<Timestamp> {
+    stamp_prefix(body).map(|(at, _)| at)
+}
+
 /// The timestamp a record starts with, and its length with the separator.
 fn record_start(buf: &[u8]) -> Start {
     if buf.is_empty() {
@@ -367,11 +384,16 @@ fn stamp_may_start_at(rest: &[u8], open: Open) -> usize {
 /// Where, inside the unterminated part of record `open`, a v1.20 kubelet's next record begins.
 fn next_record_in(content: &[u8], open: Open) -> Option<usize> {
     let latest = open.at.checked_add(PARTIAL_WINDOW).unwrap_or(open.at);
+    let split = open.at.checked_add(SPLIT_WINDOW).unwrap_or(open.at);
     // Every timestamp has its `T` ten bytes in.
     memchr::memchr_iter(b'T', content)
         .filter_map(|t| t.checked_sub(10))
-        .filter(|start| open.passed + start >= MIN_PARTIAL)
-        .find(|start| stamp_prefix(&content[*start..]).is_some_and(|(at, _)| at >= open.at && at <= latest))
+        .find(|start| {
+            let long = open.passed + start >= MIN_PARTIAL;
+            stamp_prefix(&content[*start..]).is_some_and(|(at, _)| {
+                (long && at >= open.at && at <= latest) || (at > open.at && at <= split)
+            })
+        })
 }
 
 #[cfg(test)]
@@ -431,11 +453,21 @@ mod tests {
     }
 
     #[test]
+    fn a_line_cut_by_a_rotation_is_joined() {
+        // containerd ended the old file with the line's first byte (a partial record) and began
+        // the new one with its rest, 37 µs later (seen on the test cluster).
+        let body = b"2026-12-03T10:57:38.463693212Z line 347486\n2026-12-03T10:57:38.463700000Z l2026-12-03T10:57:38.463730928Z ine 347487\n";
+        let mut cursor = Cursor::default();
+        assert_eq!(read(&mut cursor, &[body]).0, b"line 347486\nline 347487\n");
+    }
+
+    #[test]
     fn a_line_may_quote_timestamps() {
-        // Too early in the line, too late, before the record, or not in the kubelet's format.
+        // Early in the line and not after the record's own, too late, before the record, or
+        // not in the kubelet's format.
         let long = "x".repeat(2000);
         let body = format!(
-            "2026-01-01T00:00:01Z at 2026-01-01T00:00:01.5Z early\n\
+            "2026-01-01T00:00:01Z at 2026-01-01T00:00:00.5Z early\n\
              2026-01-01T00:00:02Z {long}2026-01-01T00:05:00Z later\n\
              2026-01-01T00:00:03Z {long}2026-01-01T00:00:02Z before\n\
              2026-01-01T00:00:04Z {long}2026-01-01T00:00:04.50Z padded\n"
@@ -443,7 +475,7 @@ mod tests {
         let mut cursor = Cursor::default();
         let got = read(&mut cursor, &[body.as_bytes()]).0;
         let want = format!(
-            "at 2026-01-01T00:00:01.5Z early\n{long}2026-01-01T00:05:00Z later\n\
+            "at 2026-01-01T00:00:00.5Z early\n{long}2026-01-01T00:05:00Z later\n\
              {long}2026-01-01T00:00:02Z before\n{long}2026-01-01T00:00:04.50Z padded\n"
         );
         assert_eq!(String::from_utf8(got).unwrap(), want);
