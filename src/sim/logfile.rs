@@ -114,7 +114,7 @@ impl LogFile {
                 *start = self.current;
             }
             bytes = rest;
-            at = at + jiff::SignedDuration::from_micros(37);
+            at += jiff::SignedDuration::from_micros(37);
         }
         self.size += bytes.len();
         self.records.push(Record { at, bytes });
