@@ -92,20 +92,7 @@ impl Warrant {
     /// # Errors
     /// The claim is lost: the pod is someone else's to act on.
     pub async fn may_act(&self) -> Result<(), Lost> {
-        let Some(standing) = &self.0 else {
-            return Ok(());
-        };
-        let mut standing = standing.clone();
-        let now = standing
-            .wait_for(|s| !matches!(s, Standing::Paused { .. }))
-            .await
-            .map(|s| s.clone());
-        match now {
-            Ok(Standing::Lost(why)) => Err(Lost(why)),
-            // The renewal task ended without a word only when the claim was released.
-            Err(_) => Err(Lost("the run's claim was released".into())),
-            Ok(_) => Ok(()),
-        }
+        self.until(|s| !matches!(s, Standing::Paused { .. })).await
     }
 
     /// Waits until a renewal that began after `since` got through: proof that the API server
@@ -114,20 +101,27 @@ impl Warrant {
     /// # Errors
     /// The claim is lost first.
     pub async fn answered_after(&self, since: Instant) -> Result<(), Lost> {
+        self.until(|s| match s {
+            Standing::Held { renewed } => *renewed >= since,
+            Standing::Paused { .. } => false,
+            Standing::Lost(_) => true,
+        })
+        .await
+    }
+
+    /// Waits until the claim stands as `ready` says (a lost one always ends the wait).
+    async fn until(&self, ready: impl Fn(&Standing) -> bool) -> Result<(), Lost> {
         let Some(standing) = &self.0 else {
             return Ok(());
         };
         let mut standing = standing.clone();
         let now = standing
-            .wait_for(|s| match s {
-                Standing::Held { renewed } => *renewed >= since,
-                Standing::Paused { .. } => false,
-                Standing::Lost(_) => true,
-            })
+            .wait_for(|s| matches!(s, Standing::Lost(_)) || ready(s))
             .await
             .map(|s| s.clone());
         match now {
             Ok(Standing::Lost(why)) => Err(Lost(why)),
+            // The renewal task ended without a word only when the claim was released.
             Err(_) => Err(Lost("the run's claim was released".into())),
             Ok(_) => Ok(()),
         }

@@ -12,11 +12,8 @@ use kube::api::{DeleteParams, ListParams, PostParams};
 
 /// A run of `lines` lines, 100 ms apart, whose pod is kept (so the test can count the run's pods).
 fn kept_task(image: &str, dir: &Path, lines: usize) -> std::path::PathBuf {
-    let task = dir.join(format!("kept-{lines}.toml"));
-    std::fs::write(
-        &task,
-        format!(
-            r#"name = "claimed"
+    let text = format!(
+        r#"name = "claimed"
 image = "{image}"
 command = ["sh", "-c", "for i in $(seq 1 {lines}); do echo line $i; sleep 0.1; done"]
 [run]
@@ -24,10 +21,8 @@ on_finish = "keep"
 [annotations]
 "container.sim.kpo.dev/base" = '{{"log_count": {lines}, "log_interval_ms": 100}}'
 "#
-        ),
-    )
-    .unwrap();
-    task
+    );
+    crate::outages::task_file(dir, &format!("kept-{lines}.toml"), &text)
 }
 
 use crate::reattach::kpo_run as kpo;

@@ -5,7 +5,7 @@
 //! the real cluster's in `e2e.rs` (its `restart.sh` stops the process).
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -82,23 +82,25 @@ fn assert_nothing_left(admin: &str, selector: &str, run_id: &str) {
     });
 }
 
+/// Writes task file `name` in `dir`.
+pub fn task_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let task = dir.join(name);
+    std::fs::write(&task, text).unwrap();
+    task
+}
+
 /// A task of `lines` numbered lines, 100 ms apart, whose pod kpo deletes at the end.
-fn deleted_task(image: &str, dir: &Path, lines: usize) -> std::path::PathBuf {
-    let task = dir.join(format!("deleted-{lines}.toml"));
-    std::fs::write(
-        &task,
-        format!(
-            r#"name = "outlasting"
+fn deleted_task(image: &str, dir: &Path, lines: usize) -> PathBuf {
+    let text = format!(
+        r#"name = "outlasting"
 image = "{image}"
 command = ["sh", "-c", "for i in $(seq 1 {lines}); do echo line $i; sleep 0.1; done"]
 termination_grace_period = 1
 [annotations]
 "container.sim.kpo.dev/base" = '{{"log_count": {lines}, "log_interval_ms": 100}}'
 "#
-        ),
-    )
-    .unwrap();
-    task
+    );
+    task_file(dir, &format!("deleted-{lines}.toml"), &text)
 }
 
 /// The log lines a task of [`deleted_task`] prints.
@@ -140,11 +142,8 @@ fn assert_paused_and_resumed(said: &str) {
 /// even on a loaded node): the run ends timed out (its code),
 /// the pod gone.
 pub fn during_deletion_on(config: &str, admin: &str, image: &str, dir: &Path, outage: &dyn Fn()) {
-    let task = dir.join("stubborn.toml");
-    std::fs::write(
-        &task,
-        format!(
-            r#"name = "stubborn"
+    let text = format!(
+        r#"name = "stubborn"
 image = "{image}"
 command = ["sh", "-c", "echo started; while true; do sleep 1; done"]
 termination_grace_period = 20
@@ -153,9 +152,8 @@ timeout = "10s"
 [annotations]
 "container.sim.kpo.dev/base" = '{{"logs": ["started"], "duration_ms": 600000, "ignore_sigterm": true}}'
 "#
-        ),
-    )
-    .unwrap();
+    );
+    let task = task_file(dir, "stubborn.toml", &text);
     let run_id = format!("deleting-{}", kpo::names::random_suffix(4));
     let cmd = kpo(config, &run_id, &dir.join("d"), &task, &[]);
     let out = outage_when(cmd, |l| l.contains("waiting for pod"), outage);
@@ -170,11 +168,8 @@ timeout = "10s"
 /// the API server answers, and the run ends as it would have — two attempts, the task's exit
 /// code, both pods gone.
 pub fn during_backoff_on(config: &str, admin: &str, image: &str, dir: &Path, outage: &dyn Fn()) {
-    let task = dir.join("retried.toml");
-    std::fs::write(
-        &task,
-        format!(
-            r#"name = "retried"
+    let text = format!(
+        r#"name = "retried"
 image = "{image}"
 command = ["sh", "-c", "echo attempt; exit 3"]
 [retry]
@@ -183,9 +178,8 @@ backoff = "6s"
 [annotations]
 "container.sim.kpo.dev/base" = '{{"logs": ["attempt"], "exit_code": 3}}'
 "#
-        ),
-    )
-    .unwrap();
+    );
+    let task = task_file(dir, "retried.toml", &text);
     let run_id = format!("backoff-{}", kpo::names::random_suffix(4));
     let cmd = kpo(config, &run_id, &dir.join("r"), &task, &["--output", "json"]);
     let out = outage_when(cmd, |l| l.contains("; attempt 2 in"), outage);
