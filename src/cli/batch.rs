@@ -2,6 +2,7 @@
 //! as one, each run journalled, what happens shown as a live view (or plain prefixed lines),
 //! and at the end a summary table or JSON Lines.
 
+use super::stdout::outln;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
@@ -132,7 +133,7 @@ pub async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
         }
         seen.ended(index, end);
         if json {
-            println!("{}", run_line(&seen.name(index), end));
+            outln!("{}", run_line(&seen.name(index), end));
         }
     };
     let finished = batch::run(
@@ -149,7 +150,7 @@ pub async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
     claim.release().await;
     let summary = Summary::new(&batch_id, &names, &finished.ended, finished.interrupted);
     if json {
-        println!("{}", serde_json::to_string(&summary).unwrap_or_default());
+        outln!("{}", serde_json::to_string(&summary).unwrap_or_default());
     } else {
         view.table(&summary);
     }

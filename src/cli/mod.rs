@@ -7,6 +7,7 @@ mod plugin_cmd;
 mod progress;
 mod runs;
 mod signals;
+mod stdout;
 mod view;
 
 use std::io::IsTerminal;
@@ -34,6 +35,7 @@ use crate::vocabulary::Mutation;
 use error::CliError;
 use progress::{LogStream, Progress};
 use signals::Signals;
+use stdout::outln;
 
 /// What `kpo --version` says: kpo's version and the plugin contract it speaks.
 const VERSION: &str = concat!(
@@ -286,7 +288,7 @@ pub fn main() -> ExitCode {
             let lines: Vec<_> = explained.lines().map(crate::said::shown).collect();
             eprintln!("kpo: error: {}", lines.join("\n"));
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&e.document()).unwrap_or_default()
                 );
@@ -351,12 +353,13 @@ async fn dispatch(command: Command, signals: Signals) -> Result<i32, CliError> {
             signals.unless_interrupted(gc).await?
         }
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "kpo", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "kpo", &mut script);
+            stdout::put(&String::from_utf8_lossy(&script));
             Ok(exit::SUCCESS)
         }
         Command::Man => {
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut std::io::stdout())
+            stdout::with(|out| clap_mangen::Man::new(Cli::command()).render(out))
                 .map_err(|e| CliError::Internal(format!("cannot print the man page: {e}")))?;
             Ok(exit::SUCCESS)
         }
@@ -463,7 +466,7 @@ async fn validate(path: &Path, policy: &PolicyArgs) -> Result<i32, CliError> {
     let plugins = load_plugins(&task).await?;
     let identity = RunIdentity::generate(&task.name);
     let prepared = runner::prepare(&task, &identity, "default", plugins.as_ref(), &[]).await?;
-    println!("{}: task {:?} is valid", path.display(), task.name);
+    outln!("{}: task {:?} is valid", path.display(), task.name);
     show_policies(&prepared);
     // Advice, not an error: most namespaces enforce no standard.
     let violations = crate::pss::restricted_violations(&prepared.pod);
@@ -554,15 +557,15 @@ fn print_diff(mutations: &[Mutation]) {
         eprintln!("kpo: the task has no mutators; nothing changes the pod");
     }
     for m in mutations {
-        println!("# plugin {}: {} change(s)", m.plugin, m.patch.0.len());
-        println!("{}", serde_json::to_string_pretty(&m.patch).unwrap_or_default());
+        outln!("# plugin {}: {} change(s)", m.plugin, m.patch.0.len());
+        outln!("{}", serde_json::to_string_pretty(&m.patch).unwrap_or_default());
     }
 }
 
 fn print_yaml(pod: &Pod) -> Result<i32, CliError> {
     let yaml = serde_saphyr::to_string(pod)
         .map_err(|e| CliError::Internal(format!("cannot print the pod as YAML: {e}")))?;
-    print!("{yaml}");
+    stdout::put(&yaml);
     Ok(exit::SUCCESS)
 }
 
@@ -746,7 +749,7 @@ fn report_finished(journal: &Journal, output: Output) -> i32 {
     if output == Output::Json
         && let Some(report) = &journal.report
     {
-        println!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
     }
     code
 }
@@ -760,7 +763,7 @@ fn deliver(report: &RunReport, args: &RunArgs, progress: &Progress) {
     }
     if args.output == Output::Json {
         match serde_json::to_string_pretty(report) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => outln!("{text}"),
             Err(e) => eprintln!("kpo: error: cannot print the report: {e}"),
         }
     }

@@ -1,5 +1,6 @@
 //! `kpo plugin inspect` and `kpo plugin test`: for plugin authors, no cluster needed.
 
+use super::stdout::outln;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
@@ -63,10 +64,10 @@ pub async fn run(command: PluginCommand) -> Result<i32, CliError> {
             } else {
                 i.roles.join(", ")
             };
-            println!("{}\n  roles:    {roles}", plugin.display());
-            println!("  contract: {}", i.contract);
-            println!("  exports:  {}", i.exports.join(", "));
-            println!("  imports:  {}", i.imports.join(", "));
+            outln!("{}\n  roles:    {roles}", plugin.display());
+            outln!("  contract: {}", i.contract);
+            outln!("  exports:  {}", i.exports.join(", "));
+            outln!("  imports:  {}", i.imports.join(", "));
             Ok(exit::SUCCESS)
         }
         PluginCommand::Test(args) => test(&host, &args).await,
@@ -96,7 +97,7 @@ async fn test(host: &PluginHost, args: &TestArgs) -> Result<i32, CliError> {
     let expected = read_value(&args.expect)?;
     if expected != actual {
         let patch = json_patch::diff(&expected, &actual);
-        println!("{}", serde_json::to_string_pretty(&patch).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&patch).unwrap_or_default());
         return Err(CliError::Mismatch(format!(
             "MISMATCH: {} differs from {} (the JSON patch from expected to actual is on stdout)",
             args.plugin.display(),

@@ -1,6 +1,7 @@
 //! Commands for runs a person lost track of: `list`, `logs`, `delete`, `attach` and `gc`. They
 //! work from the run journal (see `kpo::journal`) and always match pods by UID.
 
+use super::stdout::outln;
 use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -23,9 +24,12 @@ pub fn list() -> Result<i32, CliError> {
             doing: "cannot read the run journals".into(),
             source,
         })?;
-    println!(
+    outln!(
         "{:<28} {:<14} {:<24} {:<40} STATUS",
-        "RUN", "BATCH", "TASK", "POD"
+        "RUN",
+        "BATCH",
+        "TASK",
+        "POD"
     );
     for j in journals {
         let status = match j.exit_code {
@@ -35,7 +39,7 @@ pub fn list() -> Result<i32, CliError> {
         };
         let pod = j.pod.map(|p| format!("{}/{p}", j.namespace)).unwrap_or_default();
         let batch = j.batch.as_deref().unwrap_or("-");
-        println!("{:<28} {batch:<14} {:<24} {pod:<40} {status}", j.run_id, j.task);
+        outln!("{:<28} {batch:<14} {:<24} {pod:<40} {status}", j.run_id, j.task);
     }
     Ok(exit::SUCCESS)
 }
@@ -192,7 +196,7 @@ pub async fn gc(client: &kube::Client, namespace: &str, dry_run: bool) -> Result
         };
         let name = pod.name_any();
         if dry_run {
-            println!("would delete {namespace}/{name} ({})", why.reason());
+            outln!("would delete {namespace}/{name} ({})", why.reason());
             continue;
         }
         // Nothing runs in a finished pod: it goes at once, as the pod garbage collector deletes
@@ -200,7 +204,7 @@ pub async fn gc(client: &kube::Client, namespace: &str, dry_run: bool) -> Result
         let grace = (!matches!(why, Garbage::Overdue)).then_some(0);
         match crate::stop::stop(&api, &name, &pod.uid().unwrap_or_default(), "kpo gc", grace).await {
             Ok(()) => {
-                println!("deleted {namespace}/{name} ({})", why.reason());
+                outln!("deleted {namespace}/{name} ({})", why.reason());
                 deleted += 1;
             }
             Err(e) => eprintln!(

@@ -107,7 +107,7 @@ pub async fn follow(
     observer: Arc<dyn Observer>,
     cursor: Cursor,
 ) -> Option<Incomplete> {
-    let witness = Arc::new(std::sync::Mutex::new(Witness::default()));
+    let witness = Arc::new(std::sync::Mutex::new(Witness::from(&cursor)));
     let files = tokio::spawn(rotations::watch_files(
         api.clone(),
         pod.clone(),

@@ -46,6 +46,15 @@ pub struct Witness {
 }
 
 impl Witness {
+    /// A witness of a log delivered up to `from` (a reattaching kpo's cursor): what lies before
+    /// was delivered by an earlier kpo.
+    pub fn from(from: &Cursor) -> Self {
+        Self {
+            last: from.at(),
+            ..Self::default()
+        }
+    }
+
     /// `bytes` more were delivered, up to `at`.
     pub fn delivered(&mut self, bytes: usize, at: &Cursor) {
         self.unsampled += bytes as u64;
@@ -168,6 +177,15 @@ mod tests {
             why.contains("between 1970-01-01T00:01:50Z and 1970-01-01T00:02:00Z"),
             "{why}"
         );
+    }
+
+    #[test]
+    fn a_reattached_log_starts_where_the_earlier_kpo_left_it() {
+        // The current file began before the cursor the earlier kpo left: no evidence of a skip.
+        let mut w = Witness::from(&cursor_at(100));
+        w.file_starts_at(Timestamp::from_second(90).unwrap());
+        w.delivered(10, &cursor_at(101));
+        assert_eq!(w.skipped(), None);
     }
 
     #[test]

@@ -229,3 +229,23 @@ fn the_released_contract_is_never_edited() {
         "wit/0.1.0/plugin.wit changed: give the change a new version instead"
     );
 }
+
+/// A reader that went away (`kpo man | head -1`) ends kpo's output quietly: exit 0, no panic,
+/// no error — for the man page, a table and a rendered pod alike.
+#[test]
+fn a_closed_stdout_ends_the_output_quietly() {
+    let task = example("hello.toml");
+    for args in [vec!["man"], vec!["list"], vec!["render", task.as_str()]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        // Closed before kpo writes a byte: every write meets a broken pipe.
+        drop(reader);
+        let out = kpo()
+            .args(&args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+        assert!(out.stderr.is_empty(), "{args:?}: {}", text(&out.stderr));
+    }
+}

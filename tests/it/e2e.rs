@@ -29,6 +29,7 @@ async fn real() -> Option<Cluster> {
 macro_rules! on_real_cluster {
     ($module:ident: $($name:ident),* $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
         async fn $name() {
             if let Some(c) = real().await {
                 $module::$name(&c).await;
@@ -44,6 +45,7 @@ mod e2e_shared {
 }
 
 #[test]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 fn e2e_cli_ctrl_c_deletes_the_pod() {
     let Some(path) = kubeconfig_or_skip() else {
         return;
@@ -53,6 +55,7 @@ fn e2e_cli_ctrl_c_deletes_the_pod() {
 
 /// SIGTERM while a mutator sleeps in a WASI timer: exit 130 within two seconds, no pod listed.
 #[test]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 fn e2e_sigterm_stops_a_blocked_plugin() {
     let Some(path) = kubeconfig_or_skip() else {
         return;
@@ -63,6 +66,7 @@ fn e2e_sigterm_stops_a_blocked_plugin() {
 }
 
 #[test]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 fn e2e_render_server_applies_defaults() {
     let Some(path) = kubeconfig_or_skip() else {
         return;
@@ -71,6 +75,7 @@ fn e2e_render_server_applies_defaults() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 async fn e2e_the_suite_runs_with_only_the_documented_role() {
     let Some(path) = kubeconfig_or_skip() else {
         return;
@@ -90,6 +95,7 @@ async fn e2e_the_suite_runs_with_only_the_documented_role() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 async fn e2e_gc_keeps_what_the_runs_policy_keeps() {
     use k8s_openapi::api::core::v1::Pod;
     use kube::api::{DeleteParams, PostParams};
@@ -151,6 +157,7 @@ async fn e2e_gc_keeps_what_the_runs_policy_keeps() {
 }
 
 #[test]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 fn e2e_a_killed_kpo_reattaches_by_uid_and_continues_the_log() {
     let Some(path) = kubeconfig_or_skip() else {
         return;
@@ -162,6 +169,7 @@ fn e2e_a_killed_kpo_reattaches_by_uid_and_continues_the_log() {
 }
 
 #[test]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 fn e2e_a_kpo_on_another_machine_finds_the_run_in_the_cluster() {
     let Some(path) = kubeconfig_or_skip() else {
         return;
@@ -211,6 +219,7 @@ fn concurrent_runs(
 /// what the node stored: the same bytes, every time, and a warning whenever that ends in the
 /// middle of a line. Elsewhere: every line once, or a warned prefix.
 #[test]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 fn e2e_twenty_fast_printers_at_once_lose_no_line() {
     let Some(path) = kubeconfig_or_skip() else {
         return;
@@ -267,6 +276,7 @@ fn e2e_twenty_fast_printers_at_once_lose_no_line() {
 
 /// A hundred ordinary runs, ten at a time: none says its log may be incomplete.
 #[test]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 fn e2e_ordinary_runs_give_no_false_warnings() {
     let Some(path) = kubeconfig_or_skip() else {
         return;
@@ -294,6 +304,7 @@ fn e2e_ordinary_runs_give_no_false_warnings() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 async fn e2e_the_readmes_result_recipes_run_verbatim() {
     if let Some(c) = real().await {
         crate::readme::result_recipes_run_verbatim(&c).await;
@@ -301,6 +312,7 @@ async fn e2e_the_readmes_result_recipes_run_verbatim() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 async fn e2e_the_task_file_reference_runs_verbatim() {
     if let Some(c) = real().await {
         crate::readme::task_file_reference_runs_verbatim(&c).await;
@@ -308,6 +320,7 @@ async fn e2e_the_task_file_reference_runs_verbatim() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 async fn e2e_the_readmes_task_file_fragments_run_verbatim() {
     if let Some(c) = real().await {
         crate::readme::task_file_fragments_run_verbatim(&c).await;
@@ -315,6 +328,7 @@ async fn e2e_the_readmes_task_file_fragments_run_verbatim() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 async fn e2e_the_readmes_plugins_run_verbatim() {
     if let Some(c) = real().await {
         crate::readme::minimal_plugins_run_verbatim(&c);
@@ -324,6 +338,7 @@ async fn e2e_the_readmes_plugins_run_verbatim() {
 /// Fifty mixed tasks as one batch, with kpo's own Role: each ends as it should, every log line
 /// once, nothing of it left. Twenty at a time, and not beside the other tests that load the node.
 #[test]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 fn e2e_a_batch_of_fifty_mixed_tasks() {
     let Some(path) = kubeconfig_or_skip() else {
         return;
@@ -350,6 +365,7 @@ fn e2e_a_batch_of_fifty_mixed_tasks() {
 /// running task interrupted, no new one started, no pod of the batch left.
 #[cfg(unix)]
 #[test]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 fn e2e_ctrl_c_stops_a_batch() {
     let Some(path) = kubeconfig_or_skip() else {
         return;
@@ -360,6 +376,7 @@ fn e2e_ctrl_c_stops_a_batch() {
 /// The README's `kubectl kpo`: kpo installed as `kubectl-kpo` on the PATH, run by the real
 /// kubectl against the real cluster.
 #[test]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 fn e2e_kubectl_runs_kpo_as_its_plugin() {
     let Some(path) = kubeconfig_or_skip() else {
         return;
@@ -402,6 +419,7 @@ fn e2e_kubectl_runs_kpo_as_its_plugin() {
 }
 
 #[test]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 fn e2e_one_supervisor_per_run() {
     let Some(path) = kubeconfig_or_skip() else {
         return;
