@@ -382,3 +382,49 @@ fn sigterm_stops_a_batch_of_blocked_guests() {
     assert_eq!(code, Some(exit::INTERRUPTED), "{seen}");
     assert_eq!(pods(&rt, &sim), 0);
 }
+
+/// Another kpo takes the run's claim over while a mutator blocks (its limit a minute away): the
+/// run stops there with 75 and makes no request for a pod.
+#[test]
+fn a_claim_lost_while_a_plugin_prepares_stops_the_run_before_its_pod() {
+    let (rt, sim, dir, config) = crate::cli::sim_with_kubeconfig();
+    let task = dir.path().join("task.toml");
+    std::fs::write(&task, SLEEP.task("lost-early", "timeout = \"60s\"")).unwrap();
+    let run_id = "lost-early";
+    let args = [
+        "run",
+        "--kubeconfig",
+        &config,
+        "--run-id",
+        run_id,
+        task.to_str().unwrap(),
+    ];
+    let mut cmd = kpo_command();
+    cmd.env("KPO_STATE_DIR", dir.path().join("state"));
+    let (child, seen) = started_saying(cmd, &args, "calling the plugin");
+    rt.block_on(async {
+        let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::default_namespaced(sim.client());
+        let name = kpo::claim::lease_name(run_id);
+        let mut lease = leases.get(&name).await.unwrap();
+        lease.spec.as_mut().unwrap().holder_identity = Some("someone-else".into());
+        leases.replace(&name, &Default::default(), &lease).await.unwrap();
+    });
+    // The next renewal (within 5 s) finds the Lease another's.
+    let code = wait(child, Duration::from_secs(15));
+    assert_eq!(code, Some(exit::CLAIMED), "{seen}");
+    let left = rt.block_on(async {
+        Api::<Pod>::default_namespaced(sim.client())
+            .list(&ListParams::default().labels(&format!("kpo.dev/run-id={run_id}")))
+            .await
+            .unwrap()
+            .items
+    });
+    assert!(left.is_empty(), "a pod was created by a kpo that lost its claim");
+    let pod_writes: Vec<_> = sim
+        .record()
+        .writes
+        .into_iter()
+        .filter(|w| w.path.contains("/pods"))
+        .collect();
+    assert!(pod_writes.is_empty(), "{pod_writes:?}");
+}
