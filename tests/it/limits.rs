@@ -428,3 +428,33 @@ fn a_claim_lost_while_a_plugin_prepares_stops_the_run_before_its_pod() {
         .collect();
     assert!(pod_writes.is_empty(), "{pod_writes:?}");
 }
+
+/// SIGTERM while an interpreter blocks in a host call judging a finished run (its limit a minute
+/// away): kpo ends within two seconds with 130, the run's pod already gone.
+#[test]
+fn sigterm_while_an_interpreter_judges_ends_the_run() {
+    let (rt, sim, dir, config) = crate::cli::sim_with_kubeconfig();
+    let task = dir.path().join("task.toml");
+    let guest = plugin("hostile/slow-judge").display().to_string();
+    std::fs::write(
+        &task,
+        format!("name = \"judged\"\nimage = \"busybox:1.36\"\ncommand = [\"true\"]\n[[interpret]]\npath = {guest:?}\ntimeout = \"60s\"\n"),
+    )
+    .unwrap();
+    let args = ["run", "--kubeconfig", &config, task.to_str().unwrap()];
+    let (child, seen) = started_saying(kpo_command(), &args, "calling the plugin");
+    let sent = Instant::now();
+    // SAFETY: kill(2) on a child of this process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let code = wait(child, Duration::from_secs(2));
+    assert_eq!(code, Some(exit::INTERRUPTED), "{seen}");
+    assert!(sent.elapsed() < Duration::from_secs(2));
+    let left = rt.block_on(async {
+        Api::<Pod>::default_namespaced(sim.client())
+            .list(&ListParams::default().labels(&format!("{}=judged", kpo::pod::LABEL_TASK)))
+            .await
+            .unwrap()
+            .items
+    });
+    assert!(left.is_empty(), "pods left: {left:?}");
+}
