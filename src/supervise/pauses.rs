@@ -38,7 +38,10 @@ impl Pauses {
                             }
                             (Standing::Held { .. }, Some(since)) => {
                                 paused_at = None;
+                                // To the second: the pause's length, not the clock's precision.
                                 let lasted = Timestamp::now().duration_since(since).unsigned_abs();
+                                let lasted =
+                                    std::time::Duration::from_secs(lasted.as_secs_f64().round() as u64);
                                 Some(entry(
                                     Timestamp::now(),
                                     "Resumed",
