@@ -81,6 +81,13 @@ impl Warrant {
         )
     }
 
+    /// Whether the claim is paused now: this kpo may not act until a renewal gets through.
+    pub fn paused(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|s| matches!(*s.borrow(), Standing::Paused { .. }))
+    }
+
     /// A feed of the claim's changes, for those who show them (`None`: never changes).
     pub fn changes(&self) -> Option<watch::Receiver<Standing>> {
         self.0.clone()
@@ -437,13 +444,16 @@ impl Renewer {
                 self.written.send_replace(lease);
                 Renewal::Failed("the Lease changed since this kpo last saw it; renewing again".into())
             }
+            // Whoever can write the Lease names the holder: its words are made inert.
             Ok(Some(lease)) => Renewal::Lost(format!(
                 "the run's Lease {} was taken over by {}",
                 self.name,
-                lease
-                    .spec
-                    .and_then(|s| s.holder_identity)
-                    .unwrap_or_else(|| "nobody".into())
+                crate::said::said(
+                    lease
+                        .spec
+                        .and_then(|s| s.holder_identity)
+                        .unwrap_or_else(|| "nobody".into())
+                )
             )),
             Ok(None) => Renewal::Lost(format!("the run's Lease {} was removed", self.name)),
             Err(e) => Renewal::Failed(e.to_string()),

@@ -217,3 +217,61 @@ fn a_claim_lost_mid_drain_never_deletes_the_pod() {
     );
     assert!(left[0].metadata.deletion_timestamp.is_none());
 }
+
+/// Whoever can write a run's Lease names its holder: a holder of a terminal escape and 100 KB
+/// reaches kpo's words — the terminal and the run report — escaped and cut, never raw.
+#[test]
+fn a_hostile_holder_name_is_made_inert() {
+    let (rt, sim, dir, config) = crate::cli::sim_with_kubeconfig();
+    let task = kept_task("busybox", dir.path(), 200);
+    let run_id = "hostile-holder";
+    let json = ["--output", "json"];
+    let running = kpo(&config, run_id, &dir.path().join("a"), &task, &json)
+        .spawn()
+        .unwrap();
+    rt.block_on(async {
+        let leases: Api<Lease> = Api::default_namespaced(sim.client());
+        let name = kpo::claim::lease_name(run_id);
+        let mut lease = crate::harness::wait_for("the kpo's claim", || async {
+            leases.get_opt(&name).await.ok().flatten()
+        })
+        .await;
+        let holder = format!("\u{1b}[2J{}", "x".repeat(100_000));
+        lease.spec.as_mut().unwrap().holder_identity = Some(holder);
+        leases
+            .replace(&name, &PostParams::default(), &lease)
+            .await
+            .unwrap();
+    });
+    let out = running.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(kpo::exit::CLAIMED),
+        "{}",
+        &said[..said.len().min(2000)]
+    );
+    assert!(!said.contains('\u{1b}'), "a raw escape reached the terminal");
+    assert!(
+        said.contains("taken over by \\u{1b}[2J"),
+        "{}",
+        &said[..said.len().min(2000)]
+    );
+    assert!(
+        said.len() < 30_000,
+        "the holder's name was not cut: {} bytes",
+        said.len()
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let message = report["message"].as_str().unwrap();
+    assert!(
+        message.contains("taken over by \\u{1b}[2J"),
+        "{}",
+        &message[..message.len().min(500)]
+    );
+    assert!(
+        message.len() < 10_000,
+        "the report keeps the whole name: {} bytes",
+        message.len()
+    );
+}
