@@ -534,10 +534,6 @@ const LEFT_TO_THE_HOLDER: &str =
 /// How often a deadline that passed during a pause looks again.
 const PAUSED_RECHECK: Duration = Duration::from_secs(1);
 
-fn paused(warrant: &Warrant) -> bool {
-    matches!(warrant.standing(), crate::claim::Standing::Paused { .. })
-}
-
 /// What the watch decided.
 struct Decided {
     outcome: Outcome,
@@ -598,7 +594,7 @@ impl Watching<'_> {
                 // A deadline that passes while the claim is paused waits for it: kpo may not
                 // act, and what it knows of the pod is as old as the pause.
                 () = &mut startup_deadline, if !tracker.main_started => {
-                    if paused(self.warrant) {
+                    if self.warrant.paused() {
                         startup_deadline.as_mut().reset(tokio::time::Instant::now() + PAUSED_RECHECK);
                         continue;
                     }
@@ -606,7 +602,7 @@ impl Watching<'_> {
                     break (Outcome::NeverStarted, format!("{MAIN_CONTAINER} did not start within {}{why}", human(policy.startup_timeout)));
                 }
                 () = &mut overall_deadline => {
-                    if paused(self.warrant) {
+                    if self.warrant.paused() {
                         overall_deadline.as_mut().reset(tokio::time::Instant::now() + PAUSED_RECHECK);
                         continue;
                     }

@@ -93,7 +93,7 @@ pub async fn watch_files(
     api: Api<Pod>,
     pod: String,
     container: String,
-    mut pods: watch::Receiver<Option<Pod>>,
+    pods: watch::Receiver<Option<Pod>>,
     witness: Arc<Mutex<Witness>>,
 ) {
     let params = LogParams {
@@ -103,16 +103,13 @@ pub async fn watch_files(
         ..Default::default()
     };
     loop {
-        if tokio::time::timeout(SAMPLE_EVERY, pods.changed())
-            .await
-            .is_ok_and(|c| c.is_err())
-        {
-            return;
-        }
-        if pods
-            .borrow()
-            .as_ref()
-            .is_none_or(|p| crate::status::terminated(p, &container))
+        tokio::time::sleep(SAMPLE_EVERY).await;
+        let gone = pods.has_changed().is_err();
+        if gone
+            || pods
+                .borrow()
+                .as_ref()
+                .is_none_or(|p| crate::status::terminated(p, &container))
         {
             return;
         }
