@@ -46,6 +46,9 @@ pub struct EventReport {
 #[serde(rename_all = "snake_case")]
 pub enum Cleanup {
     Deleted,
+    /// Deleted after its main container ended, while sidecars still ran: kpo did not wait for
+    /// their grace period (the pod is gone within it).
+    Stopping,
     Kept,
     /// There was no pod to clean up (rejected, or already gone).
     None,

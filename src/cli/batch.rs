@@ -28,7 +28,10 @@ pub async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
         check_run_id(id)?;
     }
     let imposed = crate::imposed::imposed(&args.policy.policies)?;
-    let tasks = batch::load_tasks(&args.tasks, &imposed, &crate::task::machine_rules()?)?;
+    let mut tasks = batch::load_tasks(&args.tasks, &imposed, &crate::task::machine_rules()?)?;
+    for task in &mut tasks {
+        task.run.wait_for_deletion = args.wait_for_deletion;
+    }
     if tasks.is_empty() {
         let named: Vec<String> = args.tasks.iter().map(|p| p.display().to_string()).collect();
         return Err(CliError::Usage(format!(

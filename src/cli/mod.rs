@@ -207,6 +207,11 @@ struct RunArgs {
     /// second interrupt skips its grace period); `detach` leaves it running.
     #[arg(long, value_enum, default_value_t = SignalMode::Terminate)]
     on_signal: SignalMode,
+    /// Once the main container has ended, kpo deletes the pod and exits while sidecars still
+    /// stop within their grace period. With this flag it waits until the pod is gone. (After a
+    /// timeout, an interrupt or a pod that never started, kpo always waits.)
+    #[arg(long)]
+    wait_for_deletion: bool,
     /// Also write every streamed log line, prefixed with its container, to this file.
     #[arg(long, value_name = "FILE")]
     log_file: Option<PathBuf>,
@@ -580,7 +585,8 @@ async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
     }
     // Until the run is claimed nothing exists to clean up: an interrupt simply stops.
     let prelude = async {
-        let task = load_task(path, &args.policy)?;
+        let mut task = load_task(path, &args.policy)?;
+        task.run.wait_for_deletion = args.wait_for_deletion;
         if let Some(id) = &args.run_id {
             check_run_id(id)?;
         }
@@ -829,6 +835,7 @@ async fn attach(
         policy: PolicyArgs::default(),
         output,
         on_signal: SignalMode::Terminate,
+        wait_for_deletion: false,
         run_id: Some(run_id),
         rerun: false,
         wait: false,

@@ -34,6 +34,7 @@ struct State {
     token: Option<String>,
     log_limits: super::logfile::Limits,
     log_stream_rate: Option<usize>,
+    log_read_rate: Option<usize>,
     whole_line_prefixes: bool,
     runtime_lags: usize,
     lost_log_ends: usize,
@@ -83,6 +84,16 @@ impl Faults {
         self.with(|s| s.log_stream_rate = Some(bytes_per_second));
     }
 
+    /// Plain (not followed) log reads send at most `bytes_per_second` too: reading the rest of
+    /// a long log after its container's exit takes a while.
+    pub fn slow_log_reads(&self, bytes_per_second: usize) {
+        self.with(|s| s.log_read_rate = Some(bytes_per_second));
+    }
+
+    pub(super) fn log_read_rate(&self) -> Option<usize> {
+        self.with(|s| s.log_read_rate)
+    }
+
     pub(super) fn log_stream_rate(&self) -> Option<usize> {
         self.with(|s| s.log_stream_rate)
     }
@@ -93,9 +104,12 @@ impl Faults {
         self.with(|s| s.whole_line_prefixes = true);
     }
 
-    /// For the next `times` containers, the runtime stores output only after the container
-    /// exited — its exit is reported first — in 32 KiB pieces 50 ms apart: a runtime still
-    /// copying output when the exit is reported.
+    /// For the next `times` containers, the runtime reports the exit while it still copies the
+    /// last 32 KiB of output, which it stores 80 ms after the report. Runtimes store output
+    /// before they report the exit (containerd, dockershim, CRI-O); this is the window in which
+    /// containerd writes the last of a container's output, widened. A log whose last line is
+    /// longer than a record then visibly ends in a partial record at the report; one of short
+    /// lines would look finished to anyone who reads it, the kubelet's own follower included.
     pub fn lag_runtime(&self, times: usize) {
         self.with(|s| s.runtime_lags = times);
     }

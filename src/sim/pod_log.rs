@@ -51,7 +51,7 @@ pub(super) async fn serve(
     let throttle = if follow {
         sim.faults.log_stream_rate()
     } else {
-        None
+        sim.faults.log_read_rate()
     };
     let (mut tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
     let store = sim.store.clone();

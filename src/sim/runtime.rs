@@ -107,11 +107,14 @@ impl Node {
                 .append_log(&self.uid, &c.name, &unstored, self.faults.log_limits());
             unstored.clear();
         }
+        // A lagging runtime reports the exit while it still copies the last 32 KiB.
+        let limits = self.faults.log_limits();
+        let (stored, copying) = unstored.split_at(unstored.len().saturating_sub(32 * 1024));
+        self.store.append_log(&self.uid, &c.name, stored, limits);
         self.terminate(&c.name, code, reason, message);
-        for piece in unstored.chunks(32 * 1024) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            self.store
-                .append_log(&self.uid, &c.name, piece, self.faults.log_limits());
+        if !copying.is_empty() {
+            tokio::time::sleep(Duration::from_millis(80)).await;
+            self.store.append_log(&self.uid, &c.name, copying, limits);
         }
         if lagging {
             self.store

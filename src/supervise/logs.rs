@@ -2,18 +2,29 @@
 //!
 //! Logs are requested with timestamps and read as records ([`super::records`]). After a cut,
 //! the stream is reopened from the last timestamp delivered and what was delivered already is
-//! skipped. A stream that goes quiet after its container has exited is abandoned, because a
-//! kubelet that never closes it must not hold the run open.
+//! skipped.
 //!
-//! **When a log is read to its end.** A container's exit may be reported before its runtime has
-//! stored the last of its output. So after the exit, the log is read again with plain requests
-//! until one brings nothing new and began at least [`SETTLE`] after both the exit was seen and
-//! the last new byte arrived. (On the test cluster, containerd 1.6 under load, 80 logs probed
-//! when their exit was seen already held all the node would ever store; what it lost, it lost for
-//! good, cut in the middle of a line — so a log that ends in the middle of a line is reported.)
-//! Where the end cannot be had — the log is still growing after [`GROWTH_LIMIT`], the pod is
-//! gone, the server answers with something other than the log — the follower says so, and the
-//! run's report lists the log as possibly incomplete.
+//! **When a log is read to its end.** Once the watch says the container has terminated, the
+//! live stream is dropped (a v1.20 kubelet ends it only on its next one-second check) and the
+//! log is read once more with a plain request from the last record delivered. A runtime stores a
+//! container's output before it reports the container exited — containerd's CRI waits for the
+//! container's output to be copied before it records the exit, as dockershim waits for its log
+//! copier and CRI-O's conmon drains the pipes before it writes the exit file — and the kubelet
+//! reports only what the runtime says; so once a whole answer that began after the exit was seen
+//! brings nothing new and ends with a whole line, the log is read to its end, and kpo waits no
+//! longer. (On the test cluster, containerd 1.6 under load, 80 logs probed when their exit was
+//! seen already held all the node would ever store.) An answer that brought something is
+//! followed by another at once: one cut short on its way through the API server ends as cleanly
+//! as a whole one. Where the end is ambiguous — in the middle of a line, or with bytes held back
+//! that might begin a record — the runtime may still be writing it: the log is read again until
+//! it stays unchanged for [`SETTLE`]; what a runtime lost, it lost for good, so a log that still
+//! ends in the middle of a line is reported. Where the end cannot be
+//! had — the log is still growing after [`GROWTH_LIMIT`], the pod is gone, the server answers with
+//! something other than the log — the follower says so, and the run's report lists the log as
+//! possibly incomplete.
+//!
+//! A container still running when the run ends (a sidecar) is asked to wrap up: its stream is
+//! dropped and what its runtime stored so far is read once.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -32,11 +43,10 @@ use super::rotations::{self, Witness};
 use crate::claim::Warrant;
 use crate::status;
 
-/// How long a log stream may stay silent after its container exited before it counts as stalled.
-const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// Pause before reopening a cut stream.
 pub(super) const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
-/// How long the log of an exited container must stay quiet to count as read to its end.
+/// How long the log of an exited container that ends ambiguously (in the middle of a line) must
+/// stay unchanged to count as read to its end.
 const SETTLE: Duration = Duration::from_millis(100);
 /// How long after the exit reads that keep bringing new output are repeated.
 const GROWTH_LIMIT: Duration = Duration::from_secs(60);
@@ -95,35 +105,48 @@ fn terminated(pod: Option<&Pod>, container: &str) -> bool {
     pod.is_none_or(|p| status::terminated(p, container))
 }
 
+/// Whether the run has ended (or its supervisor is gone) while the container may still run.
+fn wrapping_up(wrap_up: &watch::Receiver<bool>) -> bool {
+    *wrap_up.borrow() || wrap_up.has_changed().is_err()
+}
+
+/// Whose log to follow, and under which claim.
+pub struct Source {
+    pub api: Api<Pod>,
+    pub warrant: Warrant,
+    pub pod: String,
+    pub container: String,
+}
+
 /// Streams one container's log to the observer until the container has exited and its log is
-/// read to the end. `pods` carries the latest snapshot from the watch (`None` once deleted).
-/// Returns why the log may be incomplete, if it may be.
+/// read to the end, or until `wrap_up` turns true (the run has ended while the container still
+/// runs): then what is stored so far is read and the follower ends. `pods` carries the latest
+/// snapshot from the watch (`None` once deleted). Returns why the log may be incomplete, if it
+/// may be.
 pub async fn follow(
-    api: Api<Pod>,
-    warrant: Warrant,
-    pod: String,
-    container: String,
+    source: Source,
     pods: watch::Receiver<Option<Pod>>,
+    wrap_up: watch::Receiver<bool>,
     observer: Arc<dyn Observer>,
     cursor: Cursor,
 ) -> Option<Incomplete> {
     let witness = Arc::new(std::sync::Mutex::new(Witness::from(&cursor)));
     let files = tokio::spawn(rotations::watch_files(
-        api.clone(),
-        pod.clone(),
-        container.clone(),
+        source.api.clone(),
+        source.pod.clone(),
+        source.container.clone(),
         pods.clone(),
         witness.clone(),
     ));
     let sink = Sink {
         observer,
         witness: witness.clone(),
-        container: container.clone(),
+        container: source.container.clone(),
         delivered: 0,
         last_new: None,
         mid_line: false,
     };
-    let ending = follow_with(api, warrant, pod, container, pods, sink, cursor).await;
+    let ending = follow_with(&source, pods, wrap_up, sink, cursor).await;
     files.abort();
     let skipped = witness.lock().unwrap_or_else(|e| e.into_inner()).skipped();
     match (ending, skipped) {
@@ -134,16 +157,20 @@ pub async fn follow(
 
 /// [`follow`], delivering to `sink`.
 async fn follow_with(
-    api: Api<Pod>,
-    warrant: Warrant,
-    pod: String,
-    container: String,
+    source: &Source,
     mut pods: watch::Receiver<Option<Pod>>,
+    mut wrap_up: watch::Receiver<bool>,
     mut sink: Sink,
     mut cursor: Cursor,
 ) -> Option<Incomplete> {
+    let Source {
+        api,
+        warrant,
+        pod,
+        container,
+    } = source;
     let ran = match pods
-        .wait_for(|p| p.as_ref().is_none_or(|p| started(p, &container)))
+        .wait_for(|p| p.as_ref().is_none_or(|p| started(p, container)))
         .await
     {
         Ok(snapshot) => snapshot.is_some(),
@@ -155,9 +182,14 @@ async fn follow_with(
     }
     let mut gap = false;
     loop {
-        if terminated(pods.borrow().as_ref(), &container) {
+        if terminated(pods.borrow().as_ref(), container) {
             let exited = Instant::now();
-            return to_end(&api, &warrant, &pod, &mut cursor, &mut sink, exited, gap).await;
+            return to_end(api, warrant, pod, &mut cursor, &mut sink, exited, gap).await;
+        }
+        if wrapping_up(&wrap_up) {
+            // Still running: what is stored so far, once; the rest is the container's own.
+            let _ = read_once(api, warrant, pod, &mut cursor, &mut sink, false).await;
+            return None;
         }
         let params = LogParams {
             container: Some(container.clone()),
@@ -166,7 +198,7 @@ async fn follow_with(
             since_time: cursor.since(),
             ..Default::default()
         };
-        let mut body: Body = match api.log_stream(&pod, &params).await {
+        let mut body: Body = match api.log_stream(pod, &params).await {
             Ok(s) => Box::pin(s),
             Err(e) => {
                 tracing::debug!(%container, "cannot open log stream: {e}");
@@ -176,13 +208,6 @@ async fn follow_with(
         };
         let mut reader = cursor.reader();
         let mut put = |b: &[u8], c: &Cursor| sink.put(b, c);
-        let stall = tokio::time::sleep(Duration::MAX);
-        tokio::pin!(stall);
-        let mut exited = None;
-        if terminated(pods.borrow().as_ref(), &container) {
-            exited = Some(Instant::now());
-            stall.as_mut().reset(Instant::now() + DRAIN_GRACE);
-        }
         loop {
             tokio::select! {
                 chunk = next_chunk(&mut body) => match chunk {
@@ -190,9 +215,6 @@ async fn follow_with(
                         if let Err(NotALog(text)) = reader.feed(&bytes, &mut put) {
                             tracing::debug!(%container, "the log stream answered {text:?}; reopening");
                             break;
-                        }
-                        if exited.is_some() {
-                            stall.as_mut().reset(Instant::now() + DRAIN_GRACE);
                         }
                     }
                     Ok(None) => {
@@ -206,32 +228,27 @@ async fn follow_with(
                         break;
                     }
                 },
-                changed = pods.changed(), if exited.is_none() => {
-                    if changed.is_err() || terminated(pods.borrow().as_ref(), &container) {
-                        exited = Some(Instant::now());
-                        stall.as_mut().reset(Instant::now() + DRAIN_GRACE);
+                // The exit, or the run's end: the stream is dropped, the rest read directly.
+                changed = pods.changed() => {
+                    if changed.is_err() || terminated(pods.borrow().as_ref(), container) {
+                        break;
                     }
                 }
-                () = &mut stall => {
-                    tracing::debug!(%container, "log stream silent after the container exited; reading the rest directly");
-                    break;
-                }
+                _ = wrap_up.changed() => break,
             }
         }
         gap |= reader.gap();
-        if let Some(exited) =
-            exited.or_else(|| terminated(pods.borrow().as_ref(), &container).then(Instant::now))
-        {
-            return to_end(&api, &warrant, &pod, &mut cursor, &mut sink, exited, gap).await;
+        if !terminated(pods.borrow().as_ref(), container) && !wrapping_up(&wrap_up) {
+            // Often the stream ended because the container did, and the watch has not said so
+            // yet: its next change ends the pause early.
+            tracing::debug!(%container, "log stream ended while the container runs; reopening");
+            let _ = tokio::time::timeout(RECONNECT_PAUSE, pods.changed()).await;
         }
-        // Often the stream ended because the container did, and the watch has not said so yet:
-        // its next change ends the pause early.
-        tracing::debug!(%container, "log stream ended while the container runs; reopening");
-        let _ = tokio::time::timeout(RECONNECT_PAUSE, pods.changed()).await;
     }
 }
 
-/// Reads the log of an exited container until it has settled (see the module's documentation).
+/// Reads the log of an exited container to its end: once, or until it has settled where that
+/// read was ambiguous (see the module's documentation).
 async fn to_end(
     api: &Api<Pod>,
     warrant: &Warrant,
@@ -258,7 +275,9 @@ async fn to_end(
                         "the log grew after the container's exit was seen"
                     );
                 }
-                let settled = read.whole && sink.delivered == before && began >= quiet_since + SETTLE;
+                let clear = !sink.mid_line && !read.held;
+                let settled =
+                    read.whole && sink.delivered == before && (clear || began >= quiet_since + SETTLE);
                 if settled {
                     if read.held {
                         // The same end twice: what looked like the start of a timestamp is output.
@@ -285,11 +304,15 @@ async fn to_end(
                         super::human(GROWTH_LIMIT)
                     ));
                 }
-                if sink.delivered == before && read.whole {
-                    tokio::time::sleep_until(quiet_since + SETTLE).await;
-                } else {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(1));
+                match (read.whole, sink.delivered > before) {
+                    // It brought the rest, or the rest of an answer cut short on its way (which
+                    // ends cleanly too): the next read says which, at once.
+                    (true, true) => {}
+                    (true, false) => tokio::time::sleep_until(quiet_since + SETTLE).await,
+                    (false, _) => {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(1));
+                    }
                 }
             }
             Err(EndError::Gone) => {

@@ -50,7 +50,7 @@ const GONE_LIMIT: Duration = Duration::from_secs(180);
 const NOTHING_RUNS_GRACE: Duration = Duration::from_secs(1);
 /// How long past a deleted pod's grace period its kubelet may take to have killed what still ran.
 const KILL_MARGIN: Duration = Duration::from_secs(2);
-/// How long followers of containers that still run get to print what is in flight.
+/// How long followers of containers that still run get to read what is stored of their logs.
 const LIVE_LOG_GRACE: Duration = Duration::from_millis(300);
 
 /// Receives what happens during a run, as it happens. The CLI draws progress and prints logs
@@ -414,16 +414,21 @@ async fn follow(
     let tail = Arc::new(tail::Tail::new(observer.clone()));
     let observer: Arc<dyn Observer> = tail.clone();
     let (pods_tx, pods_rx) = watch::channel(Some(created.clone()));
+    let (wrap_up, wrap_up_rx) = watch::channel(false);
     let followers: Vec<_> = log_containers(&created, &policy.logs)
         .into_iter()
         .map(|c| {
             let from = cursors.remove(&c).unwrap_or_default();
+            let source = logs::Source {
+                api: api.clone(),
+                warrant: cluster.warrant.clone(),
+                pod: report.pod.clone(),
+                container: c.clone(),
+            };
             let task = logs::follow(
-                api.clone(),
-                cluster.warrant.clone(),
-                report.pod.clone(),
-                c.clone(),
+                source,
                 pods_rx.clone(),
+                wrap_up_rx.clone(),
                 observer.clone(),
                 from,
             );
@@ -446,6 +451,7 @@ async fn follow(
     }
     let heard = Box::pin(drain(
         followers,
+        &wrap_up,
         &decided.last,
         &mut interrupts,
         observer.as_ref(),
@@ -717,10 +723,12 @@ fn deleted(last: &Pod, report: &mut RunReport) -> (Outcome, String) {
 
 /// Followers of finished containers read their logs to the end and stop by themselves, however
 /// long that takes (the pod is not deleted before); an interrupt stops the wait. Those of
-/// containers still running (sidecars, or everything after a timeout) get a moment, then stop.
-/// The interrupt that stopped the wait, if one did.
+/// containers still running (sidecars, or everything after a timeout) are told to wrap up: they
+/// read what is stored so far, bounded by [`LIVE_LOG_GRACE`], alongside. The interrupt that
+/// stopped the wait, if one did.
 async fn drain(
     followers: Vec<(String, tokio::task::JoinHandle<Option<String>>)>,
+    wrap_up: &watch::Sender<bool>,
     last: &Pod,
     interrupts: &mut (impl Stream<Item = Interrupt> + Unpin),
     observer: &dyn Observer,
@@ -729,6 +737,10 @@ async fn drain(
     let (finished, running): (Vec<_>, Vec<_>) = followers
         .into_iter()
         .partition(|(c, _)| status::terminated(last, c));
+    wrap_up.send_replace(true);
+    let abort: Vec<_> = running.iter().map(|(_, f)| f.abort_handle()).collect();
+    let running = futures::future::join_all(running.into_iter().map(|(_, f)| f));
+    let wrapped = tokio::spawn(tokio::time::timeout(LIVE_LOG_GRACE, running));
     let draining: Vec<_> = finished
         .iter()
         .map(|(c, f)| (c.clone(), f.abort_handle()))
@@ -753,9 +765,7 @@ async fn drain(
             });
         }
     }
-    let abort: Vec<_> = running.iter().map(|(_, f)| f.abort_handle()).collect();
-    let running = futures::future::join_all(running.into_iter().map(|(_, f)| f));
-    let _ = tokio::time::timeout(LIVE_LOG_GRACE, running).await;
+    let _ = wrapped.await;
     abort.iter().for_each(|a| a.abort());
     heard
 }
@@ -784,9 +794,14 @@ async fn read_result(
 
 /// Deletes the pod unless the policy keeps it or the interrupt detached from it. A pod that
 /// has finished has nothing left to stop: it goes at once, as the pod garbage collector deletes
-/// terminated pods. Any other is deleted gracefully and waited for, so that no pod kpo created
-/// is listed, nor runs on its node, once kpo has returned; one in which nothing runs (it never
-/// started) gets a short grace period, as a v1.20 kubelet otherwise waits the whole period out.
+/// terminated pods. One whose main container has ended while sidecars still run is deleted
+/// gracefully and left stopping: the task's work is over, its log and result are read, and what
+/// still runs is being stopped by its kubelet within its grace period — waiting for a sidecar
+/// that ignores SIGTERM would add the whole grace period to every run (`wait_for_deletion`
+/// asks for the wait). Any other is deleted gracefully and waited for, so that nothing of a run
+/// that did not end by itself — a timeout, an interrupt, a pod that never started — runs on
+/// unsupervised once kpo has returned; one in which nothing runs (it never started) gets a short
+/// grace period, as a v1.20 kubelet otherwise waits the whole period out.
 async fn clean_up(
     cluster: &Cluster,
     policy: &RunPolicy,
@@ -822,18 +837,37 @@ async fn clean_up(
     } else {
         last_grace(Some(&pod)).min(NOTHING_RUNS_GRACE)
     };
-    let params = DeleteParams::default().grace_period(grace.as_secs() as u32);
+    let work_done = status::terminated(&pod, MAIN_CONTAINER)
+        && matches!(report.outcome, Outcome::Succeeded | Outcome::Failed);
+    let uid = report.uid.clone().unwrap_or_default();
+    let params = DeleteParams {
+        grace_period_seconds: Some(grace.as_secs() as u32),
+        preconditions: Some(Preconditions {
+            uid: Some(uid.clone()),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
     let delete = || api.delete(name, &params);
     match retry::acting("deleting the pod", CLEANUP_LIMIT, &cluster.warrant, delete).await {
-        Ok(_) => {
-            if !finished {
-                let uid = report.uid.clone().unwrap_or_default();
-                wait_gone(cluster, api, name, &uid, grace, interrupts, observer).await?;
-            }
+        Ok(_) if finished => {
             observer.notice(&format!("deleted pod {namespace}/{name}"));
             Ok(Cleanup::Deleted)
         }
-        Err(ActError::Api(kube::Error::Api(s))) if s.code == 404 => Ok(Cleanup::None),
+        Ok(_) if work_done && !policy.wait_for_deletion => {
+            observer.notice(&format!(
+                "pod {namespace}/{name} is stopping (grace period {}): what still runs in it is not the task's work",
+                human(grace)
+            ));
+            Ok(Cleanup::Stopping)
+        }
+        Ok(_) => {
+            wait_gone(cluster, api, name, &uid, grace, interrupts, observer).await?;
+            observer.notice(&format!("deleted pod {namespace}/{name}"));
+            Ok(Cleanup::Deleted)
+        }
+        // Gone, or replaced by another pod of that name (the UID precondition failed).
+        Err(ActError::Api(kube::Error::Api(s))) if s.code == 404 || s.code == 409 => Ok(Cleanup::None),
         Err(ActError::Lost(lost)) => Err(lost),
         Err(ActError::Api(e)) => {
             observer.notice(&format!("could not delete pod {namespace}/{name}: {e}"));

@@ -149,6 +149,9 @@ pub struct RunPolicy {
     pub events_on_failure: bool,
     /// Where and how the task hands back its result document, if it does.
     pub result: Option<crate::result::ResultSpec>,
+    /// Wait until a deleted pod is gone even when only sidecars still run in it (`kpo run
+    /// --wait-for-deletion`); by default such a pod is left stopping.
+    pub wait_for_deletion: bool,
 }
 
 impl Default for RunPolicy {
@@ -160,6 +163,7 @@ impl Default for RunPolicy {
             logs: LogSelection::Main,
             events_on_failure: true,
             result: None,
+            wait_for_deletion: false,
         }
     }
 }

@@ -439,6 +439,7 @@ fn run_policy(
         logs,
         events_on_failure: raw.events_on_failure.unwrap_or(defaults.events_on_failure),
         result,
+        wait_for_deletion: false,
     }
 }
 

@@ -158,13 +158,14 @@ fn one_supervisor_per_run() {
     claims_on(&config, &config, "busybox", dir.path());
 }
 
-/// A claim taken over while kpo reads a finished container's log to its end (the runtime still
-/// storing 5 MB of output after the exit) ends the run at once with 75, and the pod — which
-/// kpo would have deleted next — stays for its new holder.
+/// A claim taken over while kpo reads a finished container's log to its end (5 MB, served at
+/// 300 KB/s by a loaded kubelet) ends the run at once with 75, and the pod — which kpo would
+/// have deleted next — stays for its new holder.
 #[test]
 fn a_claim_lost_mid_drain_never_deletes_the_pod() {
     let (rt, sim, dir, config) = crate::cli::sim_with_kubeconfig();
-    sim.faults().lag_runtime(1);
+    sim.faults().slow_log_streams(300_000);
+    sim.faults().slow_log_reads(300_000);
     let task = dir.path().join("drained.toml");
     std::fs::write(
         &task,

@@ -137,9 +137,10 @@ fn assert_paused_and_resumed(said: &str) {
     );
 }
 
-/// The outage starts while kpo waits for the pod it deleted (its sidecar ignores SIGTERM, so
-/// the deletion takes the 20 s grace period): the run ends as it would have — exit 0, the
-/// task's line, the pod gone. (Not a timeout: after other outages a node may start the pod late.)
+/// The outage starts while kpo waits (`--wait-for-deletion`) for the pod it deleted (its sidecar
+/// ignores SIGTERM, so the deletion takes the 20 s grace period): the run ends as it would have
+/// — exit 0, the task's line, the pod gone. (Not a timeout: after other outages a node may start
+/// the pod late.)
 pub fn during_deletion_on(config: &str, admin: &str, image: &str, dir: &Path, outage: &dyn Fn()) {
     let text = format!(
         r#"name = "stubborn"
@@ -157,7 +158,7 @@ command = ["sh", "-c", "sleep 3600"]
     );
     let task = task_file(dir, "stubborn.toml", &text);
     let run_id = format!("deleting-{}", kpo::names::random_suffix(4));
-    let cmd = kpo(config, &run_id, &dir.join("d"), &task, &[]);
+    let cmd = kpo(config, &run_id, &dir.join("d"), &task, &["--wait-for-deletion"]);
     let out = outage_when(cmd, |l| l.contains("waiting for pod"), outage);
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{said}");

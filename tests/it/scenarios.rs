@@ -190,13 +190,16 @@ command = ["sh", "-c", "echo working; sleep 60"]
     assert_eq!(report.cleanup, Cleanup::None);
 }
 
+/// A sidecar never holds the run open: not while it runs, nor while it takes its whole grace
+/// period to stop (as PID 1, `sh` ignores SIGTERM). Once the main container's log is read, the
+/// pod is deleted and left stopping (`cleanup = "stopping"`); it is gone within its grace period.
 pub async fn a_sidecar_never_holds_the_run_open(c: &Cluster) {
     let t = task(&format!(
         r#"
 name = "{name}"
 image = "{image}"
 command = ["sh", "-c", "sleep 1; echo main work"]
-termination_grace_period = 1
+termination_grace_period = 20
 [[sidecars]]
 name = "proxy"
 image = "{image}"
@@ -205,7 +208,7 @@ command = ["sh", "-c", "echo proxy up; sleep 3600"]
 logs = "all"
 [annotations]
 "container.sim.kpo.dev/base" = '{{"logs": ["main work"], "duration_ms": 1000}}'
-"container.sim.kpo.dev/proxy" = '{{"logs": ["proxy up"], "duration_ms": 3600000}}'
+"container.sim.kpo.dev/proxy" = '{{"logs": ["proxy up"], "duration_ms": 3600000, "ignore_sigterm": true}}'
 "#,
         name = unique("with-sidecar"),
         image = c.image
@@ -223,7 +226,23 @@ logs = "all"
         .map(|k| (k.name.as_str(), k.role.name()))
         .collect();
     assert_eq!(roles, [("base", "main"), ("proxy", "sidecar")]);
-    assert_eq!(report.cleanup, Cleanup::Deleted);
+    assert_eq!(report.cleanup, Cleanup::Stopping);
+    // kpo did not wait out the sidecar's grace period: the pod is still there, being deleted.
+    let api: Api<Pod> = Api::namespaced(c.client.clone(), &c.ns);
+    let stopping = api.get_opt(&report.pod).await.unwrap();
+    let stopping = stopping.expect("the pod is still stopping when the run returns");
+    assert!(stopping.metadata.deletion_timestamp.is_some());
+    // And it goes within that grace period (and the kubelet's moment to kill).
+    let asked = tokio::time::Instant::now();
+    crate::harness::wait_until("the stopping pod to be gone", || async {
+        api.get_opt(&report.pod).await.is_ok_and(|p| p.is_none())
+    })
+    .await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(20 + 10),
+        "{:?}",
+        asked.elapsed()
+    );
     assert_nothing_left(c, &report).await;
 }
 

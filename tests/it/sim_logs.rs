@@ -53,12 +53,30 @@ async fn a_newer_kubelets_whole_lines_are_read_across_reconnects() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_the_runtime_stores_after_the_exit_is_read_to_its_end() {
     let (sim, c) = sim().await;
-    // About 290 KB, stored in 32 KiB pieces 50 ms apart after the exit is reported.
+    // About 130 KB ending in a 100 KiB line, of which the last 32 KiB are stored 80 ms after the
+    // exit is reported: read at the exit, the log ends in a partial record.
     sim.faults().lag_runtime(1);
-    let (report, rec) = run(&c.client, &scripted("lagging", r#"{"log_count": 30000}"#), &c.ns).await;
+    let script = r#"{"log_count": 3000, "long_line": 102400}"#;
+    let (report, rec) = run(&c.client, &scripted("lagging", script), &c.ns).await;
     assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.message);
-    assert_exact(&rec.bytes_of("base"), &numbered_bytes(30_000));
+    let mut want = numbered_bytes(3_000);
+    want.extend_from_slice(&kpo::sim::long_line(102_400));
+    assert_exact(&rec.bytes_of("base"), &want);
     assert!(report.incomplete_logs.is_empty(), "{:?}", report.incomplete_logs);
+}
+
+/// No fixed settle: once the live stream has delivered a log that ends with a whole line, one
+/// read after the exit — the stream dropped at once — finds nothing new, and that is its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_that_ends_cleanly_is_read_once_after_the_exit() {
+    let (sim, c) = sim().await;
+    let t = scripted("once", r#"{"log_count": 5, "duration_ms": 1000}"#);
+    let (report, rec) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.message);
+    assert_exact(&rec.bytes_of("base"), &numbered_bytes(5));
+    assert!(report.incomplete_logs.is_empty(), "{:?}", report.incomplete_logs);
+    // The live stream while it ran, then one plain read.
+    assert_eq!(sim.record().log_reads, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
