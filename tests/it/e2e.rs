@@ -496,3 +496,74 @@ fn e2e_outage_of_the_api_server_under_a_batch_of_ten() {
 fn e2e_outage_of_etcd_mid_run() {
     outage_on_the_real_cluster("etcd", crate::outages::mid_run_on);
 }
+
+/// `examples/etl.toml` as it is: its sidecar (from the pod template) ignores SIGTERM and has 20 s
+/// to stop, yet kpo exits within a second of the API saying the main container ended, before the
+/// pod is gone; and the pod is gone within its grace period after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
+async fn e2e_the_etl_example_ends_with_its_main_container() {
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::runtime::watcher::{self, Event, watcher};
+    use std::time::{Duration, Instant};
+
+    let Some(path) = kubeconfig_or_skip() else {
+        return;
+    };
+    let api: kube::Api<Pod> = kube::Api::namespaced(e2e_client(&path).await, "default");
+    let run_id = format!("etl-{}", kpo::names::random_suffix(4));
+    let selector = format!("{}={run_id}", kpo::pod::LABEL_RUN_ID);
+    let mut pods = watcher(api.clone(), watcher::Config::default().labels(&selector)).boxed();
+    let child = crate::harness::kpo_command()
+        .args(["run", "--kubeconfig", &path, "--run-id", &run_id])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/etl.toml"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiter = std::thread::spawn(move || {
+        let out = child.wait_with_output().unwrap();
+        (out, Instant::now())
+    });
+    let (name, ended) = loop {
+        match pods.next().await.expect("the watch goes on") {
+            Ok(Event::Apply(pod) | Event::InitApply(pod)) if kpo::status::terminated(&pod, "base") => {
+                break (pod.metadata.name.clone().unwrap(), Instant::now());
+            }
+            _ => {}
+        }
+    };
+    let (out, exited) = tokio::task::spawn_blocking(move || waiter.join().unwrap())
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("is stopping (grace period 20s)"), "{said}");
+    let took = exited.saturating_duration_since(ended);
+    eprintln!("the API showed the main container ended; kpo exited {took:?} later");
+    assert!(took < Duration::from_secs(1), "{took:?}: {said}");
+    let still = api.get_opt(&name).await.unwrap();
+    assert!(still.is_some(), "kpo waited for the pod to be gone: {said}");
+    // Its containers are stopped within the grace period (the kubelet kills the sidecar at its
+    // end); a v1.20 kubelet then takes ~10 s more to remove the pod.
+    let (mut stopped, mut gone) = (None, None);
+    while gone.is_none() {
+        match pods.next().await.expect("the watch goes on") {
+            Ok(Event::Apply(pod)) if stopped.is_none() && !kpo::status::running(&pod) => {
+                stopped = Some(Instant::now());
+            }
+            Ok(Event::Delete(_)) => gone = Some(Instant::now()),
+            // After a resumed watch: gone meanwhile.
+            Ok(Event::InitDone) if api.get_opt(&name).await.unwrap().is_none() => {
+                gone = Some(Instant::now());
+            }
+            _ => {}
+        }
+    }
+    let stopped = stopped.unwrap_or(gone.unwrap()).saturating_duration_since(exited);
+    let gone = gone.unwrap().saturating_duration_since(exited);
+    eprintln!("after kpo exited, the pod's containers were stopped in {stopped:?}, the pod gone in {gone:?}");
+    assert!(stopped < Duration::from_secs(20 + 10), "{stopped:?}");
+    assert!(gone < Duration::from_secs(20 + 60), "{gone:?}");
+}

@@ -211,7 +211,7 @@ logs = "all"
             ("proxy", "sidecar")
         ]
     );
-    assert_eq!(report.cleanup, Cleanup::Deleted);
+    assert_eq!(report.cleanup, Cleanup::Stopping);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
