@@ -66,13 +66,12 @@ enum Command {
     ///
     /// Several task files or folders run as one batch: `kpo run nightly/ --parallel 20`.
     ///
-    /// Exit code: 0 on success, the main container's exit code when it fails, or one of kpo's
-    /// own: 65 rejected by the API server, 69 cluster unreachable, 74 invalid result, 75 run
-    /// supervised by another kpo,
-    /// 76 plugin failed, 77 refused by a plugin or policy, 78 invalid task file (or policy file,
-    /// or a plugin config its plugin rejects), 80 a batch in which a
-    /// task did not succeed, 99 skipped (by an interpreter), 124 timed out, 125 never started,
-    /// 130 interrupted.
+    /// Exit code: 0 on success, the main container's exit code when it fails (1 when it failed
+    /// without one), or one of kpo's own: 2 usage error, 65 rejected by the API server, 69
+    /// cluster unreachable, 70 a bug in kpo, 74 invalid result, 75 run supervised by another
+    /// kpo, 76 plugin failed, 77 refused by a plugin or policy, 78 invalid task file (or policy
+    /// file, or a plugin config its plugin rejects), 80 a batch in which a task did not succeed,
+    /// 99 skipped (by an interpreter), 124 timed out, 125 never started, 130 interrupted.
     Run(RunArgs),
     /// Print the pod a task would submit, as YAML, without running it.
     ///

@@ -34,6 +34,44 @@ fn help_snapshots() {
     insta::assert_snapshot!("run_help", text(&run(&["run", "--help"]).stdout));
 }
 
+/// The numbers in `text` from `from` on, up to the first blank line.
+fn codes_in(text: &str, from: &str, pick: impl Fn(&str) -> Vec<i32>) -> std::collections::BTreeSet<i32> {
+    let start = text.find(from).unwrap_or_else(|| panic!("{from:?} not found"));
+    let part = &text[start..];
+    let end = part.find("\n\n").unwrap_or(part.len());
+    part[..end].lines().flat_map(&pick).collect()
+}
+
+/// One set of exit codes: `src/exit.rs` (the table kpo uses), `kpo run --help` and the README's
+/// exit-code table name the same codes.
+#[test]
+fn exit_codes_agree_in_the_code_the_help_and_the_readme() {
+    let source = include_str!("../../src/exit.rs");
+    let defined: std::collections::BTreeSet<i32> = source
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub const "))
+        .filter_map(|l| l.split_once("i32 = "))
+        .map(|(_, n)| n.trim_end_matches(';').parse().unwrap())
+        .collect();
+    assert!(defined.len() > 10, "parsed {defined:?}");
+    let readme = include_str!("../../README.md");
+    let tabled = codes_in(readme, "| code | meaning |", |l| {
+        l.strip_prefix("| ")
+            .and_then(|l| l.split_once(' '))
+            .and_then(|(n, _)| n.parse().ok())
+            .into_iter()
+            .collect()
+    });
+    assert_eq!(tabled, defined, "the README's exit-code table and src/exit.rs");
+    let help = text(&run(&["run", "--help"]).stdout);
+    let helped = codes_in(&help, "Exit code:", |l| {
+        l.split(['(', ')', ',', ':', ' '])
+            .filter_map(|w| w.parse().ok())
+            .collect()
+    });
+    assert_eq!(helped, defined, "`kpo run --help` and src/exit.rs");
+}
+
 #[test]
 fn a_mistyped_key_is_located_and_gets_a_suggestion() {
     let dir = tempfile::tempdir().unwrap();
