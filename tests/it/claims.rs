@@ -276,3 +276,152 @@ fn a_hostile_holder_name_is_made_inert() {
         message.len()
     );
 }
+
+/// A Lease of run `run_id` held by `holder`, renewed `renewed` from now (negative: in the
+/// past), its process recorded as `record` if given.
+fn foreign_lease(run_id: &str, holder: &str, renewed: jiff::SignedDuration, record: Option<String>) -> Lease {
+    use k8s_openapi::api::coordination::v1::LeaseSpec;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+    let mut lease = Lease {
+        metadata: kube::api::ObjectMeta {
+            name: Some(kpo::claim::lease_name(run_id)),
+            ..Default::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(holder.to_owned()),
+            lease_duration_seconds: Some(15),
+            renew_time: Some(MicroTime(jiff::Timestamp::now() + renewed)),
+            ..Default::default()
+        }),
+    };
+    if let Some(record) = record {
+        lease.metadata.annotations = Some([("kpo.dev/holder-process".to_owned(), record)].into());
+    }
+    lease
+}
+
+/// Runs `cmd`; its output, or a failure once `limit` has passed (the kpo is killed).
+fn output_within(mut cmd: std::process::Command, limit: std::time::Duration) -> std::process::Output {
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output().unwrap()));
+    rx.recv_timeout(limit).unwrap_or_else(|_| {
+        // SAFETY: a plain kill of the child this test started.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        panic!("kpo still waited after {limit:?}")
+    })
+}
+
+/// A claim's holder is judged by what cannot be borrowed: its renewals, watched on this kpo's
+/// own clock, and a process identity two containers cannot share — never by comparing two
+/// machines' clocks, nor by a hostname and a PID.
+pub fn claims_judged_without_borrowing_on(config: &str, admin: &str, image: &str, dir: &Path) {
+    use std::time::Duration;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(crate::harness::e2e_client(admin));
+    let (pods, leases): (Api<Pod>, Api<Lease>) = (
+        Api::default_namespaced(client.clone()),
+        Api::default_namespaced(client),
+    );
+    let task = crate::outages::task_file(
+        dir,
+        "borrowed.toml",
+        &format!(
+            "name = \"borrowed\"\nimage = \"{image}\"\ncommand = [\"sh\", \"-c\", \"echo ran\"]\n[annotations]\n\"container.sim.kpo.dev/base\" = '{{\"logs\": [\"ran\"]}}'\n"
+        ),
+    );
+    let created = |run_id: &str| {
+        let params = ListParams::default().labels(&format!("kpo.dev/run-id={run_id}"));
+        rt.block_on(pods.list(&params)).unwrap().items.len()
+    };
+    let secs = jiff::SignedDuration::from_secs;
+
+    // A live holder whose clock is 20 s behind: its claim looks expired here, but it is renewed
+    // while watched, so it is held.
+    let run_id = format!("behind-{}", kpo::names::random_suffix(4));
+    let lease = foreign_lease(&run_id, "elsewhere/7/abcd", secs(-20), None);
+    rt.block_on(leases.create(&PostParams::default(), &lease))
+        .unwrap();
+    let renewing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let renewer = {
+        let (leases, run_id, renewing) = (leases.clone(), run_id.clone(), renewing.clone());
+        rt.spawn(async move {
+            let name = kpo::claim::lease_name(&run_id);
+            while renewing.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if let Ok(mut lease) = leases.get(&name).await {
+                    let at = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(20);
+                    lease.spec.as_mut().unwrap().renew_time =
+                        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(at));
+                    let _ = leases.replace(&name, &PostParams::default(), &lease).await;
+                }
+            }
+        })
+    };
+    let out = output_within(
+        kpo(config, &run_id, &dir.join("b"), &task, &[]),
+        Duration::from_secs(60),
+    );
+    renewing.store(false, std::sync::atomic::Ordering::Relaxed);
+    rt.block_on(renewer).unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(kpo::exit::CLAIMED), "{said}");
+    assert!(said.contains("elsewhere/7/abcd"), "{said}");
+    assert_eq!(created(&run_id), 0, "a pod of a run another kpo holds");
+    rt.block_on(pods_and_clean_up(&pods, &leases, &run_id));
+
+    // A holder whose clock is 10 minutes ahead, gone: without --wait it is held; with --wait
+    // the claim is taken once it has gone unrenewed for a term on this kpo's clock.
+    let run_id = format!("ahead-{}", kpo::names::random_suffix(4));
+    let lease = foreign_lease(&run_id, "elsewhere/7/abcd", secs(600), None);
+    rt.block_on(leases.create(&PostParams::default(), &lease))
+        .unwrap();
+    let out = output_within(
+        kpo(config, &run_id, &dir.join("c"), &task, &[]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(kpo::exit::CLAIMED),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cmd = kpo(config, &run_id, &dir.join("c"), &task, &["--wait"]);
+    let out = output_within(cmd, Duration::from_secs(90));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
+    rt.block_on(pods_and_clean_up(&pods, &leases, &run_id));
+
+    // Same hostname, a PID no process here has — but another PID namespace (another container
+    // of the pod): not judged gone, held. In this PID namespace: gone, taken at once.
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let here = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    let holder = format!("shared-host/{}/abcd", i32::MAX);
+    let record = |pid_ns: &str| {
+        format!(
+            "{holder} boot={} pidns={pid_ns} pid={} start=1",
+            boot.trim(),
+            i32::MAX
+        )
+    };
+    for (pid_ns, code) in [("pid:[1]", kpo::exit::CLAIMED), (here.to_str().unwrap(), 0)] {
+        let run_id = format!("shared-{}", kpo::names::random_suffix(4));
+        let lease = foreign_lease(&run_id, &holder, secs(0), Some(record(pid_ns)));
+        rt.block_on(leases.create(&PostParams::default(), &lease))
+            .unwrap();
+        let mut cmd = kpo(config, &run_id, &dir.join("d"), &task, &[]);
+        cmd.env("HOSTNAME", "shared-host");
+        let out = output_within(cmd, Duration::from_secs(60));
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "holder in {pid_ns}: {said}");
+        rt.block_on(pods_and_clean_up(&pods, &leases, &run_id));
+    }
+}
+
+#[test]
+fn claims_are_judged_without_borrowing() {
+    let (_rt, _sim, dir, config) = crate::cli::sim_with_kubeconfig();
+    claims_judged_without_borrowing_on(&config, &config, "busybox", dir.path());
+}

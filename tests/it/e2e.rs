@@ -567,3 +567,14 @@ async fn e2e_the_etl_example_ends_with_its_main_container() {
     assert!(stopped < Duration::from_secs(20 + 10), "{stopped:?}");
     assert!(gone < Duration::from_secs(20 + 60), "{gone:?}");
 }
+
+#[test]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
+fn e2e_claims_are_judged_without_borrowing() {
+    let Some(path) = kubeconfig_or_skip() else {
+        return;
+    };
+    let admin = std::env::var("KPO_E2E_KUBECONFIG").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    crate::claims::claims_judged_without_borrowing_on(&path, &admin, &e2e_image(), dir.path());
+}

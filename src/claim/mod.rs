@@ -26,6 +26,10 @@ use tokio::time::Instant;
 
 use crate::exit;
 
+mod holder;
+
+use holder::Process;
+
 /// How long a claim lasts without renewal: how soon a new kpo can take over from a dead one.
 pub const TERM: Duration = Duration::from_secs(15);
 /// How often the holder renews, well inside the term.
@@ -34,6 +38,11 @@ const RENEW_EVERY: Duration = Duration::from_secs(5);
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// How long one renewal may take: a request into a silent network must not hold the next one.
 const REQUEST_LIMIT: Duration = Duration::from_secs(4);
+/// How far apart two machines' clocks may be for a claim to be judged by its holder's
+/// `renewTime` alone: one not renewed for its term plus this is free at once.
+pub const SKEW_ALLOWANCE: Duration = Duration::from_secs(60);
+/// How often a claim held by another is read while it is watched.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// How young the last renewal must be for this kpo to act on the pod: a margin inside the term
 /// for a request still on its way when the claim could expire.
 pub const ACT_WITHIN: Duration = Duration::from_secs(12);
@@ -183,64 +192,60 @@ pub struct Claim {
     renewing: tokio::task::JoinHandle<()>,
 }
 
-/// This machine's name, as claims give it.
-fn host() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown-host".into())
-}
-
-/// Who holds a claim: the machine, the process, and a random part for two kpo of one process.
-fn identity() -> String {
-    format!(
-        "{}/{}/{}",
-        host(),
-        std::process::id(),
-        crate::names::random_suffix(4)
-    )
-}
-
-/// Whether `holder` names a kpo process of this machine that no longer exists (killed): its
-/// claim need not be waited out.
-fn holder_is_dead_here(holder: &str) -> bool {
-    let mut parts = holder.rsplitn(3, '/');
-    let (_random, pid, host) = (parts.next(), parts.next(), parts.next());
-    let Some(pid) = pid.and_then(|p| p.parse::<i32>().ok()) else {
-        return false;
-    };
-    host == Some(self::host().as_str()) && pid != std::process::id() as i32 && !alive(pid)
-}
-
-#[cfg(unix)]
-fn alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
-    let found = unsafe { libc::kill(pid, 0) } == 0;
-    found || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
-}
-
-#[cfg(not(unix))]
-fn alive(_pid: i32) -> bool {
-    true
-}
-
 fn now() -> MicroTime {
     MicroTime(Timestamp::now())
 }
 
-/// Whether a claim is free to take: released, not renewed within its term, or held by a kpo of
-/// this machine that is gone.
-fn free(lease: &Lease, at: Timestamp) -> bool {
+/// Whether a claim is free to take at once: released, held by a kpo of this machine that is
+/// gone ([`holder`]), or not renewed for its term plus [`SKEW_ALLOWANCE`] by this machine's
+/// clock. A claim that only looks expired is watched for a term first (see [`take`]).
+fn free_at_once(lease: &Lease, at: Timestamp, me: Option<&Process>) -> bool {
     let spec = lease.spec.clone().unwrap_or_default();
-    match spec.holder_identity.as_deref() {
+    let holder = match spec.holder_identity.as_deref() {
         None | Some("") => return true,
-        Some(holder) if holder_is_dead_here(holder) => return true,
-        Some(_) => {}
-    }
+        Some(holder) => holder,
+    };
+    let record = lease
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(holder::PROCESS_ANNOTATION));
+    let gone = record
+        .and_then(|r| Process::of_record(r, holder))
+        .zip(me)
+        .is_some_and(|(process, me)| process.is_gone_for(me));
+    gone || not_renewed_within(&spec, at, SKEW_ALLOWANCE)
+}
+
+/// Whether the Lease was last renewed longer than its term plus `allowance` before `at` (by
+/// this machine's clock).
+fn not_renewed_within(spec: &LeaseSpec, at: Timestamp, allowance: Duration) -> bool {
     let term = jiff::SignedDuration::from_secs(spec.lease_duration_seconds.unwrap_or(0).into());
-    spec.renew_time.is_none_or(|renewed| renewed.0 + term < at)
+    let allowance = jiff::SignedDuration::try_from(allowance).unwrap_or_default();
+    spec.renew_time
+        .as_ref()
+        .is_none_or(|renewed| renewed.0 + term + allowance < at)
+}
+
+/// A Lease as this kpo watches it: the version it saw last, and since when it has seen no other.
+struct Watched {
+    version: Option<String>,
+    since: Instant,
+}
+
+impl Watched {
+    /// Notes `lease`, read just now; whether it changed since the last look.
+    fn note(watched: &mut Option<Watched>, lease: &Lease) -> bool {
+        let version = lease.metadata.resource_version.clone();
+        let changed = watched.as_ref().is_some_and(|w| w.version != version);
+        if watched.as_ref().is_none_or(|w| w.version != version) {
+            *watched = Some(Watched {
+                version,
+                since: Instant::now(),
+            });
+        }
+        changed
+    }
 }
 
 /// The Lease's name for a run.
@@ -249,7 +254,16 @@ pub fn lease_name(run_id: &str) -> String {
 }
 
 /// Claims run `run_id` in `namespace`. When another kpo holds it, waits until the claim is free
-/// (released or expired) if `wait`, else fails naming the holder.
+/// if `wait`, else fails naming the holder.
+///
+/// **When a claim is free.** Two machines' clocks may differ, so a claim is not judged expired by
+/// comparing its holder's `renewTime` with this machine's clock alone: it is free once this kpo
+/// has watched the Lease go unchanged for a whole term ([`TERM`]) on its own monotonic clock — the
+/// rule of client-go's leader election. Without `--wait`, a claim that looks expired by this
+/// clock is watched for that term (any renewal meanwhile: it is held, exit 75), and one that
+/// does not is held at once. Free at once: a released claim, one whose holder is a kpo of this
+/// machine that is gone ([`holder`]), and one not renewed for its term plus [`SKEW_ALLOWANCE`].
+/// A kpo that died elsewhere is so taken over 15 s after this kpo first looks, at worst.
 ///
 /// # Errors
 /// The claim is held by another kpo (and `wait` is false), or the cluster refuses or cannot be
@@ -262,7 +276,8 @@ pub async fn take(
 ) -> Result<Claim, ClaimError> {
     let api: Api<Lease> = Api::namespaced(client.clone(), namespace);
     let name = lease_name(run_id);
-    let me = identity();
+    let me = holder::name();
+    let process = Process::this();
     let unavailable = |source| ClaimError::Unavailable {
         run_id: run_id.to_owned(),
         namespace: namespace.to_owned(),
@@ -277,6 +292,10 @@ pub async fn take(
         lease_transitions: Some(transitions),
         ..Default::default()
     };
+    let annotations = process
+        .as_ref()
+        .map(|p| [(holder::PROCESS_ANNOTATION.to_owned(), p.record(&me))].into());
+    let mut watched = None;
     let held = loop {
         let attempt = match api.get_opt(&name).await.map_err(unavailable)? {
             None => {
@@ -284,33 +303,42 @@ pub async fn take(
                     metadata: ObjectMeta {
                         name: Some(name.clone()),
                         labels: Some([(crate::pod::LABEL_RUN_ID.to_owned(), run_id.to_owned())].into()),
+                        annotations: annotations.clone(),
                         ..Default::default()
                     },
                     spec: Some(spec(0)),
                 };
                 api.create(&PostParams::default(), &lease).await
             }
-            Some(mut lease) if free(&lease, Timestamp::now()) => {
-                let transitions = lease.spec.as_ref().and_then(|s| s.lease_transitions).unwrap_or(0);
-                lease.spec = Some(spec(transitions + 1));
-                api.replace(&name, &PostParams::default(), &lease).await
-            }
-            Some(lease) => {
-                let spec = lease.spec.unwrap_or_default();
-                let holder = spec.holder_identity.unwrap_or_default();
-                if !wait {
-                    return Err(ClaimError::Held {
-                        run_id: run_id.to_owned(),
-                        holder,
-                        renewed: spec
-                            .renew_time
-                            .map_or_else(|| "never".into(), |t| format!("at {}", t.0)),
-                    });
+            Some(mut lease) => {
+                let changed = Watched::note(&mut watched, &lease);
+                let quiet = watched.as_ref().is_some_and(|w| w.since.elapsed() >= TERM);
+                let spec_now = lease.spec.clone().unwrap_or_default();
+                if free_at_once(&lease, Timestamp::now(), process.as_ref()) || quiet {
+                    let transitions = spec_now.lease_transitions.unwrap_or(0);
+                    lease.spec = Some(spec(transitions + 1));
+                    lease.metadata.annotations = annotations.clone();
+                    api.replace(&name, &PostParams::default(), &lease).await
+                } else {
+                    let looks_expired = not_renewed_within(&spec_now, Timestamp::now(), Duration::ZERO);
+                    if !wait && (changed || !looks_expired) {
+                        return Err(ClaimError::Held {
+                            run_id: run_id.to_owned(),
+                            holder: spec_now.holder_identity.unwrap_or_default(),
+                            renewed: spec_now
+                                .renew_time
+                                .map_or_else(|| "never".into(), |t| format!("at {}", t.0)),
+                        });
+                    }
+                    if watched.as_ref().is_some_and(|w| w.since.elapsed().is_zero()) {
+                        tracing::info!(
+                            "run {run_id} is claimed; watching its claim for {}s",
+                            TERM.as_secs()
+                        );
+                    }
+                    tokio::time::sleep(WATCH_EVERY).await;
+                    continue;
                 }
-                tracing::info!("run {run_id} is claimed by {holder}; waiting");
-                // Until the claim could have expired; a release comes sooner to a re-read.
-                tokio::time::sleep(RENEW_EVERY.min(TERM)).await;
-                continue;
             }
         };
         match attempt {
@@ -523,20 +551,51 @@ mod tests {
     }
 
     #[test]
-    fn a_claim_is_free_once_released_or_expired() {
+    fn a_claim_is_free_at_once_only_when_released_or_long_expired() {
         let now = Timestamp::now();
-        assert!(!free(&lease(Some("a"), 1), now));
-        assert!(free(&lease(Some("a"), 16), now));
-        assert!(free(&lease(None, 1), now));
-        assert!(free(&lease(Some(""), 1), now));
-        // A kpo of this machine that is gone (a pid no process has) holds nothing.
-        let dead = format!("{}/{}/abcd", host(), i32::MAX);
-        assert!(free(&lease(Some(&dead), 1), now));
-        let alive_here = format!("{}/1/abcd", host());
-        assert!(!free(&lease(Some(&alive_here), 1), now));
-        assert!(!free(
-            &lease(Some(&format!("elsewhere/{}/abcd", i32::MAX)), 1),
-            now
+        let me = Process::this();
+        let free = |lease: &Lease| free_at_once(lease, now, me.as_ref());
+        assert!(!free(&lease(Some("a"), 1)));
+        // Looks expired, but the two clocks may differ: watched for a term, not taken at once.
+        assert!(!free(&lease(Some("a"), 16)));
+        assert!(!free(&lease(Some("a"), -600)), "renewed in this clock's future");
+        assert!(free(&lease(Some("a"), 15 + 61)));
+        assert!(free(&lease(None, 1)));
+        assert!(free(&lease(Some(""), 1)));
+    }
+
+    #[test]
+    fn a_gone_holder_is_judged_by_its_recorded_process() {
+        let now = Timestamp::now();
+        let me = Process::this().expect("a Linux /proc");
+        let with_record = |holder: &str, record: String| {
+            let mut l = lease(Some(holder), 1);
+            l.metadata.annotations = Some([(holder::PROCESS_ANNOTATION.to_owned(), record)].into());
+            l
+        };
+        // A gone process of this boot and PID namespace: free at once.
+        let gone = me.record("here/1/abcd").replace(
+            &format!("pid={} ", std::process::id()),
+            &format!("pid={} ", i32::MAX),
+        );
+        assert!(free_at_once(
+            &with_record("here/1/abcd", gone.clone()),
+            now,
+            Some(&me)
+        ));
+        // The same record under another holder's name (forged, or stale): not judged.
+        assert!(!free_at_once(&with_record("there/1/abcd", gone), now, Some(&me)));
+        // This very process: alive.
+        assert!(!free_at_once(
+            &with_record("here/1/abcd", me.record("here/1/abcd")),
+            now,
+            Some(&me)
+        ));
+        // No record (an older kpo, or a holder name alone): expiry decides.
+        assert!(!free_at_once(
+            &lease(Some(&format!("here/{}/abcd", i32::MAX)), 1),
+            now,
+            Some(&me)
         ));
     }
 }
