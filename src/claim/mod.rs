@@ -248,6 +248,15 @@ impl Watched {
     }
 }
 
+/// Who supervises the run whose claim `lease` is, by this machine's clock: its holder, unless the
+/// claim was released or has gone unrenewed for its term plus [`SKEW_ALLOWANCE`]. What `kpo gc`
+/// asks before it deletes a finished pod whose kpo may still be reading its log or result.
+pub fn supervisor(lease: &Lease, at: Timestamp) -> Option<String> {
+    let spec = lease.spec.as_ref()?;
+    let holder = spec.holder_identity.clone().filter(|h| !h.is_empty())?;
+    (!not_renewed_within(spec, at, SKEW_ALLOWANCE)).then_some(holder)
+}
+
 /// The Lease's name for a run.
 pub fn lease_name(run_id: &str) -> String {
     format!("kpo-run-{run_id}")

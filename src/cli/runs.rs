@@ -4,6 +4,7 @@
 use super::stdout::outln;
 use std::path::PathBuf;
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, LogParams};
 use kube::{Api, ResourceExt};
@@ -11,7 +12,7 @@ use kube::{Api, ResourceExt};
 use super::error::CliError;
 use crate::exit;
 use crate::journal::{Journal, JournalStore};
-use crate::pod::{ANNOTATION_ON_FINISH, LABEL_MANAGED_BY};
+use crate::pod::{ANNOTATION_ON_FINISH, LABEL_BATCH, LABEL_MANAGED_BY, LABEL_RUN_ID};
 use crate::reattach::{self, find_pod};
 use crate::task::OnFinish;
 use crate::vocabulary::MAIN_CONTAINER;
@@ -177,9 +178,12 @@ pub async fn delete(client: &kube::Client, journal: &Journal) -> Result<i32, Cli
 
 /// Does what the kpo of a dead run would have done, in `namespace`: deletes the finished pods
 /// their `on_finish` policy does not keep, and the pods whose active deadline has passed (their
-/// kpo is gone and the kubelet has not stopped them yet).
+/// kpo is gone and the kubelet has not stopped them yet). A pod whose run (or batch) is claimed
+/// is its supervisor's: a finished pod may still be having its log or result read.
 pub async fn gc(client: &kube::Client, namespace: &str, dry_run: bool) -> Result<i32, CliError> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let leases: Api<Lease> = Api::namespaced(client.clone(), namespace);
+    let mut claims: std::collections::BTreeMap<String, Option<Lease>> = Default::default();
     let pods = api
         .list(&ListParams::default().labels(&format!("{LABEL_MANAGED_BY}=kpo")))
         .await
@@ -195,6 +199,27 @@ pub async fn gc(client: &kube::Client, namespace: &str, dry_run: bool) -> Result
             continue;
         };
         let name = pod.name_any();
+        let labels = pod.labels();
+        let run = labels.get(LABEL_BATCH).or_else(|| labels.get(LABEL_RUN_ID));
+        let claim = match run.map(|r| crate::claim::lease_name(r)) {
+            Some(claim) if !claims.contains_key(&claim) => {
+                let lease = leases.get_opt(&claim).await.map_err(|source| CliError::Cluster {
+                    doing: format!("cannot read the claim {namespace}/{claim}"),
+                    source,
+                })?;
+                claims.entry(claim).or_insert(lease).as_ref()
+            }
+            Some(claim) => claims[&claim].as_ref(),
+            None => None,
+        };
+        if let Some(holder) = claim.and_then(|l| crate::claim::supervisor(l, now)) {
+            outln!(
+                "left {namespace}/{name} ({}, but its run is supervised by {})",
+                why.reason(),
+                crate::said::said(holder)
+            );
+            continue;
+        }
         if dry_run {
             outln!("would delete {namespace}/{name} ({})", why.reason());
             continue;

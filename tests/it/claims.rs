@@ -425,3 +425,55 @@ fn claims_are_judged_without_borrowing() {
     let (_rt, _sim, dir, config) = crate::cli::sim_with_kubeconfig();
     claims_judged_without_borrowing_on(&config, &config, "busybox", dir.path());
 }
+
+/// `kpo gc` while a run's kpo still reads its finished pod's log (3 MB served at 300 KB/s): the
+/// pod is its supervisor's — gc leaves it, saying so, and the run ends with every byte.
+#[test]
+fn gc_leaves_the_pods_of_a_supervised_run() {
+    let (rt, sim, dir, config) = crate::cli::sim_with_kubeconfig();
+    sim.faults().slow_log_streams(300_000);
+    sim.faults().slow_log_reads(300_000);
+    let task = crate::outages::task_file(
+        dir.path(),
+        "drained.toml",
+        "name = \"drained\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"long_line\": 3000000}'\n",
+    );
+    let run_id = "supervised";
+    let running = kpo(&config, run_id, &dir.path().join("a"), &task, &[])
+        .spawn()
+        .unwrap();
+    let pods: Api<Pod> = rt.block_on(async { Api::default_namespaced(sim.client()) });
+    let selector = format!("kpo.dev/run-id={run_id}");
+    rt.block_on(crate::harness::wait_until(
+        "the main container's exit",
+        || async {
+            let listed = pods.list(&ListParams::default().labels(&selector)).await;
+            listed
+                .map(|l| l.items.iter().any(kpo::status::finished))
+                .unwrap_or(false)
+        },
+    ));
+    let gc = crate::harness::kpo_command()
+        .args(["gc", "--kubeconfig", &config])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&gc.stdout);
+    assert!(gc.status.success(), "{}", String::from_utf8_lossy(&gc.stderr));
+    assert!(said.contains("but its run is supervised by"), "{said}");
+    let left = rt
+        .block_on(pods.list(&ListParams::default().labels(&selector)))
+        .unwrap()
+        .items;
+    assert!(
+        left.iter().all(|p| p.metadata.deletion_timestamp.is_none()),
+        "gc deleted it"
+    );
+    let out = running.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout.len(), 3_000_001, "the whole log");
+}
