@@ -68,6 +68,24 @@ pub async fn newest_pod(
     Ok(pods.into_iter().max_by_key(attempt_of))
 }
 
+/// The batch run `run_id` is a member of: `journal`'s word (this machine's journal), else its
+/// newest pod's `kpo.dev/batch` label; `None` for a run of its own.
+///
+/// # Errors
+/// The cluster cannot be asked.
+pub async fn batch_of(
+    client: &kube::Client,
+    namespace: &str,
+    run_id: &str,
+    journal: Option<String>,
+) -> Result<Option<String>, LostPod> {
+    if journal.is_some() {
+        return Ok(journal);
+    }
+    let newest = newest_pod(client, namespace, run_id).await?;
+    Ok(newest.and_then(|p| p.labels().get(crate::pod::LABEL_BATCH).cloned()))
+}
+
 /// The pods in `namespace` whose `label` is `id` (a run's, or a batch's).
 ///
 /// # Errors

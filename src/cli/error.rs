@@ -23,6 +23,13 @@ pub enum CliError {
     Run(#[from] RunTaskError),
     #[error(transparent)]
     Claim(#[from] Box<crate::claim::ClaimError>),
+    /// A member of a batch is claimed through its batch, and that claim could not be had.
+    #[error("run {run} is a member of batch {batch}, claimed through it: {claim}")]
+    Member {
+        run: String,
+        batch: String,
+        claim: Box<crate::claim::ClaimError>,
+    },
     #[error(transparent)]
     Lost(#[from] LostPod),
     /// `run --run-id` of an unfinished run whose pod cannot be followed again.
@@ -76,7 +83,7 @@ impl CliError {
             CliError::Plugin(e) => e.exit_code(),
             CliError::Connect(e) => e.exit_code(),
             CliError::Run(e) => e.exit_code(),
-            CliError::Claim(e) => e.exit_code(),
+            CliError::Claim(e) | CliError::Member { claim: e, .. } => e.exit_code(),
             CliError::Lost(e) | CliError::NotReattached(e) => e.exit_code(),
             CliError::Usage(_) => exit::USAGE,
             CliError::Input(_) | CliError::Write { .. } => exit::CONFIG,

@@ -597,10 +597,23 @@ async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
         if let Some(id) = &args.run_id {
             identity.run_id = id.clone();
         }
-        // One supervisor per run: claimed before anything is decided or done about it.
-        let claim = claim::take(&conn.client, &ns, &identity.run_id, args.wait)
+        // One supervisor per run: claimed before anything is decided or done about it — a
+        // member of a batch through its batch, whose kpo may be supervising it right now.
+        let batch = match &args.run_id {
+            Some(id) => reattach::batch_of(&conn.client, &ns, id, journal_batch(id)).await?,
+            None => None,
+        };
+        let claimed = batch.as_deref().unwrap_or(&identity.run_id);
+        let claim = claim::take(&conn.client, &ns, claimed, args.wait)
             .await
-            .map_err(Box::new)?;
+            .map_err(|e| match &batch {
+                Some(batch) => CliError::Member {
+                    run: identity.run_id.clone(),
+                    batch: batch.clone(),
+                    claim: Box::new(e),
+                },
+                None => CliError::Claim(Box::new(e)),
+            })?;
         Ok::<_, CliError>((task, log_file, plugins, conn, ns, identity, claim))
     };
     let (task, log_file, plugins, conn, ns, identity, claim) = signals.unless_interrupted(prelude).await??;
@@ -617,6 +630,11 @@ async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
     // Before `conn` goes: with it goes the simulated cluster the claim lives in.
     claim.release().await;
     result
+}
+
+/// The batch this machine's journal says run `run_id` belongs to.
+fn journal_batch(run_id: &str) -> Option<String> {
+    JournalStore::open_default().load(run_id).ok().flatten()?.batch
 }
 
 /// The `--log-file`, created before anything runs, so that a path that cannot be written fails

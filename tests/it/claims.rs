@@ -477,3 +477,53 @@ fn gc_leaves_the_pods_of_a_supervised_run() {
     );
     assert_eq!(out.stdout.len(), 3_000_001, "the whole log");
 }
+
+/// `kpo run --run-id <batch>-<task>` while the batch's kpo supervises that member: claimed
+/// through its batch, so it refuses (75, naming the batch) — never a second supervisor, never
+/// a second pod.
+#[test]
+fn a_live_batch_member_is_claimed_through_its_batch() {
+    let (rt, sim, dir, config) = crate::cli::sim_with_kubeconfig();
+    let tasks = dir.path().join("tasks");
+    std::fs::create_dir(&tasks).unwrap();
+    for name in ["a", "b"] {
+        let text = format!(
+            "name = \"{name}\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{{\"log_count\": 40, \"log_interval_ms\": 100}}'\n"
+        );
+        std::fs::write(tasks.join(format!("{name}.toml")), text).unwrap();
+    }
+    let batch = crate::harness::kpo_command()
+        .args(["run", "--kubeconfig", &config, "--run-id", "bat"])
+        .arg(&tasks)
+        .env("KPO_STATE_DIR", dir.path().join("first"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pods: Api<Pod> = rt.block_on(async { Api::default_namespaced(sim.client()) });
+    let member = ListParams::default().labels("kpo.dev/run-id=bat-a");
+    rt.block_on(crate::harness::wait_until("the member's pod", || async {
+        pods.list(&member).await.is_ok_and(|l| !l.items.is_empty())
+    }));
+    let out = kpo(
+        &config,
+        "bat-a",
+        &dir.path().join("second"),
+        &tasks.join("a.toml"),
+        &[],
+    )
+    .output()
+    .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(kpo::exit::CLAIMED), "{said}");
+    assert!(said.contains("member of batch bat"), "{said}");
+    let out = batch.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created = sim.record().created_per_run;
+    assert_eq!(created.get("bat-a"), Some(&1), "{created:?}");
+}
