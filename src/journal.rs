@@ -30,6 +30,10 @@ pub struct Journal {
     pub task: String,
     /// The task file, so that `kpo attach` can find the run's policy again.
     pub task_file: Option<PathBuf>,
+    /// The API server the run's pods are on: with the namespace and the run id, what names the
+    /// run (`None` in journals written before kpo recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     pub namespace: String,
     /// The pod of the current attempt, once created.
     pub pod: Option<String>,
@@ -40,6 +44,28 @@ pub struct Journal {
     /// The final report, once the run is over.
     pub report: Option<serde_json::Value>,
     pub exit_code: Option<i32>,
+}
+
+impl Journal {
+    /// The name its files go by (see [`stem`]).
+    fn stem(&self) -> String {
+        stem(self.cluster.as_deref(), &self.namespace, &self.run_id)
+    }
+}
+
+/// The name of a run's files: its id and, for a run that knows its cluster, a short key of the
+/// cluster and namespace — one run id against two clusters or namespaces is two runs, and two
+/// journals. Journals written before that are named by the run id alone, and still read.
+fn stem(cluster: Option<&str>, namespace: &str, run_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    match cluster {
+        None => run_id.to_owned(),
+        Some(cluster) => {
+            let hash = Sha256::digest(format!("{cluster}\n{namespace}").as_bytes());
+            let key: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
+            format!("{run_id}.{key}")
+        }
+    }
 }
 
 /// The folder of journals: `$KPO_STATE_DIR`, else the user's state folder (`~/.local/state/kpo`).
@@ -62,22 +88,42 @@ impl JournalStore {
         Self::new(base.join("runs"))
     }
 
-    fn path(&self, run_id: &str) -> PathBuf {
-        self.dir.join(format!("{run_id}.json"))
+    fn path(&self, stem: &str) -> PathBuf {
+        self.dir.join(format!("{stem}.json"))
     }
 
-    fn cursors_path(&self, run_id: &str) -> PathBuf {
-        self.dir.join(format!("{run_id}.cursors"))
+    fn cursors_path(&self, stem: &str) -> PathBuf {
+        self.dir.join(format!("{stem}.cursors"))
     }
 
-    /// The journal of `run_id`, if there is one, with the cursors appended since it was written.
-    pub fn load(&self, run_id: &str) -> std::io::Result<Option<Journal>> {
-        let mut journal: Journal = match std::fs::read(self.path(run_id)) {
+    /// The journal of run `run_id` in `namespace` of the cluster at `cluster` (its API server),
+    /// if there is one, with the cursors appended since it was written. A journal of that run id
+    /// in another namespace or cluster is another run's.
+    pub fn load(&self, cluster: &str, namespace: &str, run_id: &str) -> std::io::Result<Option<Journal>> {
+        if let Some(journal) = self.read(&stem(Some(cluster), namespace, run_id))? {
+            return Ok(Some(journal));
+        }
+        let legacy = self.read(run_id)?;
+        Ok(legacy.filter(|j| j.namespace == namespace && j.cluster.as_deref().is_none_or(|c| c == cluster)))
+    }
+
+    /// Every journal of run id `run_id`, in any namespace or cluster, oldest first.
+    pub fn find(&self, run_id: &str) -> std::io::Result<Vec<Journal>> {
+        let mut found = Vec::new();
+        for listed in self.list()?.into_iter().filter(|j| j.run_id == run_id) {
+            found.extend(self.read(&listed.stem())?);
+        }
+        Ok(found)
+    }
+
+    /// The journal in the files named `stem`, with the cursors appended since it was written.
+    fn read(&self, stem: &str) -> std::io::Result<Option<Journal>> {
+        let mut journal: Journal = match std::fs::read(self.path(stem)) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        let cursors = self.cursors_path(run_id);
+        let cursors = self.cursors_path(stem);
         let appended = match crate::private::open_no_follow(std::fs::OpenOptions::new().read(true), &cursors)
         {
             Ok(f) => std::io::BufReader::new(f),
@@ -124,18 +170,18 @@ impl JournalStore {
     /// (owner-only: it holds the run's result).
     pub fn save(&self, journal: &Journal) -> std::io::Result<()> {
         let bytes = serde_json::to_vec(journal).map_err(std::io::Error::other)?;
-        crate::private::write_atomically(&self.path(&journal.run_id), &bytes)
+        crate::private::write_atomically(&self.path(&journal.stem()), &bytes)
     }
 
     /// Opens the run's cursor record for appending, emptied: the journal just written holds
     /// everything it said.
-    fn restart_cursors(&self, run_id: &str) -> std::io::Result<std::fs::File> {
+    fn restart_cursors(&self, stem: &str) -> std::io::Result<std::fs::File> {
         crate::private::create_dir(&self.dir)?;
         let mut options = std::fs::OpenOptions::new();
         options.create(true).append(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = crate::private::open_no_follow(&mut options, &self.cursors_path(run_id))?;
+        let file = crate::private::open_no_follow(&mut options, &self.cursors_path(stem))?;
         file.set_len(0)?;
         Ok(file)
     }
@@ -184,7 +230,7 @@ impl Recording {
         let mut recorded = self.recorded();
         f(&mut recorded.journal);
         let saved = self.store.save(&recorded.journal);
-        let restarted = saved.and_then(|()| self.store.restart_cursors(&recorded.journal.run_id));
+        let restarted = saved.and_then(|()| self.store.restart_cursors(&recorded.journal.stem()));
         match restarted {
             Ok(file) => recorded.cursors = Some(file),
             Err(e) => tracing::warn!("cannot write the run journal: {e}"),
@@ -282,16 +328,46 @@ mod tests {
     fn saves_and_loads_atomically() {
         let dir = tempfile::tempdir().unwrap();
         let store = JournalStore::new(dir.path().join("runs"));
-        assert_eq!(store.load("r1").unwrap(), None);
+        assert_eq!(store.load("https://c", "", "r1").unwrap(), None);
         let journal = Journal {
             run_id: "r1".into(),
             pod: Some("p".into()),
             ..Default::default()
         };
         store.save(&journal).unwrap();
-        assert_eq!(store.load("r1").unwrap(), Some(journal));
+        assert_eq!(store.load("https://c", "", "r1").unwrap(), Some(journal));
         let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("runs")).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left");
+    }
+
+    /// One run id against two namespaces, or two clusters, is two runs with two journals; a
+    /// journal written before kpo recorded its cluster is still read, in its namespace only.
+    #[test]
+    fn a_run_is_its_cluster_namespace_and_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JournalStore::new(dir.path().join("runs"));
+        let journal = |cluster: Option<&str>, namespace: &str, pod: &str| Journal {
+            run_id: "nightly".into(),
+            cluster: cluster.map(String::from),
+            namespace: namespace.into(),
+            pod: Some(pod.into()),
+            ..Default::default()
+        };
+        let a = journal(Some("https://a"), "team-a", "pa");
+        let b = journal(Some("https://a"), "team-b", "pb");
+        let c = journal(Some("https://c"), "team-a", "pc");
+        for j in [&a, &b, &c] {
+            store.save(j).unwrap();
+        }
+        assert_eq!(store.load("https://a", "team-a", "nightly").unwrap(), Some(a));
+        assert_eq!(store.load("https://a", "team-b", "nightly").unwrap(), Some(b));
+        assert_eq!(store.load("https://c", "team-a", "nightly").unwrap(), Some(c));
+        assert_eq!(store.load("https://c", "team-b", "nightly").unwrap(), None);
+        assert_eq!(store.find("nightly").unwrap().len(), 3);
+        let old = journal(None, "team-z", "pz");
+        store.save(&old).unwrap();
+        assert_eq!(store.load("https://a", "team-z", "nightly").unwrap(), Some(old));
+        assert_eq!(store.load("https://a", "team-y", "nightly").unwrap(), None);
     }
 
     /// Delivers `body` (timestamped records) through a cursor, checkpointing each piece.
@@ -328,7 +404,7 @@ mod tests {
         deliver(&recording, &mut Cursor::default(), b"2026-01-01T00:00:01Z a\n");
         assert_eq!(std::fs::read(&precious).unwrap(), b"keep me");
         assert!(
-            store.load("r3").is_err(),
+            store.load("https://c", "", "r3").is_err(),
             "a journal whose cursors are a link is not read through it"
         );
     }
@@ -354,7 +430,7 @@ mod tests {
             b"2026-01-01T00:00:01Z a\n2026-01-01T00:00:02Z b\n",
         );
         let journal_file = std::fs::read(dir.path().join("runs/r2.json")).unwrap();
-        let loaded = store.load("r2").unwrap().unwrap();
+        let loaded = store.load("https://c", "", "r2").unwrap().unwrap();
         assert_eq!(
             loaded.cursors.get("base"),
             Some(&cursor),
@@ -372,7 +448,12 @@ mod tests {
             .unwrap();
         f.write_all(b"{\"uid\":\"u0\",\"container\":\"base\",\"cursor\":{\"last\":\"2027-01-01T00:00:00Z\",\"at_last\":1}}\n{\"uid\":\"u1\",\"cont").unwrap();
         assert_eq!(
-            store.load("r2").unwrap().unwrap().cursors.get("base"),
+            store
+                .load("https://c", "", "r2")
+                .unwrap()
+                .unwrap()
+                .cursors
+                .get("base"),
             Some(&cursor)
         );
         // Rewriting the journal folds the cursors in and empties the record.
@@ -384,7 +465,12 @@ mod tests {
             0
         );
         assert_eq!(
-            store.load("r2").unwrap().unwrap().cursors.get("base"),
+            store
+                .load("https://c", "", "r2")
+                .unwrap()
+                .unwrap()
+                .cursors
+                .get("base"),
             Some(&cursor)
         );
     }

@@ -120,6 +120,7 @@ pub fn task_run_id(batch_id: &str, name: &str) -> String {
 /// The cluster cannot be asked.
 pub async fn plan_members(
     client: &kube::Client,
+    cluster: &str,
     store: &JournalStore,
     batch_id: &str,
     tasks: &[(Task, String)],
@@ -141,9 +142,9 @@ pub async fn plan_members(
         }
     }
     let mut plans = Vec::with_capacity(tasks.len());
-    for (task, _) in tasks {
+    for (task, ns) in tasks {
         let run_id = task_run_id(batch_id, &task.name);
-        let earlier = store.load(&run_id).unwrap_or_else(|e| {
+        let earlier = store.load(cluster, ns, &run_id).unwrap_or_else(|e| {
             tracing::warn!("cannot read the journal of run {run_id}: {e}");
             None
         });

@@ -71,7 +71,7 @@ pub async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
         .collect();
     let store = JournalStore::open_default();
     let plans = match &args.run_id {
-        Some(_) => batch::plan_members(&conn.client, &store, &batch_id, &placed, args.rerun)
+        Some(_) => batch::plan_members(&conn.client, &conn.server, &store, &batch_id, &placed, args.rerun)
             .await
             .map_err(CliError::NotReattached)?,
         None => placed.iter().map(|_| (Start::New, None, None)).collect(),
@@ -110,6 +110,7 @@ pub async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
             batch: Some(batch_id.clone()),
             task: task.name.clone(),
             task_file: std::fs::canonicalize(&task.source).ok(),
+            cluster: Some(conn.server.clone()),
             namespace: ns.clone(),
             ..Default::default()
         });

@@ -373,7 +373,7 @@ async fn dispatch(command: Command, signals: Signals) -> Result<i32, CliError> {
 /// `kpo logs ID`: the log of a run, or of each run of a batch.
 async fn logs(run_id: String, follow: bool, cluster: ClusterArgs) -> Result<i32, CliError> {
     let (conn, ns) = connect_to_namespace(&cluster).await?;
-    for journal in run_or_batch(&conn.client, &ns, &run_id, follow).await? {
+    for journal in run_or_batch(&conn, &ns, &run_id, follow).await? {
         if journal.batch.is_some() && journal.run_id != run_id {
             eprintln!("kpo: ==> task {} (run {}) <==", journal.task, journal.run_id);
         }
@@ -385,7 +385,7 @@ async fn logs(run_id: String, follow: bool, cluster: ClusterArgs) -> Result<i32,
 /// `kpo delete ID`: the pod of a run, or of each run of a batch.
 async fn delete(run_id: String, cluster: ClusterArgs) -> Result<i32, CliError> {
     let (conn, ns) = connect_to_namespace(&cluster).await?;
-    for journal in run_or_batch(&conn.client, &ns, &run_id, false).await? {
+    for journal in run_or_batch(&conn, &ns, &run_id, false).await? {
         // A batch's finished tasks have no pod left: nothing to delete there.
         match runs::delete(&conn.client, &journal).await {
             Err(CliError::NotReattached(
@@ -600,7 +600,10 @@ async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
         // One supervisor per run: claimed before anything is decided or done about it — a
         // member of a batch through its batch, whose kpo may be supervising it right now.
         let batch = match &args.run_id {
-            Some(id) => reattach::batch_of(&conn.client, &ns, id, journal_batch(id)).await?,
+            Some(id) => {
+                let journal = journal_batch(&conn.server, &ns, id);
+                reattach::batch_of(&conn.client, &ns, id, journal).await?
+            }
             None => None,
         };
         let claimed = batch.as_deref().unwrap_or(&identity.run_id);
@@ -632,9 +635,13 @@ async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
     result
 }
 
-/// The batch this machine's journal says run `run_id` belongs to.
-fn journal_batch(run_id: &str) -> Option<String> {
-    JournalStore::open_default().load(run_id).ok().flatten()?.batch
+/// The batch this machine's journal says run `run_id` (on `cluster`, in `namespace`) belongs to.
+fn journal_batch(cluster: &str, namespace: &str, run_id: &str) -> Option<String> {
+    JournalStore::open_default()
+        .load(cluster, namespace, run_id)
+        .ok()
+        .flatten()?
+        .batch
 }
 
 /// The `--log-file`, created before anything runs, so that a path that cannot be written fails
@@ -668,7 +675,7 @@ async fn claimed(
     let store = JournalStore::open_default();
     let (earlier, found) = match &args.run_id {
         Some(id) => {
-            let earlier = store.load(id).unwrap_or_else(|e| {
+            let earlier = store.load(&conn.server, &ns, id).unwrap_or_else(|e| {
                 eprintln!("kpo: warning: cannot read the journal of run {id}: {e}");
                 None
             });
@@ -688,12 +695,14 @@ async fn claimed(
                 .task_file
                 .clone()
                 .or_else(|| std::fs::canonicalize(&args.tasks[0]).ok()),
+            cluster: Some(conn.server.clone()),
             ..journal
         },
         Plan::Start => Journal {
             run_id: identity.run_id.clone(),
             task: task.name.clone(),
             task_file: std::fs::canonicalize(&args.tasks[0]).ok(),
+            cluster: Some(conn.server.clone()),
             namespace: ns.clone(),
             ..Default::default()
         },
@@ -795,17 +804,18 @@ fn deliver(report: &RunReport, args: &RunArgs, progress: &Progress) {
 
 /// The run `id` names, or every run of the batch it names (`logs` and `delete` act on each).
 async fn run_or_batch(
-    client: &kube::Client,
+    conn: &Connection,
     ns: &str,
     id: &str,
     follow: bool,
 ) -> Result<Vec<crate::journal::Journal>, CliError> {
-    let not_a_run = match runs::locate(client, ns, id).await {
+    let client = &conn.client;
+    let not_a_run = match runs::locate(client, &conn.server, ns, id).await {
         Ok(journal) => return Ok(vec![journal]),
         Err(e @ CliError::Usage(_)) => e,
         Err(e) => return Err(e),
     };
-    let members = runs::batch(client, ns, id).await?;
+    let members = runs::batch(client, &conn.server, ns, id).await?;
     if members.is_empty() {
         return Err(not_a_run);
     }
@@ -833,7 +843,7 @@ async fn attach(
                 let Ok((conn, ns)) = connect_to_namespace(&cluster).await else {
                     return Err(not_a_run);
                 };
-                let members = runs::batch(&conn.client, &ns, &run_id).await?;
+                let members = runs::batch(&conn.client, &conn.server, &ns, &run_id).await?;
                 if members.is_empty() {
                     return Err(not_a_run);
                 }

@@ -45,30 +45,61 @@ pub fn list() -> Result<i32, CliError> {
     Ok(exit::SUCCESS)
 }
 
-/// This machine's journal of `run_id`, or why not.
+/// This machine's journal of `run_id`, or why not (none, or one in each of several namespaces
+/// or clusters: then which to pick is the user's to say).
 pub fn journal(run_id: &str) -> Result<Journal, CliError> {
+    let mut found = find(run_id)?;
+    match found.len() {
+        0 => Err(CliError::Usage(format!(
+            "this machine has no journal of run {run_id} (see `kpo list`); from any machine, `kpo run --run-id {run_id} TASK.toml` reattaches to it"
+        ))),
+        1 => Ok(found.remove(0)),
+        _ => {
+            let places: Vec<String> = found
+                .iter()
+                .map(|j| {
+                    format!(
+                        "namespace {} of {}",
+                        j.namespace,
+                        j.cluster.as_deref().unwrap_or("an unrecorded cluster")
+                    )
+                })
+                .collect();
+            Err(CliError::Usage(format!(
+                "run id {run_id} names runs in {}: say which with `kpo run --run-id {run_id} --namespace NS [--context CTX] TASK.toml`",
+                places.join(", ")
+            )))
+        }
+    }
+}
+
+/// This machine's journals of run id `run_id`, in any namespace or cluster, oldest first.
+fn find(run_id: &str) -> Result<Vec<Journal>, CliError> {
     JournalStore::open_default()
-        .load(run_id)
+        .find(run_id)
         .map_err(|source| CliError::State {
             doing: format!("cannot read the journal of run {run_id}"),
             source,
-        })?
-        .ok_or_else(|| {
-            CliError::Usage(format!(
-                "this machine has no journal of run {run_id} (see `kpo list`); from any machine, `kpo run --run-id {run_id} TASK.toml` reattaches to it"
-            ))
         })
 }
 
 /// The run `run_id` wherever it can be found: its newest pod in the cluster (the cluster wins),
-/// else this machine's journal. `namespace` is where to look when this machine has no journal.
-pub async fn locate(client: &kube::Client, namespace: &str, run_id: &str) -> Result<Journal, CliError> {
-    let local = JournalStore::open_default()
-        .load(run_id)
-        .map_err(|source| CliError::State {
-            doing: format!("cannot read the journal of run {run_id}"),
-            source,
-        })?;
+/// else this machine's journal of it on that cluster (`server`) — in `namespace` if there is one
+/// there, else the newest. `namespace` is where to look when this machine has no journal.
+pub async fn locate(
+    client: &kube::Client,
+    server: &str,
+    namespace: &str,
+    run_id: &str,
+) -> Result<Journal, CliError> {
+    let mut here: Vec<Journal> = find(run_id)?
+        .into_iter()
+        .filter(|j| j.cluster.as_deref().is_none_or(|c| c == server))
+        .collect();
+    let local = match here.iter().position(|j| j.namespace == namespace) {
+        Some(at) => Some(here.remove(at)),
+        None => here.pop(),
+    };
     let ns = local
         .as_ref()
         .map_or(namespace, |j| j.namespace.as_str())
@@ -86,7 +117,12 @@ pub async fn locate(client: &kube::Client, namespace: &str, run_id: &str) -> Res
 /// The runs of batch `batch_id`, wherever they can be found: the pods of the batch in
 /// `namespace` (the cluster wins), and this machine's journals of it. Empty when `batch_id` names
 /// no batch.
-pub async fn batch(client: &kube::Client, namespace: &str, batch_id: &str) -> Result<Vec<Journal>, CliError> {
+pub async fn batch(
+    client: &kube::Client,
+    server: &str,
+    namespace: &str,
+    batch_id: &str,
+) -> Result<Vec<Journal>, CliError> {
     let mut runs: std::collections::BTreeMap<String, Journal> = JournalStore::open_default()
         .list()
         .map_err(|source| CliError::State {
@@ -95,6 +131,7 @@ pub async fn batch(client: &kube::Client, namespace: &str, batch_id: &str) -> Re
         })?
         .into_iter()
         .filter(|j| j.batch.as_deref() == Some(batch_id))
+        .filter(|j| j.cluster.as_deref().is_none_or(|c| c == server))
         .map(|j| (j.run_id.clone(), j))
         .collect();
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);

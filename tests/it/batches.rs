@@ -380,8 +380,9 @@ fn a_batch_killed_and_started_again_runs_no_task_twice_and_repeats_no_line() {
         first.push(stdout.next().expect("kpo printed fewer lines").unwrap());
     }
     let journalled = |task: &str| {
-        let path = state.join("runs").join(format!("nightly-{task}.cursors"));
-        std::fs::read(path).map_or(0, |t| t.iter().filter(|b| **b == b'\n').count())
+        crate::harness::journal_file(&state, &format!("nightly-{task}"), "cursors")
+            .and_then(|path| std::fs::read(path).ok())
+            .map_or(0, |t| t.iter().filter(|b| **b == b'\n').count())
     };
     let started: Vec<String> = logs_by_task(first.join("\n").as_bytes()).into_keys().collect();
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -469,3 +469,21 @@ pub async fn running_pod(api: &Api<Pod>, selector: &str) -> Pod {
     })
     .await
 }
+
+/// The file of run `run_id`'s journal in the state folder `state` with extension `ext` (`json`
+/// or `cursors`): named by the run id and a key of its cluster and namespace. `None` until
+/// there is one.
+pub fn journal_file(state: &Path, run_id: &str, ext: &str) -> Option<std::path::PathBuf> {
+    let prefix = format!("{run_id}.");
+    let suffix = format!(".{ext}");
+    std::fs::read_dir(state.join("runs"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            name.starts_with(&prefix)
+                && name.ends_with(&suffix)
+                && !name[prefix.len()..name.len() - suffix.len()].contains('.')
+        })
+}

@@ -33,11 +33,9 @@ fn run(c: &Cluster, run_id: &str, task: &str) -> (Output, Value) {
         .arg(&path)
         .output()
         .expect("kpo runs");
-    let state = std::env::temp_dir().join(format!(
-        "kpo-tests-{}/state/runs/{run_id}.json",
-        std::process::id()
-    ));
-    let journal: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    let state = std::env::temp_dir().join(format!("kpo-tests-{}/state", std::process::id()));
+    let path = crate::harness::journal_file(&state, run_id, "json").expect("the run's journal");
+    let journal: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     (out, journal["report"].clone())
 }
 

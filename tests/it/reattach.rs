@@ -52,9 +52,9 @@ pub fn kpo_run(config: &str, run_id: &str, state: &Path, task: &Path, extra: &[&
 /// that was printed journaled, and a reattach must continue exactly where this kpo stopped.
 pub fn start_and_kill(mut cmd: Command, lines: usize, state: &Path, run_id: &str) -> Vec<String> {
     let journaled = || {
-        std::fs::read(state.join("runs").join(format!("{run_id}.cursors")))
-            .map(|t| t.iter().filter(|b| **b == b'\n').count())
-            .unwrap_or(0)
+        crate::harness::journal_file(state, run_id, "cursors")
+            .and_then(|path| std::fs::read(path).ok())
+            .map_or(0, |t| t.iter().filter(|b| **b == b'\n').count())
     };
     let mut child: Child = cmd.spawn().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -191,7 +191,7 @@ fn reattached(out: &std::process::Output, run_id: &str) -> Vec<String> {
 
 /// The run's pod UID as the journal in `state` recorded it.
 fn journaled_uid(state: &Path, run_id: &str) -> Option<String> {
-    let text = std::fs::read_to_string(state.join("runs").join(format!("{run_id}.json"))).ok()?;
+    let text = std::fs::read_to_string(crate::harness::journal_file(state, run_id, "json")?).ok()?;
     let journal: serde_json::Value = serde_json::from_str(&text).ok()?;
     journal["uid"].as_str().map(String::from)
 }
@@ -263,4 +263,45 @@ pub fn killed_and_started_elsewhere_on(config: &str, image: &str, run_id: &str, 
 fn a_kpo_on_another_machine_finds_the_run_in_the_cluster() {
     let (_rt, _sim, dir, config) = sim_with_kubeconfig();
     killed_and_started_elsewhere_on(&config, "busybox", "elsewhere-1", dir.path());
+}
+
+/// One run id in two namespaces, then against a second cluster, from one machine: three runs,
+/// three pods — never "reported as finished" from another run's journal.
+#[test]
+fn one_run_id_in_two_namespaces_or_clusters_is_two_runs() {
+    let (rt, sim, dir, config) = crate::cli::sim_with_kubeconfig();
+    let state = dir.path().join("state");
+    let task = crate::outages::task_file(
+        dir.path(),
+        "shared.toml",
+        "name = \"shared\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"logs\": [\"ran\"]}'\n",
+    );
+    rt.block_on(async {
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(sim.client());
+        let other = serde_json::from_value(serde_json::json!({"metadata": {"name": "other"}})).unwrap();
+        namespaces.create(&Default::default(), &other).await.unwrap();
+    });
+    for ns in ["default", "other"] {
+        let out = kpo_run(&config, "shared", &state, &task, &["--namespace", ns])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{said}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n", "in {ns}: {said}");
+    }
+    assert_eq!(sim.record().created_per_run.get("shared"), Some(&2));
+    let (_rt2, second, dir2, config2) = crate::cli::sim_with_kubeconfig();
+    let out = kpo_run(&config2, "shared", &state, &task, &[]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ran\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(second.record().created_per_run.get("shared"), Some(&1));
+    // And the first run, asked again where it ran, is reported from its own journal.
+    let out = kpo_run(&config, "shared", &state, &task, &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(sim.record().created_per_run.get("shared"), Some(&2), "rerun");
+    drop(dir2);
 }
