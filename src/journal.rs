@@ -409,6 +409,12 @@ mod tests {
         );
     }
 
+    /// The base container's cursor in run r2's journal as it loads.
+    fn loaded_cursor(store: &JournalStore) -> Option<Cursor> {
+        let journal = store.load("https://c", "", "r2").unwrap()?;
+        journal.cursors.get("base").cloned()
+    }
+
     #[test]
     fn cursors_are_appended_and_the_furthest_one_wins() {
         struct Nothing;
@@ -447,15 +453,7 @@ mod tests {
             .open(dir.path().join("runs/r2.cursors"))
             .unwrap();
         f.write_all(b"{\"uid\":\"u0\",\"container\":\"base\",\"cursor\":{\"last\":\"2027-01-01T00:00:00Z\",\"at_last\":1}}\n{\"uid\":\"u1\",\"cont").unwrap();
-        assert_eq!(
-            store
-                .load("https://c", "", "r2")
-                .unwrap()
-                .unwrap()
-                .cursors
-                .get("base"),
-            Some(&cursor)
-        );
+        assert_eq!(loaded_cursor(&store), Some(cursor.clone()));
         // Rewriting the journal folds the cursors in and empties the record.
         recording.update(|_| {});
         assert_eq!(
@@ -464,14 +462,6 @@ mod tests {
                 .len(),
             0
         );
-        assert_eq!(
-            store
-                .load("https://c", "", "r2")
-                .unwrap()
-                .unwrap()
-                .cursors
-                .get("base"),
-            Some(&cursor)
-        );
+        assert_eq!(loaded_cursor(&store), Some(cursor.clone()));
     }
 }
