@@ -287,3 +287,85 @@ fn a_closed_stdout_ends_the_output_quietly() {
         assert!(out.stderr.is_empty(), "{args:?}: {}", text(&out.stderr));
     }
 }
+
+/// A batch of the `hello` and `failing` examples, as the two tasks of a folder.
+fn a_batch_folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["hello.toml", "failing.toml"] {
+        std::fs::copy(example(name), dir.path().join(name)).unwrap();
+    }
+    dir
+}
+
+/// Text whose durations (`1.9s`) and generated names (a pod's suffix, the batch id) change from
+/// run to run, with those made fixed and runs of spaces made one (a longer duration realigns a
+/// table).
+fn steady(text: &str) -> String {
+    let word = |w: &str| -> String {
+        let number = w.strip_suffix('s').unwrap_or("x");
+        if number.contains('.') && number.chars().all(|c| c.is_ascii_digit() || c == '.') {
+            return "[duration]".into();
+        }
+        match w.rsplit_once('-') {
+            Some((task, suffix)) if ["hello", "failing"].contains(&task) && suffix.len() == 5 => {
+                format!("{task}-[suffix]")
+            }
+            _ => w.to_owned(),
+        }
+    };
+    let indented = |line: &str| line.len() - line.trim_start().len();
+    text.lines()
+        .map(|line| {
+            let words: Vec<String> = line.split_whitespace().map(word).collect();
+            format!("{}{}", " ".repeat(indented(line)), words.join(" "))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The batch summary people read: its table and closing line.
+#[test]
+fn a_batch_summary_snapshot() {
+    let dir = a_batch_folder();
+    let out = run(&["run", "--sim", dir.path().to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(kpo::exit::BATCH_FAILED),
+        "{}",
+        text(&out.stderr)
+    );
+    let stderr = text(&out.stderr);
+    let table = &stderr[stderr.find("TASK ").expect("a summary table")..];
+    let batch = table
+        .rsplit_once("kpo: batch ")
+        .unwrap()
+        .1
+        .split(':')
+        .next()
+        .unwrap();
+    insta::assert_snapshot!("batch_summary", steady(&table.replace(batch, "[batch]")));
+}
+
+/// The batch's JSON document, after one per run.
+#[test]
+fn a_batch_report_snapshot() {
+    let dir = a_batch_folder();
+    let out = run(&["run", "--sim", "--output", "json", dir.path().to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(kpo::exit::BATCH_FAILED),
+        "{}",
+        text(&out.stderr)
+    );
+    let stdout = text(&out.stdout);
+    let documents: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let kinds: Vec<&str> = documents.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["run", "run", "batch"]);
+    let mut batch = documents[2].clone();
+    for task in batch["tasks"].as_array_mut().unwrap() {
+        task["seconds"] = Value::String("[seconds]".into());
+    }
+    batch["batch_id"] = Value::String("[batch_id]".into());
+    let text = serde_json::to_string_pretty(&stable(batch)).unwrap();
+    insta::assert_snapshot!("batch_report", text);
+}
