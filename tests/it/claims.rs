@@ -158,39 +158,42 @@ fn one_supervisor_per_run() {
     claims_on(&config, &config, "busybox", dir.path());
 }
 
+/// `kpo run` of a task whose one line of `bytes` a loaded kubelet serves at 300 KB/s, once its
+/// pod has finished: kpo is still reading the log. The running kpo, the pods, the run's selector.
+fn draining(
+    rt: &tokio::runtime::Runtime,
+    sim: &kpo::sim::SimCluster,
+    dir: &Path,
+    config: &str,
+    run_id: &str,
+    bytes: usize,
+) -> (std::process::Child, Api<Pod>, String) {
+    sim.faults().slow_log_streams(300_000);
+    sim.faults().slow_log_reads(300_000);
+    let text = format!(
+        "name = \"drained\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{{\"long_line\": {bytes}}}'\n"
+    );
+    let task = crate::outages::task_file(dir, "drained.toml", &text);
+    let running = kpo(config, run_id, &dir.join("a"), &task, &[]).spawn().unwrap();
+    let pods: Api<Pod> = rt.block_on(async { Api::default_namespaced(sim.client()) });
+    let selector = format!("kpo.dev/run-id={run_id}");
+    rt.block_on(crate::harness::wait_until("the pod to finish", || async {
+        let listed = pods.list(&ListParams::default().labels(&selector)).await;
+        listed.is_ok_and(|l| l.items.iter().any(kpo::status::finished))
+    }));
+    (running, pods, selector)
+}
+
 /// A claim taken over while kpo reads a finished container's log to its end (5 MB, served at
 /// 300 KB/s by a loaded kubelet) ends the run at once with 75, and the pod — which kpo would
 /// have deleted next — stays for its new holder.
 #[test]
 fn a_claim_lost_mid_drain_never_deletes_the_pod() {
     let (rt, sim, dir, config) = crate::cli::sim_with_kubeconfig();
-    sim.faults().slow_log_streams(300_000);
-    sim.faults().slow_log_reads(300_000);
-    let task = dir.path().join("drained.toml");
-    std::fs::write(
-        &task,
-        "name = \"drained\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"long_line\": 5000000}'\n",
-    )
-    .unwrap();
     let run_id = "drained";
-    let running = kpo(&config, run_id, &dir.path().join("a"), &task, &[])
-        .spawn()
-        .unwrap();
-    let (pods, leases): (Api<Pod>, Api<Lease>) = rt.block_on(async {
-        (
-            Api::default_namespaced(sim.client()),
-            Api::default_namespaced(sim.client()),
-        )
-    });
-    let selector = format!("kpo.dev/run-id={run_id}");
+    let (running, pods, selector) = draining(&rt, &sim, dir.path(), &config, run_id, 5_000_000);
+    let leases: Api<Lease> = rt.block_on(async { Api::default_namespaced(sim.client()) });
     rt.block_on(async {
-        crate::harness::wait_until("the main container's exit", || async {
-            let listed = pods.list(&ListParams::default().labels(&selector)).await;
-            listed
-                .map(|l| l.items.iter().any(|p| kpo::status::terminated(p, "base")))
-                .unwrap_or(false)
-        })
-        .await;
         let name = kpo::claim::lease_name(run_id);
         let mut lease = leases.get(&name).await.unwrap();
         lease.spec.as_mut().unwrap().holder_identity = Some("someone-else".into());
@@ -431,28 +434,7 @@ fn claims_are_judged_without_borrowing() {
 #[test]
 fn gc_leaves_the_pods_of_a_supervised_run() {
     let (rt, sim, dir, config) = crate::cli::sim_with_kubeconfig();
-    sim.faults().slow_log_streams(300_000);
-    sim.faults().slow_log_reads(300_000);
-    let task = crate::outages::task_file(
-        dir.path(),
-        "drained.toml",
-        "name = \"drained\"\nimage = \"busybox\"\n[annotations]\n\"container.sim.kpo.dev/base\" = '{\"long_line\": 3000000}'\n",
-    );
-    let run_id = "supervised";
-    let running = kpo(&config, run_id, &dir.path().join("a"), &task, &[])
-        .spawn()
-        .unwrap();
-    let pods: Api<Pod> = rt.block_on(async { Api::default_namespaced(sim.client()) });
-    let selector = format!("kpo.dev/run-id={run_id}");
-    rt.block_on(crate::harness::wait_until(
-        "the main container's exit",
-        || async {
-            let listed = pods.list(&ListParams::default().labels(&selector)).await;
-            listed
-                .map(|l| l.items.iter().any(kpo::status::finished))
-                .unwrap_or(false)
-        },
-    ));
+    let (running, pods, selector) = draining(&rt, &sim, dir.path(), &config, "supervised", 3_000_000);
     let gc = crate::harness::kpo_command()
         .args(["gc", "--kubeconfig", &config])
         .output()
