@@ -24,6 +24,9 @@ pub const LABEL_BATCH: &str = "kpo.dev/batch";
 pub const LABEL_ATTEMPT: &str = "kpo.dev/attempt";
 /// Annotation carrying the task's `on_finish`, so `kpo gc` applies it when the run's kpo is gone.
 pub const ANNOTATION_ON_FINISH: &str = "kpo.dev/on-finish";
+/// Annotation carrying the namespace of a batch member's batch — where its claim, and so its
+/// record of the member's pods, lives — when the member runs in another.
+pub const ANNOTATION_BATCH_NAMESPACE: &str = "kpo.dev/batch-namespace";
 /// Standard label marking objects kpo manages.
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 
@@ -36,6 +39,8 @@ pub struct RunIdentity {
     pub attempt: u32,
     /// The batch the run is part of, if any.
     pub batch: Option<String>,
+    /// The namespace the batch is claimed in, if any.
+    pub batch_namespace: Option<String>,
 }
 
 impl RunIdentity {
@@ -50,6 +55,7 @@ impl RunIdentity {
             pod_name: format!("{}-{suffix}", pod_name_stem(task_name)),
             attempt: 1,
             batch: None,
+            batch_namespace: None,
         }
     }
 
@@ -61,6 +67,7 @@ impl RunIdentity {
             pod_name: format!("{}-{suffix}", pod_name_stem(task_name)),
             attempt: self.attempt + 1,
             batch: self.batch.clone(),
+            batch_namespace: self.batch_namespace.clone(),
         }
     }
 }
@@ -140,10 +147,14 @@ pub fn build(task: &Task, identity: &RunIdentity, namespace: &str) -> Pod {
         labels.insert(LABEL_BATCH.to_owned(), batch.clone());
     }
     labels.insert(LABEL_MANAGED_BY.to_owned(), "kpo".to_owned());
-    pod.metadata.annotations.get_or_insert_with(BTreeMap::new).insert(
+    let annotations = pod.metadata.annotations.get_or_insert_with(BTreeMap::new);
+    annotations.insert(
         ANNOTATION_ON_FINISH.to_owned(),
         task.run.on_finish.name().to_owned(),
     );
+    if let Some(home) = identity.batch_namespace.as_ref().filter(|h| *h != namespace) {
+        annotations.insert(ANNOTATION_BATCH_NAMESPACE.to_owned(), home.clone());
+    }
     let spec = pod.spec.get_or_insert_with(Default::default);
     spec.restart_policy = Some("Never".to_owned());
     if let Some(result) = &task.run.result {

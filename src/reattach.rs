@@ -1,15 +1,18 @@
 //! Picking a run up again from what is known of it — this machine's journal and, above all, the
-//! cluster, where the run's pods carry its id: report a finished run, follow an unfinished one's
-//! pod again (matched by UID, never by name alone), or start it afresh. One decision, used by
+//! cluster, where the run's pods carry its id and its Lease records which of them are its own:
+//! report a finished run, follow an unfinished one's pod again (matched by UID, never by name
+//! alone), or start it afresh. One decision, used by
 //! `run --run-id`, `attach`, `logs` and `delete` alike, on any machine.
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 
+use crate::claim::record::Record;
 use crate::exit;
 use crate::journal::Journal;
-use crate::pod::{LABEL_ATTEMPT, LABEL_RUN_ID, LABEL_TASK};
+use crate::pod::{LABEL_ATTEMPT, LABEL_BATCH, LABEL_RUN_ID, LABEL_TASK};
 
 /// What to do with a run id, given what is known of it.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,21 +58,120 @@ pub fn plan(earlier: Option<Journal>, found: Option<&Pod>, rerun: bool) -> (Plan
     }
 }
 
-/// The run's newest pod in `namespace` (the highest attempt), found by its run-id label.
+/// The pods that carry a run's (or a batch's) labels, sorted by whether they are its own.
+#[derive(Debug, Default)]
+pub struct Labelled {
+    /// Recorded in the Lease of their run (their batch's, for a member), or named by UID in
+    /// this machine's journal.
+    pub own: Vec<Pod>,
+    /// The rest: whoever made them, it was not the run's supervisor. Left alone.
+    pub unrecorded: Vec<Pod>,
+}
+
+impl Labelled {
+    /// The run's newest pod (the highest attempt).
+    pub fn newest(&self) -> Option<&Pod> {
+        self.own.iter().max_by_key(|p| attempt_of(p))
+    }
+
+    /// What to tell the user of each pod that claims the run without being its own.
+    pub fn notices(&self) -> Vec<String> {
+        self.unrecorded.iter().map(unrecorded_notice).collect()
+    }
+}
+
+/// Why `pod` is left alone.
+pub fn unrecorded_notice(pod: &Pod) -> String {
+    format!(
+        "pod {}/{} carries the labels of run {}, but the run does not record it as its own: left alone",
+        pod.namespace().unwrap_or_default(),
+        pod.name_any(),
+        crate::said::said(pod.labels().get(LABEL_RUN_ID).cloned().unwrap_or_default())
+    )
+}
+
+/// The pods of run `run_id` in `namespace`, found by its run-id label and sorted by its record
+/// (see [`crate::claim::record`]); `known` are UIDs this machine's journal names.
 ///
 /// # Errors
 /// The cluster cannot be asked.
-pub async fn newest_pod(
+pub async fn run_pods(
     client: &kube::Client,
     namespace: &str,
     run_id: &str,
-) -> Result<Option<Pod>, LostPod> {
+    known: Option<&str>,
+) -> Result<Labelled, LostPod> {
     let pods = labelled(client, namespace, LABEL_RUN_ID, run_id).await?;
-    Ok(pods.into_iter().max_by_key(attempt_of))
+    recognise(client, pods, known.into_iter().collect()).await
 }
 
-/// The batch run `run_id` is a member of: `journal`'s word (this machine's journal), else its
-/// newest pod's `kpo.dev/batch` label; `None` for a run of its own.
+/// Sorts `pods` into their runs' own and the rest, reading the record of each run (of each
+/// batch, for members) once.
+///
+/// # Errors
+/// The cluster cannot be asked.
+pub async fn recognise(client: &kube::Client, pods: Vec<Pod>, known: Vec<&str>) -> Result<Labelled, LostPod> {
+    let mut records: std::collections::HashMap<(String, String), Record> = Default::default();
+    let mut sorted = Labelled::default();
+    for pod in pods {
+        if pod.uid().is_some_and(|uid| known.contains(&uid.as_str())) {
+            sorted.own.push(pod);
+            continue;
+        }
+        let Some((namespace, claim)) = claimed_in(&pod) else {
+            sorted.unrecorded.push(pod);
+            continue;
+        };
+        let key = (namespace, claim);
+        if !records.contains_key(&key) {
+            let record = record_of(client, &key.0, &key.1).await?;
+            records.insert(key.clone(), record);
+        }
+        if records[&key].holds(&pod) {
+            sorted.own.push(pod);
+        } else {
+            sorted.unrecorded.push(pod);
+        }
+    }
+    Ok(sorted)
+}
+
+/// Where the record of `pod` is kept, if its labels name a run: the namespace and id of its
+/// claim — its batch's for a member.
+fn claimed_in(pod: &Pod) -> Option<(String, String)> {
+    let labels = pod.labels();
+    let namespace = pod.namespace().unwrap_or_default();
+    match labels.get(LABEL_BATCH) {
+        Some(batch) => {
+            let home = pod
+                .annotations()
+                .get(crate::pod::ANNOTATION_BATCH_NAMESPACE)
+                .cloned()
+                .unwrap_or(namespace);
+            Some((home, batch.clone()))
+        }
+        None => Some((namespace, labels.get(LABEL_RUN_ID)?.clone())),
+    }
+}
+
+/// The record of the run (or batch) `id` claimed in `namespace`: empty when it has no Lease.
+///
+/// # Errors
+/// The cluster cannot be asked.
+pub async fn record_of(client: &kube::Client, namespace: &str, id: &str) -> Result<Record, LostPod> {
+    let api: Api<Lease> = Api::namespaced(client.clone(), namespace);
+    match api.get_opt(&crate::claim::lease_name(id)).await {
+        Ok(lease) => Ok(lease.as_ref().map(Record::of).unwrap_or_default()),
+        Err(source) => Err(LostPod::Unreachable {
+            run_id: id.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// The batch run `run_id` (in `namespace`) is a member of, as the namespace and id of the
+/// batch's claim: `journal`'s word (this machine's journal names the batch), else the labels of
+/// its newest pod that the batch records; `None` for a run of its own.
 ///
 /// # Errors
 /// The cluster cannot be asked.
@@ -78,12 +180,15 @@ pub async fn batch_of(
     namespace: &str,
     run_id: &str,
     journal: Option<String>,
-) -> Result<Option<String>, LostPod> {
-    if journal.is_some() {
-        return Ok(journal);
+) -> Result<Option<(String, String)>, LostPod> {
+    if let Some(batch) = journal {
+        return Ok(Some((namespace.to_owned(), batch)));
     }
-    let newest = newest_pod(client, namespace, run_id).await?;
-    Ok(newest.and_then(|p| p.labels().get(crate::pod::LABEL_BATCH).cloned()))
+    let pods = run_pods(client, namespace, run_id, None).await?;
+    Ok(pods
+        .newest()
+        .filter(|p| p.labels().contains_key(LABEL_BATCH))
+        .and_then(claimed_in))
 }
 
 /// The pods in `namespace` whose `label` is `id` (a run's, or a batch's).
@@ -144,6 +249,15 @@ pub enum LostPod {
         namespace: String,
         pod: String,
     },
+    /// Only pods the run does not record carry its labels.
+    #[error(
+        "no pod of run {run_id} is its own: pod {namespace}/{pod} carries its labels, but the run does not record it (its Lease or this machine's journal): left alone"
+    )]
+    Unrecorded {
+        run_id: String,
+        namespace: String,
+        pod: String,
+    },
     /// The run ended before it had a pod: a plugin refused it, or it was interrupted.
     #[error(
         "run {run_id} never had a pod: a plugin refused it or it was interrupted before one was created (`kpo list` shows how it ended)"
@@ -161,7 +275,10 @@ impl LostPod {
     /// A run whose pod is gone has failed; a cluster that cannot be asked is unavailable.
     pub fn exit_code(&self) -> i32 {
         match self {
-            LostPod::Replaced { .. } | LostPod::Gone { .. } | LostPod::NeverCreated { .. } => exit::FAILED,
+            LostPod::Replaced { .. }
+            | LostPod::Gone { .. }
+            | LostPod::NeverCreated { .. }
+            | LostPod::Unrecorded { .. } => exit::FAILED,
             LostPod::Unreachable { .. } => exit::CLUSTER_UNAVAILABLE,
         }
     }

@@ -128,17 +128,25 @@ pub async fn plan_members(
 ) -> Result<Vec<(Start, Option<Journal>, Option<String>)>, LostPod> {
     let mut pods: HashMap<String, Pod> = HashMap::new();
     let namespaces: std::collections::BTreeSet<&String> = tasks.iter().map(|(_, ns)| ns).collect();
+    let mut labelled = Vec::new();
     for ns in namespaces {
-        for pod in reattach::labelled(client, ns, LABEL_BATCH, batch_id).await? {
-            let Some(run_id) = pod.labels().get(LABEL_RUN_ID).cloned() else {
-                continue;
-            };
-            let newer = pods
-                .get(&run_id)
-                .is_none_or(|known| reattach::attempt_of(&pod) > reattach::attempt_of(known));
-            if newer {
-                pods.insert(run_id, pod);
-            }
+        labelled.extend(reattach::labelled(client, ns, LABEL_BATCH, batch_id).await?);
+    }
+    // This machine's journals recognise their pods by UID (`reattach::plan`); the rest must be
+    // in the batch's record.
+    let recognised = reattach::recognise(client, labelled, Vec::new()).await?;
+    for notice in recognised.notices() {
+        tracing::warn!("{notice}");
+    }
+    for pod in recognised.own {
+        let Some(run_id) = pod.labels().get(LABEL_RUN_ID).cloned() else {
+            continue;
+        };
+        let newer = pods
+            .get(&run_id)
+            .is_none_or(|known| reattach::attempt_of(&pod) > reattach::attempt_of(known));
+        if newer {
+            pods.insert(run_id, pod);
         }
     }
     let mut plans = Vec::with_capacity(tasks.len());

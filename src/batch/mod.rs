@@ -89,7 +89,7 @@ pub async fn run(
     mut interrupts: impl Stream<Item = Interrupt> + Unpin + Send + 'static,
 ) -> Finished {
     let watches = watches(&client, batch_id, &members);
-    let sweep = Sweep::of(&client, &warrant, batch_id, &members);
+    let sweep = Sweep::of(&client, &warrant, &members);
     let (tx, _) = broadcast::channel::<Interrupt>(16);
     let interrupted = Arc::new(AtomicBool::new(false));
     let relay = {
@@ -175,19 +175,22 @@ pub async fn run(
     }
 }
 
-/// The label-selected deletion of a stopped batch's pods: one request per namespace, so that
-/// a thousand pods start stopping together rather than one delete at a time through the rate
-/// limit. Namespaces where a task keeps its pod (`on_finish = "keep"`) are left to the runs.
+/// The deletion of a stopped batch's pods all at once, so that a thousand pods start stopping
+/// together rather than one after another as their runs get to it: the pods the batch's record
+/// holds (never a pod that only carries its label), each by UID. Namespaces where a task keeps
+/// its pod (`on_finish = "keep"`) are left to the runs.
 #[derive(Clone)]
 struct Sweep {
     client: kube::Client,
     warrant: Warrant,
-    selector: String,
     namespaces: Vec<String>,
 }
 
+/// How many deletes of a sweep are in flight at once.
+const SWEEP_AT_ONCE: usize = 32;
+
 impl Sweep {
-    fn of(client: &kube::Client, warrant: &Warrant, batch_id: &str, members: &[Member]) -> Self {
+    fn of(client: &kube::Client, warrant: &Warrant, members: &[Member]) -> Self {
         let keeps: std::collections::BTreeSet<&str> = members
             .iter()
             .filter(|m| m.task.run.on_finish == crate::task::OnFinish::Keep)
@@ -203,24 +206,39 @@ impl Sweep {
         Self {
             client: client.clone(),
             warrant: warrant.clone(),
-            selector: format!("{LABEL_BATCH}={batch_id}"),
             namespaces,
         }
     }
 
     async fn run(self) {
-        for ns in &self.namespaces {
-            if let Err(lost) = self.warrant.may_act().await {
-                tracing::debug!("not deleting the batch's pods: {lost}");
-                return;
-            }
-            let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
-            let params = kube::api::ListParams::default().labels(&self.selector);
-            if let Err(e) = api.delete_collection(&Default::default(), &params).await {
-                // Each run deletes its own pod anyway: this only makes them stop together.
-                tracing::debug!("deleting the batch's pods in {ns} at once failed: {e}");
-            }
+        if let Err(lost) = self.warrant.may_act().await {
+            tracing::debug!("not deleting the batch's pods: {lost}");
+            return;
         }
+        let record = self.warrant.recorded().unwrap_or_default();
+        let pods = record
+            .entries()
+            .iter()
+            .filter(|e| self.namespaces.contains(&e.namespace))
+            .filter_map(|e| Some((e.namespace.clone(), e.name.clone(), e.uid.clone()?)));
+        futures::stream::iter(pods)
+            .for_each_concurrent(SWEEP_AT_ONCE, |(ns, name, uid)| {
+                let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+                async move {
+                    let params = kube::api::DeleteParams {
+                        preconditions: Some(kube::api::Preconditions {
+                            uid: Some(uid),
+                            resource_version: None,
+                        }),
+                        ..Default::default()
+                    };
+                    // Each run deletes its own pod anyway: this only makes them stop together.
+                    if let Err(e) = api.delete(&name, &params).await {
+                        tracing::debug!("deleting {ns}/{name} with the batch failed: {e}");
+                    }
+                }
+            })
+            .await;
     }
 }
 

@@ -21,14 +21,16 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::Api;
 use kube::api::{DeleteParams, PostParams, Preconditions};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::exit;
 
 mod holder;
+pub mod record;
 
 use holder::Process;
+use record::{Entry, Record};
 
 /// How long a claim lasts without renewal: how soon a new kpo can take over from a dead one.
 pub const TERM: Duration = Duration::from_secs(15);
@@ -70,9 +72,28 @@ pub enum Standing {
 pub struct Lost(pub String);
 
 /// This kpo's right to act on a run's pod, as its claim stands: every create and delete asks
-/// it first ([`Warrant::may_act`]).
+/// it first ([`Warrant::may_act`]); and the pen that records the run's pods in its Lease
+/// ([`record`]).
 #[derive(Debug, Clone)]
-pub struct Warrant(Option<watch::Receiver<Standing>>);
+pub struct Warrant(Option<Held>);
+
+/// What a warrant of a claimed run sees of its claim, and how it asks for a record.
+#[derive(Debug, Clone)]
+struct Held {
+    standing: watch::Receiver<Standing>,
+    written: watch::Receiver<Lease>,
+    asks: mpsc::UnboundedSender<Ask>,
+}
+
+/// What the renewer of a claim, the Lease's only writer, is asked to do besides renewing.
+enum Ask {
+    /// Record a pod; the answer, if wanted, once the record is written.
+    Record(Entry, Option<oneshot::Sender<Result<(), Lost>>>),
+    /// Forget a pod seen gone, with the next write.
+    Forget { namespace: String, name: String },
+    /// Give the run up.
+    Release(oneshot::Sender<()>),
+}
 
 impl Warrant {
     /// The right of a run nobody claimed (the library used on its own, tests): always held.
@@ -86,7 +107,7 @@ impl Warrant {
             || Standing::Held {
                 renewed: Instant::now(),
             },
-            |s| s.borrow().clone(),
+            |h| h.standing.borrow().clone(),
         )
     }
 
@@ -94,12 +115,61 @@ impl Warrant {
     pub fn paused(&self) -> bool {
         self.0
             .as_ref()
-            .is_some_and(|s| matches!(*s.borrow(), Standing::Paused { .. }))
+            .is_some_and(|h| matches!(*h.standing.borrow(), Standing::Paused { .. }))
     }
 
     /// A feed of the claim's changes, for those who show them (`None`: never changes).
     pub fn changes(&self) -> Option<watch::Receiver<Standing>> {
-        self.0.clone()
+        self.0.as_ref().map(|h| h.standing.clone())
+    }
+
+    /// Records a pod as the run's in its Lease and waits until that is written: asked before a
+    /// pod is created (by name), so that no pod of the run ever exists unrecorded. Waits through
+    /// an outage as [`Warrant::may_act`] does. Nothing to record for a run nobody claimed.
+    ///
+    /// # Errors
+    /// The claim is lost (or released) first.
+    pub async fn record(&self, entry: Entry) -> Result<(), Lost> {
+        let Some(held) = &self.0 else {
+            return Ok(());
+        };
+        if Record::of(&held.written.borrow()).has(&entry) {
+            return Ok(());
+        }
+        let (done, answer) = oneshot::channel();
+        let sent = held.asks.send(Ask::Record(entry, Some(done)));
+        match (sent, answer.await) {
+            (Ok(()), Ok(answer)) => answer,
+            // The renewer has ended: the claim was lost, or released.
+            _ => match self.standing() {
+                Standing::Lost(why) => Err(Lost(why)),
+                _ => Err(Lost("the run's claim was released".into())),
+            },
+        }
+    }
+
+    /// Records a pod without waiting for the write: its UID, once it is created (the name,
+    /// recorded before, already makes it the run's).
+    pub fn note(&self, entry: Entry) {
+        if let Some(held) = &self.0 {
+            let _ = held.asks.send(Ask::Record(entry, None));
+        }
+    }
+
+    /// Forgets a pod this kpo saw gone, with the Lease's next write.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        if let Some(held) = &self.0 {
+            let _ = held.asks.send(Ask::Forget {
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+            });
+        }
+    }
+
+    /// The run's record as last written; `None` for a run nobody claimed, where every pod
+    /// labelled as the run's counts as its own.
+    pub fn recorded(&self) -> Option<Record> {
+        self.0.as_ref().map(|h| Record::of(&h.written.borrow()))
     }
 
     /// Waits until this kpo may act on the pod — at once while its claim is renewed, after a
@@ -127,10 +197,10 @@ impl Warrant {
 
     /// Waits until the claim stands as `ready` says (a lost one always ends the wait).
     async fn until(&self, ready: impl Fn(&Standing) -> bool) -> Result<(), Lost> {
-        let Some(standing) = &self.0 else {
+        let Some(held) = &self.0 else {
             return Ok(());
         };
-        let mut standing = standing.clone();
+        let mut standing = held.standing.clone();
         let now = standing
             .wait_for(|s| matches!(s, Standing::Lost(_)) || ready(s))
             .await
@@ -184,11 +254,7 @@ impl ClaimError {
 
 /// A run claimed by this kpo. Renewed in the background until released.
 pub struct Claim {
-    api: Api<Lease>,
-    name: String,
-    standing: watch::Receiver<Standing>,
-    /// The Lease as this kpo last wrote it.
-    written: watch::Receiver<Lease>,
+    held: Held,
     renewing: tokio::task::JoinHandle<()>,
 }
 
@@ -305,10 +371,12 @@ pub async fn take(
         .as_ref()
         .map(|p| [(holder::PROCESS_ANNOTATION.to_owned(), p.record(&me))].into());
     let mut watched = None;
+    // The record of a released claim whose Lease this kpo removed to take it afresh.
+    let mut carried = Record::default();
     let held = loop {
         let attempt = match api.get_opt(&name).await.map_err(unavailable)? {
             None => {
-                let lease = Lease {
+                let mut lease = Lease {
                     metadata: ObjectMeta {
                         name: Some(name.clone()),
                         labels: Some([(crate::pod::LABEL_RUN_ID.to_owned(), run_id.to_owned())].into()),
@@ -317,7 +385,31 @@ pub async fn take(
                     },
                     spec: Some(spec(0)),
                 };
+                carried.put(&mut lease);
                 api.create(&PostParams::default(), &lease).await
+            }
+            Some(lease)
+                if lease
+                    .metadata
+                    .owner_references
+                    .as_ref()
+                    .is_some_and(|o| !o.is_empty()) =>
+            {
+                // A released run's record, which the garbage collector removes with its last
+                // pod: replaced by a new Lease (a new UID), so that a removal already on its way
+                // cannot take the new claim with it.
+                carried = Record::of(&lease);
+                let params = DeleteParams {
+                    preconditions: Some(Preconditions {
+                        resource_version: lease.metadata.resource_version.clone(),
+                        uid: None,
+                    }),
+                    ..Default::default()
+                };
+                match api.delete(&name, &params).await {
+                    Ok(_) => continue,
+                    Err(e) => Err(e),
+                }
             }
             Some(mut lease) => {
                 let changed = Watched::note(&mut watched, &lease);
@@ -325,8 +417,10 @@ pub async fn take(
                 let spec_now = lease.spec.clone().unwrap_or_default();
                 if free_at_once(&lease, Timestamp::now(), process.as_ref()) || quiet {
                     let transitions = spec_now.lease_transitions.unwrap_or(0);
+                    let record = Record::of(&lease);
                     lease.spec = Some(spec(transitions + 1));
                     lease.metadata.annotations = annotations.clone();
+                    record.put(&mut lease);
                     api.replace(&name, &PostParams::default(), &lease).await
                 } else {
                     let looks_expired = not_renewed_within(&spec_now, Timestamp::now(), Duration::ZERO);
@@ -352,34 +446,41 @@ pub async fn take(
         };
         match attempt {
             Ok(lease) => break lease,
-            // Another kpo got there first, or changed it since it was read: look again.
-            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            // Another kpo got there first, or changed it since it was read (or removed it): look
+            // again.
+            Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => continue,
             Err(e) => return Err(unavailable(e)),
         }
     };
     let (tell, standing) = watch::channel(Standing::Held {
         renewed: Instant::now(),
     });
+    let record = Record::of(&held);
     let (write, written) = watch::channel(held);
+    let (asks, asked) = mpsc::unbounded_channel();
     let renewer = Renewer {
-        api: api.clone(),
-        name: name.clone(),
+        api,
+        name,
         me,
         written: write,
         tell,
         renewed: Instant::now(),
+        record,
+        waiting: Vec::new(),
     };
-    let renewing = tokio::spawn(renewer.run());
+    let renewing = tokio::spawn(renewer.run(asked));
     Ok(Claim {
-        api,
-        name,
-        standing,
-        written,
+        held: Held {
+            standing,
+            written,
+            asks,
+        },
         renewing,
     })
 }
 
-/// Renews a claim until it is lost, telling where it stands.
+/// Renews a claim until it is lost or released, telling where it stands; the Lease's only writer
+/// while the claim is held, so that the run's record never races a renewal.
 struct Renewer {
     api: Api<Lease>,
     name: String,
@@ -388,6 +489,10 @@ struct Renewer {
     tell: watch::Sender<Standing>,
     /// When the last renewal that got through was sent.
     renewed: Instant,
+    /// The run's record as this kpo keeps it: written with every renewal.
+    record: Record,
+    /// Those waiting for their record to be written.
+    waiting: Vec<oneshot::Sender<Result<(), Lost>>>,
 }
 
 /// How one renewal went.
@@ -398,24 +503,63 @@ enum Renewal {
 }
 
 impl Renewer {
-    /// Renews every [`RENEW_EVERY`] (every [`RETRY_EVERY`] after a failure), pausing the claim
-    /// when no renewal got through within [`ACT_WITHIN`] and resuming it when one does, until
-    /// the Lease is another's.
-    async fn run(mut self) {
-        let mut wait = RENEW_EVERY;
+    /// Renews every [`RENEW_EVERY`] (every [`RETRY_EVERY`] after a failure), and at once when a
+    /// pod is to be recorded, pausing the claim when no renewal got through within
+    /// [`ACT_WITHIN`] and resuming it when one does, until the Lease is another's or the run is
+    /// given up.
+    async fn run(mut self, mut asks: mpsc::UnboundedReceiver<Ask>) {
+        let mut next = Instant::now() + RENEW_EVERY;
+        let mut open = true;
         loop {
-            self.pausing_after(tokio::time::sleep(wait)).await;
+            let woken = self
+                .pausing_after(async {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(next) => None,
+                        ask = asks.recv(), if open => Some(ask),
+                    }
+                })
+                .await;
+            match woken {
+                None => {}
+                Some(None) => {
+                    open = false;
+                    continue;
+                }
+                Some(Some(Ask::Release(done))) => {
+                    self.release().await;
+                    let _ = done.send(());
+                    return;
+                }
+                Some(Some(ask)) => {
+                    let mut urgent = self.take(ask);
+                    // Whatever else is asked meanwhile goes with the same write.
+                    while let Ok(ask) = asks.try_recv() {
+                        if let Ask::Release(done) = ask {
+                            self.release().await;
+                            let _ = done.send(());
+                            return;
+                        }
+                        urgent |= self.take(ask);
+                    }
+                    if !urgent {
+                        continue;
+                    }
+                }
+            }
             let sent = Instant::now();
             let attempt = tokio::time::timeout(REQUEST_LIMIT, self.renew());
             let outcome = match self.pausing_after(attempt).await {
                 Ok(outcome) => outcome,
                 Err(_) => Renewal::Failed(format!("no answer within {}s", REQUEST_LIMIT.as_secs())),
             };
-            wait = match outcome {
+            next = match outcome {
                 Renewal::Done => {
                     self.renewed = sent;
                     self.tell.send_replace(Standing::Held { renewed: sent });
-                    RENEW_EVERY
+                    for waiting in self.waiting.drain(..) {
+                        let _ = waiting.send(Ok(()));
+                    }
+                    sent + RENEW_EVERY
                 }
                 Renewal::Failed(why) => {
                     tracing::debug!("renewing Lease {} failed, trying again: {why}", self.name);
@@ -424,13 +568,81 @@ impl Renewer {
                             *last = why;
                         }
                     });
-                    RETRY_EVERY
+                    Instant::now() + RETRY_EVERY
                 }
                 Renewal::Lost(why) => {
+                    for waiting in self.waiting.drain(..) {
+                        let _ = waiting.send(Err(Lost(why.clone())));
+                    }
                     self.tell.send_replace(Standing::Lost(why));
                     return;
                 }
             };
+        }
+    }
+
+    /// Takes a record or a forgetting into the run's record; whether it must be written now
+    /// (someone waits for it, or a pod's UID is to be known).
+    fn take(&mut self, ask: Ask) -> bool {
+        match ask {
+            Ask::Record(entry, done) => {
+                let new = !self.record.has(&entry);
+                self.record.add(entry);
+                let written = Record::of(&self.written.borrow()) == self.record;
+                match done {
+                    Some(done) if written => {
+                        let _ = done.send(Ok(()));
+                    }
+                    Some(done) => self.waiting.push(done),
+                    None => {}
+                }
+                new || !self.waiting.is_empty()
+            }
+            Ask::Forget { namespace, name } => {
+                self.record.forget(&namespace, &name);
+                false
+            }
+            Ask::Release(_) => unreachable!("handled by the caller"),
+        }
+    }
+
+    /// Gives the run up, if the Lease is still this kpo's (a `resourceVersion` precondition),
+    /// never a successor's: deletes the Lease when the run has no pod left that this kpo did
+    /// not see gone; else keeps it as the run's record, released, owned by those pods.
+    async fn release(&self) {
+        if matches!(*self.tell.borrow(), Standing::Lost(_)) {
+            return;
+        }
+        let written = self.written.borrow().clone();
+        let released = if self.record.is_empty() {
+            let params = DeleteParams {
+                preconditions: Some(Preconditions {
+                    resource_version: written.metadata.resource_version.clone(),
+                    uid: None,
+                }),
+                ..Default::default()
+            };
+            self.api.delete(&self.name, &params).await.map(|_| ())
+        } else {
+            let mut record = written;
+            if let Some(spec) = record.spec.as_mut() {
+                spec.holder_identity = None;
+            }
+            if let Some(a) = record.metadata.annotations.as_mut() {
+                a.remove(holder::PROCESS_ANNOTATION);
+            }
+            self.record.put(&mut record);
+            let owners = self
+                .record
+                .owners(record.metadata.namespace.as_deref().unwrap_or_default());
+            record.metadata.owner_references = (!owners.is_empty()).then_some(owners);
+            self.api
+                .replace(&self.name, &PostParams::default(), &record)
+                .await
+                .map(|_| ())
+        };
+        if let Err(e) = released {
+            tracing::debug!("releasing Lease {} failed: {e}", self.name);
         }
     }
 
@@ -457,6 +669,7 @@ impl Renewer {
         if let Some(spec) = next.spec.as_mut() {
             spec.renew_time = Some(now());
         }
+        self.record.put(&mut next);
         match self.api.replace(&self.name, &PostParams::default(), &next).await {
             Ok(lease) => {
                 self.written.send_replace(lease);
@@ -501,7 +714,7 @@ impl Renewer {
 impl Claim {
     /// Resolves (with the reason) once the claim is lost; never while it is held or paused.
     pub fn lost(&self) -> impl Future<Output = String> + Send + 'static {
-        let mut standing = self.standing.clone();
+        let mut standing = self.held.standing.clone();
         async move {
             let lost = standing
                 .wait_for(|s| matches!(s, Standing::Lost(_)))
@@ -516,28 +729,18 @@ impl Claim {
 
     /// The right to act this claim gives.
     pub fn warrant(&self) -> Warrant {
-        Warrant(Some(self.standing.clone()))
+        Warrant(Some(self.held.clone()))
     }
 
-    /// Gives the run up: stops renewing and deletes the Lease — only if it is still this kpo's
-    /// (a `resourceVersion` precondition), never a successor's.
+    /// Gives the run up: stops renewing and deletes the Lease, or leaves it as the run's record
+    /// while a pod of the run may still exist (see [`record`]) — only if it is still this kpo's,
+    /// never a successor's.
     pub async fn release(self) {
-        self.renewing.abort();
+        let (done, finished) = oneshot::channel();
+        if self.held.asks.send(Ask::Release(done)).is_ok() {
+            let _ = finished.await;
+        }
         let _ = self.renewing.await;
-        if matches!(*self.standing.borrow(), Standing::Lost(_)) {
-            return;
-        }
-        let resource_version = self.written.borrow().metadata.resource_version.clone();
-        let params = DeleteParams {
-            preconditions: Some(Preconditions {
-                resource_version,
-                uid: None,
-            }),
-            ..Default::default()
-        };
-        if let Err(e) = self.api.delete(&self.name, &params).await {
-            tracing::debug!("releasing Lease {} failed: {e}", self.name);
-        }
     }
 }
 

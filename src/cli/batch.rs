@@ -58,9 +58,9 @@ pub async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
         let claim = claim::take(&conn.client, &home, &batch_id, args.wait)
             .await
             .map_err(Box::new)?;
-        Ok::<_, CliError>((plugins, log_file, conn, batch_id, claim))
+        Ok::<_, CliError>((plugins, log_file, conn, batch_id, home, claim))
     };
-    let (plugins, log_file, conn, batch_id, claim) = signals.unless_interrupted(prelude).await??;
+    let (plugins, log_file, conn, batch_id, home, claim) = signals.unless_interrupted(prelude).await??;
     let interrupts = with_claim(signals.interrupts(args.on_signal), claim.lost());
     let placed: Vec<(Task, String)> = tasks
         .into_iter()
@@ -105,6 +105,7 @@ pub async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
         let mut identity = RunIdentity::generate(&task.name);
         identity.run_id = batch::task_run_id(&batch_id, &task.name);
         identity.batch = Some(batch_id.clone());
+        identity.batch_namespace = Some(home.clone());
         let journal = journal.unwrap_or_else(|| Journal {
             run_id: identity.run_id.clone(),
             batch: Some(batch_id.clone()),

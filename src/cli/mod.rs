@@ -373,7 +373,17 @@ async fn dispatch(command: Command, signals: Signals) -> Result<i32, CliError> {
 /// `kpo logs ID`: the log of a run, or of each run of a batch.
 async fn logs(run_id: String, follow: bool, cluster: ClusterArgs) -> Result<i32, CliError> {
     let (conn, ns) = connect_to_namespace(&cluster).await?;
-    for journal in run_or_batch(&conn, &ns, &run_id, follow).await? {
+    let journals = match run_or_batch(&conn, &ns, &run_id, follow).await {
+        // Nothing of the run's own, but a pod that carries its labels: shown, marked as such.
+        Err(CliError::NotReattached(crate::reattach::LostPod::Unrecorded { namespace, pod, .. })) => {
+            eprintln!(
+                "kpo: warning: the log of pod {namespace}/{pod} is shown unverified: it is not recorded as run {run_id}'s"
+            );
+            return runs::pod_log(&conn.client, &namespace, &pod, follow).await;
+        }
+        other => other?,
+    };
+    for journal in journals {
         if journal.batch.is_some() && journal.run_id != run_id {
             eprintln!("kpo: ==> task {} (run {}) <==", journal.task, journal.run_id);
         }
@@ -606,8 +616,11 @@ async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
             }
             None => None,
         };
-        let claimed = batch.as_deref().unwrap_or(&identity.run_id);
-        let claim = claim::take(&conn.client, &ns, claimed, args.wait)
+        let (claim_ns, claimed) = batch
+            .clone()
+            .unwrap_or_else(|| (ns.clone(), identity.run_id.clone()));
+        let batch = batch.map(|(_, id)| id);
+        let claim = claim::take(&conn.client, &claim_ns, &claimed, args.wait)
             .await
             .map_err(|e| match &batch {
                 Some(batch) => CliError::Member {
@@ -679,8 +692,14 @@ async fn claimed(
                 eprintln!("kpo: warning: cannot read the journal of run {id}: {e}");
                 None
             });
-            // The cluster knows the run wherever it was started: its pods carry its id.
-            (earlier, reattach::newest_pod(&conn.client, &ns, id).await?)
+            // The cluster knows the run wherever it was started: its pods carry its id, and its
+            // Lease records which of them are its own.
+            let known = earlier.as_ref().and_then(|j| j.uid.as_deref());
+            let pods = reattach::run_pods(&conn.client, &ns, id, known).await?;
+            for notice in pods.notices() {
+                eprintln!("kpo: {notice}");
+            }
+            (earlier, pods.newest().cloned())
         }
         None => (None, None),
     };

@@ -104,13 +104,25 @@ pub async fn locate(
         .as_ref()
         .map_or(namespace, |j| j.namespace.as_str())
         .to_owned();
-    match (local, reattach::newest_pod(client, &ns, run_id).await?) {
+    let known = local.as_ref().and_then(|j| j.uid.as_deref());
+    let pods = reattach::run_pods(client, &ns, run_id, known).await?;
+    for notice in pods.notices() {
+        eprintln!("kpo: {notice}");
+    }
+    match (local, pods.newest()) {
         (Some(j), Some(pod)) if j.uid.is_some() && j.uid == pod.uid() => Ok(j),
-        (local, Some(pod)) => Ok(reattach::from_cluster(&pod, local.and_then(|j| j.task_file))),
+        (local, Some(pod)) => Ok(reattach::from_cluster(pod, local.and_then(|j| j.task_file))),
         (Some(j), None) => Ok(j),
-        (None, None) => Err(CliError::Usage(format!(
-            "no run {run_id}: this machine has no journal of it and namespace {ns} no pod of it"
-        ))),
+        (None, None) => match pods.unrecorded.first() {
+            Some(pod) => Err(CliError::NotReattached(reattach::LostPod::Unrecorded {
+                run_id: run_id.to_owned(),
+                namespace: ns,
+                pod: pod.name_any(),
+            })),
+            None => Err(CliError::Usage(format!(
+                "no run {run_id}: this machine has no journal of it and namespace {ns} no pod of it"
+            ))),
+        },
     }
 }
 
@@ -134,13 +146,13 @@ pub async fn batch(
         .filter(|j| j.cluster.as_deref().is_none_or(|c| c == server))
         .map(|j| (j.run_id.clone(), j))
         .collect();
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let params = ListParams::default().labels(&format!("{}={batch_id}", crate::pod::LABEL_BATCH));
-    let pods = api.list(&params).await.map_err(|source| CliError::Cluster {
-        doing: format!("cannot list the pods of batch {batch_id}"),
-        source,
-    })?;
-    for pod in pods.items {
+    let pods = reattach::labelled(client, namespace, LABEL_BATCH, batch_id).await?;
+    let known: Vec<&str> = runs.values().filter_map(|j| j.uid.as_deref()).collect();
+    let pods = reattach::recognise(client, pods, known).await?;
+    for notice in pods.notices() {
+        eprintln!("kpo: {notice}");
+    }
+    for pod in pods.own {
         let found = reattach::from_cluster(&pod, None);
         let known = runs.get(&found.run_id);
         if known.is_none_or(|j| j.uid != found.uid) {
@@ -170,14 +182,24 @@ pub fn task_file(journal: &Journal) -> Result<PathBuf, CliError> {
 /// Prints the main container's log of a run (following it with `follow`).
 pub async fn logs(client: &kube::Client, journal: &Journal, follow: bool) -> Result<i32, CliError> {
     let name = find_pod(client, journal).await?.name_any();
-    let api: Api<Pod> = Api::namespaced(client.clone(), &journal.namespace);
+    pod_log(client, &journal.namespace, &name, follow).await
+}
+
+/// Prints the main container's log of pod `namespace/name`.
+pub async fn pod_log(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    follow: bool,
+) -> Result<i32, CliError> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let params = LogParams {
         container: Some(MAIN_CONTAINER.into()),
         follow,
         ..Default::default()
     };
     let stream = api
-        .log_stream(&name, &params)
+        .log_stream(name, &params)
         .await
         .map_err(|source| CliError::Cluster {
             doing: format!("cannot read the log of {name}"),
@@ -230,8 +252,14 @@ pub async fn gc(client: &kube::Client, namespace: &str, dry_run: bool) -> Result
         })?
         .items;
     let now = jiff::Timestamp::now();
+    let candidates = pods.into_iter().filter(|p| garbage(p, now).is_some()).collect();
+    // Only pods their runs record are kpo's to delete: anyone can label a pod as a run's.
+    let candidates = reattach::recognise(client, candidates, Vec::new()).await?;
+    for pod in &candidates.unrecorded {
+        outln!("left {}", unrecorded_reason(pod));
+    }
     let mut deleted = 0;
-    for pod in &pods {
+    for pod in &candidates.own {
         let Some(why) = garbage(pod, now) else {
             continue;
         };
@@ -275,8 +303,82 @@ pub async fn gc(client: &kube::Client, namespace: &str, dry_run: bool) -> Result
             ),
         }
     }
-    eprintln!("kpo: gc: {deleted} pod(s) deleted in {namespace}");
+    let records = forgotten_records(&leases, dry_run, now).await?;
+    eprintln!("kpo: gc: {deleted} pod(s) deleted in {namespace}; {records} record(s) of runs removed");
     Ok(exit::SUCCESS)
+}
+
+/// Why `kpo gc` leaves a pod that looks like garbage but is no run's own.
+fn unrecorded_reason(pod: &Pod) -> String {
+    format!(
+        "{}/{} (its labels name run {}, which does not record it: not kpo's)",
+        pod.namespace().unwrap_or_default(),
+        pod.name_any(),
+        crate::said::said(pod.labels().get(LABEL_RUN_ID).cloned().unwrap_or_default())
+    )
+}
+
+/// Removes the Leases in `leases`' namespace that record runs nobody supervises and none of
+/// whose recorded pods exist any more (the garbage collector removes most itself: those of a
+/// batch's members in other namespaces, or of a kpo that died, it cannot); how many.
+async fn forgotten_records(
+    leases: &Api<Lease>,
+    dry_run: bool,
+    now: jiff::Timestamp,
+) -> Result<usize, CliError> {
+    let namespace = leases.namespace().unwrap_or_default().to_owned();
+    let listed = leases
+        .list(&ListParams::default().labels(LABEL_RUN_ID))
+        .await
+        .map_err(|source| CliError::Cluster {
+            doing: format!("cannot list the Leases in {namespace}"),
+            source,
+        })?;
+    let mut removed = 0;
+    for lease in listed.items {
+        if crate::claim::supervisor(&lease, now).is_some() {
+            continue;
+        }
+        let record = crate::claim::record::Record::of(&lease);
+        let mut left = false;
+        for entry in record.entries() {
+            let pods: Api<Pod> = Api::namespaced(leases.clone().into_client(), &entry.namespace);
+            let found = pods
+                .get_opt(&entry.name)
+                .await
+                .map_err(|source| CliError::Cluster {
+                    doing: format!("cannot read pod {}/{}", entry.namespace, entry.name),
+                    source,
+                })?;
+            left |= found.is_some_and(|p| entry.uid.is_none() || p.uid() == entry.uid);
+        }
+        if left {
+            continue;
+        }
+        let name = lease.name_any();
+        if dry_run {
+            outln!("would remove {namespace}/{name} (the record of a run whose pods are gone)");
+            continue;
+        }
+        let params = kube::api::DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                resource_version: lease.metadata.resource_version.clone(),
+                uid: None,
+            }),
+            ..Default::default()
+        };
+        match leases.delete(&name, &params).await {
+            Ok(_) => {
+                outln!("removed {namespace}/{name} (the record of a run whose pods are gone)");
+                removed += 1;
+            }
+            Err(e) => eprintln!(
+                "kpo: warning: cannot remove {namespace}/{name}: {}",
+                crate::said::shown(&e.to_string())
+            ),
+        }
+    }
+    Ok(removed)
 }
 
 /// Why `kpo gc` deletes a pod.

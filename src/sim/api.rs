@@ -34,7 +34,7 @@ pub fn router(sim: Sim) -> Router {
         .route("/api/v1/namespaces/{ns}/events", get(list_events))
         .route(
             "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases",
-            post(leases::create),
+            get(leases::list).post(leases::create),
         )
         .route(
             "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}",

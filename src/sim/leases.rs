@@ -1,6 +1,7 @@
 //! The `coordination.k8s.io/v1` Leases of the simulated API server, with the real API's
 //! optimistic concurrency: a create of an existing Lease is 409 AlreadyExists, a replace or a
-//! delete with a stale `resourceVersion` is 409 Conflict — what makes a Lease a claim.
+//! delete with a stale `resourceVersion` is 409 Conflict — what makes a Lease a claim. A Lease
+//! owned by pods goes with the last of them (see `Inner::collect_orphans`).
 
 use axum::Json;
 use axum::body::Bytes;
@@ -10,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use k8s_openapi::api::coordination::v1::Lease;
 use serde_json::Value;
 
-use super::handlers::{Sim, not_found, status};
+use super::handlers::{Params, Sim, not_found, status};
+use super::select::Selector;
 
 fn parse(body: &Bytes) -> Result<Lease, String> {
     serde_json::from_slice(body).map_err(|e| format!("invalid Lease: {e}"))
@@ -45,7 +47,28 @@ pub async fn create(State(sim): State<Sim>, Path(ns): Path<String>, body: Bytes)
     lease.metadata.resource_version = Some(inner.rv.to_string());
     lease.metadata.uid = Some(super::validate::uid());
     inner.leases.insert((ns, name), lease.clone());
+    inner.collect_orphans();
     (StatusCode::CREATED, Json(lease)).into_response()
+}
+
+pub async fn list(State(sim): State<Sim>, Path(ns): Path<String>, params: Params) -> Response {
+    let selector = match Selector::from_params(&params) {
+        Ok(s) => s,
+        Err(m) => return status(400, "BadRequest", m),
+    };
+    let inner = sim.store.lock();
+    let items: Vec<&Lease> = inner
+        .leases
+        .iter()
+        .filter(|((n, _), l)| *n == ns && selector.matches(*l))
+        .map(|(_, l)| l)
+        .collect();
+    Json(serde_json::json!({
+        "kind": "LeaseList", "apiVersion": "coordination.k8s.io/v1",
+        "metadata": {"resourceVersion": inner.rv.to_string()},
+        "items": items,
+    }))
+    .into_response()
 }
 
 pub async fn read(State(sim): State<Sim>, Path((ns, name)): Path<(String, String)>) -> Response {
@@ -77,6 +100,7 @@ pub async fn replace(
     lease.metadata.namespace = Some(ns.clone());
     lease.metadata.resource_version = Some(inner.rv.to_string());
     inner.leases.insert((ns, name), lease.clone());
+    inner.collect_orphans();
     Json(lease).into_response()
 }
 

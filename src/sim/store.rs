@@ -72,6 +72,24 @@ pub struct Inner {
     pub leases: BTreeMap<(String, String), k8s_openapi::api::coordination::v1::Lease>,
 }
 
+impl Inner {
+    /// The garbage collector's part: a Lease whose owners (pods) are all gone goes too. A real
+    /// cluster's collector does it moments later; here it is at once.
+    pub fn collect_orphans(&mut self) {
+        let pods = &self.pods;
+        self.leases.retain(|(ns, _), lease| {
+            let owners = lease.metadata.owner_references.as_deref().unwrap_or_default();
+            owners.is_empty()
+                || owners.iter().any(|o| {
+                    o.kind == "Pod"
+                        && pods
+                            .get(&(ns.clone(), o.name.clone()))
+                            .is_some_and(|p| p.metadata.uid.as_deref() == Some(o.uid.as_str()))
+                })
+        });
+    }
+}
+
 impl Store {
     pub fn new() -> Arc<Self> {
         let namespaces = ["default", "kube-system", "kube-public", "kube-node-lease"]
@@ -122,6 +140,7 @@ impl Store {
                 inner.removed.retain(|(u, _)| *u != uid);
                 let mut signals = self.log_signals.lock().unwrap_or_else(|e| e.into_inner());
                 signals.retain(|(u, _), _| *u != uid);
+                inner.collect_orphans();
             }
             _ => {
                 inner.pods.insert(key, pod.clone());

@@ -33,6 +33,7 @@ use retry::ActError;
 pub use shared_watch::SharedWatch;
 use state::{Tracker, Verdict, pull_error_is_permanent};
 
+use crate::claim::record::Entry;
 use crate::claim::{Lost, Warrant};
 use crate::pod::{LABEL_RUN_ID, LABEL_TASK};
 use crate::report::{Cleanup, ContainerReport, EventReport, IncompleteLog, RunReport, TimelineEntry};
@@ -228,20 +229,28 @@ async fn create_and_supervise(
             other => other,
         }
     };
+    // The pod is the run's only once its record says so: recorded before it exists.
+    let recorded = cluster.warrant.record(Entry::creating(&namespace, &name));
     // Boxed, as the other steps that come once: a run's future stays as small as its watch
     // needs, which counts when a batch holds a thousand of them.
-    let created = match Box::pin(retry::acting(
-        "creating the pod",
-        policy.startup_timeout,
-        &cluster.warrant,
-        create,
-    ))
-    .await
-    {
+    let created = match recorded.await {
+        Ok(()) => {
+            Box::pin(retry::acting(
+                "creating the pod",
+                policy.startup_timeout,
+                &cluster.warrant,
+                create,
+            ))
+            .await
+        }
+        Err(lost) => Err(ActError::Lost(lost)),
+    };
+    let created = match created {
         Ok(p) => p,
         Err(ActError::Api(kube::Error::Api(status)))
             if (400..500).contains(&status.code) && status.code != 429 =>
         {
+            cluster.warrant.forget(&namespace, &name);
             report.message = format!("the API server rejected the pod: {}", status.message);
             return Ok(finish(report, None));
         }
@@ -261,6 +270,7 @@ async fn create_and_supervise(
         }
     };
     report.uid = created.uid();
+    cluster.warrant.note(Entry::created(&created));
     observer.created(&created);
     let events = feed.events(&api, &name, None);
     Ok(supervise(
@@ -849,8 +859,12 @@ async fn clean_up(
         ..Default::default()
     };
     let delete = || api.delete(name, &params);
+    // A pod seen gone leaves the run's record; one that may still be there stays in it.
+    let gone = || cluster.warrant.forget(namespace, name);
     match retry::acting("deleting the pod", CLEANUP_LIMIT, &cluster.warrant, delete).await {
+        // Without a grace period the API server removes it at once.
         Ok(_) if finished => {
+            gone();
             observer.notice(&format!("deleted pod {namespace}/{name}"));
             Ok(Cleanup::Deleted)
         }
@@ -862,12 +876,17 @@ async fn clean_up(
             Ok(Cleanup::Stopping)
         }
         Ok(_) => {
-            wait_gone(cluster, api, name, &uid, grace, interrupts, observer).await?;
+            if wait_gone(cluster, api, name, &uid, grace, interrupts, observer).await? {
+                gone();
+            }
             observer.notice(&format!("deleted pod {namespace}/{name}"));
             Ok(Cleanup::Deleted)
         }
         // Gone, or replaced by another pod of that name (the UID precondition failed).
-        Err(ActError::Api(kube::Error::Api(s))) if s.code == 404 || s.code == 409 => Ok(Cleanup::None),
+        Err(ActError::Api(kube::Error::Api(s))) if s.code == 404 || s.code == 409 => {
+            gone();
+            Ok(Cleanup::None)
+        }
         Err(ActError::Lost(lost)) => Err(lost),
         Err(ActError::Api(e)) => {
             observer.notice(&format!("could not delete pod {namespace}/{name}: {e}"));
@@ -900,7 +919,7 @@ fn last_grace(pod: Option<&Pod>) -> Duration {
 }
 
 /// After deleting a pod that had not finished: waits until it is really gone (its containers
-/// stopped), bounded by its grace period plus a margin. Another interrupt meanwhile deletes it at
+/// stopped), bounded by its grace period plus a margin; whether it was seen gone. Another interrupt meanwhile deletes it at
 /// once. A pod that reaches a terminal phase while it is being deleted is deleted at once once
 /// its containers have stopped, or once the grace period in which the kubelet kills them has
 /// passed: a v1.20 kubelet never removes a pod that failed its `activeDeadlineSeconds` during a
@@ -913,7 +932,7 @@ async fn wait_gone(
     grace: Duration,
     interrupts: &mut (impl Stream<Item = Interrupt> + Unpin),
     observer: &dyn Observer,
-) -> Result<(), Lost> {
+) -> Result<bool, Lost> {
     let killed_by = tokio::time::Instant::now() + grace + KILL_MARGIN;
     let other = |p: &Pod| p.uid().as_deref() != Some(uid);
     let settled = move |pod: Option<&Pod>| pod.is_none_or(|p| other(p) || status::finished(p));
@@ -942,13 +961,13 @@ async fn wait_gone(
         result = &mut waited => match result {
             Err(()) => {
                 observer.notice(&format!("pod {name} did not stop within {}; it is left being deleted", human(grace + GONE_LIMIT)));
-                return Ok(());
+                return Ok(false);
             }
             Ok(None) => {
                 tracing::debug!("pod {name} is gone");
-                return Ok(());
+                return Ok(true);
             }
-            Ok(Some(pod)) if other(&pod) => return Ok(()),
+            Ok(Some(pod)) if other(&pod) => return Ok(true),
             Ok(Some(_)) => tracing::debug!("pod {name} has finished; deleting it at once"),
         },
         Some(asked) = interrupts.next() => {
@@ -971,13 +990,11 @@ async fn wait_gone(
         tracing::debug!("immediate delete failed: {e}");
     }
     let gone = |pod: Option<&Pod>| pod.is_none_or(|p| p.uid().as_deref() != Some(uid));
-    if Box::pin(until(cluster, api, name, CLEANUP_LIMIT, gone))
-        .await
-        .is_none()
-    {
+    let seen = Box::pin(until(cluster, api, name, CLEANUP_LIMIT, gone)).await;
+    if seen.is_none() {
         observer.notice(&format!("pod {name} is still being deleted"));
     }
-    Ok(())
+    Ok(seen.is_some())
 }
 
 /// Waits until `condition` holds for the pod called `name`, watching again after a watch error

@@ -27,6 +27,24 @@ on_finish = "keep"
 
 use crate::reattach::kpo_run as kpo;
 
+/// Takes run `run_id`'s claim over for `holder`, as another party would: the Lease as it is
+/// now, written with its `resourceVersion` (read again after a write of its kpo's in between).
+/// Waits for the Lease to exist.
+pub async fn take_over(leases: &Api<Lease>, run_id: &str, holder: String) {
+    let name = kpo::claim::lease_name(run_id);
+    loop {
+        let mut lease = crate::harness::wait_for("the kpo's claim", || async {
+            leases.get_opt(&name).await.ok().flatten()
+        })
+        .await;
+        lease.spec.as_mut().unwrap().holder_identity = Some(holder.clone());
+        match leases.replace(&name, &PostParams::default(), &lease).await {
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            written => return drop(written.unwrap()),
+        }
+    }
+}
+
 /// The run's pods, and after the test, nothing of it left.
 async fn pods_and_clean_up(api: &Api<Pod>, leases: &Api<Lease>, run_id: &str) -> usize {
     let params = ListParams::default().labels(&format!("kpo.dev/run-id={run_id}"));
@@ -113,18 +131,7 @@ pub fn claims_on(config: &str, admin: &str, image: &str, dir: &Path) {
     let run_id = format!("stolen-{}", kpo::names::random_suffix(4));
     let long = kept_task(image, dir, 200);
     let running = kpo(config, &run_id, &dir.join("e"), &long, &[]).spawn().unwrap();
-    rt.block_on(async {
-        let name = kpo::claim::lease_name(&run_id);
-        let mut lease = crate::harness::wait_for("the kpo's claim", || async {
-            leases.get_opt(&name).await.ok().flatten()
-        })
-        .await;
-        lease.spec.as_mut().unwrap().holder_identity = Some("someone-else".into());
-        leases
-            .replace(&name, &PostParams::default(), &lease)
-            .await
-            .unwrap();
-    });
+    rt.block_on(take_over(&leases, &run_id, "someone-else".into()));
     let out = running.wait_with_output().unwrap();
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(kpo::exit::CLAIMED), "{said}");
@@ -193,15 +200,7 @@ fn a_claim_lost_mid_drain_never_deletes_the_pod() {
     let run_id = "drained";
     let (running, pods, selector) = draining(&rt, &sim, dir.path(), &config, run_id, 5_000_000);
     let leases: Api<Lease> = rt.block_on(async { Api::default_namespaced(sim.client()) });
-    rt.block_on(async {
-        let name = kpo::claim::lease_name(run_id);
-        let mut lease = leases.get(&name).await.unwrap();
-        lease.spec.as_mut().unwrap().holder_identity = Some("someone-else".into());
-        leases
-            .replace(&name, &PostParams::default(), &lease)
-            .await
-            .unwrap();
-    });
+    rt.block_on(take_over(&leases, run_id, "someone-else".into()));
     let out = running.wait_with_output().unwrap();
     let said = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(kpo::exit::CLAIMED), "{said}");
@@ -235,17 +234,8 @@ fn a_hostile_holder_name_is_made_inert() {
         .unwrap();
     rt.block_on(async {
         let leases: Api<Lease> = Api::default_namespaced(sim.client());
-        let name = kpo::claim::lease_name(run_id);
-        let mut lease = crate::harness::wait_for("the kpo's claim", || async {
-            leases.get_opt(&name).await.ok().flatten()
-        })
-        .await;
         let holder = format!("\u{1b}[2J{}", "x".repeat(100_000));
-        lease.spec.as_mut().unwrap().holder_identity = Some(holder);
-        leases
-            .replace(&name, &PostParams::default(), &lease)
-            .await
-            .unwrap();
+        take_over(&leases, run_id, holder).await;
     });
     let out = running.wait_with_output().unwrap();
     let said = String::from_utf8_lossy(&out.stderr);
@@ -508,4 +498,184 @@ fn a_live_batch_member_is_claimed_through_its_batch() {
     );
     let created = sim.record().created_per_run;
     assert_eq!(created.get("bat-a"), Some(&1), "{created:?}");
+}
+
+/// A pod made by someone else, labelled as run `run_id`'s (attempt 999), ending with `exit`:
+/// `forged` on its output.
+fn forged_pod(run_id: &str, image: &str, exit: i32, batch: Option<&str>) -> Pod {
+    let mut labels = serde_json::json!({
+        "kpo.dev/run-id": run_id, "kpo.dev/attempt": "999", "kpo.dev/task": "claimed",
+        "app.kubernetes.io/managed-by": "kpo",
+    });
+    if let Some(batch) = batch {
+        labels["kpo.dev/batch"] = batch.into();
+    }
+    let mut script = serde_json::json!({"logs": ["forged"], "exit_code": exit});
+    if batch.is_some() {
+        script["duration_ms"] = 600_000.into();
+    }
+    let command = match batch {
+        Some(_) => "echo forged; sleep 600".to_owned(),
+        None => format!("echo forged; exit {exit}"),
+    };
+    serde_json::from_value(serde_json::json!({
+        "metadata": {
+            "name": format!("forged-{}", kpo::names::random_suffix(5)),
+            "labels": labels,
+            "annotations": {"kpo.dev/on-finish": "delete", "container.sim.kpo.dev/base": script.to_string()},
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "base", "image": image, "command": ["sh", "-c", command]}],
+        },
+    }))
+    .unwrap()
+}
+
+/// Labels are no identity: a pod anyone labelled as a run's (attempt 999) is never followed or
+/// reported as the run's, deleted by no command — not `run --run-id`, `delete`, `gc` nor a
+/// batch's sweep — and `kpo logs` shows it only marked unverified.
+pub fn forged_labels_on(config: &str, admin: &str, image: &str, dir: &Path) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(crate::harness::e2e_client(admin));
+    let (pods, leases): (Api<Pod>, Api<Lease>) = (
+        Api::default_namespaced(client.clone()),
+        Api::default_namespaced(client),
+    );
+    let cli = |state: &str, args: &[&str]| {
+        crate::harness::kpo_command()
+            .args(args)
+            .args(["--kubeconfig", config])
+            .env("KPO_STATE_DIR", dir.join(state))
+            .output()
+            .unwrap()
+    };
+    let run_id = format!("forged-{}", kpo::names::random_suffix(4));
+    let task = kept_task(image, dir, 3);
+    let out = kpo(config, &run_id, &dir.join("a"), &task, &[]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let forged = rt.block_on(pods.create(&PostParams::default(), &forged_pod(&run_id, image, 3, None)));
+    let forged = forged.unwrap().metadata.name.unwrap();
+    rt.block_on(crate::harness::wait_until("the forged pod to finish", || async {
+        pods.get(&forged).await.is_ok_and(|p| kpo::status::finished(&p))
+    }));
+    let standing = |name: &str| {
+        rt.block_on(pods.get_opt(name))
+            .unwrap()
+            .is_some_and(|p| p.metadata.deletion_timestamp.is_none())
+    };
+
+    // From another machine: the run's own kept pod is reported, attempt 999 is left alone.
+    let out = kpo(config, &run_id, &dir.join("b"), &task, &[]).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "line 1\nline 2\nline 3\n",
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "pod default/{forged} carries the labels of run {run_id}, but the run does not record it"
+        )),
+        "{said}"
+    );
+    assert!(standing(&forged));
+
+    // `kpo delete` deletes the run's pod, not the forged one.
+    let out = cli("c", &["delete", &run_id]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(standing(&forged), "kpo delete deleted the forged pod");
+    let own = ListParams::default().labels(&format!("kpo.dev/run-id={run_id},kpo.dev/attempt=1"));
+    rt.block_on(crate::harness::wait_until("the run's pod to go", || async {
+        pods.list(&own).await.is_ok_and(|l| l.items.is_empty())
+    }));
+
+    // Only the forged pod is left: `logs` shows it marked unverified, `delete` refuses it, `gc`
+    // leaves it although it is finished and asks to be deleted.
+    let out = cli("d", &["logs", &run_id]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "forged\n");
+    assert!(said.contains("unverified"), "{said}");
+    let out = cli("e", &["delete", &run_id]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(kpo::exit::FAILED), "{said}");
+    assert!(said.contains("does not record it"), "{said}");
+    let out = cli("f", &["gc"]);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        listed.contains(&format!(
+            "left default/{forged} (its labels name run {run_id}, which does not record it"
+        )),
+        "{listed}"
+    );
+    assert!(standing(&forged), "kpo gc deleted the forged pod");
+    rt.block_on(pods_and_clean_up(&pods, &leases, &run_id));
+
+    // A batch stopped by SIGTERM deletes its pods at once — not one that only carries its label.
+    let batch_id = format!("fb-{}", kpo::names::random_suffix(4));
+    let tasks = dir.join("batch");
+    std::fs::create_dir_all(&tasks).unwrap();
+    std::fs::copy(kept_task(image, dir, 600), tasks.join("long.toml")).unwrap();
+    let running = crate::harness::kpo_command()
+        .args(["run", "--kubeconfig", config, "--run-id", &batch_id])
+        .arg(&tasks)
+        .env("KPO_STATE_DIR", dir.join("g"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let member = format!("{batch_id}-claimed");
+    let forged = rt
+        .block_on(pods.create(
+            &PostParams::default(),
+            &forged_pod(&member, image, 0, Some(&batch_id)),
+        ))
+        .unwrap()
+        .metadata
+        .name
+        .unwrap();
+    let selector = ListParams::default().labels(&format!("kpo.dev/run-id={member},kpo.dev/attempt=1"));
+    rt.block_on(crate::harness::wait_until("the member to run", || async {
+        pods.list(&selector)
+            .await
+            .is_ok_and(|l| l.items.iter().any(kpo::status::running))
+    }));
+    // SAFETY: a signal to the child this test started.
+    unsafe { libc::kill(running.id() as i32, libc::SIGTERM) };
+    let out = running.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(kpo::exit::INTERRUPTED),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(standing(&forged), "the batch's sweep deleted the forged pod");
+    rt.block_on(async {
+        let _ = pods
+            .delete(&forged, &DeleteParams::default().grace_period(0))
+            .await;
+        let _ = leases
+            .delete(&kpo::claim::lease_name(&batch_id), &DeleteParams::default())
+            .await;
+    });
+}
+
+#[test]
+fn forged_labels_are_no_identity() {
+    let (_rt, _sim, dir, config) = crate::cli::sim_with_kubeconfig();
+    forged_labels_on(&config, &config, "busybox", dir.path());
 }

@@ -578,3 +578,14 @@ fn e2e_claims_are_judged_without_borrowing() {
     let dir = tempfile::tempdir().unwrap();
     crate::claims::claims_judged_without_borrowing_on(&path, &admin, &e2e_image(), dir.path());
 }
+
+#[test]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
+fn e2e_forged_labels_are_no_identity() {
+    let Some(path) = kubeconfig_or_skip() else {
+        return;
+    };
+    let admin = std::env::var("KPO_E2E_KUBECONFIG").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    crate::claims::forged_labels_on(&path, &admin, &e2e_image(), dir.path());
+}

@@ -102,6 +102,7 @@ fn base_pod() -> k8s_openapi::api::core::v1::Pod {
         &task,
         &RunIdentity {
             batch: None,
+            batch_namespace: None,
             run_id: "run1".into(),
             pod_name: "fuzz-abcde".into(),
             attempt: 1,

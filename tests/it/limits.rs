@@ -404,10 +404,7 @@ fn a_claim_lost_while_a_plugin_prepares_stops_the_run_before_its_pod() {
     let (child, seen) = started_saying(cmd, &args, "calling the plugin");
     rt.block_on(async {
         let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::default_namespaced(sim.client());
-        let name = kpo::claim::lease_name(run_id);
-        let mut lease = leases.get(&name).await.unwrap();
-        lease.spec.as_mut().unwrap().holder_identity = Some("someone-else".into());
-        leases.replace(&name, &Default::default(), &lease).await.unwrap();
+        crate::claims::take_over(&leases, run_id, "someone-else".into()).await;
     });
     // The next renewal (within 5 s) finds the Lease another's.
     let code = wait(child, Duration::from_secs(15));

@@ -2,6 +2,7 @@
 
 use std::process::{Command, Output, Stdio};
 
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::PostParams;
@@ -119,9 +120,21 @@ fn gc_applies_the_on_finish_policy_of_dead_runs() {
         Some(0)
     );
     let api: Api<Pod> = rt.block_on(async { Api::default_namespaced(sim.client()) });
-    let kpo = serde_json::json!({"app.kubernetes.io/managed-by": "kpo"});
-    // Pods whose kpo died: only the one its policy would have deleted is garbage. A running
-    // pod of kpo and a finished pod that is not kpo's are not garbage either.
+    let kpo = serde_json::json!({"app.kubernetes.io/managed-by": "kpo", "kpo.dev/run-id": "dead"});
+    // Pods whose kpo died, as it left them: recorded in its run's Lease (by name, as a kpo killed
+    // right after its creates leaves them), its claim long expired. Only the one its policy
+    // would have deleted is garbage. A running pod of kpo and a finished pod that is not kpo's
+    // are not garbage either.
+    let leases: Api<Lease> = rt.block_on(async { Api::default_namespaced(sim.client()) });
+    let record: Lease = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "kpo-run-dead", "labels": {"kpo.dev/run-id": "dead"}, "annotations": {
+            "kpo.dev/pods": "default/orphan-done/ default/orphan-failed/ default/alive/"}},
+        "spec": {"holderIdentity": "gone/1/abcd", "leaseDurationSeconds": 15,
+                 "renewTime": (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1)).to_string()}
+    }))
+    .unwrap();
+    rt.block_on(leases.create(&PostParams::default(), &record))
+        .unwrap();
     let pods = [
         ("orphan-done", &kpo, "delete", "{}"),
         ("orphan-failed", &kpo, "delete_succeeded", "{\"exit_code\": 1}"),
@@ -170,4 +183,26 @@ fn gc_applies_the_on_finish_policy_of_dead_runs() {
         [&left[0], &left[2], &left[3]],
         ["alive", "orphan-failed", "other"]
     );
+    // Once none of its pods is left, gc removes the dead run's record too.
+    rt.block_on(async {
+        for name in ["alive", "orphan-failed"] {
+            api.delete(name, &kube::api::DeleteParams::default().grace_period(0))
+                .await
+                .unwrap();
+        }
+    });
+    rt.block_on(crate::harness::wait_until(
+        "the dead run's pods to go",
+        || async {
+            let pods = api.list(&Default::default()).await.unwrap().items;
+            let names: Vec<_> = pods.iter().filter_map(|p| p.metadata.name.as_deref()).collect();
+            !names.contains(&"alive") && !names.contains(&"orphan-failed")
+        },
+    ));
+    let out = env.run(&["gc", "--kubeconfig", &env.config]);
+    assert_eq!(
+        text(&out.stdout),
+        "removed default/kpo-run-dead (the record of a run whose pods are gone)\n"
+    );
+    assert!(rt.block_on(leases.get_opt("kpo-run-dead")).unwrap().is_none());
 }

@@ -230,6 +230,7 @@ image = "envoy:v1"
     .unwrap();
     let id = RunIdentity {
         batch: None,
+        batch_namespace: None,
         run_id: "r1".into(),
         pod_name: "nightly-etl-abcde".into(),
         attempt: 1,
@@ -318,6 +319,7 @@ spec:
         &t,
         &RunIdentity {
             batch: None,
+            batch_namespace: None,
             run_id: "r".into(),
             pod_name: "t-xxxxx".into(),
             attempt: 1,
