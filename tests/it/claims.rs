@@ -629,7 +629,11 @@ pub fn forged_labels_on(config: &str, admin: &str, image: &str, dir: &Path) {
     let batch_id = format!("fb-{}", kpo::names::random_suffix(4));
     let tasks = dir.join("batch");
     std::fs::create_dir_all(&tasks).unwrap();
-    std::fs::copy(kept_task(image, dir, 600), tasks.join("long.toml")).unwrap();
+    // Its pod deleted when the batch stops (a kept one would keep the sweep away).
+    let long = format!(
+        "name = \"claimed\"\nimage = \"{image}\"\ncommand = [\"sh\", \"-c\", \"sleep 600\"]\ntermination_grace_period = 1\n[annotations]\n\"container.sim.kpo.dev/base\" = '{{\"duration_ms\": 600000}}'\n"
+    );
+    std::fs::write(tasks.join("long.toml"), long).unwrap();
     let running = crate::harness::kpo_command()
         .args(["run", "--kubeconfig", config, "--run-id", &batch_id])
         .arg(&tasks)
@@ -664,6 +668,8 @@ pub fn forged_labels_on(config: &str, admin: &str, image: &str, dir: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(standing(&forged), "the batch's sweep deleted the forged pod");
+    let left = rt.block_on(pods.list(&selector)).unwrap().items;
+    assert!(left.is_empty(), "the member's pod outlived its batch");
     rt.block_on(async {
         let _ = pods
             .delete(&forged, &DeleteParams::default().grace_period(0))
@@ -678,4 +684,82 @@ pub fn forged_labels_on(config: &str, admin: &str, image: &str, dir: &Path) {
 fn forged_labels_are_no_identity() {
     let (_rt, _sim, dir, config) = crate::cli::sim_with_kubeconfig();
     forged_labels_on(&config, &config, "busybox", dir.path());
+}
+
+/// The record is written before the pod exists: the run's Lease names the pod (being created)
+/// before the create is sent, and by UID once it exists; a kept pod's record outlives the
+/// claim, released and owned by that pod, and goes with it.
+#[test]
+fn a_run_records_its_pod_before_creating_it() {
+    let (rt, sim, dir, config) = crate::cli::sim_with_kubeconfig();
+    let task = kept_task("busybox", dir.path(), 3);
+    let run_id = "recorded";
+    let out = kpo(&config, run_id, &dir.path().join("a"), &task, &[])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let writes: Vec<(String, String)> = sim
+        .record()
+        .writes
+        .into_iter()
+        .map(|w| (w.method, w.path))
+        .collect();
+    let lease = format!("/leases/{}", kpo::claim::lease_name(run_id));
+    let at = |method: &str, path: &str| {
+        writes
+            .iter()
+            .position(|(m, p)| m == method && p.ends_with(path))
+            .unwrap_or_else(|| panic!("no {method} {path} in {writes:?}"))
+    };
+    let created = at("POST", "/pods");
+    let recorded = writes[..created]
+        .iter()
+        .filter(|(m, p)| m == "PUT" && p.ends_with(&lease))
+        .count();
+    assert!(
+        recorded >= 1,
+        "the pod was created before it was recorded: {writes:?}"
+    );
+    let (pods, leases): (Api<Pod>, Api<Lease>) = rt.block_on(async {
+        (
+            Api::default_namespaced(sim.client()),
+            Api::default_namespaced(sim.client()),
+        )
+    });
+    let pod = rt
+        .block_on(pods.list(&ListParams::default().labels(&format!("kpo.dev/run-id={run_id}"))))
+        .unwrap()
+        .items
+        .remove(0);
+    let record = rt.block_on(leases.get(&kpo::claim::lease_name(run_id))).unwrap();
+    let (name, uid) = (
+        pod.metadata.name.clone().unwrap(),
+        pod.metadata.uid.clone().unwrap(),
+    );
+    assert_eq!(
+        record.metadata.annotations.as_ref().unwrap()["kpo.dev/pods"],
+        format!("default/{name}/{uid}")
+    );
+    assert_eq!(record.spec.as_ref().unwrap().holder_identity, None, "released");
+    let owners = record.metadata.owner_references.unwrap();
+    assert_eq!(
+        (owners[0].name.as_str(), owners[0].uid.as_str()),
+        (name.as_str(), uid.as_str())
+    );
+    rt.block_on(pods.delete(&name, &DeleteParams::default().grace_period(0)))
+        .unwrap();
+    rt.block_on(crate::harness::wait_until(
+        "the record to go with its pod",
+        || async {
+            leases
+                .get_opt(&kpo::claim::lease_name(run_id))
+                .await
+                .is_ok_and(|l| l.is_none())
+        },
+    ));
 }

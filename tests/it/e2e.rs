@@ -105,17 +105,28 @@ async fn e2e_gc_keeps_what_the_runs_policy_keeps() {
         return;
     };
     let client = e2e_client(&path).await;
-    let api: kube::Api<Pod> = kube::Api::default_namespaced(client);
+    let api: kube::Api<Pod> = kube::Api::default_namespaced(client.clone());
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> = kube::Api::default_namespaced(client);
     let suffix = fastrand::u32(..);
-    // Two finished pods of runs whose kpo is gone, one kept on purpose.
+    // Two finished pods of a run whose kpo is gone, one kept on purpose — recorded as that kpo
+    // left them, its claim long expired.
     let names = [
         (format!("gc-orphan-{suffix}"), "delete"),
         (format!("gc-kept-{suffix}"), "keep"),
     ];
+    let run_id = format!("gc-dead-{suffix}");
+    let record = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": kpo::claim::lease_name(&run_id), "labels": {"kpo.dev/run-id": run_id},
+            "annotations": {"kpo.dev/pods": format!("default/{}/ default/{}/", names[0].0, names[1].0)}},
+        "spec": {"holderIdentity": "gone/1/abcd", "leaseDurationSeconds": 15,
+                 "renewTime": (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1)).to_string()}
+    }))
+    .unwrap();
+    leases.create(&PostParams::default(), &record).await.unwrap();
     for (name, on_finish) in &names {
         let pod: Pod = serde_json::from_value(serde_json::json!({
             "metadata": {"name": name,
-                "labels": {"app.kubernetes.io/managed-by": "kpo"},
+                "labels": {"app.kubernetes.io/managed-by": "kpo", "kpo.dev/run-id": run_id},
                 "annotations": {"kpo.dev/on-finish": on_finish}},
             "spec": {"restartPolicy": "Never",
                 "containers": [{"name": "base", "image": e2e_image(), "command": ["true"]}]}
@@ -154,6 +165,9 @@ async fn e2e_gc_keeps_what_the_runs_policy_keeps() {
     for (name, _) in &names {
         api.delete(name, &DeleteParams::default()).await.unwrap();
     }
+    let _ = leases
+        .delete(&kpo::claim::lease_name(&run_id), &DeleteParams::default())
+        .await;
 }
 
 #[test]
