@@ -340,6 +340,9 @@ pub fn lease_name(run_id: &str) -> String {
 /// machine that is gone ([`holder`]), and one not renewed for its term plus [`SKEW_ALLOWANCE`].
 /// A kpo that died elsewhere is so taken over 15 s after this kpo first looks, at worst.
 ///
+/// `creating` is a pod about to be created, recorded with the claim itself (see
+/// [`Warrant::record`]): a fresh run's first pod costs no write of its own.
+///
 /// # Errors
 /// The claim is held by another kpo (and `wait` is false), or the cluster refuses or cannot be
 /// reached.
@@ -348,6 +351,7 @@ pub async fn take(
     namespace: &str,
     run_id: &str,
     wait: bool,
+    creating: Option<Entry>,
 ) -> Result<Claim, ClaimError> {
     let api: Api<Lease> = Api::namespaced(client.clone(), namespace);
     let name = lease_name(run_id);
@@ -373,6 +377,7 @@ pub async fn take(
     let mut watched = None;
     // The record of a released claim whose Lease this kpo removed to take it afresh.
     let mut carried = Record::default();
+    carried.extend(creating.clone());
     let held = loop {
         let attempt = match api.get_opt(&name).await.map_err(unavailable)? {
             None => {
@@ -399,6 +404,7 @@ pub async fn take(
                 // pod: replaced by a new Lease (a new UID), so that a removal already on its way
                 // cannot take the new claim with it.
                 carried = Record::of(&lease);
+                carried.extend(creating.clone());
                 let params = DeleteParams {
                     preconditions: Some(Preconditions {
                         resource_version: lease.metadata.resource_version.clone(),
@@ -417,7 +423,8 @@ pub async fn take(
                 let spec_now = lease.spec.clone().unwrap_or_default();
                 if free_at_once(&lease, Timestamp::now(), process.as_ref()) || quiet {
                     let transitions = spec_now.lease_transitions.unwrap_or(0);
-                    let record = Record::of(&lease);
+                    let mut record = Record::of(&lease);
+                    record.extend(creating.clone());
                     lease.spec = Some(spec(transitions + 1));
                     lease.metadata.annotations = annotations.clone();
                     record.put(&mut lease);

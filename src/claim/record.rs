@@ -119,6 +119,13 @@ impl Record {
         }
     }
 
+    /// Records each of `entries`.
+    pub fn extend(&mut self, entries: impl IntoIterator<Item = Entry>) {
+        for entry in entries {
+            self.add(entry);
+        }
+    }
+
     /// Forgets the pod `namespace/name`: it is gone, or was never created.
     pub fn forget(&mut self, namespace: &str, name: &str) {
         self.0.retain(|e| !e.is(namespace, name));

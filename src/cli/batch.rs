@@ -55,7 +55,7 @@ pub async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
             .unwrap_or_else(|| RunIdentity::generate("batch").run_id);
         // One supervisor per batch: the claim is the batch's, in the namespace it was started
         // from.
-        let claim = claim::take(&conn.client, &home, &batch_id, args.wait)
+        let claim = claim::take(&conn.client, &home, &batch_id, args.wait, None)
             .await
             .map_err(Box::new)?;
         Ok::<_, CliError>((plugins, log_file, conn, batch_id, home, claim))

@@ -620,7 +620,13 @@ async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
             .clone()
             .unwrap_or_else(|| (ns.clone(), identity.run_id.clone()));
         let batch = batch.map(|(_, id)| id);
-        let claim = claim::take(&conn.client, &claim_ns, &claimed, args.wait)
+        // A fresh run's first pod is recorded with its claim; one asked for by id may be
+        // reattached instead.
+        let first = args
+            .run_id
+            .is_none()
+            .then(|| claim::record::Entry::creating(&ns, &identity.pod_name));
+        let claim = claim::take(&conn.client, &claim_ns, &claimed, args.wait, first)
             .await
             .map_err(|e| match &batch {
                 Some(batch) => CliError::Member {
