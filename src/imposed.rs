@@ -10,25 +10,9 @@ use std::path::{Path, PathBuf};
 
 use crate::task::{self, Origin, PluginSpec, TaskError};
 
-/// The machine's policy folder. Fixed, not configurable by environment: only who may write
-/// there can change it.
-pub const MACHINE_DIR: &str = "/etc/kpo/policies.d";
-
-/// The user's policy folder: `$KPO_CONFIG_DIR/policies.d`, else `~/.config/kpo/policies.d`.
-pub fn user_dir() -> Option<PathBuf> {
-    std::env::var_os("KPO_CONFIG_DIR")
-        .map(PathBuf::from)
-        .or_else(|| dirs::config_dir().map(|d| d.join("kpo")))
-        .map(|d| d.join("policies.d"))
-}
-
-/// Every policy imposed on this process's tasks: the machine's, the user's, then those named
-/// on the command line.
-pub fn imposed(command_line: &[PathBuf]) -> Result<Vec<PluginSpec>, TaskError> {
-    gather(Some(Path::new(MACHINE_DIR)), user_dir().as_deref(), command_line)
-}
-
-/// [`imposed`] with the folders given.
+/// Every policy imposed from outside the task file: those of the `machine`'s folder, the
+/// `user`'s, then those named on the command line (where the folders are is the caller's to
+/// say: the machine's description, `Machine`).
 pub fn gather(
     machine: Option<&Path>,
     user: Option<&Path>,

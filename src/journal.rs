@@ -68,7 +68,7 @@ fn stem(cluster: Option<&str>, namespace: &str, run_id: &str) -> String {
     }
 }
 
-/// The folder of journals: `$KPO_STATE_DIR`, else the user's state folder (`~/.local/state/kpo`).
+/// The folder of journals (the CLI's: `$KPO_STATE_DIR/runs`, else `~/.local/state/kpo/runs`).
 #[derive(Debug, Clone)]
 pub struct JournalStore {
     dir: PathBuf,
@@ -77,15 +77,6 @@ pub struct JournalStore {
 impl JournalStore {
     pub fn new(dir: PathBuf) -> Self {
         Self { dir }
-    }
-
-    pub fn open_default() -> Self {
-        let base = std::env::var_os("KPO_STATE_DIR")
-            .map(PathBuf::from)
-            .or_else(|| dirs::state_dir().map(|d| d.join("kpo")))
-            .or_else(|| dirs::data_local_dir().map(|d| d.join("kpo")))
-            .unwrap_or_else(|| std::env::temp_dir().join("kpo"));
-        Self::new(base.join("runs"))
     }
 
     fn path(&self, stem: &str) -> PathBuf {

@@ -8,6 +8,7 @@ pub mod connect;
 pub mod exit;
 pub mod imposed;
 pub mod journal;
+pub mod machine;
 pub mod names;
 pub mod owned;
 pub mod plugin;

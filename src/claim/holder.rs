@@ -69,25 +69,10 @@ impl Process {
     }
 }
 
-/// The name a claim gives its holder: the machine, the process, and a random part for two kpo
-/// of one process. For people; [`Process`] is what is judged.
-pub fn name() -> String {
-    format!(
-        "{}/{}/{}",
-        host(),
-        std::process::id(),
-        crate::names::random_suffix(4)
-    )
-}
-
-/// This machine's name, as claims give it.
-fn host() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown-host".into())
+/// The name a claim gives its holder on machine `host`: the machine, the process, and a random
+/// part for two kpo of one process. For people; [`Process`] is what is judged.
+pub fn name(host: &str) -> String {
+    format!("{host}/{}/{}", std::process::id(), crate::names::random_suffix(4))
 }
 
 fn boot_id() -> Option<String> {

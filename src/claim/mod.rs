@@ -340,7 +340,7 @@ pub fn lease_name(run_id: &str) -> String {
 /// machine that is gone ([`holder`]), and one not renewed for its term plus [`SKEW_ALLOWANCE`].
 /// A kpo that died elsewhere is so taken over 15 s after this kpo first looks, at worst.
 ///
-/// `creating` is a pod about to be created, recorded with the claim itself (see
+/// `host` names this machine in the holder's name. `creating` is a pod about to be created, recorded with the claim itself (see
 /// [`Warrant::record`]): a fresh run's first pod costs no write of its own.
 ///
 /// # Errors
@@ -352,10 +352,11 @@ pub async fn take(
     run_id: &str,
     wait: bool,
     creating: Option<Entry>,
+    host: &str,
 ) -> Result<Claim, ClaimError> {
     let api: Api<Lease> = Api::namespaced(client.clone(), namespace);
     let name = lease_name(run_id);
-    let me = holder::name();
+    let me = holder::name(host);
     let process = Process::this();
     let unavailable = |source| ClaimError::Unavailable {
         run_id: run_id.to_owned(),

@@ -9,11 +9,12 @@ use std::sync::Arc;
 use super::error::CliError;
 use super::signals::Signals;
 use super::view::BatchView;
-use super::{Output, RunArgs, check_run_id, connect, create_log_file, namespace_for, with_claim};
+use super::{
+    Output, RunArgs, check_run_id, connect, create_log_file, load_plugins, namespace_for, with_claim,
+};
 use crate::batch::{self, Ended, Member, Options, Start, Summary};
 use crate::claim;
-use crate::journal::{Journal, JournalStore, Recording};
-use crate::plugin::{PluginHost, TaskPlugins};
+use crate::journal::{Journal, Recording};
 use crate::pod::RunIdentity;
 use crate::task::{LogSelection, Task};
 
@@ -27,8 +28,9 @@ pub async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
     if let Some(id) = &args.run_id {
         check_run_id(id)?;
     }
-    let imposed = crate::imposed::imposed(&args.policy.policies)?;
-    let mut tasks = batch::load_tasks(&args.tasks, &imposed, &crate::task::machine_rules()?)?;
+    let machine = super::machine::this();
+    let imposed = machine.imposed(&args.policy.policies)?;
+    let mut tasks = batch::load_tasks(&args.tasks, &imposed, &machine.grant_rules()?)?;
     for task in &mut tasks {
         task.run.wait_for_deletion = args.wait_for_deletion;
     }
@@ -55,7 +57,7 @@ pub async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
             .unwrap_or_else(|| RunIdentity::generate("batch").run_id);
         // One supervisor per batch: the claim is the batch's, in the namespace it was started
         // from.
-        let claim = claim::take(&conn.client, &home, &batch_id, args.wait, None)
+        let claim = claim::take(&conn.client, &home, &batch_id, args.wait, None, &machine.hostname)
             .await
             .map_err(Box::new)?;
         Ok::<_, CliError>((plugins, log_file, conn, batch_id, home, claim))
@@ -69,7 +71,7 @@ pub async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
             (t, ns)
         })
         .collect();
-    let store = JournalStore::open_default();
+    let store = machine.journals();
     let plans = match &args.run_id {
         Some(_) => batch::plan_members(&conn.client, &conn.server, &store, &batch_id, &placed, args.rerun)
             .await
@@ -160,23 +162,6 @@ pub async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
         view.table(&summary);
     }
     Ok(summary.exit_code)
-}
-
-/// The tasks' plugins, in one host: a component several tasks use is compiled once.
-async fn load_plugins(tasks: &[Task]) -> Result<Vec<Option<Arc<TaskPlugins>>>, CliError> {
-    if !tasks.iter().any(Task::has_plugins) {
-        return Ok(tasks.iter().map(|_| None).collect());
-    }
-    let host = Arc::new(PluginHost::new(crate::plugin::default_cache_dir())?);
-    let mut all = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        let loaded = match t.has_plugins() {
-            true => Some(Arc::new(TaskPlugins::load_in(host.clone(), t).await?)),
-            false => None,
-        };
-        all.push(loaded);
-    }
-    Ok(all)
 }
 
 /// One line of the JSON Lines output for a task that ended: its run report, marked as such.

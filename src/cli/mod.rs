@@ -3,6 +3,7 @@
 
 mod batch;
 mod error;
+mod machine;
 mod plugin_cmd;
 mod progress;
 mod runs;
@@ -23,7 +24,7 @@ use kube::{Api, ResourceExt};
 use crate::claim;
 use crate::connect::{self, Connection, Target};
 use crate::exit;
-use crate::journal::{Journal, JournalStore, Recording};
+use crate::journal::{Journal, Recording};
 use crate::plugin::TaskPlugins;
 use crate::pod::RunIdentity;
 use crate::reattach::{self, Plan};
@@ -470,16 +471,17 @@ fn namespace_for(args: &ClusterArgs, task: &Task, context_default: &str) -> Stri
 /// Reads the task file at `path` and imposes on it the policies from outside it.
 fn load_task(path: &Path, policy: &PolicyArgs) -> Result<Task, CliError> {
     let mut task = task::load(path)?;
-    task.impose(&crate::imposed::imposed(&policy.policies)?)?;
-    task.allow(&task::machine_rules()?)?;
+    let machine = machine::this();
+    task.impose(&machine.imposed(&policy.policies)?)?;
+    task.allow(&machine.grant_rules()?)?;
     Ok(task)
 }
 
 async fn validate(path: &Path, policy: &PolicyArgs) -> Result<i32, CliError> {
     let task = load_task(path, policy)?;
-    let plugins = load_plugins(&task).await?;
+    let plugins = load_task_plugins(&task).await?;
     let identity = RunIdentity::generate(&task.name);
-    let prepared = runner::prepare(&task, &identity, "default", plugins.as_ref(), &[]).await?;
+    let prepared = runner::prepare(&task, &identity, "default", plugins.as_deref(), &[]).await?;
     outln!("{}: task {:?} is valid", path.display(), task.name);
     show_policies(&prepared);
     // Advice, not an error: most namespaces enforce no standard.
@@ -520,7 +522,7 @@ fn show_policies(prepared: &runner::Prepared) {
 
 async fn render(args: RenderArgs) -> Result<i32, CliError> {
     let task = load_task(&args.task, &args.policy)?;
-    let plugins = load_plugins(&task).await?;
+    let plugins = load_task_plugins(&task).await?;
     let identity = RunIdentity::generate(&task.name);
     let conn = match args.server {
         true => Some(connect(&args.cluster).await?),
@@ -528,7 +530,7 @@ async fn render(args: RenderArgs) -> Result<i32, CliError> {
     };
     let context_ns = conn.as_ref().map_or("default", |c| c.default_namespace.as_str());
     let ns = namespace_for(&args.cluster, &task, context_ns);
-    let prepared = runner::prepare(&task, &identity, &ns, plugins.as_ref(), &[]).await?;
+    let prepared = runner::prepare(&task, &identity, &ns, plugins.as_deref(), &[]).await?;
     show_policies(&prepared);
     if let Some(e) = prepared.denial() {
         return Err(e.into());
@@ -556,13 +558,30 @@ async fn render(args: RenderArgs) -> Result<i32, CliError> {
     }
 }
 
-/// Loads the task's plugins before anything else happens; errors name the plugin.
-async fn load_plugins(task: &Task) -> Result<Option<TaskPlugins>, CliError> {
-    let plugins = TaskPlugins::load(task, crate::plugin::default_cache_dir()).await?;
-    if plugins.as_ref().is_some_and(|p| !p.all_cached()) {
+/// Loads the tasks' plugins before anything else happens, in one host (a component several
+/// tasks use is compiled once); errors name the plugin.
+async fn load_plugins(tasks: &[Task]) -> Result<Vec<Option<Arc<TaskPlugins>>>, CliError> {
+    if !tasks.iter().any(Task::has_plugins) {
+        return Ok(tasks.iter().map(|_| None).collect());
+    }
+    let host = Arc::new(machine::this().plugin_host()?);
+    let mut all = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        let loaded = match t.has_plugins() {
+            true => Some(Arc::new(TaskPlugins::load_in(host.clone(), t).await?)),
+            false => None,
+        };
+        all.push(loaded);
+    }
+    if all.iter().flatten().any(|p| !p.all_cached()) {
         eprintln!("kpo: compiled the task's plugins (kept in the cache: the next run starts faster)");
     }
-    Ok(plugins)
+    Ok(all)
+}
+
+/// [`load_plugins`] of one task.
+async fn load_task_plugins(task: &Task) -> Result<Option<Arc<TaskPlugins>>, CliError> {
+    Ok(load_plugins(std::slice::from_ref(task)).await?.pop().flatten())
 }
 
 /// Each mutator's RFC 6902 patch, one JSON document per plugin after a `# plugin` line.
@@ -600,7 +619,7 @@ async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
             check_run_id(id)?;
         }
         let log_file = create_log_file(&args)?;
-        let plugins = load_plugins(&task).await?;
+        let plugins = load_task_plugins(&task).await?;
         let conn = connect(&args.cluster).await?;
         let ns = namespace_for(&args.cluster, &task, &conn.default_namespace);
         let mut identity = RunIdentity::generate(&task.name);
@@ -626,7 +645,8 @@ async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
             .run_id
             .is_none()
             .then(|| claim::record::Entry::creating(&ns, &identity.pod_name));
-        let claim = claim::take(&conn.client, &claim_ns, &claimed, args.wait, first)
+        let host = &machine::this().hostname;
+        let claim = claim::take(&conn.client, &claim_ns, &claimed, args.wait, first, host)
             .await
             .map_err(|e| match &batch {
                 Some(batch) => CliError::Member {
@@ -656,7 +676,8 @@ async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
 
 /// The batch this machine's journal says run `run_id` (on `cluster`, in `namespace`) belongs to.
 fn journal_batch(cluster: &str, namespace: &str, run_id: &str) -> Option<String> {
-    JournalStore::open_default()
+    machine::this()
+        .journals()
         .load(cluster, namespace, run_id)
         .ok()
         .flatten()?
@@ -683,7 +704,7 @@ fn create_log_file(args: &RunArgs) -> Result<Option<std::fs::File>, CliError> {
 async fn claimed(
     args: RunArgs,
     task: Task,
-    plugins: Option<TaskPlugins>,
+    plugins: Option<Arc<TaskPlugins>>,
     conn: &Connection,
     cluster: supervise::Cluster,
     ns: String,
@@ -691,7 +712,7 @@ async fn claimed(
     log_file: Option<std::fs::File>,
     interrupts: impl futures::Stream<Item = Interrupt> + Unpin + Send + 'static,
 ) -> Result<i32, CliError> {
-    let store = JournalStore::open_default();
+    let store = machine::this().journals();
     let (earlier, found) = match &args.run_id {
         Some(id) => {
             let earlier = store.load(&conn.server, &ns, id).unwrap_or_else(|e| {
@@ -771,7 +792,7 @@ async fn claimed(
             runner::run_task(
                 cluster,
                 &task,
-                plugins.as_ref(),
+                plugins.as_deref(),
                 identity,
                 &ns,
                 observer,

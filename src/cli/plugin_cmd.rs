@@ -55,7 +55,7 @@ pub struct TestArgs {
 }
 
 pub async fn run(command: PluginCommand) -> Result<i32, CliError> {
-    let host = PluginHost::new(plugin::default_cache_dir())?;
+    let host = super::machine::this().plugin_host()?;
     match command {
         PluginCommand::Inspect { plugin } => {
             let i = inspect::inspect(&host, &plugin).await?;

@@ -11,7 +11,7 @@ use kube::{Api, ResourceExt};
 
 use super::error::CliError;
 use crate::exit;
-use crate::journal::{Journal, JournalStore};
+use crate::journal::Journal;
 use crate::pod::{ANNOTATION_ON_FINISH, LABEL_BATCH, LABEL_MANAGED_BY, LABEL_RUN_ID};
 use crate::reattach::{self, find_pod};
 use crate::task::OnFinish;
@@ -19,7 +19,8 @@ use crate::vocabulary::MAIN_CONTAINER;
 
 /// Prints the runs this machine's journal knows, newest last.
 pub fn list() -> Result<i32, CliError> {
-    let journals = JournalStore::open_default()
+    let journals = super::machine::this()
+        .journals()
         .list()
         .map_err(|source| CliError::State {
             doing: "cannot read the run journals".into(),
@@ -75,7 +76,8 @@ pub fn journal(run_id: &str) -> Result<Journal, CliError> {
 
 /// This machine's journals of run id `run_id`, in any namespace or cluster, oldest first.
 fn find(run_id: &str) -> Result<Vec<Journal>, CliError> {
-    JournalStore::open_default()
+    super::machine::this()
+        .journals()
         .find(run_id)
         .map_err(|source| CliError::State {
             doing: format!("cannot read the journal of run {run_id}"),
@@ -135,7 +137,8 @@ pub async fn batch(
     namespace: &str,
     batch_id: &str,
 ) -> Result<Vec<Journal>, CliError> {
-    let mut runs: std::collections::BTreeMap<String, Journal> = JournalStore::open_default()
+    let mut runs: std::collections::BTreeMap<String, Journal> = super::machine::this()
+        .journals()
         .list()
         .map_err(|source| CliError::State {
             doing: "cannot read the run journals".into(),

@@ -2,7 +2,7 @@
 //! kept on disk, keyed by their content and the engine's compatibility, so the second run of a
 //! task does not compile again.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -50,13 +50,6 @@ impl Drop for EngineHandle {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
-}
-
-/// Where compiled components are kept: `$KPO_CACHE_DIR`, else the user's cache folder.
-pub fn default_cache_dir() -> Option<PathBuf> {
-    std::env::var_os("KPO_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| dirs::cache_dir().map(|d| d.join("kpo").join("components")))
 }
 
 /// A compiled component and whether it came from the cache.

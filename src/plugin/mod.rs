@@ -23,7 +23,7 @@ mod mutate;
 mod sandbox;
 pub mod terms;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +39,6 @@ use crate::vocabulary::{Decision, PolicyCheck, Warning};
 pub use admit::{admit, denial};
 /// The types of the current contract, as plugins see them.
 pub use bindings::v2::kpo::plugin::types as wit;
-pub use engine::default_cache_dir;
 pub use interpret::{interpret, outcome_of};
 pub use mutate::{Mutated, check, mutate};
 pub use wit::{ContainerOutcome, Context, Judgement, Outcome, Verdict};
@@ -124,6 +123,8 @@ pub struct PluginHost {
     engine: engine::EngineHandle,
     linker: Linker<Sandbox>,
     cache: Option<PathBuf>,
+    /// The environment a plugin's `grant.env` may pass on (a snapshot, never read live).
+    environment: BTreeMap<String, String>,
     /// Every component loaded so far, by the SHA-256 of its bytes: the tasks of a batch that
     /// use one plugin compile and pre-instantiate it once.
     linked: std::sync::Mutex<HashMap<[u8; 32], Linked>>,
@@ -231,9 +232,16 @@ impl PluginHost {
             engine,
             linker,
             cache,
+            environment: BTreeMap::new(),
             linked: Default::default(),
             accepted: Default::default(),
         })
+    }
+
+    /// This host, granting plugins from `environment` (what `grant.env` names of it).
+    pub fn with_environment(mut self, environment: BTreeMap<String, String>) -> Self {
+        self.environment = environment;
+        self
     }
 
     /// Reads, compiles (or loads from the cache) and links the plugin at `spec.path`.
@@ -322,7 +330,7 @@ impl PluginHost {
     fn store(&self, spec: &PluginSpec) -> Result<Store<Sandbox>, PluginError> {
         let mut store = Store::new(
             &self.engine.engine,
-            Sandbox::new(&spec.name, spec.memory, &spec.grants)?,
+            Sandbox::new(&spec.name, spec.memory, &spec.grants, &self.environment)?,
         );
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(1);
@@ -643,8 +651,9 @@ pub struct TaskPlugins {
 impl TaskPlugins {
     /// Loads the task's plugins (none: `Ok(None)`), so that a missing file, a module that is not
     /// a component, one of the wrong world or a config its plugin rejects fails the run before
-    /// any pod exists. Compiled components are kept in `cache` (the CLI's is
-    /// [`default_cache_dir`]).
+    /// any pod exists. Compiled components are kept in `cache`; the plugins are granted nothing
+    /// of the environment (a host of the machine's, `Machine::plugin_host`, and
+    /// [`TaskPlugins::load_in`] pass the machine's on).
     pub async fn load(task: &crate::task::Task, cache: Option<PathBuf>) -> Result<Option<Self>, PluginError> {
         if !task.has_plugins() {
             return Ok(None);

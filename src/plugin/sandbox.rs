@@ -102,7 +102,12 @@ impl ResourceLimiter for MemoryBudget {
 }
 
 impl Sandbox {
-    pub fn new(plugin: &str, memory: u64, grants: &Grants) -> Result<Self, PluginError> {
+    pub fn new(
+        plugin: &str,
+        memory: u64,
+        grants: &Grants,
+        environment: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Self, PluginError> {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAP);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAP);
         let mut wasi = WasiCtx::builder();
@@ -115,7 +120,7 @@ impl Sandbox {
             wasi.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
         }
         for name in &grants.env {
-            if let Ok(value) = std::env::var(name) {
+            if let Some(value) = environment.get(name) {
                 wasi.env(name, value);
             }
         }

@@ -12,10 +12,6 @@ use super::load::{TaskError, parse_document, problem_at_field};
 use super::locate::KeyPath;
 use super::plugin_spec::{Origin, PluginSpec};
 
-/// The machine's settings file. Fixed, not configurable by environment: only who may write
-/// there can change it.
-pub const MACHINE_SETTINGS: &str = "/etc/kpo/settings.toml";
-
 /// The machine's settings file as written.
 #[derive(Debug, Default, Deserialize)]
 pub struct RawSettings {
@@ -190,11 +186,6 @@ pub fn load_rules(path: &Path) -> Result<GrantRules, TaskError> {
             clock: raw.grants.clock.unwrap_or(true),
         })
     })
-}
-
-/// The rules of this machine: [`MACHINE_SETTINGS`].
-pub fn machine_rules() -> Result<GrantRules, TaskError> {
-    load_rules(Path::new(MACHINE_SETTINGS))
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::{
     ResourceRequirements, SecurityContext, Toleration, Volume, VolumeMount,
 };
 
-pub use grant_rules::{GrantRules, MACHINE_SETTINGS, load_rules, machine_rules};
+pub use grant_rules::{GrantRules, load_rules};
 pub use load::{TaskError, load, load_policies, parse, problem_at, problem_at_entry};
 pub use plugin_spec::{DEFAULT_MEMORY, DEFAULT_TIMEOUT, Grants, Origin, PluginSpec, default_name};
 

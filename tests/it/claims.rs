@@ -131,6 +131,11 @@ pub fn claims_on(config: &str, admin: &str, image: &str, dir: &Path) {
     let run_id = format!("stolen-{}", kpo::names::random_suffix(4));
     let long = kept_task(image, dir, 200);
     let running = kpo(config, &run_id, &dir.join("e"), &long, &[]).spawn().unwrap();
+    // Mid-run: once the pod exists (a claim taken before stops the run before its pod).
+    let selector = ListParams::default().labels(&format!("kpo.dev/run-id={run_id}"));
+    rt.block_on(crate::harness::wait_until("the run's pod", || async {
+        api.list(&selector).await.is_ok_and(|l| !l.items.is_empty())
+    }));
     rt.block_on(take_over(&leases, &run_id, "someone-else".into()));
     let out = running.wait_with_output().unwrap();
     let said = String::from_utf8_lossy(&out.stderr);

@@ -202,13 +202,21 @@ fn log_scan_fails_a_clean_exit_and_publishes_matches() {
 
 /// Loads `guest` as the only mutator of a task and runs it on the task's pod.
 fn mutate_with(guest: &str, extra: &str) -> Result<Pod, PluginError> {
+    mutate_in(guest, extra, Default::default())
+}
+
+/// [`mutate_with`] on a machine whose environment is `environment`.
+fn mutate_in(
+    guest: &str,
+    extra: &str,
+    environment: std::collections::BTreeMap<String, String>,
+) -> Result<Pod, PluginError> {
     let dir = tempfile::tempdir().unwrap();
     let path = task_file(dir.path(), &format!("{BASE}{}", entry("mutate", guest, extra)));
     let task = kpo::task::load(Path::new(&path)).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let plugins = rt
-        .block_on(TaskPlugins::load(&task, crate::harness::plugin_cache()))?
-        .unwrap();
+    let host = PluginHost::new(crate::harness::plugin_cache())?.with_environment(environment);
+    let plugins = rt.block_on(TaskPlugins::load_in(std::sync::Arc::new(host), &task))?;
     let identity = kpo::pod::RunIdentity::generate("plug");
     let pod = kpo::pod::build(&task, &identity, "default");
     let ctx = kpo::plugin::context("plug", "default", &identity.run_id);
@@ -449,10 +457,9 @@ fn sockets_are_out_of_reach() {
 
 #[test]
 fn environment_clock_and_files_only_when_granted() {
-    // SAFETY: tests in this binary do not read this variable concurrently.
-    unsafe { std::env::set_var("KPO_SNOOP_VISIBLE", "yes") };
+    let environment = || [("KPO_SNOOP_VISIBLE".to_owned(), "yes".to_owned())].into();
     let annotations = |pod: Pod| pod.metadata.annotations.unwrap();
-    let denied = annotations(mutate_with("hostile/snoop", "").unwrap());
+    let denied = annotations(mutate_in("hostile/snoop", "", environment()).unwrap());
     assert_eq!(denied["snoop/env"], "");
     assert_eq!(denied["snoop/clock"], "0");
     assert_eq!(denied["snoop/files"], "0");
@@ -463,7 +470,7 @@ fn environment_clock_and_files_only_when_granted() {
         "[mutate.grant]\nenv = [\"KPO_SNOOP_VISIBLE\"]\nclock = true\ndirs = [\"{}:/data\"]",
         data.path().display()
     );
-    let granted = annotations(mutate_with("hostile/snoop", &grant).unwrap());
+    let granted = annotations(mutate_in("hostile/snoop", &grant, environment()).unwrap());
     assert_eq!(granted["snoop/env"], "KPO_SNOOP_VISIBLE=yes");
     assert!(granted["snoop/clock"].parse::<u64>().unwrap() > 1_700_000_000);
     assert_eq!(granted["snoop/files"], "1");
