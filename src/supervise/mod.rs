@@ -2,6 +2,7 @@
 //! outcome, clean up. A library function over a shared `kube::Client`, so many runs can share
 //! one process.
 
+mod cleanup;
 mod collect;
 mod events;
 mod logs;
@@ -12,6 +13,7 @@ mod rotations;
 mod shared_watch;
 mod state;
 mod tail;
+mod watching;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,16 +24,16 @@ use std::panic::AssertUnwindSafe;
 use futures::{FutureExt, Stream, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, PostParams, Preconditions};
-use kube::runtime::wait::await_condition;
+use kube::api::{DeleteParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
+use cleanup::clean_up;
 pub use records::Cursor;
 use retry::ActError;
 pub use shared_watch::SharedWatch;
-use state::{Tracker, Verdict, pull_error_is_permanent};
+use watching::{LEFT_TO_THE_HOLDER, Watching};
 
 use crate::claim::record::Entry;
 use crate::claim::{Lost, Warrant};
@@ -43,14 +45,6 @@ use crate::{exit, status};
 
 /// How long kpo keeps trying to delete the pod through API-server trouble.
 const CLEANUP_LIMIT: Duration = Duration::from_secs(60);
-/// How long past its grace period kpo waits for a deleted pod to be gone. A v1.20 kubelet took
-/// ~30 s to remove a pod whose container never started (a missing Secret) even with a 1 s grace
-/// period, and over a minute on a loaded node (seen in CI).
-const GONE_LIMIT: Duration = Duration::from_secs(180);
-/// The grace period of a pod in which no container runs: nothing to stop but its sandbox.
-const NOTHING_RUNS_GRACE: Duration = Duration::from_secs(1);
-/// How long past a deleted pod's grace period its kubelet may take to have killed what still ran.
-const KILL_MARGIN: Duration = Duration::from_secs(2);
 /// How long followers of containers that still run get to read what is stored of their logs.
 const LIVE_LOG_GRACE: Duration = Duration::from_millis(300);
 
@@ -543,194 +537,6 @@ async fn follow(
     report
 }
 
-/// What a supervisor that lost its claim did.
-const LEFT_TO_THE_HOLDER: &str =
-    "this kpo stopped supervising the run and left its pod to whoever holds the run now";
-
-/// How often a deadline that passed during a pause looks again.
-const PAUSED_RECHECK: Duration = Duration::from_secs(1);
-
-/// What the watch decided.
-struct Decided {
-    outcome: Outcome,
-    message: String,
-    /// The interrupt asked to leave the pod running.
-    detach: bool,
-    /// The run's claim was lost (why): nothing more may be done to the pod.
-    lost: Option<String>,
-    /// The pod as last seen.
-    last: Pod,
-}
-
-/// What the watch of one pod needs.
-struct Watching<'a> {
-    client: &'a Client,
-    warrant: &'a Warrant,
-    policy: &'a RunPolicy,
-    observer: &'a dyn Observer,
-    /// Every snapshot, for the log followers (`None` once the pod is gone).
-    pods: &'a watch::Sender<Option<Pod>>,
-}
-
-impl Watching<'_> {
-    /// Watches the pod (one watch, resumed after errors) until the state machine, a deadline,
-    /// an interrupt or the pod's deletion decides the outcome.
-    async fn decide(
-        &self,
-        created: Pod,
-        events: PodEvents,
-        interrupts: &mut (impl Stream<Item = Interrupt> + Unpin),
-        report: &mut RunReport,
-    ) -> Decided {
-        let policy = self.policy;
-        let uid = report.uid.clone().unwrap_or_default();
-        let mut tracker = Tracker::default();
-        let mut last = created;
-        let mut checked_pull = None;
-        let mut stream = events;
-        let startup_deadline = tokio::time::sleep(policy.startup_timeout);
-        let overall_deadline = tokio::time::sleep(policy.timeout.unwrap_or(Duration::MAX / 4));
-        tokio::pin!(startup_deadline, overall_deadline);
-        let mut seen_in_listing = false;
-        let mut detach = false;
-        let mut lost = None;
-        let (outcome, message) = loop {
-            let event = tokio::select! {
-                Some(asked) = interrupts.next() => {
-                    detach = asked != Interrupt::Stop;
-                    match asked {
-                        Interrupt::Lost(why) => {
-                            let message = format!("{why}: {LEFT_TO_THE_HOLDER}");
-                            lost = Some(why);
-                            break (Outcome::Interrupted, message);
-                        }
-                        _ => break (Outcome::Interrupted, "interrupted; the run was stopped before the pod finished".to_owned()),
-                    }
-                }
-                // A deadline that passes while the claim is paused waits for it: kpo may not
-                // act, and what it knows of the pod is as old as the pause.
-                () = &mut startup_deadline, if !tracker.main_started => {
-                    if self.warrant.paused() {
-                        startup_deadline.as_mut().reset(tokio::time::Instant::now() + PAUSED_RECHECK);
-                        continue;
-                    }
-                    let why = state::status_of(&last).detail.map(|d| format!(" (last seen: {d})")).unwrap_or_default();
-                    break (Outcome::NeverStarted, format!("{MAIN_CONTAINER} did not start within {}{why}", human(policy.startup_timeout)));
-                }
-                () = &mut overall_deadline => {
-                    if self.warrant.paused() {
-                        overall_deadline.as_mut().reset(tokio::time::Instant::now() + PAUSED_RECHECK);
-                        continue;
-                    }
-                    break (Outcome::TimedOut, format!("the run did not finish within its timeout of {}", human(policy.timeout.unwrap_or_default())));
-                }
-                event = stream.next() => event,
-            };
-            let snapshot = match event {
-                Some(Ok(watcher::Event::Init)) => {
-                    seen_in_listing = false;
-                    continue;
-                }
-                Some(Ok(watcher::Event::InitDone)) if !seen_in_listing => None,
-                Some(Ok(watcher::Event::InitDone)) => continue,
-                Some(Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)))
-                    if p.uid().as_deref() == Some(&uid) =>
-                {
-                    seen_in_listing = true;
-                    Some(p)
-                }
-                Some(Ok(watcher::Event::Delete(p))) if p.uid().as_deref() == Some(&uid) => None,
-                // Another pod that happens to have the same name: not ours.
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => {
-                    tracing::debug!("watch interrupted, resuming: {e}");
-                    continue;
-                }
-                None => {
-                    break (
-                        Outcome::Failed,
-                        "the watch on the pod ended unexpectedly".to_owned(),
-                    );
-                }
-            };
-            let Some(pod) = snapshot else {
-                self.pods.send_replace(None);
-                break deleted(&last, report);
-            };
-            last = pod.clone();
-            self.pods.send_replace(Some(pod.clone()));
-            let (change, verdict) = tracker.observe(&pod);
-            if let Some(s) = change {
-                record(report, self.observer, s.phase, s.detail);
-            }
-            match verdict {
-                Verdict::Continue => {}
-                Verdict::Done { outcome, message } => break (outcome, message),
-                Verdict::PullFailing { container, message } => {
-                    // Events are read once per new waiting message, not on every update.
-                    let seen = Some((container.clone(), message.clone()));
-                    if checked_pull == seen {
-                        continue;
-                    }
-                    checked_pull = seen;
-                    if let Some(why) = self.permanent_pull_error(&pod, &container, message, &uid).await {
-                        break (Outcome::NeverStarted, why);
-                    }
-                }
-            }
-        };
-        Decided {
-            outcome,
-            message,
-            detach,
-            lost,
-            last,
-        }
-    }
-
-    /// Why the image of `container` will never be pulled, when the kubelet's message or the
-    /// pod's events say so (a missing image does not heal; a rate limit may).
-    async fn permanent_pull_error(
-        &self,
-        pod: &Pod,
-        container: &str,
-        message: Option<String>,
-        uid: &str,
-    ) -> Option<String> {
-        let image = image_of(pod, container);
-        let answer = match message.filter(|m| !m.starts_with("Back-off")) {
-            Some(m) => Some(m),
-            None => {
-                let (namespace, name) = (pod.namespace().unwrap_or_default(), pod.name_any());
-                events::for_pod(self.client.clone(), self.warrant, &namespace, &name, uid)
-                    .await
-                    .ok()
-                    .and_then(|ev| events::last_pull_error(&ev, &image))
-            }
-        };
-        answer
-            .filter(|a| pull_error_is_permanent(a))
-            .map(|a| format!("cannot pull image \"{image}\" for container {container}: {a}"))
-    }
-}
-
-/// The outcome of a pod deleted before it finished: stopped by a kpo command (marked), or
-/// disrupted (a preemption or a drain may say why in the DisruptionTarget condition).
-fn deleted(last: &Pod, report: &mut RunReport) -> (Outcome, String) {
-    if let Some(by) = crate::stop::stopped_by(last) {
-        return (
-            Outcome::Failed,
-            format!("{by} deleted the pod before it finished"),
-        );
-    }
-    let why = state::disruption(last).unwrap_or_else(|| "deleted by someone else".to_owned());
-    report.disruption = Some(why.clone());
-    (
-        Outcome::Failed,
-        format!("the pod was deleted by someone else before it finished ({why})"),
-    )
-}
-
 /// Followers of finished containers read their logs to the end and stop by themselves, however
 /// long that takes (the pod is not deleted before); an interrupt stops the wait. Those of
 /// containers still running (sidecars, or everything after a timeout) are told to wrap up: they
@@ -802,99 +608,6 @@ async fn read_result(
     }
 }
 
-/// Deletes the pod unless the policy keeps it or the interrupt detached from it. A pod that
-/// has finished has nothing left to stop: it goes at once, as the pod garbage collector deletes
-/// terminated pods. One whose main container has ended while sidecars still run is deleted
-/// gracefully and left stopping: the task's work is over, its log and result are read, and what
-/// still runs is being stopped by its kubelet within its grace period — waiting for a sidecar
-/// that ignores SIGTERM would add the whole grace period to every run (`wait_for_deletion`
-/// asks for the wait). Any other is deleted gracefully and waited for, so that nothing of a run
-/// that did not end by itself — a timeout, an interrupt, a pod that never started — runs on
-/// unsupervised once kpo has returned; one in which nothing runs (it never started) gets a short
-/// grace period, as a v1.20 kubelet otherwise waits the whole period out.
-async fn clean_up(
-    cluster: &Cluster,
-    policy: &RunPolicy,
-    current: Option<Pod>,
-    detach: bool,
-    interrupts: &mut (impl Stream<Item = Interrupt> + Unpin),
-    observer: &dyn Observer,
-    report: &RunReport,
-) -> Result<Cleanup, Lost> {
-    let (namespace, name) = (&report.namespace, &report.pod);
-    let api: &Api<Pod> = &Api::namespaced(cluster.client.clone(), namespace);
-    let Some(pod) = current else {
-        return Ok(Cleanup::None);
-    };
-    if detach {
-        observer.notice(&format!(
-            "detached: pod {namespace}/{name} runs on; follow it with `kubectl logs -f -n {namespace} {name} -c {MAIN_CONTAINER}`, stop it with `kubectl delete pod -n {namespace} {name}`"
-        ));
-        return Ok(Cleanup::Detached);
-    }
-    if policy.on_finish.keeps(report.outcome == Outcome::Succeeded) {
-        observer.notice(&format!(
-            "keeping pod {namespace}/{name} (on_finish = {})",
-            policy.on_finish.name()
-        ));
-        return Ok(Cleanup::Kept);
-    }
-    let finished = status::stopped(&pod);
-    let grace = if finished {
-        Duration::ZERO
-    } else if status::running(&pod) {
-        last_grace(Some(&pod))
-    } else {
-        last_grace(Some(&pod)).min(NOTHING_RUNS_GRACE)
-    };
-    let work_done = status::terminated(&pod, MAIN_CONTAINER)
-        && matches!(report.outcome, Outcome::Succeeded | Outcome::Failed);
-    let uid = report.uid.clone().unwrap_or_default();
-    let params = DeleteParams {
-        grace_period_seconds: Some(grace.as_secs() as u32),
-        preconditions: Some(Preconditions {
-            uid: Some(uid.clone()),
-            resource_version: None,
-        }),
-        ..Default::default()
-    };
-    let delete = || api.delete(name, &params);
-    // A pod seen gone leaves the run's record; one that may still be there stays in it.
-    let gone = || cluster.warrant.forget(namespace, name);
-    match retry::acting("deleting the pod", CLEANUP_LIMIT, &cluster.warrant, delete).await {
-        // Without a grace period the API server removes it at once.
-        Ok(_) if finished => {
-            gone();
-            observer.notice(&format!("deleted pod {namespace}/{name}"));
-            Ok(Cleanup::Deleted)
-        }
-        Ok(_) if work_done && !policy.wait_for_deletion => {
-            observer.notice(&format!(
-                "pod {namespace}/{name} is stopping (grace period {}): what still runs in it is not the task's work",
-                human(grace)
-            ));
-            Ok(Cleanup::Stopping)
-        }
-        Ok(_) => {
-            if wait_gone(cluster, api, name, &uid, grace, interrupts, observer).await? {
-                gone();
-            }
-            observer.notice(&format!("deleted pod {namespace}/{name}"));
-            Ok(Cleanup::Deleted)
-        }
-        // Gone, or replaced by another pod of that name (the UID precondition failed).
-        Err(ActError::Api(kube::Error::Api(s))) if s.code == 404 || s.code == 409 => {
-            gone();
-            Ok(Cleanup::None)
-        }
-        Err(ActError::Lost(lost)) => Err(lost),
-        Err(ActError::Api(e)) => {
-            observer.notice(&format!("could not delete pod {namespace}/{name}: {e}"));
-            Ok(Cleanup::Failed)
-        }
-    }
-}
-
 /// The report's last words: the result's error if any, the exit code, the finishing time.
 fn conclude(mut report: RunReport, result_error: Option<crate::result::ResultError>) -> RunReport {
     let result_failed = result_error.is_some();
@@ -910,151 +623,6 @@ fn conclude(mut report: RunReport, result_error: Option<crate::result::ResultErr
     report
 }
 
-/// The pod's termination grace period (30 s unless it says otherwise).
-fn last_grace(pod: Option<&Pod>) -> Duration {
-    let seconds = pod
-        .and_then(|p| p.spec.as_ref())
-        .and_then(|s| s.termination_grace_period_seconds);
-    Duration::from_secs(seconds.unwrap_or(30).max(0) as u64)
-}
-
-/// After deleting a pod that had not finished: waits until it is really gone (its containers
-/// stopped), bounded by its grace period plus a margin; whether it was seen gone. Another interrupt meanwhile deletes it at
-/// once. A pod that reaches a terminal phase while it is being deleted is deleted at once once
-/// its containers have stopped, or once the grace period in which the kubelet kills them has
-/// passed: a v1.20 kubelet never removes a pod that failed its `activeDeadlineSeconds` during a
-/// graceful deletion, nor reports its containers as stopped.
-async fn wait_gone(
-    cluster: &Cluster,
-    api: &Api<Pod>,
-    name: &str,
-    uid: &str,
-    grace: Duration,
-    interrupts: &mut (impl Stream<Item = Interrupt> + Unpin),
-    observer: &dyn Observer,
-) -> Result<bool, Lost> {
-    let killed_by = tokio::time::Instant::now() + grace + KILL_MARGIN;
-    let other = |p: &Pod| p.uid().as_deref() != Some(uid);
-    let settled = move |pod: Option<&Pod>| pod.is_none_or(|p| other(p) || status::finished(p));
-    let stopped = move |pod: Option<&Pod>| pod.is_none_or(|p| other(p) || status::stopped(p));
-    let waited = async {
-        let pod = match until(cluster, api, name, grace + GONE_LIMIT, settled).await {
-            None => return Err(()),
-            Some(None) => return Ok(None),
-            Some(Some(pod)) => pod,
-        };
-        if other(&pod) || status::stopped(&pod) {
-            return Ok(Some(pod));
-        }
-        let rest = killed_by.saturating_duration_since(tokio::time::Instant::now());
-        Ok(until(cluster, api, name, rest, stopped)
-            .await
-            .unwrap_or(Some(pod)))
-    };
-    // Boxed: watch futures are large, and this one sits deep in the run's future.
-    let mut waited = Box::pin(waited);
-    observer.notice(&format!(
-        "waiting for pod {name} to stop (grace period {}; interrupt to skip it)",
-        human(grace)
-    ));
-    tokio::select! {
-        result = &mut waited => match result {
-            Err(()) => {
-                observer.notice(&format!("pod {name} did not stop within {}; it is left being deleted", human(grace + GONE_LIMIT)));
-                return Ok(false);
-            }
-            Ok(None) => {
-                tracing::debug!("pod {name} is gone");
-                return Ok(true);
-            }
-            Ok(Some(pod)) if other(&pod) => return Ok(true),
-            Ok(Some(_)) => tracing::debug!("pod {name} has finished; deleting it at once"),
-        },
-        Some(asked) = interrupts.next() => {
-            if let Interrupt::Lost(why) = asked {
-                return Err(Lost(why));
-            }
-            observer.notice("interrupted again: deleting the pod without its grace period");
-        }
-    }
-    let now = DeleteParams {
-        grace_period_seconds: Some(0),
-        preconditions: Some(Preconditions {
-            uid: Some(uid.to_owned()),
-            resource_version: None,
-        }),
-        ..Default::default()
-    };
-    cluster.warrant.may_act().await?;
-    if let Err(e) = api.delete(name, &now).await {
-        tracing::debug!("immediate delete failed: {e}");
-    }
-    let gone = |pod: Option<&Pod>| pod.is_none_or(|p| p.uid().as_deref() != Some(uid));
-    let seen = Box::pin(until(cluster, api, name, CLEANUP_LIMIT, gone)).await;
-    if seen.is_none() {
-        observer.notice(&format!("pod {name} is still being deleted"));
-    }
-    Ok(seen.is_some())
-}
-
-/// Waits until `condition` holds for the pod called `name`, watching again after a watch error
-/// (under load a watch can fail, and returning then would leave a pod behind), for at most
-/// `limit`. `None` when the limit passed first; otherwise the pod as it was then.
-async fn until(
-    cluster: &Cluster,
-    api: &Api<Pod>,
-    name: &str,
-    limit: Duration,
-    condition: impl Fn(Option<&Pod>) -> bool + Copy,
-) -> Option<Option<Pod>> {
-    let deadline = tokio::time::Instant::now() + limit;
-    if let Some(shared) = &cluster.shared {
-        let found = shared_until(shared.subscribe(name), condition);
-        return tokio::time::timeout_at(deadline, found).await.ok();
-    }
-    loop {
-        match tokio::time::timeout_at(deadline, await_condition(api.clone(), name, condition)).await {
-            Ok(Ok(found)) => return Some(found),
-            Ok(Err(e)) => {
-                tracing::debug!("watching pod {name} failed ({e}); watching again");
-                tokio::time::sleep(
-                    logs::RECONNECT_PAUSE
-                        .min(deadline.saturating_duration_since(tokio::time::Instant::now())),
-                )
-                .await;
-            }
-            Err(_) => return None,
-        }
-    }
-}
-
-/// [`until`] on a shared watch: from the pod's state as last seen, then its events.
-async fn shared_until(
-    sub: shared_watch::Subscription,
-    condition: impl Fn(Option<&Pod>) -> bool,
-) -> Option<Pod> {
-    let mut current = sub.current;
-    if !sub.listed || current.is_some() {
-        let mut events = sub.events;
-        let mut seen_in_listing = true;
-        while !condition(current.as_ref()) {
-            match events.recv().await.map(|event| *event) {
-                Some(watcher::Event::Init) => seen_in_listing = false,
-                Some(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
-                    seen_in_listing = true;
-                    current = Some(p);
-                }
-                Some(watcher::Event::Delete(_)) => current = None,
-                Some(watcher::Event::InitDone) if !seen_in_listing => current = None,
-                Some(watcher::Event::InitDone) => {}
-                // The batch's watch is gone: nothing more will be learnt.
-                None => std::future::pending::<()>().await,
-            }
-        }
-    }
-    current
-}
-
 fn finish(mut report: RunReport, main_exit: Option<i32>) -> RunReport {
     report.exit_code = report.outcome.exit_code(main_exit);
     report.finished_at = Timestamp::now();
@@ -1063,15 +631,6 @@ fn finish(mut report: RunReport, main_exit: Option<i32>) -> RunReport {
 
 fn human(d: Duration) -> String {
     jiff::SignedDuration::try_from(d).map_or_else(|_| format!("{d:?}"), |s| format!("{s:#}"))
-}
-
-fn image_of(pod: &Pod, container: &str) -> String {
-    let spec = pod.spec.as_ref();
-    spec.into_iter()
-        .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
-        .find(|c| c.name == container)
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default()
 }
 
 /// Which containers to stream, by the task's log selection.
