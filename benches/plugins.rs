@@ -11,7 +11,7 @@ mod measure;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use kpo::plugin::{self, Loaded, PluginHost, Role};
+use kpo::plugin::{self, Loaded, PluginHost, PluginRole};
 use kpo::report::{ContainerReport, RunReport};
 use kpo::task::PluginSpec;
 use measure::{fmt, time};
@@ -45,7 +45,7 @@ fn report() -> RunReport {
         timeline: Vec::new(),
         containers: vec![ContainerReport {
             name: "base".into(),
-            role: kpo::vocabulary::Role::Main,
+            role: kpo::vocabulary::ContainerRole::Main,
             exit_code: Some(0),
             reason: Some("Completed".into()),
             message: None,
@@ -77,64 +77,64 @@ fn main() {
     let root = Path::new("plugins/target");
     let rust = |n: &str| root.join(format!("wasm32-wasip2/release/{n}.wasm"));
     let labels = serde_json::json!({"labels": {"cost-center": "ml"}});
-    let plugins: Vec<(&str, Role, PathBuf, serde_json::Value)> = vec![
+    let plugins: Vec<(&str, PluginRole, PathBuf, serde_json::Value)> = vec![
         (
             "add-labels (Rust)",
-            Role::Mutator,
+            PluginRole::Mutator,
             rust("add_labels"),
             labels.clone(),
         ),
         (
             "resource-defaults (Rust)",
-            Role::Mutator,
+            PluginRole::Mutator,
             rust("resource_defaults"),
             serde_json::json!({"requests": {"cpu": "100m"}}),
         ),
         (
             "deny-privileged (Rust, policy)",
-            Role::Policy,
+            PluginRole::Policy,
             rust("deny_privileged"),
             serde_json::json!({"allow_root": true}),
         ),
         (
             "exit-codes (Rust)",
-            Role::Interpreter,
+            PluginRole::Interpreter,
             rust("exit_codes"),
             serde_json::json!({"skip": [99]}),
         ),
         (
             "log-scan (Rust)",
-            Role::Interpreter,
+            PluginRole::Interpreter,
             rust("log_scan"),
             serde_json::json!({"patterns": ["ERROR"]}),
         ),
         (
             "oom-memory (Rust, 0.2.0)",
-            Role::Mutator,
+            PluginRole::Mutator,
             rust("oom_memory"),
             serde_json::json!({"factor": 2, "max": "2Gi"}),
         ),
         (
             "flaky (Rust, 0.2.0)",
-            Role::Interpreter,
+            PluginRole::Interpreter,
             rust("flaky"),
             serde_json::json!({}),
         ),
         (
             "require-labels (JavaScript, policy)",
-            Role::Policy,
+            PluginRole::Policy,
             root.join("js/require_labels.wasm"),
             serde_json::json!({"required": ["app"], "recommended": ["owner"]}),
         ),
         (
             "inject-sidecar (JavaScript, QuickJS)",
-            Role::Mutator,
+            PluginRole::Mutator,
             root.join("js/inject_sidecar.wasm"),
             serde_json::json!({"image": "busybox"}),
         ),
         (
             "result-check (Python)",
-            Role::Interpreter,
+            PluginRole::Interpreter,
             root.join("python/result_check.wasm"),
             serde_json::json!({"checks": {"rows": {"min": 1}}}),
         ),
@@ -179,16 +179,16 @@ fn main() {
         let runs = if heavy { 30 } else { 200 };
         let fresh = time(runs, || rt.block_on(loaded[0].instantiate(&host)).unwrap());
         let call = match role {
-            Role::Mutator => time(runs, || {
+            PluginRole::Mutator => time(runs, || {
                 drop(
                     rt.block_on(plugin::mutate(&host, &loaded, pod.clone(), &ctx))
                         .unwrap(),
                 )
             }),
-            Role::Policy => time(runs, || {
+            PluginRole::Policy => time(runs, || {
                 drop(rt.block_on(plugin::admit(&host, &loaded, &pod, &ctx)).unwrap())
             }),
-            Role::Interpreter => time(runs, || {
+            PluginRole::Interpreter => time(runs, || {
                 drop(
                     rt.block_on(plugin::interpret(&host, &loaded, &report, &ctx))
                         .unwrap(),

@@ -5,13 +5,13 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::task::OnFinish;
-use crate::vocabulary::{AttemptReport, Decision, Mutation, Outcome, Role};
+use crate::vocabulary::{AttemptReport, ContainerRole, Decision, Mutation, Outcome};
 
 /// What one container did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ContainerReport {
     pub name: String,
-    pub role: Role,
+    pub role: ContainerRole,
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
     /// The container's termination message (`terminationMessagePath`).
@@ -131,7 +131,7 @@ impl RunReport {
     pub fn main_exit(&self) -> Option<i32> {
         self.containers
             .iter()
-            .find(|c| c.role == Role::Main)
+            .find(|c| c.role == ContainerRole::Main)
             .and_then(|c| c.exit_code)
     }
 

@@ -83,7 +83,7 @@ pub fn failed_exit(main_exit: Option<i32>) -> i32 {
 /// What a container is to the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Role {
+pub enum ContainerRole {
     /// The task's own container, [`MAIN_CONTAINER`]: its exit decides the run.
     Main,
     /// Another regular container, beside the main one (e.g. kpo's result sidecar).
@@ -94,14 +94,14 @@ pub enum Role {
     NativeSidecar,
 }
 
-impl Role {
+impl ContainerRole {
     /// The name the report and the plugin contract use.
     pub fn name(self) -> &'static str {
         match self {
-            Role::Main => "main",
-            Role::Sidecar => "sidecar",
-            Role::Init => "init",
-            Role::NativeSidecar => "native_sidecar",
+            ContainerRole::Main => "main",
+            ContainerRole::Sidecar => "sidecar",
+            ContainerRole::Init => "init",
+            ContainerRole::NativeSidecar => "native_sidecar",
         }
     }
 }
@@ -290,7 +290,12 @@ mod tests {
         for o in outcomes {
             assert_eq!(serde_json::to_value(o).unwrap(), o.name());
         }
-        for r in [Role::Main, Role::Sidecar, Role::Init, Role::NativeSidecar] {
+        for r in [
+            ContainerRole::Main,
+            ContainerRole::Sidecar,
+            ContainerRole::Init,
+            ContainerRole::NativeSidecar,
+        ] {
             assert_eq!(serde_json::to_value(r).unwrap(), r.name());
         }
         for v in [Verdict::Success, Verdict::Skip, Verdict::Retry, Verdict::Failure] {

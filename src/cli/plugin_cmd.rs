@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::error::CliError;
 use crate::exit;
-use crate::plugin::{self, ContainerOutcome, Outcome, PluginHost, Role, Verdict, inspect, wit};
+use crate::plugin::{self, ContainerOutcome, Outcome, PluginHost, PluginRole, Verdict, inspect, wit};
 use crate::task::PluginSpec;
 
 #[derive(Debug, Subcommand)]
@@ -126,7 +126,7 @@ async fn actual(host: &PluginHost, args: &TestArgs) -> Result<Value, CliError> {
         let pod: Pod = serde_json::from_value(read_value(path)?)
             .map_err(|e| CliError::Input(format!("{} is not a Pod: {e}", path.display())))?;
         // A pod goes to a mutator, or to a policy when the component is one and no mutator.
-        if !loaded.serves(Role::Mutator) && loaded.serves(Role::Policy) {
+        if !loaded.serves(PluginRole::Mutator) && loaded.serves(PluginRole::Policy) {
             let json = serde_json::to_string(&pod).unwrap_or_default();
             return Ok(match plugin::call_validate(host, &loaded, &json, &ctx).await? {
                 wit::Admission::Accept => json!({ "admission": "accept" }),
@@ -134,14 +134,14 @@ async fn actual(host: &PluginHost, args: &TestArgs) -> Result<Value, CliError> {
                 wit::Admission::Refuse(r) => json!({ "admission": "refuse", "reason": r }),
             });
         }
-        loaded.require(Role::Mutator)?;
+        loaded.require(PluginRole::Mutator)?;
         return match plugin::mutate(host, std::slice::from_ref(&loaded), pod, &ctx).await {
             Ok(mutated) => Ok(serde_json::to_value(mutated.pod).unwrap_or_default()),
             Err(plugin::PluginError::Refused { reason, .. }) => Ok(json!({ "refused": reason })),
             Err(e) => Err(e.into()),
         };
     }
-    loaded.require(Role::Interpreter)?;
+    loaded.require(PluginRole::Interpreter)?;
     let path = args.outcome.as_deref().unwrap_or(Path::new("-"));
     let recorded: OutcomeFile = serde_json::from_value(read_value(path)?)
         .map_err(|e| CliError::Input(format!("{} is not an outcome: {e}", path.display())))?;

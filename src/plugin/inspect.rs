@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::{PluginError, PluginHost, Role};
+use super::{PluginError, PluginHost, PluginRole};
 use crate::task::PluginSpec;
 
 /// A component's interface, for `kpo plugin inspect`.
@@ -20,10 +20,10 @@ pub async fn inspect(host: &PluginHost, path: &Path) -> Result<Inspection, Plugi
     let loaded = host.load(&PluginSpec::at(path)).await?;
     let engine = &host.engine.engine;
     let ty = loaded.pre.component().component_type();
-    let roles = [Role::Mutator, Role::Policy, Role::Interpreter]
+    let roles = [PluginRole::Mutator, PluginRole::Policy, PluginRole::Interpreter]
         .into_iter()
         .filter(|r| loaded.serves(*r))
-        .map(Role::name)
+        .map(PluginRole::name)
         .collect();
     Ok(Inspection {
         roles,

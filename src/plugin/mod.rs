@@ -73,7 +73,7 @@ pub enum PluginError {
     )]
     WrongWorld {
         plugin: String,
-        role: Role,
+        role: PluginRole,
         implements: String,
     },
     #[error("plugin {plugin} rejected its config: {message}")]
@@ -314,7 +314,7 @@ impl PluginHost {
     }
 
     /// Loads every plugin of a list, checking each exports what it is used for.
-    pub async fn load_all(&self, specs: &[PluginSpec], role: Role) -> Result<Vec<Loaded>, PluginError> {
+    pub async fn load_all(&self, specs: &[PluginSpec], role: PluginRole) -> Result<Vec<Loaded>, PluginError> {
         let mut all = Vec::with_capacity(specs.len());
         for spec in specs {
             let loaded = self.load(spec).await?;
@@ -341,52 +341,52 @@ impl PluginHost {
 
 /// What a plugin is used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub enum PluginRole {
     Mutator,
     /// A validating policy (`[[policy]]`).
     Policy,
     Interpreter,
 }
 
-impl Role {
+impl PluginRole {
     pub fn name(self) -> &'static str {
         match self {
-            Role::Mutator => "mutator",
-            Role::Policy => "policy",
-            Role::Interpreter => "interpreter",
+            PluginRole::Mutator => "mutator",
+            PluginRole::Policy => "policy",
+            PluginRole::Interpreter => "interpreter",
         }
     }
 
     /// The role in a sentence: "a policy", "an interpreter".
     fn described(self) -> &'static str {
         match self {
-            Role::Mutator => "a mutator",
-            Role::Policy => "a policy",
-            Role::Interpreter => "an interpreter",
+            PluginRole::Mutator => "a mutator",
+            PluginRole::Policy => "a policy",
+            PluginRole::Interpreter => "an interpreter",
         }
     }
 
     /// The WIT interface the role needs.
     fn interface(self) -> &'static str {
         match self {
-            Role::Mutator => "mutator",
-            Role::Policy => "validator",
-            Role::Interpreter => "interpreter",
+            PluginRole::Mutator => "mutator",
+            PluginRole::Policy => "validator",
+            PluginRole::Interpreter => "interpreter",
         }
     }
 
     /// The contract versions in which the role exists.
     fn versions(self) -> &'static str {
         match self {
-            Role::Policy => "new in 0.2.0; a 0.1.0 mutator that refuses pods belongs under [[mutate]]",
-            Role::Mutator | Role::Interpreter => "0.2.0 or 0.1.0",
+            PluginRole::Policy => "new in 0.2.0; a 0.1.0 mutator that refuses pods belongs under [[mutate]]",
+            PluginRole::Mutator | PluginRole::Interpreter => "0.2.0 or 0.1.0",
         }
     }
 }
 
 impl Loaded {
     /// Fails unless the plugin exports the interface `role` needs.
-    pub fn require(&self, role: Role) -> Result<(), PluginError> {
+    pub fn require(&self, role: PluginRole) -> Result<(), PluginError> {
         if self.serves(role) {
             return Ok(());
         }
@@ -398,11 +398,11 @@ impl Loaded {
     }
 
     /// Whether the plugin exports the interface `role` needs.
-    pub fn serves(&self, role: Role) -> bool {
+    pub fn serves(&self, role: PluginRole) -> bool {
         match role {
-            Role::Mutator => self.exports.mutator.is_some(),
-            Role::Policy => self.exports.validator.is_some(),
-            Role::Interpreter => self.exports.interpreter.is_some(),
+            PluginRole::Mutator => self.exports.mutator.is_some(),
+            PluginRole::Policy => self.exports.validator.is_some(),
+            PluginRole::Interpreter => self.exports.interpreter.is_some(),
         }
     }
 
@@ -477,7 +477,7 @@ impl Loaded {
                     .await?;
                 answer.map(compat::mutated)
             }
-            None => return Err(self.require(Role::Mutator).unwrap_err()),
+            None => return Err(self.require(PluginRole::Mutator).unwrap_err()),
         };
         Ok(answer
             .map(|m| wit::Mutated {
@@ -499,7 +499,7 @@ impl Loaded {
             .exports
             .validator
             .as_ref()
-            .ok_or_else(|| self.require(Role::Policy).unwrap_err())?;
+            .ok_or_else(|| self.require(PluginRole::Policy).unwrap_err())?;
         let answer = self
             .call(host, async |store, instance| {
                 indices
@@ -544,7 +544,7 @@ impl Loaded {
                     .await?;
                 compat::judgement(judgement)
             }
-            None => return Err(self.require(Role::Interpreter).unwrap_err()),
+            None => return Err(self.require(PluginRole::Interpreter).unwrap_err()),
         };
         let verdict = match judgement.verdict {
             Verdict::Success => Verdict::Success,
@@ -666,9 +666,9 @@ impl TaskPlugins {
     /// Loads the task's plugins into `host`, which other tasks share (the tasks of a batch):
     /// a component used by several is compiled once.
     pub async fn load_in(host: Arc<PluginHost>, task: &crate::task::Task) -> Result<Self, PluginError> {
-        let mutators = host.load_all(&task.mutators, Role::Mutator).await?;
-        let policies = host.load_all(&task.policies, Role::Policy).await?;
-        let interpreters = host.load_all(&task.interpreters, Role::Interpreter).await?;
+        let mutators = host.load_all(&task.mutators, PluginRole::Mutator).await?;
+        let policies = host.load_all(&task.policies, PluginRole::Policy).await?;
+        let interpreters = host.load_all(&task.interpreters, PluginRole::Interpreter).await?;
         Ok(Self {
             host,
             mutators,

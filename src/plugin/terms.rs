@@ -3,7 +3,7 @@
 //! report use (`never_started`, `native_sidecar`).
 
 use super::wit;
-use crate::vocabulary::{Outcome, Role};
+use crate::vocabulary::{ContainerRole, Outcome};
 
 const STATUSES: [(Outcome, wit::Status); 7] = [
     (Outcome::Succeeded, wit::Status::Succeeded),
@@ -15,11 +15,11 @@ const STATUSES: [(Outcome, wit::Status); 7] = [
     (Outcome::Interrupted, wit::Status::Interrupted),
 ];
 
-const ROLES: [(Role, wit::Role); 4] = [
-    (Role::Main, wit::Role::Main),
-    (Role::Sidecar, wit::Role::Sidecar),
-    (Role::Init, wit::Role::Init),
-    (Role::NativeSidecar, wit::Role::NativeSidecar),
+const ROLES: [(ContainerRole, wit::Role); 4] = [
+    (ContainerRole::Main, wit::Role::Main),
+    (ContainerRole::Sidecar, wit::Role::Sidecar),
+    (ContainerRole::Init, wit::Role::Init),
+    (ContainerRole::NativeSidecar, wit::Role::NativeSidecar),
 ];
 
 pub fn status(outcome: Outcome) -> wit::Status {
@@ -41,13 +41,13 @@ pub fn status_names() -> Vec<&'static str> {
     STATUSES.iter().map(|(o, _)| o.name()).collect()
 }
 
-pub fn role(role: Role) -> wit::Role {
+pub fn role(role: ContainerRole) -> wit::Role {
     right(&ROLES, role).unwrap_or(wit::Role::Sidecar)
 }
 
 /// The report's name of a role (`native_sidecar`).
 pub fn role_name(role: wit::Role) -> &'static str {
-    left(&ROLES, role).map_or("sidecar", Role::name)
+    left(&ROLES, role).map_or("sidecar", ContainerRole::name)
 }
 
 /// The role the report calls `name`.

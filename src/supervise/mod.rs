@@ -40,7 +40,7 @@ use crate::claim::{Lost, Warrant};
 use crate::pod::{LABEL_RUN_ID, LABEL_TASK};
 use crate::report::{Cleanup, ContainerReport, EventReport, IncompleteLog, RunReport, TimelineEntry};
 use crate::task::{LogSelection, OnFinish, RunPolicy};
-use crate::vocabulary::{MAIN_CONTAINER, Outcome, Role};
+use crate::vocabulary::{ContainerRole, MAIN_CONTAINER, Outcome};
 use crate::{exit, status};
 
 /// How long kpo keeps trying to delete the pod through API-server trouble.
@@ -376,7 +376,7 @@ async fn supervise(
     let warrant = cluster.warrant.clone();
     // Whatever happens from here on, the pod exists: even a panic must not leave it behind.
     // Boxed: the whole run is one large future, better on the heap than on a caller's stack.
-    let supervised = AssertUnwindSafe(Box::pin(follow(
+    let supervised = AssertUnwindSafe(Box::pin(follow_pod(
         cluster, events, pod, policy, observer, interrupts, report, cursors,
     )));
     match supervised.catch_unwind().await {
@@ -398,7 +398,7 @@ async fn supervise(
 /// until the outcome is decided, read its logs to their end, gather the report, read the result,
 /// clean up.
 #[allow(clippy::too_many_arguments)]
-async fn follow(
+async fn follow_pod(
     cluster: Cluster,
     events: PodEvents,
     created: Pod,
@@ -657,9 +657,9 @@ fn containers(pod: &Pod) -> Vec<ContainerReport> {
     let status = pod.status.clone().unwrap_or_default();
     let inits = spec.init_containers.iter().flatten().map(|c| {
         let role = if c.restart_policy.as_deref() == Some("Always") {
-            Role::NativeSidecar
+            ContainerRole::NativeSidecar
         } else {
-            Role::Init
+            ContainerRole::Init
         };
         (
             c,
@@ -673,9 +673,9 @@ fn containers(pod: &Pod) -> Vec<ContainerReport> {
     });
     let regular = spec.containers.iter().map(|c| {
         let role = if c.name == MAIN_CONTAINER {
-            Role::Main
+            ContainerRole::Main
         } else {
-            Role::Sidecar
+            ContainerRole::Sidecar
         };
         (
             c,

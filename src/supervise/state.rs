@@ -6,9 +6,10 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use crate::vocabulary::MAIN_CONTAINER;
 use crate::vocabulary::Outcome;
 
-/// What a snapshot means for the run.
+/// What a snapshot means for the run (the interpreters' verdict is another matter:
+/// `vocabulary::Verdict`).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
+pub enum Reading {
     /// Keep watching.
     Continue,
     /// The run is over.
@@ -37,8 +38,8 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// Reads a snapshot; returns the new status if it changed, and the verdict.
-    pub fn observe(&mut self, pod: &Pod) -> (Option<Status>, Verdict) {
+    /// Reads a snapshot; returns the new status if it changed, and what it means.
+    pub fn observe(&mut self, pod: &Pod) -> (Option<Status>, Reading) {
         let status = status_of(pod);
         let changed = (self.last.as_ref() != Some(&status)).then(|| status.clone());
         self.last = Some(status);
@@ -47,10 +48,10 @@ impl Tracker {
         if main_state.is_some_and(|s| s.running.is_some() || s.terminated.is_some()) {
             self.main_started = true;
         }
-        (changed, self.verdict(pod, main))
+        (changed, self.reading(pod, main))
     }
 
-    fn verdict(&self, pod: &Pod, main: Option<&ContainerStatus>) -> Verdict {
+    fn reading(&self, pod: &Pod, main: Option<&ContainerStatus>) -> Reading {
         let pod_status = pod.status.as_ref();
         let disrupted = pod_status
             .and_then(|s| s.reason.as_deref())
@@ -59,7 +60,7 @@ impl Tracker {
             disrupted.filter(|_| pod_status.and_then(|s| s.phase.as_deref()) == Some("Failed"))
         {
             let message = pod_status.and_then(|s| s.message.as_deref()).unwrap_or_default();
-            return Verdict::Done {
+            return Reading::Done {
                 outcome: Outcome::Failed,
                 message: format!("pod {reason}{}", prefixed(message)),
             };
@@ -77,12 +78,12 @@ impl Tracker {
                 let anyway = disrupted
                     .map(|d| format!(", though the pod was disrupted ({d}): completed anyway"))
                     .unwrap_or_default();
-                Verdict::Done {
+                Reading::Done {
                     outcome: Outcome::Succeeded,
                     message: format!("{MAIN_CONTAINER} exited 0 ({reason}){anyway}"),
                 }
             } else {
-                Verdict::Done {
+                Reading::Done {
                     outcome: Outcome::Failed,
                     message: format!("{MAIN_CONTAINER} exited {} ({reason}){after}", t.exit_code),
                 }
@@ -95,7 +96,7 @@ impl Tracker {
             let message = pod_status.and_then(|s| s.message.clone());
             if reason.as_deref() == Some("DeadlineExceeded") {
                 let why = message.unwrap_or_else(|| "the pod's active deadline passed".into());
-                return Verdict::Done {
+                return Reading::Done {
                     outcome: Outcome::TimedOut,
                     message: why,
                 };
@@ -106,7 +107,7 @@ impl Tracker {
                 } else {
                     Outcome::NeverStarted
                 };
-                return Verdict::Done {
+                return Reading::Done {
                     outcome,
                     message: init,
                 };
@@ -116,7 +117,7 @@ impl Tracker {
                 .flatten()
                 .collect::<Vec<_>>()
                 .join(": ");
-            return Verdict::Done {
+            return Reading::Done {
                 outcome: Outcome::Failed,
                 message: format!("pod {phase} before {MAIN_CONTAINER} finished{}", prefixed(&why)),
             };
@@ -134,13 +135,13 @@ impl Tracker {
                         w.reason.as_deref().unwrap_or_default(),
                         prefixed(w.message.as_deref().unwrap_or_default())
                     );
-                    return Verdict::Done {
+                    return Reading::Done {
                         outcome: Outcome::NeverStarted,
                         message,
                     };
                 }
                 Some("ErrImagePull" | "ImagePullBackOff") => {
-                    return Verdict::PullFailing {
+                    return Reading::PullFailing {
                         container: s.name.clone(),
                         message: w.message.clone(),
                     };
@@ -148,7 +149,7 @@ impl Tracker {
                 _ => {}
             }
         }
-        Verdict::Continue
+        Reading::Continue
     }
 }
 
@@ -287,7 +288,7 @@ mod tests {
         let (_, v) = Tracker::default().observe(&p);
         assert_eq!(
             v,
-            Verdict::Done {
+            Reading::Done {
                 outcome: Outcome::Failed,
                 message: "base exited 3 (Error)".into()
             }
@@ -308,7 +309,7 @@ mod tests {
                     Some([(crate::stop::ANNOTATION_STOPPED_BY.to_owned(), by.to_owned())].into());
             }
             let (_, v) = Tracker::default().observe(&p);
-            let Verdict::Done { message, .. } = v else {
+            let Reading::Done { message, .. } = v else {
                 panic!("{v:?}")
             };
             (message, disruption(&p).is_some())
@@ -350,7 +351,7 @@ mod tests {
         );
         assert!(matches!(
             Tracker::default().observe(&p).1,
-            Verdict::Done {
+            Reading::Done {
                 outcome: Outcome::NeverStarted,
                 ..
             }
@@ -360,7 +361,7 @@ mod tests {
         );
         assert!(matches!(
             Tracker::default().observe(&p).1,
-            Verdict::PullFailing { .. }
+            Reading::PullFailing { .. }
         ));
     }
 
@@ -371,7 +372,7 @@ mod tests {
         );
         assert!(matches!(
             Tracker::default().observe(&p).1,
-            Verdict::Done {
+            Reading::Done {
                 outcome: Outcome::TimedOut,
                 ..
             }

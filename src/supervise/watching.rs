@@ -10,7 +10,7 @@ use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
-use super::state::{self, Tracker, Verdict, pull_error_is_permanent};
+use super::state::{self, Reading, Tracker, pull_error_is_permanent};
 use super::{Interrupt, Observer, PodEvents, events, human, record};
 use crate::claim::Warrant;
 use crate::report::RunReport;
@@ -138,9 +138,9 @@ impl Watching<'_> {
                 record(report, self.observer, s.phase, s.detail);
             }
             match verdict {
-                Verdict::Continue => {}
-                Verdict::Done { outcome, message } => break (outcome, message),
-                Verdict::PullFailing { container, message } => {
+                Reading::Continue => {}
+                Reading::Done { outcome, message } => break (outcome, message),
+                Reading::PullFailing { container, message } => {
                     // Events are read once per new waiting message, not on every update.
                     let seen = Some((container.clone(), message.clone()));
                     if checked_pull == seen {

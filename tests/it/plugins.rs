@@ -593,7 +593,7 @@ fn a_swapped_cache_entry_is_not_loaded() {
     let host = PluginHost::new(Some(cache.path().to_owned())).unwrap();
     let loaded = rt.block_on(host.load(&labels)).unwrap();
     assert!(!loaded.from_cache, "a swapped entry was loaded");
-    assert!(loaded.serves(kpo::plugin::Role::Mutator));
+    assert!(loaded.serves(kpo::plugin::PluginRole::Mutator));
     // Compiled again and sealed again: the next load is from the cache.
     let host = PluginHost::new(Some(cache.path().to_owned())).unwrap();
     assert!(rt.block_on(host.load(&labels)).unwrap().from_cache);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use kpo::pod::LABEL_TASK;
 use kpo::report::Cleanup;
-use kpo::vocabulary::{Outcome, Role};
+use kpo::vocabulary::{ContainerRole, Outcome};
 use kube::Api;
 use kube::api::DeleteParams;
 
@@ -17,7 +17,7 @@ use crate::leftovers::assert_nothing_left;
 /// A cluster to run scenarios on.
 pub struct Cluster {
     pub client: kube::Client,
-    /// A client with more rights than kpo's Role, for what others do to kpo's pods (evictions).
+    /// A client with more rights than kpo's ContainerRole, for what others do to kpo's pods (evictions).
     pub admin: kube::Client,
     pub ns: String,
     pub image: String,
@@ -89,7 +89,11 @@ command = ["sh", "-c", "echo one; sleep 1; echo two; echo three"]
     );
     assert_eq!(report.cleanup, Cleanup::Deleted);
     assert_nothing_left(c, &report).await;
-    let main = report.containers.iter().find(|k| k.role == Role::Main).unwrap();
+    let main = report
+        .containers
+        .iter()
+        .find(|k| k.role == ContainerRole::Main)
+        .unwrap();
     assert_eq!(
         (main.exit_code, main.reason.as_deref()),
         (Some(0), Some("Completed"))
@@ -114,7 +118,11 @@ limits = {{ memory = "32Mi" }}
     assert_eq!(report.outcome, Outcome::Failed, "{}", report.message);
     assert_eq!(report.exit_code, 137);
     assert_eq!(rec.lines_of("base"), ["allocating"]);
-    let main = report.containers.iter().find(|k| k.role == Role::Main).unwrap();
+    let main = report
+        .containers
+        .iter()
+        .find(|k| k.role == ContainerRole::Main)
+        .unwrap();
     assert_eq!(main.reason.as_deref(), Some("OOMKilled"));
     assert!(report.message.contains("OOMKilled"), "{}", report.message);
     assert_nothing_left(c, &report).await;
@@ -266,7 +274,11 @@ command = ["sh", "-c", "echo working; echo 'input file missing' > /dev/terminati
     assert_eq!(report.outcome, Outcome::Failed);
     assert_eq!(report.exit_code, 3);
     assert_eq!(rec.lines_of("base"), ["working"]);
-    let main = report.containers.iter().find(|k| k.role == Role::Main).unwrap();
+    let main = report
+        .containers
+        .iter()
+        .find(|k| k.role == ContainerRole::Main)
+        .unwrap();
     assert_eq!(main.reason.as_deref(), Some("Error"));
     assert_eq!(main.message.as_deref().map(str::trim), Some("input file missing"));
     assert!(
