@@ -41,9 +41,98 @@ pub struct Journal {
     pub uid: Option<String>,
     /// How far each container's log was delivered.
     pub cursors: BTreeMap<String, Cursor>,
-    /// The final report, once the run is over.
-    pub report: Option<serde_json::Value>,
+    /// How the run ended, once it is over (a report this kpo cannot read — written by another
+    /// version — counts as none: the exit code still says how it ended).
+    #[serde(default, deserialize_with = "lenient")]
+    pub report: Option<JournaledEnd>,
     pub exit_code: Option<i32>,
+}
+
+/// How a journaled run ended: its report, or — when it ended before it could have one (a plugin
+/// failed while its pod was prepared) — its exit code and why. Written as the report's JSON
+/// (`--output json`), so that the journal's and the CLI's agree.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum JournaledEnd {
+    Report(Box<RunReport>),
+    Early(EarlyEnd),
+}
+
+/// A run that ended before it had a report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EarlyEnd {
+    pub task: String,
+    pub run_id: String,
+    /// `error` (`unknown` when a report could not be read).
+    pub outcome: String,
+    pub exit_code: i32,
+    pub message: String,
+    pub pod: String,
+}
+
+/// Two ends are the same when they read the same.
+impl PartialEq for JournaledEnd {
+    fn eq(&self, other: &Self) -> bool {
+        serde_json::to_value(self).ok() == serde_json::to_value(other).ok()
+    }
+}
+
+impl JournaledEnd {
+    /// The end of `journal`'s finished run, when its report cannot be read: its exit code.
+    pub fn unreadable(journal: &Journal) -> Self {
+        JournaledEnd::Early(EarlyEnd {
+            task: journal.task.clone(),
+            run_id: journal.run_id.clone(),
+            outcome: "unknown".into(),
+            exit_code: journal.exit_code.unwrap_or(crate::exit::FAILED),
+            message: "finished earlier; its report cannot be read".into(),
+            pod: journal.pod.clone().unwrap_or_default(),
+        })
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            JournaledEnd::Report(r) => r.exit_code,
+            JournaledEnd::Early(e) => e.exit_code,
+        }
+    }
+
+    /// The outcome's name (`succeeded`, `error`).
+    pub fn outcome(&self) -> &str {
+        match self {
+            JournaledEnd::Report(r) => r.outcome.name(),
+            JournaledEnd::Early(e) => &e.outcome,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            JournaledEnd::Report(r) => &r.message,
+            JournaledEnd::Early(e) => &e.message,
+        }
+    }
+
+    /// The attempt it ended with (1 for a run that never had a pod).
+    pub fn attempt(&self) -> u32 {
+        match self {
+            JournaledEnd::Report(r) => r.attempt,
+            JournaledEnd::Early(_) => 1,
+        }
+    }
+
+    /// Its last pod (empty when it had none).
+    pub fn pod(&self) -> &str {
+        match self {
+            JournaledEnd::Report(r) => &r.pod,
+            JournaledEnd::Early(e) => &e.pod,
+        }
+    }
+}
+
+/// Reads a journal's report, or none when it is not one this kpo can read.
+fn lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<JournaledEnd>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(value.and_then(|v| serde_json::from_value(v).ok()))
 }
 
 impl Journal {
@@ -231,7 +320,7 @@ impl Recording {
     /// Records the final report: a later `kpo run --run-id` reports it instead of running again.
     pub fn finish(&self, report: &RunReport) {
         self.update(|j| {
-            j.report = serde_json::to_value(report).ok();
+            j.report = Some(JournaledEnd::Report(Box::new(report.clone())));
             j.exit_code = Some(report.exit_code);
         });
     }
@@ -256,9 +345,13 @@ impl Observer for Recording {
 
     fn failed_before_the_pod(&self, exit_code: i32, message: &str) {
         self.update(|j| {
-            j.report = Some(serde_json::json!({
-                "task": j.task, "run_id": j.run_id, "outcome": "error",
-                "exit_code": exit_code, "message": message, "pod": "",
+            j.report = Some(JournaledEnd::Early(EarlyEnd {
+                task: j.task.clone(),
+                run_id: j.run_id.clone(),
+                outcome: "error".into(),
+                exit_code,
+                message: message.to_owned(),
+                pod: String::new(),
             }));
             j.exit_code = Some(exit_code);
         });
@@ -359,6 +452,47 @@ mod tests {
         store.save(&old).unwrap();
         assert_eq!(store.load("https://a", "team-z", "nightly").unwrap(), Some(old));
         assert_eq!(store.load("https://a", "team-y", "nightly").unwrap(), None);
+    }
+
+    /// The report is typed; journals written before — a report of fewer fields, the end of a
+    /// run whose plugin failed, a report of another shape — still read, and still say how the
+    /// run ended.
+    #[test]
+    fn journaled_reports_of_every_age_are_read() {
+        let with_report = |report: serde_json::Value| {
+            let text = serde_json::json!({
+                "run_id": "r", "task": "t", "task_file": null, "namespace": "ns", "pod": "p",
+                "uid": "u", "cursors": {}, "report": report, "exit_code": 3,
+            });
+            serde_json::from_value::<Journal>(text).unwrap()
+        };
+        // A report from before incomplete logs, policies and warnings were reported.
+        let older = with_report(serde_json::json!({
+            "task": "t", "run_id": "r", "namespace": "ns", "pod": "p", "uid": "u",
+            "outcome": "failed", "exit_code": 3, "message": "exit 3", "on_finish": "delete",
+            "cleanup": "deleted", "started_at": "2026-01-01T00:00:00Z",
+            "finished_at": "2026-01-01T00:00:01Z", "result": null, "result_error": null,
+            "attempt": 2, "decision": null, "disruption": null,
+        }));
+        let Some(JournaledEnd::Report(report)) = &older.report else {
+            panic!("{:?}", older.report)
+        };
+        assert_eq!(
+            (report.outcome, report.attempt),
+            (crate::vocabulary::Outcome::Failed, 2)
+        );
+        let early = with_report(serde_json::json!({
+            "task": "t", "run_id": "r", "outcome": "error", "exit_code": 76,
+            "message": "plugin p failed", "pod": "",
+        }));
+        let end = early.report.unwrap();
+        assert_eq!(
+            (end.outcome(), end.exit_code(), end.message()),
+            ("error", 76, "plugin p failed")
+        );
+        let foreign = with_report(serde_json::json!({"outcome": 7}));
+        assert_eq!(foreign.report, None, "unreadable: none, the exit code stands");
+        assert_eq!(JournaledEnd::unreadable(&foreign).exit_code(), 3);
     }
 
     /// Delivers `body` (timestamped records) through a cursor, checkpointing each piece.

@@ -8,7 +8,7 @@ use crate::task::OnFinish;
 use crate::vocabulary::{AttemptReport, ContainerRole, Decision, Mutation, Outcome};
 
 /// What one container did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ContainerReport {
     pub name: String,
     pub role: ContainerRole,
@@ -21,7 +21,7 @@ pub struct ContainerReport {
 }
 
 /// One step of the pod's life as kpo saw it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct TimelineEntry {
     pub at: Timestamp,
     /// Pod phase (`Pending`, `Running`, ...) or a kpo step (`Submitted`, `Deleted`).
@@ -31,7 +31,7 @@ pub struct TimelineEntry {
 }
 
 /// A Kubernetes event about the pod, kept when the run fails.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct EventReport {
     #[serde(rename = "type")]
     pub kind: String,
@@ -42,7 +42,7 @@ pub struct EventReport {
 }
 
 /// What happened to the pod after the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cleanup {
     Deleted,
@@ -66,7 +66,7 @@ pub struct IncompleteLog {
 }
 
 /// The machine-readable account of one run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunReport {
     pub task: String,
     pub run_id: String,
@@ -82,8 +82,11 @@ pub struct RunReport {
     pub cleanup: Cleanup,
     pub started_at: Timestamp,
     pub finished_at: Timestamp,
+    #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
+    #[serde(default)]
     pub containers: Vec<ContainerReport>,
+    #[serde(default)]
     pub events: Vec<EventReport>,
     /// The task's result document, when it wrote one (see `[result]`).
     pub result: Option<serde_json::Value>,
@@ -93,6 +96,7 @@ pub struct RunReport {
     /// Why the result could not be used, when it could not.
     pub result_error: Option<String>,
     /// Named outputs the task printed as `::kpo-output name=value` lines.
+    #[serde(default)]
     pub outputs: std::collections::BTreeMap<String, String>,
     /// `::kpo-output` lines kpo did not keep (past [`crate::result::MAX_OUTPUTS`] names, or a
     /// value over [`crate::result::MAX_OUTPUT_VALUE`] bytes); absent when none.
@@ -101,12 +105,16 @@ pub struct RunReport {
     /// Which attempt of the run this report is about (1 unless the run was retried).
     pub attempt: u32,
     /// Every attempt of the run, in order, when it has the report of its last one.
+    #[serde(default)]
     pub attempts: Vec<AttemptReport>,
     /// What each mutator plugin changed in the pod before it was submitted.
+    #[serde(default)]
     pub mutations: Vec<Mutation>,
     /// What the plugins warned of about the pod, each under its name.
+    #[serde(default)]
     pub warnings: Vec<crate::vocabulary::Warning>,
     /// Every validating policy that saw the final pod: source, mode, answer.
+    #[serde(default)]
     pub policies: Vec<crate::vocabulary::PolicyCheck>,
     /// The interpreter plugins' combined verdict and outputs, when the task has interpreters.
     pub decision: Option<Decision>,
@@ -116,6 +124,7 @@ pub struct RunReport {
     pub disruption: Option<String>,
     /// Logs that may lack some of the container's output, and why. Empty when every log followed
     /// was read to its end.
+    #[serde(default)]
     pub incomplete_logs: Vec<IncompleteLog>,
     /// The last lines of the main container's log, for interpreters (converted to UTF-8
     /// lossily: an invalid byte becomes U+FFFD here, never in what kpo prints).

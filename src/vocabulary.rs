@@ -15,7 +15,7 @@ use crate::exit;
 pub const MAIN_CONTAINER: &str = "base";
 
 /// How a run ended, from kpo's point of view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The main container exited 0.
@@ -81,7 +81,7 @@ pub fn failed_exit(main_exit: Option<i32>) -> i32 {
 }
 
 /// What a container is to the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ContainerRole {
     /// The task's own container, [`MAIN_CONTAINER`]: its exit decides the run.
@@ -107,7 +107,7 @@ impl ContainerRole {
 }
 
 /// An interpreter's judgement of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Success,
@@ -148,7 +148,7 @@ impl Verdict {
 }
 
 /// The combined judgement of all interpreters.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Decision {
     /// The strictest verdict: failure beats retry beats skip beats success.
     pub verdict: Verdict,
@@ -160,7 +160,7 @@ pub struct Decision {
 }
 
 /// What one mutator changed, as an RFC 6902 JSON patch against the pod it was given.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Mutation {
     pub plugin: String,
     pub patch: json_patch::Patch,
@@ -169,7 +169,7 @@ pub struct Mutation {
 /// What a policy does when it refuses a pod: `enforce` stops the run, `monitor` (audit mode)
 /// reports the refusal and lets the pod go — Kubewarden's protect/monitor, Gatekeeper's
 /// deny/dryrun. A policy is rolled out in `monitor` and switched to `enforce` once it is quiet.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PolicyMode {
     #[default]
@@ -193,14 +193,14 @@ impl PolicyMode {
 }
 
 /// Something a plugin wants the user to know about the pod, under the plugin's name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Warning {
     pub plugin: String,
     pub message: String,
 }
 
 /// How one validating policy answered about the final pod.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Admission {
     Accepted,
@@ -225,7 +225,7 @@ impl Admission {
 }
 
 /// One policy's part in a run: which, from where, in which mode, and what it said.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PolicyCheck {
     pub policy: String,
     /// Where the policy came from: the task file, `--policy FILE`, a configuration folder.
@@ -237,7 +237,7 @@ pub struct PolicyCheck {
 }
 
 /// Why an attempt failed, for the retry budgets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureClass {
     /// Eviction, preemption, node loss, the pod deleted by someone else, a pull rate limit.
@@ -259,7 +259,7 @@ impl FailureClass {
 }
 
 /// One attempt of a run, as listed in the final report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct AttemptReport {
     pub attempt: u32,
     pub pod: String,

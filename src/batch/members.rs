@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use sha2::{Digest, Sha256};
 
-use crate::journal::{Journal, JournalStore};
+use crate::journal::{Journal, JournalStore, JournaledEnd};
 use crate::plugin::TaskPlugins;
 use crate::pod::{LABEL_BATCH, LABEL_RUN_ID, RunIdentity};
 use crate::reattach::{self, LostPod, Plan};
@@ -37,7 +37,7 @@ pub enum Start {
         cursors: BTreeMap<String, Cursor>,
     },
     /// It finished in an earlier life of the batch: its journalled report.
-    Finished(serde_json::Value),
+    Finished(JournaledEnd),
     /// Its pod went away while no kpo watched, and no report of it was kept: not run again,
     /// since it may have run to its end.
     Lost(String),
@@ -160,7 +160,10 @@ pub async fn plan_members(
         let planned = match plan {
             Plan::Start => (Start::New, None, note),
             Plan::Report(journal) => {
-                let report = journal.report.clone().unwrap_or_default();
+                let report = journal
+                    .report
+                    .clone()
+                    .unwrap_or_else(|| JournaledEnd::unreadable(&journal));
                 (Start::Finished(report), Some(journal), note)
             }
             Plan::Reattach(journal) => match reattach::find_pod(client, &journal).await {

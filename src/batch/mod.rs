@@ -55,7 +55,7 @@ pub enum Ended {
     /// It ran (or was followed again after a restart) to a report.
     Ran(Box<RunReport>),
     /// It finished in an earlier life of the batch: its report, as journalled.
-    Reported(serde_json::Value),
+    Reported(crate::journal::JournaledEnd),
     /// It could not run: a plugin failed or refused its pod, or the cluster could not be reached.
     Error { message: String, exit_code: i32 },
     /// It was not started: `--fail-fast` after a failure, or the batch was interrupted.
@@ -67,7 +67,7 @@ impl Ended {
     pub fn ok(&self) -> bool {
         let code = match self {
             Ended::Ran(r) => r.exit_code,
-            Ended::Reported(v) => v["exit_code"].as_i64().map_or(crate::exit::FAILED, |c| c as i32),
+            Ended::Reported(end) => end.exit_code(),
             Ended::Error { exit_code, .. } => *exit_code,
             Ended::NotStarted(_) => return false,
         };

@@ -90,13 +90,13 @@ fn line(task: &str, end: &Ended) -> Line {
             message: r.message.clone(),
             ..base
         },
-        Ended::Reported(v) => Line {
-            outcome: v["outcome"].as_str().unwrap_or("unknown").to_owned(),
-            exit_code: v["exit_code"].as_i64().map(|c| c as i32),
+        Ended::Reported(end) => Line {
+            outcome: end.outcome().to_owned(),
+            exit_code: Some(end.exit_code()),
             seconds: None,
-            attempts: v["attempt"].as_u64().map_or(1, |a| a as u32),
-            pod: v["pod"].as_str().map(str::to_owned),
-            message: v["message"].as_str().unwrap_or_default().to_owned(),
+            attempts: end.attempt(),
+            pod: Some(end.pod().to_owned()),
+            message: end.message().to_owned(),
             ..base
         },
         Ended::Error { message, exit_code } => Line {

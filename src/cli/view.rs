@@ -96,7 +96,7 @@ impl BatchView {
         let state = if end.ok() { State::Succeeded } else { State::Failed };
         let what = match end {
             Ended::Ran(r) => format!("{} (exit code {})", r.phrase(), r.exit_code),
-            Ended::Reported(r) => format!("finished earlier (exit code {})", r["exit_code"]),
+            Ended::Reported(end) => format!("finished earlier (exit code {})", end.exit_code()),
             Ended::Error { message, exit_code } => format!("error (exit code {exit_code}): {message}"),
             Ended::NotStarted(why) => why.clone(),
         };

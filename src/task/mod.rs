@@ -169,7 +169,7 @@ impl Default for RunPolicy {
 }
 
 /// What happens to the pod once the run is over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnFinish {
     Delete,

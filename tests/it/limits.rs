@@ -85,7 +85,9 @@ const WARNINGS: Guest = Guest {
     // Twenty of them at once in a batch, each handing a million strings over: time enough.
     extra: "timeout = \"10s\"",
     cause: "plugin hostile_warnings returned an invalid result: 1000000 warnings, more than the limit of 100",
-    limit: SECOND,
+    // Its own time limit, as the task file says (a loaded machine takes seconds over a million
+    // strings twenty times; kpo must still end, not within one second).
+    limit: Duration::from_secs(10),
 };
 
 impl Guest {
