@@ -323,6 +323,17 @@ pub fn supervisor(lease: &Lease, at: Timestamp) -> Option<String> {
     (!not_renewed_within(spec, at, SKEW_ALLOWANCE)).then_some(holder)
 }
 
+/// A delete of `lease` that happens only if nobody wrote it since it was read.
+pub fn if_unchanged(lease: &Lease) -> DeleteParams {
+    DeleteParams {
+        preconditions: Some(Preconditions {
+            resource_version: lease.metadata.resource_version.clone(),
+            uid: None,
+        }),
+        ..Default::default()
+    }
+}
+
 /// The Lease's name for a run.
 pub fn lease_name(run_id: &str) -> String {
     format!("kpo-run-{run_id}")
@@ -340,8 +351,9 @@ pub fn lease_name(run_id: &str) -> String {
 /// machine that is gone ([`holder`]), and one not renewed for its term plus [`SKEW_ALLOWANCE`].
 /// A kpo that died elsewhere is so taken over 15 s after this kpo first looks, at worst.
 ///
-/// `host` names this machine in the holder's name. `creating` is a pod about to be created, recorded with the claim itself (see
-/// [`Warrant::record`]): a fresh run's first pod costs no write of its own.
+/// `host` names this machine in the holder's name. `creating` is a pod about to be created,
+/// recorded with the claim itself (see [`Warrant::record`]): a fresh run's first pod costs no
+/// write of its own.
 ///
 /// # Errors
 /// The claim is held by another kpo (and `wait` is false), or the cluster refuses or cannot be
@@ -406,14 +418,7 @@ pub async fn take(
                 // cannot take the new claim with it.
                 carried = Record::of(&lease);
                 carried.extend(creating.clone());
-                let params = DeleteParams {
-                    preconditions: Some(Preconditions {
-                        resource_version: lease.metadata.resource_version.clone(),
-                        uid: None,
-                    }),
-                    ..Default::default()
-                };
-                match api.delete(&name, &params).await {
+                match api.delete(&name, &if_unchanged(&lease)).await {
                     Ok(_) => continue,
                     Err(e) => Err(e),
                 }
@@ -533,21 +538,21 @@ impl Renewer {
                     open = false;
                     continue;
                 }
-                Some(Some(Ask::Release(done))) => {
-                    self.release().await;
-                    let _ = done.send(());
-                    return;
-                }
-                Some(Some(ask)) => {
-                    let mut urgent = self.take(ask);
-                    // Whatever else is asked meanwhile goes with the same write.
-                    while let Ok(ask) = asks.try_recv() {
-                        if let Ask::Release(done) = ask {
-                            self.release().await;
-                            let _ = done.send(());
-                            return;
+                Some(Some(first)) => {
+                    // Whatever else was asked meanwhile goes with the same write.
+                    let mut urgent = false;
+                    let mut released = None;
+                    for ask in std::iter::once(first).chain(std::iter::from_fn(|| asks.try_recv().ok())) {
+                        match ask {
+                            Ask::Release(done) => released = Some(done),
+                            Ask::Record(entry, done) => urgent |= self.absorb(entry, done),
+                            Ask::Forget { namespace, name } => self.record.forget(&namespace, &name),
                         }
-                        urgent |= self.take(ask);
+                    }
+                    if let Some(done) = released {
+                        self.release().await;
+                        let _ = done.send(());
+                        return;
                     }
                     if !urgent {
                         continue;
@@ -589,29 +594,20 @@ impl Renewer {
         }
     }
 
-    /// Takes a record or a forgetting into the run's record; whether it must be written now
-    /// (someone waits for it, or a pod's UID is to be known).
-    fn take(&mut self, ask: Ask) -> bool {
-        match ask {
-            Ask::Record(entry, done) => {
-                let new = !self.record.has(&entry);
-                self.record.add(entry);
-                let written = Record::of(&self.written.borrow()) == self.record;
-                match done {
-                    Some(done) if written => {
-                        let _ = done.send(Ok(()));
-                    }
-                    Some(done) => self.waiting.push(done),
-                    None => {}
-                }
-                new || !self.waiting.is_empty()
+    /// Takes a pod into the run's record; whether the record must be written now (someone
+    /// waits for it, or a pod's UID is to be known).
+    fn absorb(&mut self, entry: Entry, done: Option<oneshot::Sender<Result<(), Lost>>>) -> bool {
+        let new = !self.record.has(&entry);
+        self.record.add(entry);
+        let written = Record::of(&self.written.borrow()) == self.record;
+        match done {
+            Some(done) if written => {
+                let _ = done.send(Ok(()));
             }
-            Ask::Forget { namespace, name } => {
-                self.record.forget(&namespace, &name);
-                false
-            }
-            Ask::Release(_) => unreachable!("handled by the caller"),
+            Some(done) => self.waiting.push(done),
+            None => {}
         }
+        new || !self.waiting.is_empty()
     }
 
     /// Gives the run up, if the Lease is still this kpo's (a `resourceVersion` precondition),
@@ -623,14 +619,10 @@ impl Renewer {
         }
         let written = self.written.borrow().clone();
         let released = if self.record.is_empty() {
-            let params = DeleteParams {
-                preconditions: Some(Preconditions {
-                    resource_version: written.metadata.resource_version.clone(),
-                    uid: None,
-                }),
-                ..Default::default()
-            };
-            self.api.delete(&self.name, &params).await.map(|_| ())
+            self.api
+                .delete(&self.name, &if_unchanged(&written))
+                .await
+                .map(|_| ())
         } else {
             let mut record = written;
             if let Some(spec) = record.spec.as_mut() {

@@ -363,14 +363,7 @@ async fn forgotten_records(
             outln!("would remove {namespace}/{name} (the record of a run whose pods are gone)");
             continue;
         }
-        let params = kube::api::DeleteParams {
-            preconditions: Some(kube::api::Preconditions {
-                resource_version: lease.metadata.resource_version.clone(),
-                uid: None,
-            }),
-            ..Default::default()
-        };
-        match leases.delete(&name, &params).await {
+        match leases.delete(&name, &crate::claim::if_unchanged(&lease)).await {
             Ok(_) => {
                 outln!("removed {namespace}/{name} (the record of a run whose pods are gone)");
                 removed += 1;
