@@ -81,7 +81,7 @@ impl Labelled {
 }
 
 /// Why `pod` is left alone.
-pub fn unrecorded_notice(pod: &Pod) -> String {
+fn unrecorded_notice(pod: &Pod) -> String {
     format!(
         "pod {}/{} carries the labels of run {}, but the run does not record it as its own: left alone",
         pod.namespace().unwrap_or_default(),
@@ -321,6 +321,33 @@ mod tests {
                          "labels": {LABEL_RUN_ID: "r", LABEL_TASK: "t", LABEL_ATTEMPT: attempt.to_string()}}
         }))
         .unwrap()
+    }
+
+    /// A pod's record is its run's Lease beside it; a batch member's, its batch's — in the
+    /// namespace the member names when the batch was claimed in another.
+    #[test]
+    fn a_pods_record_is_where_its_claim_is() {
+        let pod = |labels: serde_json::Value, annotations: serde_json::Value| -> Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "p", "namespace": "ns", "labels": labels, "annotations": annotations}
+            }))
+            .unwrap()
+        };
+        let own = |ns: &str, id: &str| Some((ns.to_owned(), id.to_owned()));
+        let none = serde_json::json!({});
+        assert_eq!(
+            claimed_in(&pod(serde_json::json!({LABEL_RUN_ID: "r"}), none.clone())),
+            own("ns", "r")
+        );
+        let member = serde_json::json!({LABEL_RUN_ID: "b-t", LABEL_BATCH: "b"});
+        assert_eq!(claimed_in(&pod(member.clone(), none.clone())), own("ns", "b"));
+        let elsewhere = serde_json::json!({crate::pod::ANNOTATION_BATCH_NAMESPACE: "home"});
+        assert_eq!(claimed_in(&pod(member, elsewhere)), own("home", "b"));
+        assert_eq!(
+            claimed_in(&pod(none.clone(), none)),
+            None,
+            "no run named: no one's"
+        );
     }
 
     #[test]
