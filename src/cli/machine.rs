@@ -48,6 +48,10 @@ fn resolve() -> Machine {
         user_policies,
         settings: Some(PathBuf::from(MACHINE_SETTINGS)),
         hostname,
-        environment: std::env::vars().collect(),
+        // A variable that is not Unicode cannot be passed to a guest (`std::env::vars` would
+        // panic on it): it is left out.
+        environment: std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect(),
     }
 }

@@ -162,6 +162,25 @@ fn usage_errors_exit_2() {
     assert!(text(&out.stderr).contains("kpo run --run-id no-such-run TASK.toml"));
 }
 
+/// The environment is the machine's, not kpo's to trust: a variable that is not Unicode is
+/// left out of what plugins may be granted, not a crash.
+#[cfg(unix)]
+#[test]
+fn an_environment_variable_that_is_not_unicode_is_no_crash() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = kpo()
+        .args(["validate", &example("etl.toml")])
+        .env("KPO_NOT_UNICODE", std::ffi::OsStr::from_bytes(b"\xff\xfe"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(kpo::exit::SUCCESS),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn an_unusable_state_folder_exits_70_naming_it() {
     let dir = tempfile::tempdir().unwrap();
