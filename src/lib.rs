@@ -20,6 +20,7 @@ pub mod report;
 pub mod result;
 pub mod runner;
 pub mod said;
+pub mod session;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod status;

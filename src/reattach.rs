@@ -40,7 +40,12 @@ pub fn plan(earlier: Option<Journal>, found: Option<&Pod>, rerun: bool) -> (Plan
         },
         // kpo never gives two pods one name (each attempt has a fresh suffix): a pod under the
         // journal's pod name with another UID is not the run's, whatever its labels say.
-        (Some(j), Some(pod)) if j.pod.as_deref() == Some(&pod.name_any()) => (Plan::Reattach(j), None),
+        // A journal written before its pod's UID was known (a kpo killed in between): the pod
+        // under its name is the run's own once its record says so — which is how it was found.
+        (Some(j), Some(pod)) if j.pod.as_deref() == Some(&pod.name_any()) => {
+            let uid = j.uid.clone().or_else(|| pod.uid());
+            (Plan::Reattach(Journal { uid, ..j }), None)
+        }
         (Some(j), Some(pod)) => {
             let note = format!(
                 "this machine's journal of run {} names {}, but the cluster has its pod {} (attempt {}): following that one",
@@ -281,6 +286,30 @@ impl LostPod {
             | LostPod::Unrecorded { .. } => exit::FAILED,
             LostPod::Unreachable { .. } => exit::CLUSTER_UNAVAILABLE,
         }
+    }
+}
+
+/// An unfinished run whose pod cannot be followed again: the lost pod's own words and causes,
+/// and what to do about it.
+#[derive(Debug)]
+pub struct NotReattached(pub LostPod);
+
+impl std::fmt::Display for NotReattached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}; `--rerun` starts the run again", self.0)
+    }
+}
+
+/// Its causes are the lost pod's (whose own words are already in the text).
+impl std::error::Error for NotReattached {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.0)
+    }
+}
+
+impl NotReattached {
+    pub fn exit_code(&self) -> i32 {
+        self.0.exit_code()
     }
 }
 

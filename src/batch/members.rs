@@ -1,34 +1,33 @@
 //! The tasks of a batch: read from files and folders, named uniquely, each given its run id in
-//! the batch and a plan — start, follow again, or report — from the journal and the cluster.
+//! the batch; and what a task ready to run is (its plan is the session's).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::ResourceExt;
 use sha2::{Digest, Sha256};
 
-use crate::journal::{Journal, JournalStore, JournaledEnd};
+use crate::journal::JournaledEnd;
 use crate::plugin::TaskPlugins;
-use crate::pod::{LABEL_BATCH, LABEL_RUN_ID, RunIdentity};
-use crate::reattach::{self, LostPod, Plan};
+use crate::pod::RunIdentity;
+use crate::reattach::NotReattached;
 use crate::supervise::{Cursor, Observer};
 use crate::task::{self, Task, TaskError};
 
-/// One task of a batch, ready to run.
+/// One task, ready to run (a single run is a batch of one of these).
 pub struct Member {
     pub task: Task,
     pub plugins: Option<Arc<TaskPlugins>>,
     pub namespace: String,
-    /// Its run id ([`task_run_id`]), pod name and batch.
+    /// Its run id ([`task_run_id`] in a batch), pod name and batch.
     pub identity: RunIdentity,
     pub start: Start,
     /// Hears everything of its run: the CLI prefixes it with the task's name and journals it.
     pub observer: Arc<dyn Observer>,
 }
 
-/// What to do with a task of a batch that may have run before under the same batch id.
+/// What to do with a task that may have run before under the same run id.
 pub enum Start {
     New,
     /// Its pod runs (or finished while no kpo watched): follow it, from where its logs were.
@@ -36,11 +35,11 @@ pub enum Start {
         pod: Box<Pod>,
         cursors: BTreeMap<String, Cursor>,
     },
-    /// It finished in an earlier life of the batch: its journalled report.
+    /// It finished in an earlier life: its journalled report.
     Finished(JournaledEnd),
     /// Its pod went away while no kpo watched, and no report of it was kept: not run again,
     /// since it may have run to its end.
-    Lost(String),
+    Lost(NotReattached),
 }
 
 /// The task files `paths` name — files as given, folders by their `*.toml` in name order — read
@@ -110,78 +109,4 @@ pub fn task_run_id(batch_id: &str, name: &str) -> String {
         .take(room)
         .collect();
     format!("{batch_id}-{stem}-{short}")
-}
-
-/// Decides, for each task of batch `batch_id`, whether to start, follow again or report it, from
-/// this machine's journal and, above all, the pods of the batch in the cluster (one list per
-/// namespace). Every task starts afresh with `rerun`.
-///
-/// # Errors
-/// The cluster cannot be asked.
-pub async fn plan_members(
-    client: &kube::Client,
-    cluster: &str,
-    store: &JournalStore,
-    batch_id: &str,
-    tasks: &[(Task, String)],
-    rerun: bool,
-) -> Result<Vec<(Start, Option<Journal>, Option<String>)>, LostPod> {
-    let mut pods: HashMap<String, Pod> = HashMap::new();
-    let namespaces: std::collections::BTreeSet<&String> = tasks.iter().map(|(_, ns)| ns).collect();
-    let mut labelled = Vec::new();
-    for ns in namespaces {
-        labelled.extend(reattach::labelled(client, ns, LABEL_BATCH, batch_id).await?);
-    }
-    // This machine's journals recognise their pods by UID (`reattach::plan`); the rest must be
-    // in the batch's record.
-    let recognised = reattach::recognise(client, labelled, Vec::new()).await?;
-    for notice in recognised.notices() {
-        tracing::warn!("{notice}");
-    }
-    for pod in recognised.own {
-        let Some(run_id) = pod.labels().get(LABEL_RUN_ID).cloned() else {
-            continue;
-        };
-        let newer = pods
-            .get(&run_id)
-            .is_none_or(|known| reattach::attempt_of(&pod) > reattach::attempt_of(known));
-        if newer {
-            pods.insert(run_id, pod);
-        }
-    }
-    let mut plans = Vec::with_capacity(tasks.len());
-    for (task, ns) in tasks {
-        let run_id = task_run_id(batch_id, &task.name);
-        let earlier = store.load(cluster, ns, &run_id).unwrap_or_else(|e| {
-            tracing::warn!("cannot read the journal of run {run_id}: {e}");
-            None
-        });
-        let (plan, note) = reattach::plan(earlier, pods.get(&run_id), rerun);
-        let planned = match plan {
-            Plan::Start => (Start::New, None, note),
-            Plan::Report(journal) => {
-                let report = journal
-                    .report
-                    .clone()
-                    .unwrap_or_else(|| JournaledEnd::unreadable(&journal));
-                (Start::Finished(report), Some(journal), note)
-            }
-            Plan::Reattach(journal) => match reattach::find_pod(client, &journal).await {
-                Ok(pod) => (
-                    Start::Reattach {
-                        pod: Box::new(pod),
-                        cursors: journal.cursors.clone(),
-                    },
-                    Some(journal),
-                    note,
-                ),
-                Err(e @ (LostPod::Gone { .. } | LostPod::Replaced { .. })) => {
-                    (Start::Lost(e.to_string()), Some(journal), note)
-                }
-                Err(e) => return Err(e),
-            },
-        };
-        plans.push(planned);
-    }
-    Ok(plans)
 }

@@ -19,12 +19,13 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use tokio::sync::{Semaphore, broadcast};
 
-pub use members::{Member, Start, load_tasks, plan_members, task_run_id};
+pub use members::{Member, Start, load_tasks, task_run_id};
 pub use summary::{Counts, Line, Summary};
 
 use crate::claim::Warrant;
 use crate::plugin::TaskPlugins;
 use crate::pod::LABEL_BATCH;
+use crate::reattach::NotReattached;
 use crate::report::RunReport;
 use crate::runner::{self, RunTaskError};
 use crate::supervise::{self, Cluster, Interrupt, SharedWatch};
@@ -56,8 +57,9 @@ pub enum Ended {
     Ran(Box<RunReport>),
     /// It finished in an earlier life of the batch: its report, as journalled.
     Reported(crate::journal::JournaledEnd),
-    /// It could not run: a plugin failed or refused its pod, or the cluster could not be reached.
-    Error { message: String, exit_code: i32 },
+    /// It could not run: a plugin failed, the cluster could not be reached, or its pod went away
+    /// while no kpo watched.
+    Failed(Box<RunFailure>),
     /// It was not started: `--fail-fast` after a failure, or the batch was interrupted.
     NotStarted(String),
 }
@@ -68,10 +70,42 @@ impl Ended {
         let code = match self {
             Ended::Ran(r) => r.exit_code,
             Ended::Reported(end) => end.exit_code(),
-            Ended::Error { exit_code, .. } => *exit_code,
+            Ended::Failed(why) => why.exit_code(),
             Ended::NotStarted(_) => return false,
         };
         code == crate::exit::SUCCESS || code == crate::exit::SKIPPED
+    }
+}
+
+/// Why a task could not run, typed: its exit code and its words come from the error itself.
+#[derive(Debug, thiserror::Error)]
+pub enum RunFailure {
+    #[error(transparent)]
+    Run(#[from] RunTaskError),
+    /// Its pod went away while no kpo watched, and no report of it was kept: not run again,
+    /// since it may have run to its end.
+    #[error(transparent)]
+    Lost(#[from] NotReattached),
+}
+
+impl RunFailure {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunFailure::Run(e) => e.exit_code(),
+            RunFailure::Lost(e) => e.exit_code(),
+        }
+    }
+
+    /// The failure with its causes, on one line.
+    pub fn message(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
     }
 }
 
@@ -136,7 +170,7 @@ pub async fn run(
         let (ended, failed) = (ended.clone(), failed.clone());
         let mut turn = runner::Turn::new(slots.clone(), slot);
         running.spawn(async move {
-            let end = run_member(cluster, member, interrupts, &mut turn).await;
+            let end = run_one(cluster, member, interrupts, Some(&mut turn)).await;
             if !end.ok() {
                 failed.store(true, Ordering::SeqCst);
             }
@@ -283,11 +317,13 @@ fn receive(rx: broadcast::Receiver<Interrupt>) -> impl Stream<Item = Interrupt> 
     }))
 }
 
-async fn run_member(
+/// Runs, follows again or reports one task: `turn` is its slot in a batch, given back while
+/// it waits to retry.
+pub async fn run_one(
     cluster: Cluster,
     member: Member,
     interrupts: impl Stream<Item = Interrupt> + Unpin + Send,
-    turn: &mut runner::Turn,
+    turn: Option<&mut runner::Turn>,
 ) -> Ended {
     let Member {
         task,
@@ -299,10 +335,7 @@ async fn run_member(
     } = member;
     match start {
         Start::Finished(report) => Ended::Reported(report),
-        Start::Lost(message) => Ended::Error {
-            message,
-            exit_code: crate::exit::FAILED,
-        },
+        Start::Lost(lost) => Ended::Failed(Box::new(lost.into())),
         Start::Reattach { pod, cursors } => {
             // Boxed, as a new run's is: the task this runs in is only as large as its largest arm.
             let attach = supervise::attach(cluster, *pod, &task.run, observer, interrupts, cursors);
@@ -312,34 +345,12 @@ async fn run_member(
         Start::New => {
             let plugins: Option<&TaskPlugins> = plugins.as_deref();
             let run = runner::run_task(
-                cluster,
-                &task,
-                plugins,
-                identity,
-                &namespace,
-                observer,
-                interrupts,
-                Some(turn),
+                cluster, &task, plugins, identity, &namespace, observer, interrupts, turn,
             );
             match Box::pin(run).await {
                 Ok(report) => Ended::Ran(Box::new(report)),
-                Err(e) => Ended::Error {
-                    exit_code: RunTaskError::exit_code(&e),
-                    message: error_chain(&e),
-                },
+                Err(e) => Ended::Failed(Box::new(e.into())),
             }
         }
     }
-}
-
-/// An error with its causes, on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -99,10 +99,10 @@ fn line(task: &str, end: &Ended) -> Line {
             message: end.message().to_owned(),
             ..base
         },
-        Ended::Error { message, exit_code } => Line {
+        Ended::Failed(why) => Line {
             outcome: "error".into(),
-            exit_code: Some(*exit_code),
-            message: message.clone(),
+            exit_code: Some(why.exit_code()),
+            message: why.message(),
             ..base
         },
         Ended::NotStarted(why) => Line {

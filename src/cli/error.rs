@@ -3,11 +3,13 @@
 
 use std::path::PathBuf;
 
+use crate::batch::RunFailure;
 use crate::connect::ConnectError;
 use crate::exit;
 use crate::plugin::PluginError;
-use crate::reattach::LostPod;
+use crate::reattach::{LostPod, NotReattached};
 use crate::runner::RunTaskError;
+use crate::session::SessionError;
 use crate::task::TaskError;
 
 /// Why a command could not do its job.
@@ -22,19 +24,14 @@ pub enum CliError {
     #[error(transparent)]
     Run(#[from] RunTaskError),
     #[error(transparent)]
-    Claim(#[from] Box<crate::claim::ClaimError>),
-    /// A member of a batch is claimed through its batch, and that claim could not be had.
-    #[error("run {run} is a member of batch {batch}, claimed through it: {claim}")]
-    Member {
-        run: String,
-        batch: String,
-        claim: Box<crate::claim::ClaimError>,
-    },
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Failed(#[from] RunFailure),
     #[error(transparent)]
     Lost(#[from] LostPod),
-    /// `run --run-id` of an unfinished run whose pod cannot be followed again.
-    #[error("{0}; `--rerun` starts the run again")]
-    NotReattached(#[source] LostPod),
+    /// A run whose pod cannot be followed again (nor its log read, nor deleted).
+    #[error(transparent)]
+    NotReattached(#[from] NotReattached),
     /// The command line asks for something that cannot be (an unknown run, a bad value).
     #[error("{0}")]
     Usage(String),
@@ -83,8 +80,10 @@ impl CliError {
             CliError::Plugin(e) => e.exit_code(),
             CliError::Connect(e) => e.exit_code(),
             CliError::Run(e) => e.exit_code(),
-            CliError::Claim(e) | CliError::Member { claim: e, .. } => e.exit_code(),
-            CliError::Lost(e) | CliError::NotReattached(e) => e.exit_code(),
+            CliError::Session(e) => e.exit_code(),
+            CliError::Failed(e) => e.exit_code(),
+            CliError::Lost(e) => e.exit_code(),
+            CliError::NotReattached(e) => e.exit_code(),
             CliError::Usage(_) => exit::USAGE,
             CliError::Input(_) | CliError::Write { .. } => exit::CONFIG,
             CliError::Rejected(_) => exit::REJECTED,
@@ -99,10 +98,6 @@ impl CliError {
     pub fn explain(&self) -> String {
         let mut text = self.to_string();
         let mut source = std::error::Error::source(self);
-        // The lost pod's own words are already in the text.
-        if let CliError::NotReattached(_) = self {
-            source = source.and_then(std::error::Error::source);
-        }
         while let Some(s) = source {
             text.push_str(&format!("\n  caused by: {s}"));
             source = s.source();

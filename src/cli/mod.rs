@@ -21,15 +21,16 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 
-use crate::claim;
+use crate::batch::{Ended, Start};
 use crate::connect::{self, Connection, Target};
 use crate::exit;
-use crate::journal::{Journal, Recording};
+use crate::journal::JournaledEnd;
 use crate::plugin::TaskPlugins;
 use crate::pod::RunIdentity;
-use crate::reattach::{self, Plan};
+use crate::reattach::{LostPod, NotReattached};
 use crate::report::RunReport;
 use crate::runner;
+use crate::session::{Asked, Request, Session};
 use crate::supervise::{self, Interrupt, format_events};
 use crate::task::{self, LogSelection, Task};
 use crate::vocabulary::Mutation;
@@ -193,9 +194,6 @@ struct RunArgs {
     /// running finish; the rest are reported as not started).
     #[arg(long)]
     fail_fast: bool,
-    /// Run as a batch even with one task file (`kpo attach` of a batch of one).
-    #[arg(skip)]
-    as_batch: bool,
     #[command(flatten)]
     cluster: ClusterArgs,
     #[command(flatten)]
@@ -376,7 +374,7 @@ async fn logs(run_id: String, follow: bool, cluster: ClusterArgs) -> Result<i32,
     let (conn, ns) = connect_to_namespace(&cluster).await?;
     let journals = match run_or_batch(&conn, &ns, &run_id, follow).await {
         // Nothing of the run's own, but a pod that carries its labels: shown, marked as such.
-        Err(CliError::NotReattached(crate::reattach::LostPod::Unrecorded { namespace, pod, .. })) => {
+        Err(CliError::NotReattached(NotReattached(LostPod::Unrecorded { namespace, pod, .. }))) => {
             eprintln!(
                 "kpo: warning: the log of pod {namespace}/{pod} is shown unverified: it is not recorded as run {run_id}'s"
             );
@@ -399,9 +397,8 @@ async fn delete(run_id: String, cluster: ClusterArgs) -> Result<i32, CliError> {
     for journal in run_or_batch(&conn, &ns, &run_id, false).await? {
         // A batch's finished tasks have no pod left: nothing to delete there.
         match runs::delete(&conn.client, &journal).await {
-            Err(CliError::NotReattached(
-                crate::reattach::LostPod::Gone { .. } | crate::reattach::LostPod::NeverCreated { .. },
-            )) if journal.batch.is_some() => {}
+            Err(CliError::Lost(LostPod::Gone { .. } | LostPod::NeverCreated { .. }))
+                if journal.batch.is_some() => {}
             other => drop(other?),
         }
     }
@@ -602,210 +599,171 @@ fn print_yaml(pod: &Pod) -> Result<i32, CliError> {
     Ok(exit::SUCCESS)
 }
 
-/// `kpo run`: check what was asked, decide whether to start, report or reattach, supervise,
-/// and hand back the run's exit code.
+/// `kpo run`: check what was asked, then supervise it.
 async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliError> {
-    let [path] = args.tasks.as_slice() else {
-        return batch::run(args, signals).await;
+    let asked = Asked {
+        run_id: args.run_id.clone(),
+        batch: args.tasks.len() != 1 || args.tasks[0].is_dir(),
+        rerun: args.rerun,
+        wait: args.wait,
     };
-    if path.is_dir() || args.as_batch {
-        return batch::run(args, signals).await;
+    let shown = Shown {
+        output: args.output,
+        on_signal: args.on_signal,
+        options: crate::batch::Options {
+            parallel: args.parallel,
+            fail_fast: args.fail_fast,
+        },
+        log_file: args.log_file,
+        result_file: args.result_file,
+    };
+    let rules = Rules {
+        policy: args.policy,
+        wait_for_deletion: args.wait_for_deletion,
+    };
+    supervise(&args.tasks, &rules, asked, &args.cluster, shown, signals).await
+}
+
+/// How a run is shown and where its results go.
+struct Shown {
+    output: Output,
+    on_signal: SignalMode,
+    options: crate::batch::Options,
+    log_file: Option<PathBuf>,
+    result_file: Option<PathBuf>,
+}
+
+/// What the command line adds to the task files.
+#[derive(Default)]
+struct Rules {
+    policy: PolicyArgs,
+    wait_for_deletion: bool,
+}
+
+/// Loads the tasks `paths` name, claims and plans their session, runs it shown as `shown` says,
+/// and gives the claim back; the exit code.
+async fn supervise(
+    paths: &[PathBuf],
+    rules: &Rules,
+    asked: Asked,
+    cluster: &ClusterArgs,
+    shown: Shown,
+    signals: &Signals,
+) -> Result<i32, CliError> {
+    if asked.batch && shown.result_file.is_some() {
+        return Err(CliError::Usage(
+            "--result-file takes the result of one task; a batch's results are in its JSON Lines (--output json)".into(),
+        ));
+    }
+    if let Some(id) = &asked.run_id {
+        check_run_id(id)?;
+    }
+    let machine = machine::this();
+    let imposed = machine.imposed(&rules.policy.policies)?;
+    let mut tasks = crate::batch::load_tasks(paths, &imposed, &machine.grant_rules()?)?;
+    if tasks.is_empty() {
+        let named: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(CliError::Usage(format!(
+            "no task files (*.toml) in {}",
+            named.join(", ")
+        )));
+    }
+    for task in &mut tasks {
+        task.run.wait_for_deletion = rules.wait_for_deletion;
     }
     // Until the run is claimed nothing exists to clean up: an interrupt simply stops.
     let prelude = async {
-        let mut task = load_task(path, &args.policy)?;
-        task.run.wait_for_deletion = args.wait_for_deletion;
-        if let Some(id) = &args.run_id {
-            check_run_id(id)?;
-        }
-        let log_file = create_log_file(&args)?;
-        let plugins = load_task_plugins(&task).await?;
-        let conn = connect(&args.cluster).await?;
-        let ns = namespace_for(&args.cluster, &task, &conn.default_namespace);
-        let mut identity = RunIdentity::generate(&task.name);
-        if let Some(id) = &args.run_id {
-            identity.run_id = id.clone();
-        }
-        // One supervisor per run: claimed before anything is decided or done about it — a
-        // member of a batch through its batch, whose kpo may be supervising it right now.
-        let batch = match &args.run_id {
-            Some(id) => {
-                let journal = journal_batch(&conn.server, &ns, id);
-                reattach::batch_of(&conn.client, &ns, id, journal).await?
-            }
-            None => None,
+        let log_file = create_log_file(shown.log_file.as_deref())?;
+        let plugins = load_plugins(&tasks).await?;
+        let conn = connect(cluster).await?;
+        let request = Request {
+            tasks: tasks.into_iter().zip(plugins).collect(),
+            namespace: cluster.namespace.clone(),
+            asked,
         };
-        let (claim_ns, claimed) = batch
-            .clone()
-            .unwrap_or_else(|| (ns.clone(), identity.run_id.clone()));
-        let batch = batch.map(|(_, id)| id);
-        // A fresh run's first pod is recorded with its claim; one asked for by id may be
-        // reattached instead.
-        let first = args
-            .run_id
-            .is_none()
-            .then(|| claim::record::Entry::creating(&ns, &identity.pod_name));
-        let host = &machine::this().hostname;
-        let claim = claim::take(&conn.client, &claim_ns, &claimed, args.wait, first, host)
-            .await
-            .map_err(|e| match &batch {
-                Some(batch) => CliError::Member {
-                    run: identity.run_id.clone(),
-                    batch: batch.clone(),
-                    claim: Box::new(e),
-                },
-                None => CliError::Claim(Box::new(e)),
-            })?;
-        Ok::<_, CliError>((task, log_file, plugins, conn, ns, identity, claim))
+        let session = Session::open(&conn, machine, request).await?;
+        Ok::<_, CliError>((log_file, conn, session))
     };
-    let (task, log_file, plugins, conn, ns, identity, claim) = signals.unless_interrupted(prelude).await??;
-    let interrupts = with_claim(signals.interrupts(args.on_signal), claim.lost());
-    let cluster = supervise::Cluster {
-        client: conn.client.clone(),
-        shared: None,
-        warrant: claim.warrant(),
+    let (log_file, conn, mut session) = signals.unless_interrupted(prelude).await??;
+    let interrupts = session.interrupts(signals.interrupts(shown.on_signal));
+    let result = match session.is_batch() {
+        true => batch::show(&mut session, shown, log_file, interrupts).await,
+        false => one(&mut session, shown, log_file, interrupts).await,
     };
-    let result = claimed(
-        args, task, plugins, &conn, cluster, ns, identity, log_file, interrupts,
-    )
-    .await;
     // Before `conn` goes: with it goes the simulated cluster the claim lives in.
-    claim.release().await;
+    session.release().await;
+    drop(conn);
     result
-}
-
-/// The batch this machine's journal says run `run_id` (on `cluster`, in `namespace`) belongs to.
-fn journal_batch(cluster: &str, namespace: &str, run_id: &str) -> Option<String> {
-    machine::this()
-        .journals()
-        .load(cluster, namespace, run_id)
-        .ok()
-        .flatten()?
-        .batch
 }
 
 /// The `--log-file`, created before anything runs, so that a path that cannot be written fails
 /// the command at once.
-fn create_log_file(args: &RunArgs) -> Result<Option<std::fs::File>, CliError> {
-    args.log_file
-        .as_ref()
-        .map(|path| {
-            std::fs::File::create(path).map_err(|source| CliError::Write {
-                doing: "create the log file",
-                path: path.clone(),
-                source,
-            })
+fn create_log_file(path: Option<&Path>) -> Result<Option<std::fs::File>, CliError> {
+    path.map(|path| {
+        std::fs::File::create(path).map_err(|source| CliError::Write {
+            doing: "create the log file",
+            path: path.to_owned(),
+            source,
         })
-        .transpose()
+    })
+    .transpose()
 }
 
-/// `kpo run` once the run is claimed: report, reattach or start it.
-#[allow(clippy::too_many_arguments)]
-async fn claimed(
-    args: RunArgs,
-    task: Task,
-    plugins: Option<Arc<TaskPlugins>>,
-    conn: &Connection,
-    cluster: supervise::Cluster,
-    ns: String,
-    identity: RunIdentity,
+/// One run, planned: reported if it ended earlier, else followed with a spinner (or plain
+/// lines) on stderr, its log on stdout, and its report delivered at the end.
+async fn one(
+    session: &mut Session,
+    shown: Shown,
     log_file: Option<std::fs::File>,
     interrupts: impl futures::Stream<Item = Interrupt> + Unpin + Send + 'static,
 ) -> Result<i32, CliError> {
-    let store = machine::this().journals();
-    let (earlier, found) = match &args.run_id {
-        Some(id) => {
-            let earlier = store.load(&conn.server, &ns, id).unwrap_or_else(|e| {
-                eprintln!("kpo: warning: cannot read the journal of run {id}: {e}");
-                None
-            });
-            // The cluster knows the run wherever it was started: its pods carry its id, and its
-            // Lease records which of them are its own.
-            let known = earlier.as_ref().and_then(|j| j.uid.as_deref());
-            let pods = reattach::run_pods(&conn.client, &ns, id, known).await?;
-            for notice in pods.notices() {
-                eprintln!("kpo: {notice}");
-            }
-            (earlier, pods.newest().cloned())
-        }
-        None => (None, None),
+    for notice in session.plan().await? {
+        eprintln!("kpo: {notice}");
+    }
+    let [planned] = session.planned() else {
+        return Err(CliError::Internal("a run of one task planned as several".into()));
     };
-    let (plan, note) = reattach::plan(earlier, found.as_ref(), args.rerun);
-    if let Some(note) = note {
+    if let Some(note) = &planned.note {
         eprintln!("kpo: {note}");
     }
-    let journal = match plan {
-        Plan::Report(journal) => return Ok(report_finished(&journal, args.output)),
-        Plan::Reattach(journal) => Journal {
-            task_file: journal
-                .task_file
-                .clone()
-                .or_else(|| std::fs::canonicalize(&args.tasks[0]).ok()),
-            cluster: Some(conn.server.clone()),
-            ..journal
-        },
-        Plan::Start => Journal {
-            run_id: identity.run_id.clone(),
-            task: task.name.clone(),
-            task_file: std::fs::canonicalize(&args.tasks[0]).ok(),
-            cluster: Some(conn.server.clone()),
-            namespace: ns.clone(),
-            ..Default::default()
-        },
-    };
+    if let Start::Finished(end) = &planned.start {
+        return Ok(report_finished(session.id(), end, shown.output));
+    }
     let progress = Arc::new(Progress::new(
         std::io::stderr().is_terminal(),
-        match args.output {
+        match shown.output {
             Output::Json => LogStream::Stderr,
             Output::Text => LogStream::Stdout,
         },
-        !matches!(task.run.logs, LogSelection::Main | LogSelection::None),
+        !matches!(planned.task.run.logs, LogSelection::Main | LogSelection::None),
         log_file,
     ));
     // The pod is named when it is submitted: a run a policy refuses has none.
     progress.say(&format!(
-        "run {} of task {:?} in namespace {ns}",
-        identity.run_id, task.name
+        "run {} of task {:?} in namespace {}",
+        planned.identity.run_id, planned.task.name, planned.namespace
     ));
-    let reattaching = journal.uid.clone().map(|_| journal.clone());
-    let recording = Arc::new(Recording::new(progress.clone(), store, journal));
-    let result = match reattaching {
-        Some(journal) => {
-            let found = reattach::find_pod(&conn.client, &journal).await;
-            let pod = found.map_err(|e| {
-                progress.finish();
-                CliError::NotReattached(e)
-            })?;
-            eprintln!(
-                "kpo: reattaching to run {}: pod {}/{}",
-                journal.run_id,
-                journal.namespace,
-                pod.name_any()
-            );
-            let observer = recording.clone();
-            let report =
-                supervise::attach(cluster, pod, &task.run, observer, interrupts, journal.cursors).await;
-            Ok(report)
-        }
-        None => {
-            let observer = recording.clone();
-            runner::run_task(
-                cluster,
-                &task,
-                plugins.as_deref(),
-                identity,
-                &ns,
-                observer,
-                interrupts,
-                None,
-            )
-            .await
-        }
-    };
+    if let Start::Reattach { pod, .. } = &planned.start {
+        eprintln!(
+            "kpo: reattaching to run {}: pod {}/{}",
+            planned.identity.run_id,
+            planned.namespace,
+            pod.name_any()
+        );
+    }
+    let observer: Arc<dyn supervise::Observer> = progress.clone();
+    let finished = session
+        .run(vec![observer], shown.options, interrupts, |_, _| {})
+        .await;
     progress.finish();
-    let report = result?;
-    recording.finish(&report);
-    deliver(&report, &args, &progress);
+    let report = match finished.ended.into_iter().next() {
+        Some(Ended::Ran(report)) => report,
+        Some(Ended::Failed(why)) => return Err((*why).into()),
+        Some(Ended::Reported(end)) => return Ok(report_finished(session.id(), &end, shown.output)),
+        Some(Ended::NotStarted(why)) => return Err(CliError::Internal(why)),
+        None => return Err(CliError::Internal("a run ended without an end".into())),
+    };
+    deliver(&report, &shown, &progress);
     Ok(report.exit_code)
 }
 
@@ -818,28 +776,23 @@ fn check_run_id(id: &str) -> Result<(), CliError> {
 }
 
 /// A finished run asked for again: its report, not a new run.
-fn report_finished(journal: &Journal, output: Output) -> i32 {
-    let code = journal.exit_code.unwrap_or(exit::FAILED);
-    eprintln!(
-        "kpo: run {} already finished with exit code {code}; `--rerun` runs it again",
-        journal.run_id
-    );
-    if output == Output::Json
-        && let Some(report) = &journal.report
-    {
-        outln!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
+fn report_finished(run_id: &str, end: &JournaledEnd, output: Output) -> i32 {
+    let code = end.exit_code();
+    eprintln!("kpo: run {run_id} already finished with exit code {code}; `--rerun` runs it again");
+    if output == Output::Json {
+        outln!("{}", serde_json::to_string_pretty(end).unwrap_or_default());
     }
     code
 }
 
 /// Hands the finished run to its readers: the result file, the JSON report, the summary.
-fn deliver(report: &RunReport, args: &RunArgs, progress: &Progress) {
-    if let (Some(path), Some(bytes)) = (&args.result_file, &report.result_bytes)
+fn deliver(report: &RunReport, shown: &Shown, progress: &Progress) {
+    if let (Some(path), Some(bytes)) = (&shown.result_file, &report.result_bytes)
         && let Err(e) = std::fs::write(path, bytes)
     {
         eprintln!("kpo: error: cannot write the result to {}: {e}", path.display());
     }
-    if args.output == Output::Json {
+    if shown.output == Output::Json {
         match serde_json::to_string_pretty(report) {
             Ok(text) => outln!("{text}"),
             Err(e) => eprintln!("kpo: error: cannot print the report: {e}"),
@@ -898,24 +851,23 @@ async fn attach(
             }
         }
     };
-    let (tasks, as_batch) = signals.unless_interrupted(find).await??;
-    let args = RunArgs {
-        tasks,
-        parallel: crate::batch::DEFAULT_PARALLEL,
-        fail_fast: false,
-        as_batch,
-        cluster,
-        policy: PolicyArgs::default(),
+    let (tasks, batch) = signals.unless_interrupted(find).await??;
+    let asked = Asked {
+        run_id: Some(run_id),
+        batch,
+        ..Default::default()
+    };
+    let shown = Shown {
         output,
         on_signal: SignalMode::Terminate,
-        wait_for_deletion: false,
-        run_id: Some(run_id),
-        rerun: false,
-        wait: false,
+        options: crate::batch::Options {
+            parallel: crate::batch::DEFAULT_PARALLEL,
+            fail_fast: false,
+        },
         log_file: None,
         result_file: None,
     };
-    Box::pin(run(args, signals)).await
+    supervise(&tasks, &Rules::default(), asked, &cluster, shown, signals).await
 }
 
 /// The closing lines on stderr: outcome, why, container results, and events on failure.
@@ -961,13 +913,4 @@ fn summarize(progress: &Progress, report: &RunReport) {
             progress.say(&format!("    {line}"));
         }
     }
-}
-
-/// The run's interrupts: the user's signals, and the loss of its claim.
-fn with_claim(
-    signals: impl futures::Stream<Item = Interrupt> + Unpin + Send + 'static,
-    lost: impl std::future::Future<Output = String> + Send + 'static,
-) -> impl futures::Stream<Item = Interrupt> + Unpin + Send + 'static {
-    let lost = futures::stream::once(async move { Interrupt::Lost(lost.await) });
-    futures::stream::select(signals, Box::pin(lost))
 }

@@ -116,11 +116,13 @@ pub async fn locate(
         (local, Some(pod)) => Ok(reattach::from_cluster(pod, local.and_then(|j| j.task_file))),
         (Some(j), None) => Ok(j),
         (None, None) => match pods.unrecorded.first() {
-            Some(pod) => Err(CliError::NotReattached(reattach::LostPod::Unrecorded {
-                run_id: run_id.to_owned(),
-                namespace: ns,
-                pod: pod.name_any(),
-            })),
+            Some(pod) => Err(CliError::NotReattached(reattach::NotReattached(
+                reattach::LostPod::Unrecorded {
+                    run_id: run_id.to_owned(),
+                    namespace: ns,
+                    pod: pod.name_any(),
+                },
+            ))),
             None => Err(CliError::Usage(format!(
                 "no run {run_id}: this machine has no journal of it and namespace {ns} no pod of it"
             ))),

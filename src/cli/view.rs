@@ -97,7 +97,7 @@ impl BatchView {
         let what = match end {
             Ended::Ran(r) => format!("{} (exit code {})", r.phrase(), r.exit_code),
             Ended::Reported(end) => format!("finished earlier (exit code {})", end.exit_code()),
-            Ended::Error { message, exit_code } => format!("error (exit code {exit_code}): {message}"),
+            Ended::Failed(why) => format!("error (exit code {}): {}", why.exit_code(), why.message()),
             Ended::NotStarted(why) => why.clone(),
         };
         self.change(index, Some(state), format!("[{}] {what}", self.name(index)));
