@@ -444,4 +444,22 @@ mod tests {
         let (found, _) = plan(Some(named.clone()), Some(&pod("v", 2)), false);
         assert_eq!(found, Plan::Reattach(named), "find_pod then refuses it by UID");
     }
+
+    /// A kpo killed between its pod's create and the journal's UID leaves a journal naming the
+    /// pod without it: the run's own pod under that name is followed (by its UID), not started
+    /// again beside it.
+    #[test]
+    fn a_journal_without_its_pods_uid_follows_the_recorded_pod() {
+        let created = Journal {
+            run_id: "r".into(),
+            pod: Some("p-v".into()),
+            ..Default::default()
+        };
+        let (found, note) = plan(Some(created.clone()), Some(&pod("v", 1)), false);
+        let expected = Journal {
+            uid: Some("v".into()),
+            ..created
+        };
+        assert_eq!((found, note), (Plan::Reattach(expected), None));
+    }
 }
