@@ -29,48 +29,32 @@ fn spec(name: &str, path: PathBuf, config: serde_json::Value) -> PluginSpec {
 fn report() -> RunReport {
     let task = kpo::task::load(Path::new("examples/etl.toml")).expect("examples/etl.toml");
     let pod = kpo::pod::build(&task, &kpo::pod::RunIdentity::generate("etl"), "default");
-    RunReport {
-        task: "etl".into(),
-        run_id: "bench".into(),
-        namespace: "default".into(),
-        pod: "etl-bench".into(),
-        uid: Some("uid".into()),
-        outcome: kpo::vocabulary::Outcome::Succeeded,
-        exit_code: 0,
-        message: String::new(),
-        on_finish: kpo::task::OnFinish::Delete,
-        cleanup: kpo::report::Cleanup::Deleted,
-        started_at: jiff::Timestamp::now(),
-        finished_at: jiff::Timestamp::now(),
-        timeline: Vec::new(),
-        containers: vec![ContainerReport {
-            name: "base".into(),
-            role: kpo::vocabulary::ContainerRole::Main,
-            exit_code: Some(0),
-            reason: Some("Completed".into()),
-            message: None,
-            started_at: None,
-            finished_at: None,
-        }],
-        events: Vec::new(),
-        result: Some(serde_json::json!({"rows": 42})),
-        result_bytes: None,
-        result_error: None,
-        outputs: Default::default(),
-        outputs_ignored: 0,
-        attempt: 1,
-        attempts: Vec::new(),
-        mutations: Vec::new(),
-        warnings: Vec::new(),
-        policies: Vec::new(),
-        decision: None,
-        disruption: None,
-        incomplete_logs: Vec::new(),
-        log_tail: (0..100)
-            .map(|i| format!("processed batch {i} of 100: 4096 rows {{\"rows\": {i}}}"))
-            .collect(),
-        final_pod: Some(pod),
-    }
+    let mut report = RunReport::new(
+        "etl",
+        "bench",
+        "default",
+        "etl-bench",
+        1,
+        kpo::task::OnFinish::Delete,
+    );
+    report.uid = Some("uid".into());
+    report.outcome = kpo::vocabulary::Outcome::Succeeded;
+    report.cleanup = kpo::report::Cleanup::Deleted;
+    report.containers = vec![ContainerReport {
+        name: "base".into(),
+        role: kpo::vocabulary::ContainerRole::Main,
+        exit_code: Some(0),
+        reason: Some("Completed".into()),
+        message: None,
+        started_at: None,
+        finished_at: None,
+    }];
+    report.result = Some(serde_json::json!({"rows": 42}));
+    report.log_tail = (0..100)
+        .map(|i| format!("processed batch {i} of 100: 4096 rows {{\"rows\": {i}}}"))
+        .collect();
+    report.final_pod = Some(pod);
+    report
 }
 
 fn main() {

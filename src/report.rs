@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::exit;
 use crate::task::OnFinish;
 use crate::vocabulary::{AttemptReport, ContainerRole, Decision, Mutation, Outcome};
 
@@ -133,6 +134,21 @@ pub struct RunReport {
     /// The pod as last seen, for interpreters.
     #[serde(skip)]
     pub final_pod: Option<k8s_openapi::api::core::v1::Pod>,
+    /// Whatever else had a say in how the run ended (its exit code is decided from them).
+    #[serde(skip)]
+    pub overruled: Overruled,
+}
+
+/// What, besides the pod's outcome and the interpreters' verdict, decides a run's exit code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Overruled {
+    /// The run's claim was lost: another kpo supervises it now.
+    pub claim_lost: bool,
+    /// kpo was interrupted when no pod of the run was running (before one was created, while
+    /// the interpreters judged, while waiting to retry): the interrupt has the last word.
+    pub interrupted: bool,
+    /// The interpreters failed (their error's exit code): no verdict stands.
+    pub interpreters_failed: Option<i32>,
 }
 
 impl RunReport {
@@ -144,9 +160,84 @@ impl RunReport {
             .and_then(|c| c.exit_code)
     }
 
+    /// A report of the run `run_id` of task `task` in `namespace`, its pod `pod` (empty: none
+    /// yet) being attempt `attempt`, before anything happened.
+    pub fn new(
+        task: &str,
+        run_id: &str,
+        namespace: &str,
+        pod: &str,
+        attempt: u32,
+        on_finish: OnFinish,
+    ) -> Self {
+        let now = Timestamp::now();
+        RunReport {
+            task: task.to_owned(),
+            run_id: run_id.to_owned(),
+            namespace: namespace.to_owned(),
+            pod: pod.to_owned(),
+            uid: None,
+            outcome: Outcome::Rejected,
+            exit_code: exit::SUCCESS,
+            message: String::new(),
+            on_finish,
+            cleanup: Cleanup::None,
+            started_at: now,
+            finished_at: now,
+            timeline: Vec::new(),
+            containers: Vec::new(),
+            events: Vec::new(),
+            result: None,
+            result_bytes: None,
+            result_error: None,
+            outputs: Default::default(),
+            outputs_ignored: 0,
+            attempt,
+            attempts: Vec::new(),
+            mutations: Vec::new(),
+            warnings: Vec::new(),
+            policies: Vec::new(),
+            decision: None,
+            disruption: None,
+            incomplete_logs: Vec::new(),
+            log_tail: Vec::new(),
+            final_pod: None,
+            overruled: Overruled::default(),
+        }
+    }
+
+    /// Decides the run's exit code from what ended it — the one place it is decided: a lost
+    /// claim says 75 whatever else happened; an interrupt between pods, 130; failed
+    /// interpreters, their error's code; a verdict, its code (a skip or success overrides a
+    /// failed exit, a failure a clean one); else the outcome, with the main container's own
+    /// code, and a clean run whose result is unusable exits 74.
+    pub fn decide_exit_code(&mut self) {
+        let main = self.main_exit();
+        self.exit_code = match (self.overruled, &self.decision) {
+            (Overruled { claim_lost: true, .. }, _) => exit::CLAIMED,
+            (
+                Overruled {
+                    interrupted: true, ..
+                },
+                _,
+            ) => exit::INTERRUPTED,
+            (
+                Overruled {
+                    interpreters_failed: Some(code),
+                    ..
+                },
+                _,
+            ) => code,
+            (_, Some(decision)) => decision.verdict.exit_code(main),
+            (_, None) => match self.outcome.exit_code(main) {
+                exit::SUCCESS if self.result_error.is_some() => exit::RESULT_INVALID,
+                code => code,
+            },
+        };
+    }
+
     /// Lets the interpreters' verdict decide the exit code (see [`crate::vocabulary::Verdict`]).
     pub fn apply(&mut self, decision: Decision) {
-        self.exit_code = decision.verdict.exit_code(self.main_exit());
         let why = decision
             .reason
             .as_deref()
@@ -159,6 +250,7 @@ impl RunReport {
             decision.plugin
         );
         self.decision = Some(decision);
+        self.decide_exit_code();
     }
 
     /// How a sentence about the run ends: the interpreters' verdict when they gave one, else
@@ -172,4 +264,71 @@ impl RunReport {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocabulary::Verdict;
+
+    fn ended(outcome: Outcome, main_exit: Option<i32>) -> RunReport {
+        let mut report = RunReport::new("t", "r", "ns", "p", 1, OnFinish::Delete);
+        report.outcome = outcome;
+        report.containers.push(ContainerReport {
+            name: crate::vocabulary::MAIN_CONTAINER.into(),
+            role: ContainerRole::Main,
+            exit_code: main_exit,
+            reason: None,
+            message: None,
+            started_at: None,
+            finished_at: None,
+        });
+        report.decide_exit_code();
+        report
+    }
+
+    fn judged(mut report: RunReport, verdict: Verdict) -> RunReport {
+        report.apply(Decision {
+            verdict,
+            reason: None,
+            plugin: "judge".into(),
+            outputs: Default::default(),
+        });
+        report
+    }
+
+    /// Each thing that can have a say over a run's exit code, against the others it outranks.
+    #[test]
+    fn the_exit_code_is_decided_in_one_order() {
+        assert_eq!(ended(Outcome::Failed, Some(3)).exit_code, 3);
+        assert_eq!(ended(Outcome::Failed, Some(256 + 7)).exit_code, 7);
+        let mut invalid = ended(Outcome::Succeeded, Some(0));
+        invalid.result_error = Some("not JSON".into());
+        invalid.decide_exit_code();
+        assert_eq!(invalid.exit_code, exit::RESULT_INVALID);
+        // A verdict outranks the outcome and the result, both ways.
+        assert_eq!(judged(invalid, Verdict::Success).exit_code, exit::SUCCESS);
+        assert_eq!(
+            judged(ended(Outcome::Failed, Some(3)), Verdict::Skip).exit_code,
+            exit::SKIPPED
+        );
+        assert_eq!(
+            judged(ended(Outcome::Succeeded, Some(0)), Verdict::Failure).exit_code,
+            exit::FAILED
+        );
+        // Failed interpreters outrank a verdict; an interrupt between pods, both; a lost claim, all.
+        let mut failed = judged(ended(Outcome::Failed, Some(3)), Verdict::Success);
+        failed.overruled.interpreters_failed = Some(exit::PLUGIN_FAILED);
+        failed.decide_exit_code();
+        assert_eq!(failed.exit_code, exit::PLUGIN_FAILED);
+        failed.overruled.interrupted = true;
+        failed.decide_exit_code();
+        assert_eq!(failed.exit_code, exit::INTERRUPTED);
+        let mut lost = judged(ended(Outcome::Succeeded, Some(0)), Verdict::Success);
+        lost.overruled.claim_lost = true;
+        lost.decide_exit_code();
+        assert_eq!(lost.exit_code, exit::CLAIMED);
+        // A verdict given after the claim was lost does not take the run back.
+        assert_eq!(judged(lost, Verdict::Success).exit_code, exit::CLAIMED);
+    }
 }

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 use crate::plugin::{self, PluginError, TaskPlugins};
 use crate::pod::{self, RunIdentity};
-use crate::report::RunReport;
+use crate::report::{Overruled, RunReport};
 use crate::supervise::{self, Interrupt, Observer, RunError};
 use crate::task::{RetryPolicy, Task};
 use crate::vocabulary::{
@@ -57,47 +57,23 @@ pub async fn run_task(
     mut turn: Option<&mut Turn>,
 ) -> Result<RunReport, RunTaskError> {
     let cluster = cluster.into();
-    let mut attempts = Vec::new();
-    let mut used = [0u32; 3];
-    let mut pause = task.retry.backoff;
-    let first_start = jiff::Timestamp::now();
-    // How the earlier attempts ended, as plugins see them: mutators of a retry learn from them.
-    let mut earlier = Vec::new();
+    let mut run = Attempts {
+        task,
+        first_start: jiff::Timestamp::now(),
+        attempts: Vec::new(),
+        earlier: Vec::new(),
+        used: Vec::new(),
+        pause: task.retry.backoff,
+    };
     loop {
-        let ctx = context(task, &identity, namespace, &earlier);
-        let unsubmitted = |ending: Ending, prepared: Prepared, attempts: Vec<AttemptReport>| {
-            unsubmitted(
-                task,
-                &identity,
-                namespace,
-                ending,
-                prepared,
-                attempts,
-                first_start,
-            )
-        };
-        let prepared = tokio::select! {
-            biased;
-            Some(asked) = interrupts.next() => {
-                let ending = Ending::interrupted(&asked);
-                return Ok(unsubmitted(ending, Prepared::default(), attempts));
-            }
-            prepared = prepare(task, &identity, namespace, plugins, &earlier) => prepared,
-        };
+        let ctx = context(task, &identity, namespace, &run.earlier);
+        let prepared = run
+            .prepare(&identity, namespace, plugins, observer.as_ref(), &mut interrupts)
+            .await?;
         let prepared = match prepared {
-            Ok(p) => p,
-            Err(e @ PluginError::Refused { .. }) => {
-                return Ok(unsubmitted(Ending::refused(&e), Prepared::default(), attempts));
-            }
-            Err(e) => {
-                observer.failed_before_the_pod(e.exit_code(), &e.to_string());
-                return Err(e.into());
-            }
+            Ok(prepared) => prepared,
+            Err(ended) => return Ok(ended),
         };
-        announce(observer.as_ref(), &prepared);
-        if let Some(e) = prepared.denial() {
-            return Ok(unsubmitted(Ending::refused(&e), prepared, attempts));
-        }
         if identity.attempt > 1 {
             observer.notice(&format!(
                 "attempt {}: pod {namespace}/{}",
@@ -118,88 +94,225 @@ pub async fn run_task(
         report.policies = policies;
         if let Some(p) = plugins
             && report.uid.is_some()
+            && let Err(asked) = judge(p, &mut report, &ctx, &mut interrupts).await
         {
-            let judged = tokio::select! {
-                biased;
-                Some(asked) = interrupts.next() => Err(asked),
-                judged = p.interpret(&report, &ctx) => Ok(judged),
-            };
-            match judged {
-                Ok(Ok(Some(decision))) => report.apply(decision),
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => {
-                    report.message = format!("{} (then: {e})", report.message);
-                    report.exit_code = e.exit_code();
-                }
-                Err(asked) => {
-                    let ending = Ending::interrupted(&asked);
-                    report.outcome = ending.outcome;
-                    report.exit_code = ending.exit_code;
-                    report.message = format!(
-                        "{} while the interpreters judged the run; before that: {}",
-                        ending.cause, report.message
-                    );
-                    report.attempts = attempts;
-                    report.started_at = first_start;
-                    return Ok(report);
-                }
-            }
+            let ending = Ending::interrupted(&asked);
+            ending.overrule(&mut report);
+            report.message = format!(
+                "{} while the interpreters judged the run; before that: {}",
+                ending.cause, report.message
+            );
+            return Ok(run.last(report));
         }
-        let class = classify(&report, &task.retry);
-        let slot = class.map(|c| c as usize);
-        let budget = [task.retry.infrastructure, task.retry.user, task.retry.plugin];
-        let retry = slot.is_some_and(|s| used[s] < budget[s]);
-        attempts.push(AttemptReport {
-            attempt: identity.attempt,
-            pod: report.pod.clone(),
-            outcome: report.outcome,
-            exit_code: report.exit_code,
-            message: report.message.clone(),
-            class,
-            retried: retry,
-        });
-        if !retry {
-            report.attempts = attempts;
-            // The run started with its first attempt.
-            report.started_at = first_start;
-            return Ok(report);
-        }
-        if let Some(s) = slot {
-            used[s] += 1;
-        }
-        let wait = jittered(pause);
+        let Some(wait) = run.retry(&report) else {
+            return Ok(run.last(report));
+        };
         observer.notice(&format!(
             "attempt {} failed ({}): {}; attempt {} in {:.1}s",
             identity.attempt,
-            class_name(class),
+            class_name(run.attempts.last().and_then(|a| a.class)),
             report.message,
             identity.attempt + 1,
             wait.as_secs_f64()
         ));
         observer.retrying(identity.attempt + 1);
-        if let Some(t) = turn.as_deref_mut() {
-            t.give_back();
+        if let Err(asked) = wait_turn(wait, turn.as_deref_mut(), &mut interrupts).await {
+            let ending = Ending::interrupted(&asked);
+            ending.overrule(&mut report);
+            report.message = format!(
+                "{} while waiting to retry; the last attempt: {}",
+                ending.cause, report.message
+            );
+            return Ok(run.last(report));
         }
-        let waited = async {
-            tokio::time::sleep(wait).await;
-            if let Some(t) = turn.as_deref_mut() {
-                t.take().await;
-            }
-        };
-        tokio::select! {
-            () = waited => {}
+        run.earlier.push(plugin::outcome_of(&report));
+        identity = identity.next_attempt(&task.name);
+    }
+}
+
+/// A run's attempts so far: how each ended, what the plugins are told of them, the retry
+/// budgets drawn on, the next pause.
+struct Attempts<'a> {
+    task: &'a Task,
+    /// The run started with its first attempt.
+    first_start: jiff::Timestamp,
+    attempts: Vec<AttemptReport>,
+    /// How the earlier attempts ended, as plugins see them: mutators of a retry learn from them.
+    earlier: Vec<plugin::Outcome>,
+    /// One entry per retry taken, by the budget it drew on.
+    used: Vec<FailureClass>,
+    pause: Duration,
+}
+
+impl Attempts<'_> {
+    /// The attempt's pod, built, mutated and admitted — or the run's report when it ends here:
+    /// refused, or interrupted meanwhile.
+    ///
+    /// # Errors
+    /// A plugin failed.
+    async fn prepare(
+        &mut self,
+        identity: &RunIdentity,
+        namespace: &str,
+        plugins: Option<&TaskPlugins>,
+        observer: &dyn Observer,
+        interrupts: &mut (impl Stream<Item = Interrupt> + Unpin),
+    ) -> Result<Result<Prepared, RunReport>, PluginError> {
+        let prepared = tokio::select! {
+            biased;
             Some(asked) = interrupts.next() => {
                 let ending = Ending::interrupted(&asked);
-                report.outcome = ending.outcome;
-                report.exit_code = ending.exit_code;
-                report.message = format!("{} while waiting to retry; the last attempt: {}", ending.cause, report.message);
-                report.attempts = attempts;
-                return Ok(report);
+                return Ok(Err(self.unsubmitted(identity, namespace, ending, Prepared::default())));
             }
+            prepared = prepare(self.task, identity, namespace, plugins, &self.earlier) => prepared,
+        };
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err(e @ PluginError::Refused { .. }) => {
+                let ending = Ending::refused(&e);
+                return Ok(Err(self.unsubmitted(
+                    identity,
+                    namespace,
+                    ending,
+                    Prepared::default(),
+                )));
+            }
+            Err(e) => {
+                observer.failed_before_the_pod(e.exit_code(), &e.to_string());
+                return Err(e);
+            }
+        };
+        announce(observer, &prepared);
+        match prepared.denial() {
+            Some(e) => Ok(Err(self.unsubmitted(
+                identity,
+                namespace,
+                Ending::refused(&e),
+                prepared,
+            ))),
+            None => Ok(Ok(prepared)),
         }
-        pause = (pause * 2).min(task.retry.max_backoff);
-        earlier.push(plugin::outcome_of(&report));
-        identity = identity.next_attempt(&task.name);
+    }
+
+    /// Records the attempt `report` is about; how long to wait before the next one, if the
+    /// task's retry budget for its failure allows one.
+    fn retry(&mut self, report: &RunReport) -> Option<Duration> {
+        let retry = &self.task.retry;
+        let class = classify(report, retry);
+        let allows = class.filter(|&c| {
+            let budget = match c {
+                FailureClass::Infrastructure => retry.infrastructure,
+                FailureClass::User => retry.user,
+                FailureClass::Plugin => retry.plugin,
+            };
+            self.used.iter().filter(|u| **u == c).count() < budget as usize
+        });
+        self.attempts.push(AttemptReport {
+            attempt: report.attempt,
+            pod: report.pod.clone(),
+            outcome: report.outcome,
+            exit_code: report.exit_code,
+            message: report.message.clone(),
+            class,
+            retried: allows.is_some(),
+        });
+        self.used.push(allows?);
+        let wait = jittered(self.pause);
+        self.pause = (self.pause * 2).min(retry.max_backoff);
+        Some(wait)
+    }
+
+    /// The run's report: its last attempt's, with every attempt.
+    fn last(&mut self, mut report: RunReport) -> RunReport {
+        report.attempts = std::mem::take(&mut self.attempts);
+        report.started_at = self.first_start;
+        report
+    }
+
+    /// The report of an attempt that ended before its pod was created: a plugin refused it, or
+    /// kpo was interrupted while the plugins prepared it.
+    fn unsubmitted(
+        &mut self,
+        identity: &RunIdentity,
+        namespace: &str,
+        ending: Ending,
+        prepared: Prepared,
+    ) -> RunReport {
+        let task = self.task;
+        let mut report = RunReport::new(
+            &task.name,
+            &identity.run_id,
+            namespace,
+            "",
+            identity.attempt,
+            task.run.on_finish,
+        );
+        ending.overrule(&mut report);
+        report.message = ending.message.clone();
+        report.started_at = self.first_start;
+        report.mutations = prepared.mutations;
+        report.warnings = prepared.warnings;
+        report.policies = prepared.policies;
+        if !self.attempts.is_empty() {
+            self.attempts.push(AttemptReport {
+                attempt: identity.attempt,
+                pod: String::new(),
+                outcome: ending.outcome,
+                exit_code: report.exit_code,
+                message: ending.message,
+                class: None,
+                retried: false,
+            });
+        }
+        report.attempts = std::mem::take(&mut self.attempts);
+        report
+    }
+}
+
+/// Lets the interpreters judge the attempt `report` is about, unless an interrupt comes first
+/// (then it is handed back).
+async fn judge(
+    plugins: &TaskPlugins,
+    report: &mut RunReport,
+    ctx: &plugin::Context,
+    interrupts: &mut (impl Stream<Item = Interrupt> + Unpin),
+) -> Result<(), Interrupt> {
+    let judged = tokio::select! {
+        biased;
+        Some(asked) = interrupts.next() => return Err(asked),
+        judged = plugins.interpret(report, ctx) => judged,
+    };
+    match judged {
+        Ok(Some(decision)) => report.apply(decision),
+        Ok(None) => {}
+        Err(e) => {
+            report.message = format!("{} (then: {e})", report.message);
+            report.overruled.interpreters_failed = Some(e.exit_code());
+            report.decide_exit_code();
+        }
+    }
+    Ok(())
+}
+
+/// Waits `wait` before the next attempt, its batch slot given back meanwhile and taken again
+/// at the end, unless an interrupt comes first (then it is handed back).
+async fn wait_turn(
+    wait: Duration,
+    mut turn: Option<&mut Turn>,
+    interrupts: &mut (impl Stream<Item = Interrupt> + Unpin),
+) -> Result<(), Interrupt> {
+    if let Some(t) = turn.as_deref_mut() {
+        t.give_back();
+    }
+    let waited = async {
+        tokio::time::sleep(wait).await;
+        if let Some(t) = turn {
+            t.take().await;
+        }
+    };
+    tokio::select! {
+        () = waited => Ok(()),
+        Some(asked) = interrupts.next() => Err(asked),
     }
 }
 
@@ -316,7 +429,8 @@ fn announce(observer: &dyn Observer, prepared: &Prepared) {
 /// How an attempt ended that never had a pod.
 struct Ending {
     outcome: Outcome,
-    exit_code: i32,
+    /// What stopped it, beyond its outcome.
+    overruled: Overruled,
     message: String,
     /// What stopped it, as the start of a sentence.
     cause: String,
@@ -327,7 +441,7 @@ impl Ending {
     fn refused(why: &PluginError) -> Self {
         Self {
             outcome: Outcome::Refused,
-            exit_code: why.exit_code(),
+            overruled: Overruled::default(),
             message: format!("{why}; no pod was created"),
             cause: why.to_string(),
         }
@@ -339,61 +453,32 @@ impl Ending {
         match asked {
             Interrupt::Lost(why) => Self {
                 outcome: Outcome::Interrupted,
-                exit_code: crate::exit::CLAIMED,
+                overruled: Overruled {
+                    claim_lost: true,
+                    ..Overruled::default()
+                },
                 message: format!("{why}: stopped before its pod was created"),
                 cause: format!("{why}: stopped"),
             },
             Interrupt::Stop | Interrupt::Detach => Self {
                 outcome: Outcome::Interrupted,
-                exit_code: crate::exit::INTERRUPTED,
+                overruled: Overruled {
+                    interrupted: true,
+                    ..Overruled::default()
+                },
                 message: "interrupted before its pod was created".into(),
                 cause: "interrupted".into(),
             },
         }
     }
-}
 
-/// The report of an attempt that ended before its pod was created: a plugin refused it, or
-/// kpo was interrupted while the plugins prepared it.
-fn unsubmitted(
-    task: &Task,
-    identity: &RunIdentity,
-    namespace: &str,
-    ending: Ending,
-    prepared: Prepared,
-    mut attempts: Vec<AttemptReport>,
-    first_start: jiff::Timestamp,
-) -> RunReport {
-    let pod = pod::build(task, identity, namespace);
-    let mut report = supervise::new_report(&pod, &task.run);
-    let Ending {
-        outcome,
-        exit_code,
-        message,
-        ..
-    } = ending;
-    report.pod = String::new();
-    report.outcome = outcome;
-    report.exit_code = exit_code;
-    report.message = message.clone();
-    report.started_at = first_start;
-    report.attempt = identity.attempt;
-    report.mutations = prepared.mutations;
-    report.warnings = prepared.warnings;
-    report.policies = prepared.policies;
-    if !attempts.is_empty() {
-        attempts.push(AttemptReport {
-            attempt: identity.attempt,
-            pod: String::new(),
-            outcome,
-            exit_code,
-            message,
-            class: None,
-            retried: false,
-        });
+    /// Makes this the end of the run `report` is about (its message aside).
+    fn overrule(&self, report: &mut RunReport) {
+        report.outcome = self.outcome;
+        report.overruled.claim_lost |= self.overruled.claim_lost;
+        report.overruled.interrupted |= self.overruled.interrupted;
+        report.decide_exit_code();
     }
-    report.attempts = attempts;
-    report
 }
 
 /// What a plugin is told about the attempt it works on.

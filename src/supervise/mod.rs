@@ -33,15 +33,15 @@ use cleanup::clean_up;
 pub use records::Cursor;
 use retry::ActError;
 pub use shared_watch::SharedWatch;
-use watching::{LEFT_TO_THE_HOLDER, Watching};
+use watching::{Decided, LEFT_TO_THE_HOLDER, Watching};
 
 use crate::claim::record::Entry;
 use crate::claim::{Lost, Warrant};
 use crate::pod::{LABEL_RUN_ID, LABEL_TASK};
 use crate::report::{Cleanup, ContainerReport, EventReport, IncompleteLog, RunReport, TimelineEntry};
+use crate::status;
 use crate::task::{LogSelection, OnFinish, RunPolicy};
 use crate::vocabulary::{ContainerRole, MAIN_CONTAINER, Outcome};
-use crate::{exit, status};
 
 /// How long kpo keeps trying to delete the pod through API-server trouble.
 const CLEANUP_LIMIT: Duration = Duration::from_secs(60);
@@ -246,14 +246,13 @@ async fn create_and_supervise(
         {
             cluster.warrant.forget(&namespace, &name);
             report.message = format!("the API server rejected the pod: {}", status.message);
-            return Ok(finish(report, None));
+            return Ok(finish(report));
         }
         Err(ActError::Lost(why)) => {
             report.outcome = Outcome::Interrupted;
+            report.overruled.claim_lost = true;
             report.message = format!("{why}: stopped before its pod was created");
-            let mut report = finish(report, None);
-            report.exit_code = exit::CLAIMED;
-            return Ok(report);
+            return Ok(finish(report));
         }
         Err(ActError::Api(source)) => {
             return Err(RunError::Unavailable {
@@ -318,44 +317,21 @@ fn record(report: &mut RunReport, observer: &dyn Observer, phase: String, detail
     report.timeline.push(entry);
 }
 
-/// The report of a run of `pod`, before anything happened.
-pub(crate) fn new_report(pod: &Pod, policy: &RunPolicy) -> RunReport {
+/// The report of a run of `pod`, before anything happened: the pod's labels (kpo's own, which
+/// no mutator may change) say whose run it is — for a pod followed again, nothing else does.
+fn new_report(pod: &Pod, policy: &RunPolicy) -> RunReport {
     let labels = pod.labels();
-    RunReport {
-        task: labels.get(LABEL_TASK).cloned().unwrap_or_default(),
-        run_id: labels.get(LABEL_RUN_ID).cloned().unwrap_or_default(),
-        namespace: pod.namespace().unwrap_or_else(|| "default".into()),
-        pod: pod.name_any(),
-        uid: pod.uid(),
-        outcome: Outcome::Rejected,
-        exit_code: 0,
-        message: String::new(),
-        on_finish: policy.on_finish,
-        cleanup: Cleanup::None,
-        started_at: Timestamp::now(),
-        finished_at: Timestamp::now(),
-        timeline: Vec::new(),
-        containers: Vec::new(),
-        events: Vec::new(),
-        result: None,
-        result_bytes: None,
-        result_error: None,
-        outputs: Default::default(),
-        outputs_ignored: 0,
-        attempt: labels
-            .get(crate::pod::LABEL_ATTEMPT)
-            .and_then(|a| a.parse().ok())
-            .unwrap_or(1),
-        attempts: Vec::new(),
-        mutations: Vec::new(),
-        warnings: Vec::new(),
-        policies: Vec::new(),
-        decision: None,
-        log_tail: Vec::new(),
-        disruption: None,
-        incomplete_logs: Vec::new(),
-        final_pod: None,
-    }
+    let label = |key: &str| labels.get(key).map_or("", String::as_str);
+    let mut report = RunReport::new(
+        label(LABEL_TASK),
+        label(LABEL_RUN_ID),
+        &pod.namespace().unwrap_or_else(|| "default".into()),
+        &pod.name_any(),
+        crate::reattach::attempt_of(pod),
+        policy.on_finish,
+    );
+    report.uid = pod.uid();
+    report
 }
 
 /// Follows an existing pod to the end of the run; even a panic on the way deletes it (per
@@ -406,7 +382,7 @@ async fn follow_pod(
     observer: Arc<dyn Observer>,
     mut interrupts: impl Stream<Item = Interrupt> + Unpin,
     mut report: RunReport,
-    mut cursors: BTreeMap<String, Cursor>,
+    cursors: BTreeMap<String, Cursor>,
 ) -> RunReport {
     let client = cluster.client.clone();
     let api: Api<Pod> = Api::namespaced(client.clone(), &report.namespace);
@@ -419,26 +395,16 @@ async fn follow_pod(
     let observer: Arc<dyn Observer> = tail.clone();
     let (pods_tx, pods_rx) = watch::channel(Some(created.clone()));
     let (wrap_up, wrap_up_rx) = watch::channel(false);
-    let followers: Vec<_> = log_containers(&created, &policy.logs)
-        .into_iter()
-        .map(|c| {
-            let from = cursors.remove(&c).unwrap_or_default();
-            let source = logs::Source {
-                api: api.clone(),
-                warrant: cluster.warrant.clone(),
-                pod: report.pod.clone(),
-                container: c.clone(),
-            };
-            let task = logs::follow(
-                source,
-                pods_rx.clone(),
-                wrap_up_rx.clone(),
-                observer.clone(),
-                from,
-            );
-            (c, tokio::spawn(task))
-        })
-        .collect();
+    let followers = follow_logs(
+        &cluster,
+        &api,
+        &created,
+        policy,
+        &report.pod,
+        (&pods_rx, &wrap_up_rx),
+        &observer,
+        cursors,
+    );
     let watching = Watching {
         client: &client,
         warrant: &cluster.warrant,
@@ -466,39 +432,59 @@ async fn follow_pod(
     if let (None, Some(Interrupt::Lost(why))) = (&lost, heard) {
         lost = Some(why);
     }
+    let current = pods_tx.borrow().clone();
+    let ended = Ended {
+        decided,
+        lost,
+        current,
+    };
+    Box::pin(wind_up(
+        &cluster,
+        &api,
+        policy,
+        ended,
+        &tail,
+        &mut interrupts,
+        report,
+    ))
+    .await
+}
+
+/// How the run ended, as the watch decided it: the claim lost on the way, if it was, and the
+/// pod as last seen.
+struct Ended {
+    decided: Decided,
+    lost: Option<String>,
+    current: Option<Pod>,
+}
+
+/// The run decided and its logs read: the report gathered, the result read (before any
+/// clean-up: deleting the pod would lose it), the pod cleaned up — unless the claim is lost:
+/// then the run is another supervisor's, and not even advice on its pod is given.
+async fn wind_up(
+    cluster: &Cluster,
+    api: &Api<Pod>,
+    policy: &RunPolicy,
+    ended: Ended,
+    tail: &tail::Tail,
+    interrupts: &mut (impl Stream<Item = Interrupt> + Unpin),
+    mut report: RunReport,
+) -> RunReport {
+    let Ended {
+        decided,
+        mut lost,
+        current,
+    } = ended;
     if decided.outcome != Outcome::Succeeded && policy.events_on_failure {
-        let uid = report.uid.clone().unwrap_or_default();
-        match Box::pin(events::for_pod(
-            client.clone(),
-            &cluster.warrant,
-            &report.namespace,
-            &report.pod,
-            &uid,
-        ))
-        .await
-        {
-            Ok(ev) => report.events = ev,
-            Err(e) => tracing::warn!("cannot read the pod's events: {e}"),
-        }
+        report.events = Box::pin(failure_events(cluster, &report)).await;
     }
     report.outcome = decided.outcome;
     report.message = decided.message;
     report.containers = containers(&decided.last);
     report.log_tail = tail.lines();
-    let outputs = tail.outputs();
-    if outputs.ignored > 0 {
-        observer.notice(&format!(
-            "{} ::kpo-output line(s) ignored: kpo keeps {} names and values of at most {} bytes",
-            outputs.ignored,
-            crate::result::MAX_OUTPUTS,
-            crate::result::MAX_OUTPUT_VALUE
-        ));
-    }
-    report.outputs = outputs.values;
-    report.outputs_ignored = outputs.ignored;
-    // The result is read before any clean-up: deleting the pod would lose it.
+    take_outputs(tail, &mut report);
     let result_error = Box::pin(read_result(
-        &api,
+        api,
         &cluster.warrant,
         policy,
         &decided.last,
@@ -506,16 +492,14 @@ async fn follow_pod(
     ))
     .await;
     report.final_pod = Some(decided.last);
-    let current = pods_tx.borrow().clone();
-    // A run whose claim is lost belongs to another supervisor now: not even advice on its pod.
     if lost.is_none() {
         let cleaned = Box::pin(clean_up(
-            &cluster,
+            cluster,
             policy,
             current,
             decided.detach,
-            &mut interrupts,
-            observer.as_ref(),
+            interrupts,
+            tail,
             &report,
         ))
         .await;
@@ -524,17 +508,80 @@ async fn follow_pod(
             Err(Lost(why)) => lost = Some(why),
         }
     }
-    if lost.is_some() {
-        report.cleanup = Cleanup::Detached;
+    if let Some(e) = result_error {
+        report.message = format!("{}; but {e}", report.message);
+        report.result_error = Some(e.to_string());
     }
-    let mut report = conclude(report, result_error);
-    if let Some(why) = lost {
-        report.exit_code = exit::CLAIMED;
+    if let Some(why) = &lost {
+        report.cleanup = Cleanup::Detached;
+        report.overruled.claim_lost = true;
         if decided.lost.is_none() {
             report.message = format!("{}; then {why}: {LEFT_TO_THE_HOLDER}", report.message);
         }
     }
-    report
+    finish(report)
+}
+
+/// A follower of each container whose log the task shows, from where `cursors` say it was
+/// delivered; each stops by itself at its log's end, or when told to wrap up.
+#[allow(clippy::too_many_arguments)]
+fn follow_logs(
+    cluster: &Cluster,
+    api: &Api<Pod>,
+    created: &Pod,
+    policy: &RunPolicy,
+    pod: &str,
+    (pods, wrap_up): (&watch::Receiver<Option<Pod>>, &watch::Receiver<bool>),
+    observer: &Arc<dyn Observer>,
+    mut cursors: BTreeMap<String, Cursor>,
+) -> Vec<(String, tokio::task::JoinHandle<Option<String>>)> {
+    log_containers(created, &policy.logs)
+        .into_iter()
+        .map(|c| {
+            let from = cursors.remove(&c).unwrap_or_default();
+            let source = logs::Source {
+                api: api.clone(),
+                warrant: cluster.warrant.clone(),
+                pod: pod.to_owned(),
+                container: c.clone(),
+            };
+            let task = logs::follow(source, pods.clone(), wrap_up.clone(), observer.clone(), from);
+            (c, tokio::spawn(task))
+        })
+        .collect()
+}
+
+/// The events of the run's pod, to explain a failure (none when they cannot be read).
+async fn failure_events(cluster: &Cluster, report: &RunReport) -> Vec<crate::report::EventReport> {
+    let uid = report.uid.clone().unwrap_or_default();
+    let found = events::for_pod(
+        cluster.client.clone(),
+        &cluster.warrant,
+        &report.namespace,
+        &report.pod,
+        &uid,
+    )
+    .await;
+    found.unwrap_or_else(|e| {
+        tracing::warn!("cannot read the pod's events: {e}");
+        Vec::new()
+    })
+}
+
+/// The `::kpo-output` lines the main container printed, into the report; those beyond kpo's
+/// bounds counted and told.
+fn take_outputs(tail: &tail::Tail, report: &mut RunReport) {
+    let outputs = tail.outputs();
+    if outputs.ignored > 0 {
+        tail.notice(&format!(
+            "{} ::kpo-output line(s) ignored: kpo keeps {} names and values of at most {} bytes",
+            outputs.ignored,
+            crate::result::MAX_OUTPUTS,
+            crate::result::MAX_OUTPUT_VALUE
+        ));
+    }
+    report.outputs = outputs.values;
+    report.outputs_ignored = outputs.ignored;
 }
 
 /// Followers of finished containers read their logs to the end and stop by themselves, however
@@ -608,23 +655,9 @@ async fn read_result(
     }
 }
 
-/// The report's last words: the result's error if any, the exit code, the finishing time.
-fn conclude(mut report: RunReport, result_error: Option<crate::result::ResultError>) -> RunReport {
-    let result_failed = result_error.is_some();
-    if let Some(e) = result_error {
-        report.message = format!("{}; but {e}", report.message);
-        report.result_error = Some(e.to_string());
-    }
-    let main_exit = report.main_exit();
-    let mut report = finish(report, main_exit);
-    if result_failed && report.exit_code == exit::SUCCESS {
-        report.exit_code = exit::RESULT_INVALID;
-    }
-    report
-}
-
-fn finish(mut report: RunReport, main_exit: Option<i32>) -> RunReport {
-    report.exit_code = report.outcome.exit_code(main_exit);
+/// The report's last words: the exit code, the finishing time.
+fn finish(mut report: RunReport) -> RunReport {
+    report.decide_exit_code();
     report.finished_at = Timestamp::now();
     report
 }
