@@ -6,6 +6,7 @@ pub mod cli;
 pub mod client;
 pub mod connect;
 pub mod exit;
+pub mod gc;
 pub mod imposed;
 pub mod journal;
 pub mod machine;
@@ -19,6 +20,7 @@ pub mod reattach;
 pub mod report;
 pub mod result;
 pub mod runner;
+pub mod runs;
 pub mod said;
 pub mod session;
 #[cfg(feature = "sim")]

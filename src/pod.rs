@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::DeepMerge;
 use k8s_openapi::api::core::v1::{Container, EmptyDirVolumeSource, Pod, PodSpec, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::ResourceExt;
 
 use crate::names::pod_name_stem;
 use crate::result::{ResultSpec, Via};
@@ -196,4 +197,12 @@ fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
 
 fn non_empty_map(m: BTreeMap<String, String>) -> Option<BTreeMap<String, String>> {
     (!m.is_empty()).then_some(m)
+}
+
+/// The attempt a pod of a run is, by its label (1 without it).
+pub fn attempt_of(pod: &Pod) -> u32 {
+    pod.labels()
+        .get(LABEL_ATTEMPT)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1)
 }

@@ -12,7 +12,7 @@ use kube::{Api, ResourceExt};
 use crate::claim::record::Record;
 use crate::exit;
 use crate::journal::Journal;
-use crate::pod::{LABEL_ATTEMPT, LABEL_BATCH, LABEL_RUN_ID, LABEL_TASK};
+use crate::pod::{LABEL_BATCH, LABEL_RUN_ID, LABEL_TASK, attempt_of};
 
 /// What to do with a run id, given what is known of it.
 #[derive(Debug, Clone, PartialEq)]
@@ -231,14 +231,6 @@ pub fn from_cluster(pod: &Pod, task_file: Option<std::path::PathBuf>) -> Journal
     }
 }
 
-/// The attempt a pod of a run is (1 without the label).
-pub fn attempt_of(pod: &Pod) -> u32 {
-    pod.labels()
-        .get(LABEL_ATTEMPT)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1)
-}
-
 /// Why the pod of a run could not be found again.
 #[derive(Debug, thiserror::Error)]
 pub enum LostPod {
@@ -347,7 +339,7 @@ mod tests {
     fn pod(uid: &str, attempt: u32) -> Pod {
         serde_json::from_value(serde_json::json!({
             "metadata": {"name": format!("p-{uid}"), "namespace": "ns", "uid": uid,
-                         "labels": {LABEL_RUN_ID: "r", LABEL_TASK: "t", LABEL_ATTEMPT: attempt.to_string()}}
+                         "labels": {LABEL_RUN_ID: "r", LABEL_TASK: "t", crate::pod::LABEL_ATTEMPT: attempt.to_string()}}
         }))
         .unwrap()
     }

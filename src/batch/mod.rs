@@ -120,27 +120,13 @@ pub async fn run(
     members: Vec<Member>,
     options: Options,
     ended: impl Fn(usize, &Ended) + Send + Sync + 'static,
-    mut interrupts: impl Stream<Item = Interrupt> + Unpin + Send + 'static,
+    interrupts: impl Stream<Item = Interrupt> + Unpin + Send + 'static,
 ) -> Finished {
     let watches = watches(&client, batch_id, &members);
     let sweep = Sweep::of(&client, &warrant, &members);
     let (tx, _) = broadcast::channel::<Interrupt>(16);
     let interrupted = Arc::new(AtomicBool::new(false));
-    let relay = {
-        let (tx, interrupted) = (tx.clone(), interrupted.clone());
-        tokio::spawn(async move {
-            while let Some(asked) = interrupts.next().await {
-                let first = !interrupted.swap(true, Ordering::SeqCst);
-                let stop = asked == Interrupt::Stop;
-                // The runs hear it first (each decides it was interrupted, not disrupted) ...
-                let _ = tx.send(asked);
-                // ... then every pod of the batch is deleted at once, and each run waits for its own.
-                if first && stop {
-                    tokio::spawn(sweep.clone().run());
-                }
-            }
-        })
-    };
+    let relay = tokio::spawn(relay(interrupts, tx.clone(), interrupted.clone(), sweep));
     let ended = Arc::new(ended);
     let slots = Arc::new(Semaphore::new(options.parallel.max(1)));
     let failed = Arc::new(AtomicBool::new(false));
@@ -206,6 +192,26 @@ pub async fn run(
     Finished {
         ended,
         interrupted: interrupted.load(Ordering::SeqCst),
+    }
+}
+
+/// Hands each interrupt the batch hears to every running task; the first that stops the batch
+/// also deletes all its pods at once.
+async fn relay(
+    mut interrupts: impl Stream<Item = Interrupt> + Unpin,
+    tx: broadcast::Sender<Interrupt>,
+    interrupted: Arc<AtomicBool>,
+    sweep: Sweep,
+) {
+    while let Some(asked) = interrupts.next().await {
+        let first = !interrupted.swap(true, Ordering::SeqCst);
+        let stop = asked == Interrupt::Stop;
+        // The runs hear it first (each decides it was interrupted, not disrupted) ...
+        let _ = tx.send(asked);
+        // ... then every pod of the batch is deleted at once, and each run waits for its own.
+        if first && stop {
+            tokio::spawn(sweep.clone().run());
+        }
     }
 }
 

@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use crate::batch::RunFailure;
 use crate::connect::ConnectError;
 use crate::exit;
+use crate::gc::GcError;
 use crate::plugin::PluginError;
 use crate::reattach::{LostPod, NotReattached};
 use crate::runner::RunTaskError;
+use crate::runs::FindError;
 use crate::session::SessionError;
 use crate::task::TaskError;
 
@@ -29,6 +31,10 @@ pub enum CliError {
     Failed(#[from] RunFailure),
     #[error(transparent)]
     Lost(#[from] LostPod),
+    #[error(transparent)]
+    Find(#[from] FindError),
+    #[error(transparent)]
+    Gc(#[from] GcError),
     /// A run whose pod cannot be followed again (nor its log read, nor deleted).
     #[error(transparent)]
     NotReattached(#[from] NotReattached),
@@ -83,6 +89,8 @@ impl CliError {
             CliError::Session(e) => e.exit_code(),
             CliError::Failed(e) => e.exit_code(),
             CliError::Lost(e) => e.exit_code(),
+            CliError::Find(e) => e.exit_code(),
+            CliError::Gc(e) => e.exit_code(),
             CliError::NotReattached(e) => e.exit_code(),
             CliError::Usage(_) => exit::USAGE,
             CliError::Input(_) | CliError::Write { .. } => exit::CONFIG,

@@ -24,12 +24,13 @@ use kube::{Api, ResourceExt};
 use crate::batch::{Ended, Start};
 use crate::connect::{self, Connection, Target};
 use crate::exit;
-use crate::journal::JournaledEnd;
+use crate::journal::{Journal, JournaledEnd};
 use crate::plugin::TaskPlugins;
 use crate::pod::RunIdentity;
 use crate::reattach::{LostPod, NotReattached};
 use crate::report::RunReport;
 use crate::runner;
+use crate::runs::{FindError, Finder, Named};
 use crate::session::{Asked, Request, Session};
 use crate::supervise::{self, Interrupt, format_events};
 use crate::task::{self, LogSelection, Task};
@@ -374,7 +375,11 @@ async fn logs(run_id: String, follow: bool, cluster: ClusterArgs) -> Result<i32,
     let (conn, ns) = connect_to_namespace(&cluster).await?;
     let journals = match run_or_batch(&conn, &ns, &run_id, follow).await {
         // Nothing of the run's own, but a pod that carries its labels: shown, marked as such.
-        Err(CliError::NotReattached(NotReattached(LostPod::Unrecorded { namespace, pod, .. }))) => {
+        Err(CliError::Find(FindError::Unrecorded(NotReattached(LostPod::Unrecorded {
+            namespace,
+            pod,
+            ..
+        })))) => {
             eprintln!(
                 "kpo: warning: the log of pod {namespace}/{pod} is shown unverified: it is not recorded as run {run_id}'s"
             );
@@ -802,28 +807,26 @@ fn deliver(report: &RunReport, shown: &Shown, progress: &Progress) {
 }
 
 /// The run `id` names, or every run of the batch it names (`logs` and `delete` act on each).
-async fn run_or_batch(
-    conn: &Connection,
-    ns: &str,
-    id: &str,
-    follow: bool,
-) -> Result<Vec<crate::journal::Journal>, CliError> {
-    let client = &conn.client;
-    let not_a_run = match runs::locate(client, &conn.server, ns, id).await {
-        Ok(journal) => return Ok(vec![journal]),
-        Err(e @ CliError::Usage(_)) => e,
-        Err(e) => return Err(e),
-    };
-    let members = runs::batch(client, &conn.server, ns, id).await?;
-    if members.is_empty() {
-        return Err(not_a_run);
-    }
-    if follow {
-        return Err(CliError::Usage(format!(
+async fn run_or_batch(conn: &Connection, ns: &str, id: &str, follow: bool) -> Result<Vec<Journal>, CliError> {
+    let store = machine::this().journals();
+    match finder(conn, &store).run_or_batch(ns, id).await? {
+        Named::Run(journal) => Ok(vec![*journal]),
+        Named::Batch(_) if follow => Err(CliError::Usage(format!(
             "{id} is a batch: follow one of its tasks (`kpo logs {id}-TASK -f`; `kpo list` names them)"
-        )));
+        ))),
+        Named::Batch(members) => Ok(members),
     }
-    Ok(members)
+}
+
+/// Where the commands about runs look for them: this machine's journals and `conn`'s cluster;
+/// pods that only carry a run's labels are told of on stderr.
+fn finder<'a>(conn: &'a Connection, store: &'a crate::journal::JournalStore) -> Finder<'a> {
+    Finder {
+        store,
+        client: &conn.client,
+        server: &conn.server,
+        notice: &|notice| eprintln!("kpo: {notice}"),
+    }
 }
 
 /// `kpo attach ID`: `kpo run --run-id ID` with the run's own task file — or, for a batch, with
@@ -834,20 +837,24 @@ async fn attach(
     output: Output,
     signals: &Signals,
 ) -> Result<i32, CliError> {
+    let store = machine::this().journals();
     let find = async {
-        match runs::journal(&run_id) {
-            Ok(journal) => Ok((vec![runs::task_file(&journal)?], false)),
+        match crate::runs::journal(&store, &run_id) {
+            Ok(journal) => Ok((vec![crate::runs::task_file(&journal)?], false)),
             Err(not_a_run) => {
                 // No cluster to ask whether it is a batch: it is no run this machine knows.
                 let Ok((conn, ns)) = connect_to_namespace(&cluster).await else {
-                    return Err(not_a_run);
+                    return Err(not_a_run.into());
                 };
-                let members = runs::batch(&conn.client, &conn.server, &ns, &run_id).await?;
+                let members = finder(&conn, &store).batch(&ns, &run_id).await?;
                 if members.is_empty() {
-                    return Err(not_a_run);
+                    return Err(not_a_run.into());
                 }
-                let files = members.iter().map(runs::task_file).collect::<Result<_, _>>()?;
-                Ok((files, true))
+                let files = members
+                    .iter()
+                    .map(crate::runs::task_file)
+                    .collect::<Result<_, _>>()?;
+                Ok::<_, CliError>((files, true))
             }
         }
     };

@@ -128,13 +128,7 @@ impl Session {
                 .unwrap_or_else(|| RunIdentity::generate("batch").run_id);
             let placed = tasks
                 .into_iter()
-                .map(|(task, plugins)| {
-                    let mut identity = RunIdentity::generate(&task.name);
-                    identity.run_id = batch::task_run_id(&id, &task.name);
-                    identity.batch = Some(id.clone());
-                    identity.batch_namespace = Some(home.clone());
-                    plan::Placed::new(place(&task), task, plugins, identity)
-                })
+                .map(|(task, plugins)| plan::Placed::member(&id, &home, place(&task), task, plugins))
                 .collect();
             (id, home, None, placed)
         } else {

@@ -53,6 +53,21 @@ impl Placed {
         }
     }
 
+    /// The task as a member of batch `batch` (claimed in `home`), running in `namespace`.
+    pub(super) fn member(
+        batch: &str,
+        home: &str,
+        namespace: String,
+        task: Task,
+        plugins: Option<Arc<TaskPlugins>>,
+    ) -> Self {
+        let mut identity = RunIdentity::generate(&task.name);
+        identity.run_id = crate::batch::task_run_id(batch, &task.name);
+        identity.batch = Some(batch.to_owned());
+        identity.batch_namespace = Some(home.to_owned());
+        Self::new(namespace, task, plugins, identity)
+    }
+
     /// The task started afresh, its journal a new one.
     pub(super) fn start_new(self, server: &str) -> Planned {
         let journal = Journal {
@@ -172,7 +187,7 @@ fn newest_by_run(pods: Vec<Pod>) -> HashMap<String, Pod> {
         };
         let newer = newest
             .get(&run_id)
-            .is_none_or(|known| reattach::attempt_of(&pod) > reattach::attempt_of(known));
+            .is_none_or(|known| crate::pod::attempt_of(&pod) > crate::pod::attempt_of(known));
         if newer {
             newest.insert(run_id, pod);
         }

@@ -327,7 +327,7 @@ fn new_report(pod: &Pod, policy: &RunPolicy) -> RunReport {
         label(LABEL_RUN_ID),
         &pod.namespace().unwrap_or_else(|| "default".into()),
         &pod.name_any(),
-        crate::reattach::attempt_of(pod),
+        crate::pod::attempt_of(pod),
         policy.on_finish,
     );
     report.uid = pod.uid();

@@ -388,3 +388,85 @@ fn a_batch_report_snapshot() {
     let text = serde_json::to_string_pretty(&stable(batch)).unwrap();
     insta::assert_snapshot!("batch_report", text);
 }
+
+/// `kpo list` of a finished run, a failed one and a batch's: its header over its rows.
+#[test]
+fn a_list_snapshot() {
+    let state = tempfile::tempdir().unwrap();
+    let kpo_here = || {
+        let mut cmd = kpo();
+        cmd.env("KPO_STATE_DIR", state.path());
+        cmd
+    };
+    let mut names = Vec::new();
+    for name in ["hello.toml", "failing.toml"] {
+        let out = kpo_here()
+            .args(["run", "--sim", "--output", "json", &example(name)])
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout).expect("a report");
+        names.push((report["run_id"].as_str().unwrap().to_owned(), "[run]"));
+        names.push((report["pod"].as_str().unwrap().to_owned(), "[pod]"));
+    }
+    let dir = a_batch_folder();
+    let out = kpo_here()
+        .args(["run", "--sim", "--output", "json", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let documents: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for run in &documents[..2] {
+        names.push((run["pod"].as_str().unwrap().to_owned(), "[pod]"));
+    }
+    names.push((documents[2]["batch_id"].as_str().unwrap().to_owned(), "[batch]"));
+    let out = kpo_here().arg("list").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut listed = text(&out.stdout);
+    for (name, shown) in names {
+        listed = listed.replace(&name, shown);
+    }
+    insta::assert_snapshot!("list", steady(&listed));
+}
+
+/// What `kpo plugin test` prints when a mutator's pod is not the golden one: the differences.
+#[test]
+fn a_plugin_test_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let pod = dir.path().join("pod.yaml");
+    std::fs::write(
+        &pod,
+        "metadata:\n  name: p\n  namespace: default\nspec:\n  containers:\n  - name: base\n    image: busybox\n",
+    )
+    .unwrap();
+    let golden = dir.path().join("expected.json");
+    std::fs::write(
+        &golden,
+        r#"{"metadata": {"name": "p", "labels": {"team": "ml"}}}"#,
+    )
+    .unwrap();
+    let wasm = crate::harness::plugin("add-labels");
+    let out = run(&[
+        "plugin",
+        "test",
+        wasm.to_str().unwrap(),
+        "--pod",
+        pod.to_str().unwrap(),
+        "--config",
+        "{\"labels\": {\"team\": \"data\"}}",
+        "--expect",
+        golden.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(kpo::exit::FAILED),
+        "{}",
+        text(&out.stderr)
+    );
+    let shown = format!("{}{}", text(&out.stderr), text(&out.stdout));
+    let shown = shown
+        .replace(dir.path().to_str().unwrap(), "[dir]")
+        .replace(wasm.to_str().unwrap(), "[plugin]");
+    insta::assert_snapshot!("plugin_test", shown);
+}
