@@ -5,9 +5,9 @@ use super::stdout::outln;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
+use super::args::{Output, Shown};
 use super::error::CliError;
 use super::view::BatchView;
-use super::{Output, Shown};
 use crate::batch::{Ended, Summary};
 use crate::session::Session;
 use crate::supervise::{Interrupt, Observer};

@@ -11,8 +11,14 @@ use std::pin::Pin;
 use futures::Stream;
 use tokio::sync::watch;
 
-use super::SignalMode;
 use crate::supervise::Interrupt;
+
+/// What Ctrl-C or SIGTERM does to a run (`--on-signal`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SignalMode {
+    Terminate,
+    Detach,
+}
 
 /// How many interrupting signals kpo has received so far.
 #[derive(Clone)]
