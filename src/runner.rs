@@ -96,13 +96,8 @@ pub async fn run_task(
             && report.uid.is_some()
             && let Err(asked) = judge(p, &mut report, &ctx, &mut interrupts).await
         {
-            let ending = Ending::interrupted(&asked);
-            ending.overrule(&mut report);
-            report.message = format!(
-                "{} while the interpreters judged the run; before that: {}",
-                ending.cause, report.message
-            );
-            return Ok(run.last(report));
+            let when = "while the interpreters judged the run; before that";
+            return Ok(run.interrupted(report, &asked, when));
         }
         let Some(wait) = run.retry(&report) else {
             return Ok(run.last(report));
@@ -117,13 +112,8 @@ pub async fn run_task(
         ));
         observer.retrying(identity.attempt + 1);
         if let Err(asked) = wait_turn(wait, turn.as_deref_mut(), &mut interrupts).await {
-            let ending = Ending::interrupted(&asked);
-            ending.overrule(&mut report);
-            report.message = format!(
-                "{} while waiting to retry; the last attempt: {}",
-                ending.cause, report.message
-            );
-            return Ok(run.last(report));
+            let when = "while waiting to retry; the last attempt";
+            return Ok(run.interrupted(report, &asked, when));
         }
         run.earlier.push(plugin::outcome_of(&report));
         identity = identity.next_attempt(&task.name);
@@ -220,6 +210,15 @@ impl Attempts<'_> {
         let wait = jittered(self.pause);
         self.pause = (self.pause * 2).min(retry.max_backoff);
         Some(wait)
+    }
+
+    /// The run's report when `asked` stopped it after its last attempt's pod (`when`, as the
+    /// sentence goes on to that attempt's message).
+    fn interrupted(&mut self, mut report: RunReport, asked: &Interrupt, when: &str) -> RunReport {
+        let ending = Ending::interrupted(asked);
+        ending.overrule(&mut report);
+        report.message = format!("{} {when}: {}", ending.cause, report.message);
+        self.last(report)
     }
 
     /// The run's report: its last attempt's, with every attempt.
