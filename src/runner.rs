@@ -128,7 +128,7 @@ struct Attempts<'a> {
     first_start: jiff::Timestamp,
     attempts: Vec<AttemptReport>,
     /// How the earlier attempts ended, as plugins see them: mutators of a retry learn from them.
-    earlier: Vec<plugin::Outcome>,
+    earlier: Vec<plugin::wit::Outcome>,
     /// One entry per retry taken, by the budget it drew on.
     used: Vec<FailureClass>,
     pause: Duration,
@@ -273,7 +273,7 @@ impl Attempts<'_> {
 async fn judge(
     plugins: &TaskPlugins,
     report: &mut RunReport,
-    ctx: &plugin::Context,
+    ctx: &plugin::wit::Context,
     interrupts: &mut (impl Stream<Item = Interrupt> + Unpin),
 ) -> Result<(), Interrupt> {
     let judged = tokio::select! {
@@ -374,7 +374,7 @@ pub async fn prepare(
     identity: &RunIdentity,
     namespace: &str,
     plugins: Option<&TaskPlugins>,
-    earlier: &[plugin::Outcome],
+    earlier: &[plugin::wit::Outcome],
 ) -> Result<Prepared, PluginError> {
     let pod = pod::build(task, identity, namespace);
     let Some(plugins) = plugins else {
@@ -485,9 +485,9 @@ fn context(
     task: &Task,
     identity: &RunIdentity,
     namespace: &str,
-    earlier: &[plugin::Outcome],
-) -> plugin::Context {
-    plugin::Context {
+    earlier: &[plugin::wit::Outcome],
+) -> plugin::wit::Context {
+    plugin::wit::Context {
         attempt: identity.attempt,
         earlier: earlier.to_vec(),
         ..plugin::context(&task.name, namespace, &identity.run_id)
@@ -527,9 +527,8 @@ pub fn classify(report: &RunReport, policy: &RetryPolicy) -> Option<FailureClass
     }
     let disrupted = report.disruption.is_some();
     let rate_limited = report.outcome == Outcome::NeverStarted
-        && ["toomanyrequests", "429 Too Many Requests", "rate limit"]
-            .iter()
-            .any(|m| report.message.contains(m) || report.events.iter().any(|e| e.message.contains(m)));
+        && (supervise::rate_limited(&report.message)
+            || report.events.iter().any(|e| supervise::rate_limited(&e.message)));
     if disrupted || rate_limited {
         return Some(FailureClass::Infrastructure);
     }

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use super::error::CliError;
 use crate::exit;
-use crate::plugin::{self, ContainerOutcome, Outcome, PluginHost, PluginRole, Verdict, inspect, wit};
+use crate::plugin::wit::{ContainerOutcome, Outcome, Verdict};
+use crate::plugin::{self, PluginHost, PluginRole, inspect, wit};
 use crate::task::PluginSpec;
 
 #[derive(Debug, Subcommand)]

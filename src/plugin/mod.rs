@@ -41,7 +41,7 @@ pub use admit::{admit, denial};
 pub use bindings::v2::kpo::plugin::types as wit;
 pub use interpret::{interpret, outcome_of};
 pub use mutate::{Mutated, check, mutate};
-pub use wit::{ContainerOutcome, Context, Judgement, Outcome, Verdict};
+use wit::{ContainerOutcome, Context, Judgement, Outcome, Verdict};
 
 use bindings::v1::exports::kpo::plugin as v1;
 use bindings::v2::exports::kpo::plugin as v2;

@@ -33,6 +33,7 @@ use cleanup::clean_up;
 pub use records::Cursor;
 use retry::ActError;
 pub use shared_watch::SharedWatch;
+pub use state::rate_limited;
 use watching::{Decided, LEFT_TO_THE_HOLDER, Watching};
 
 use crate::claim::record::Entry;

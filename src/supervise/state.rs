@@ -184,18 +184,24 @@ pub fn disruption(pod: &Pod) -> Option<String> {
         .then(|| "deleted by someone else while it ran: an eviction, a drain or kubectl delete".to_owned())
 }
 
+/// Whether the cluster's words say a registry's rate limit was hit (Docker Hub's `429 Too Many
+/// Requests ... toomanyrequests`, any registry's "rate limit"): the one list both the watch (it
+/// may heal: wait) and the retry budgets (an infrastructure failure) read.
+pub fn rate_limited(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    ["429 too many requests", "toomanyrequests", "rate limit"]
+        .iter()
+        .any(|t| m.contains(t))
+}
+
 /// Whether an image pull error will not heal by waiting: the image does not exist or the
 /// registry refuses us. Rate limits and network trouble may heal, so they wait for the timeout.
 pub fn pull_error_is_permanent(message: &str) -> bool {
+    if rate_limited(message) {
+        return false;
+    }
     let m = message.to_ascii_lowercase();
-    let transient = [
-        "429",
-        "toomanyrequests",
-        "rate limit",
-        "timeout",
-        "connection refused",
-        "i/o timeout",
-    ];
+    let transient = ["timeout", "connection refused", "i/o timeout"];
     let permanent = [
         "not found",
         "manifest unknown",
@@ -403,5 +409,13 @@ mod tests {
             "429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit."
         ));
         assert!(!pull_error_is_permanent("Back-off pulling image \"x\""));
+        // An image whose name has a 429 in it is not rate limited for that.
+        assert!(pull_error_is_permanent(
+            "rpc error: code = NotFound desc = failed to resolve reference \"docker.io/library/x:1.4290\": not found"
+        ));
+        assert!(rate_limited(
+            "unexpected status code 429 Too Many Requests - Server message: toomanyrequests"
+        ));
+        assert!(rate_limited("You have reached your pull rate limit."));
     }
 }

@@ -175,3 +175,36 @@ fn a_circle_is_found_and_named() {
     );
     assert_eq!(names, ["a", "b", "c", "f"].map(String::from).into());
 }
+
+/// The README's Layout names every top-level module of `src/` (a file or a folder) and every
+/// file of `src/cli/`, where a reader looks for what the command line does.
+#[test]
+fn the_readmes_layout_names_every_module() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let layout = readme
+        .split("## Layout")
+        .nth(1)
+        .and_then(|rest| rest.split("```").nth(1))
+        .expect("a Layout section with a tree");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(root.join("src")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let shown = match path.is_dir() {
+            true => format!("src/{name}/"),
+            false => format!("src/{name}"),
+        };
+        if !layout.contains(&shown) {
+            missing.push(shown);
+        }
+    }
+    for entry in std::fs::read_dir(root.join("src/cli")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name != "mod.rs" && !layout.contains(&name) {
+            missing.push(format!("src/cli/{name}"));
+        }
+    }
+    missing.sort();
+    assert!(missing.is_empty(), "not in the README's Layout: {missing:?}");
+}
