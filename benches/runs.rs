@@ -115,7 +115,7 @@ fn task_with(name: &str, script: &str) -> Task {
 
 async fn run(client: &kube::Client, task: &Task, observer: Arc<dyn Observer>) -> RunReport {
     let pod = pod::build(task, &RunIdentity::generate(&task.name), "default");
-    let report = supervise::run(
+    let report = supervise::launch(
         client.clone(),
         pod,
         &task.run,

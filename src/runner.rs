@@ -87,7 +87,7 @@ pub async fn run_task(
             policies,
         } = prepared;
         let mut report =
-            supervise::run(cluster.clone(), pod, &task.run, observer.clone(), &mut interrupts).await?;
+            supervise::launch(cluster.clone(), pod, &task.run, observer.clone(), &mut interrupts).await?;
         report.attempt = identity.attempt;
         report.mutations = mutations;
         report.warnings = warnings;

@@ -111,7 +111,7 @@ impl Finder<'_> {
     ///
     /// # Errors
     /// No such run, only pods it does not record, or the cluster cannot be asked.
-    pub async fn run(&self, namespace: &str, run_id: &str) -> Result<Journal, FindError> {
+    pub async fn find_run(&self, namespace: &str, run_id: &str) -> Result<Journal, FindError> {
         let mut here: Vec<Journal> = self
             .store
             .find(run_id)
@@ -190,7 +190,7 @@ impl Finder<'_> {
     /// # Errors
     /// It names neither (the run's error), or the cluster cannot be asked.
     pub async fn run_or_batch(&self, namespace: &str, id: &str) -> Result<Named, FindError> {
-        let not_a_run = match self.run(namespace, id).await {
+        let not_a_run = match self.find_run(namespace, id).await {
             Ok(journal) => return Ok(Named::Run(Box::new(journal))),
             Err(e) if e.no_run() => e,
             Err(e) => return Err(e),

@@ -113,7 +113,7 @@ impl RunFailure {
 /// `ended` hears of each task as it ends (by its index), and the result lists them all in order.
 /// An interrupt goes to every running task (each stops its pod, or leaves it with
 /// [`Interrupt::Detach`]) and no new one starts.
-pub async fn run(
+pub async fn schedule(
     client: kube::Client,
     warrant: Warrant,
     batch_id: &str,
@@ -210,7 +210,7 @@ async fn relay(
         let _ = tx.send(asked);
         // ... then every pod of the batch is deleted at once, and each run waits for its own.
         if first && stop {
-            tokio::spawn(sweep.clone().run());
+            tokio::spawn(sweep.clone().delete_all());
         }
     }
 }
@@ -250,7 +250,7 @@ impl Sweep {
         }
     }
 
-    async fn run(self) {
+    async fn delete_all(self) {
         if let Err(lost) = self.warrant.may_act().await {
             tracing::debug!("not deleting the batch's pods: {lost}");
             return;

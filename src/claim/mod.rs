@@ -481,7 +481,7 @@ pub async fn take(
         record,
         waiting: Vec::new(),
     };
-    let renewing = tokio::spawn(renewer.run(asked));
+    let renewing = tokio::spawn(renewer.serve(asked));
     Ok(Claim {
         held: Held {
             standing,
@@ -520,7 +520,7 @@ impl Renewer {
     /// pod is to be recorded, pausing the claim when no renewal got through within
     /// [`ACT_WITHIN`] and resuming it when one does, until the Lease is another's or the run is
     /// given up.
-    async fn run(mut self, mut asks: mpsc::UnboundedReceiver<Ask>) {
+    async fn serve(mut self, mut asks: mpsc::UnboundedReceiver<Ask>) {
         let mut next = Instant::now() + RENEW_EVERY;
         let mut open = true;
         loop {

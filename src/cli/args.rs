@@ -41,8 +41,9 @@ pub(super) enum Command {
     /// without one), or one of kpo's own: 2 usage error, 65 rejected by the API server, 69
     /// cluster unreachable, 70 a bug in kpo, 74 invalid result, 75 run supervised by another
     /// kpo, 76 plugin failed, 77 refused by a plugin or policy, 78 invalid task file (or policy
-    /// file, or a plugin config its plugin rejects), 80 a batch in which a task did not succeed,
-    /// 99 skipped (by an interpreter), 124 timed out, 125 never started, 130 interrupted.
+    /// file, a plugin config its plugin rejects, a plugin in a role it does not export), 80 a
+    /// batch in which a task did not succeed, 99 skipped (by an interpreter), 124 timed out, 125
+    /// never started, 130 interrupted.
     Run(RunArgs),
     /// Print the pod a task would submit, as YAML, without running it.
     ///

@@ -21,7 +21,6 @@ pub(super) async fn validate(path: &Path, policy: &PolicyArgs) -> Result<i32, Cl
     let plugins = load_task_plugins(&task).await?;
     let identity = RunIdentity::generate(&task.name);
     let prepared = runner::prepare(&task, &identity, "default", plugins.as_deref(), &[]).await?;
-    outln!("{}: task {:?} is valid", path.display(), task.name);
     show_policies(&prepared);
     // Advice, not an error: most namespaces enforce no standard.
     let violations = crate::pss::restricted_violations(&prepared.pod);
@@ -34,10 +33,12 @@ pub(super) async fn validate(path: &Path, policy: &PolicyArgs) -> Result<i32, Cl
             eprintln!("kpo:   {v}");
         }
     }
-    match prepared.denial() {
-        Some(e) => Err(e.into()),
-        None => Ok(exit::SUCCESS),
+    // A pod a policy refuses is no valid task: the refusal is the answer, not "is valid".
+    if let Some(e) = prepared.denial() {
+        return Err(e.into());
     }
+    outln!("{}: task {:?} is valid", path.display(), task.name);
+    Ok(exit::SUCCESS)
 }
 
 /// Which policies apply, where each comes from and what it says; and the plugins' warnings.

@@ -110,7 +110,7 @@ async fn dispatch(command: Command, signals: Signals) -> Result<i32, CliError> {
                 .unless_interrupted(inspect::validate(&task, &policy))
                 .await?
         }
-        Command::Plugin { command } => signals.unless_interrupted(plugin_cmd::run(command)).await?,
+        Command::Plugin { command } => signals.unless_interrupted(plugin_cmd::handle(command)).await?,
         Command::List => runs::list(),
         Command::Logs {
             run_id,

@@ -1,4 +1,5 @@
-//! `kpo plugin inspect` and `kpo plugin test`: for plugin authors, no cluster needed.
+//! `kpo plugin inspect`, `kpo plugin test` and `kpo plugin wit`: for plugin authors, no cluster
+//! needed.
 
 use super::stdout::outln;
 use std::path::{Path, PathBuf};
@@ -32,7 +33,21 @@ pub enum PluginCommand {
     /// {"verdict": ..., "reason": ..., "outputs": ...}. Exit 0 on a match, 1 with the
     /// differences on a mismatch; --update rewrites the golden file instead.
     Test(TestArgs),
+    /// Write the WIT contract this kpo speaks into DIR (default `wit`): plugin.wit (kpo:plugin@0.2.0)
+    /// and 0.1.0/plugin.wit (as released) — what `wit-bindgen`, `componentize-py` or `jco`
+    /// build a plugin against.
+    Wit {
+        /// The folder to write into (created if missing).
+        #[arg(default_value = "wit")]
+        dir: PathBuf,
+    },
 }
+
+/// The WIT packages of the contract, as this kpo was built with them: (path in the folder, text).
+const CONTRACT: [(&str, &str); 2] = [
+    ("plugin.wit", include_str!("../../wit/plugin.wit")),
+    ("0.1.0/plugin.wit", include_str!("../../wit/0.1.0/plugin.wit")),
+];
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
@@ -55,11 +70,11 @@ pub struct TestArgs {
     update: bool,
 }
 
-pub async fn run(command: PluginCommand) -> Result<i32, CliError> {
-    let host = super::machine::this().plugin_host()?;
+pub async fn handle(command: PluginCommand) -> Result<i32, CliError> {
+    let host = || super::machine::this().plugin_host();
     match command {
         PluginCommand::Inspect { plugin } => {
-            let i = inspect::inspect(&host, &plugin).await?;
+            let i = inspect::inspect(&host()?, &plugin).await?;
             let roles = if i.roles.is_empty() {
                 "none (not a kpo plugin)".to_owned()
             } else {
@@ -71,8 +86,27 @@ pub async fn run(command: PluginCommand) -> Result<i32, CliError> {
             outln!("  imports:  {}", i.imports.join(", "));
             Ok(exit::SUCCESS)
         }
-        PluginCommand::Test(args) => test(&host, &args).await,
+        PluginCommand::Test(args) => test(&host()?, &args).await,
+        PluginCommand::Wit { dir } => write_contract(&dir),
     }
+}
+
+/// Writes [`CONTRACT`] into `dir`, saying each file it wrote.
+fn write_contract(dir: &Path) -> Result<i32, CliError> {
+    for (name, text) in CONTRACT {
+        let path = dir.join(name);
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&path, text));
+        written.map_err(|source| CliError::Write {
+            doing: "write the plugin contract to",
+            path: path.clone(),
+            source,
+        })?;
+        eprintln!("kpo: wrote {}", path.display());
+    }
+    Ok(exit::SUCCESS)
 }
 
 fn read_value(path: &Path) -> Result<Value, CliError> {
@@ -95,12 +129,18 @@ async fn test(host: &PluginHost, args: &TestArgs) -> Result<i32, CliError> {
         eprintln!("kpo: wrote {}", args.expect.display());
         return Ok(exit::SUCCESS);
     }
+    if !args.expect.exists() {
+        return Err(CliError::Input(format!(
+            "no golden file {}: `--update` writes what the plugin answers there, to check and keep",
+            args.expect.display()
+        )));
+    }
     let expected = read_value(&args.expect)?;
     if expected != actual {
         let patch = json_patch::diff(&expected, &actual);
         outln!("{}", serde_json::to_string_pretty(&patch).unwrap_or_default());
         return Err(CliError::Mismatch(format!(
-            "MISMATCH: {} differs from {} (the JSON patch from expected to actual is on stdout)",
+            "MISMATCH: what {} answered differs from the golden file {} (the JSON patch from golden to answer is on stdout)",
             args.plugin.display(),
             args.expect.display()
         )));

@@ -69,7 +69,7 @@ pub enum PluginError {
     Setup { plugin: String, message: String },
     #[error(
         "plugin {plugin} is used as {} but does not export kpo:plugin/{} ({}) (it exports: {implements})",
-        role.described(), role.interface(), role.versions()
+        role.described(), role.interface(), role.versions(implements)
     )]
     WrongWorld {
         plugin: String,
@@ -112,7 +112,8 @@ impl PluginError {
     pub fn exit_code(&self) -> i32 {
         match self {
             PluginError::Refused { .. } | PluginError::Denied(_) => crate::exit::REFUSED,
-            PluginError::Config { .. } => crate::exit::CONFIG,
+            // A plugin in a role it does not export is the task file's mistake, not the plugin's.
+            PluginError::Config { .. } | PluginError::WrongWorld { .. } => crate::exit::CONFIG,
             _ => crate::exit::PLUGIN_FAILED,
         }
     }
@@ -375,10 +376,14 @@ impl PluginRole {
         }
     }
 
-    /// The contract versions in which the role exists.
-    fn versions(self) -> &'static str {
+    /// The contract versions in which the role exists — and, for a 0.1.0 mutator listed as a
+    /// policy (the 0.1.0 way to refuse a pod), where it belongs.
+    fn versions(self, implements: &str) -> &'static str {
         match self {
-            PluginRole::Policy => "new in 0.2.0; a 0.1.0 mutator that refuses pods belongs under [[mutate]]",
+            PluginRole::Policy if implements.contains("mutator@0.1.0") => {
+                "new in 0.2.0; a 0.1.0 mutator that refuses pods belongs under [[mutate]]"
+            }
+            PluginRole::Policy => "new in 0.2.0",
             PluginRole::Mutator | PluginRole::Interpreter => "0.2.0 or 0.1.0",
         }
     }

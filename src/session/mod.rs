@@ -267,7 +267,7 @@ impl Session {
         let client = self.client.clone();
         let warrant = self.claim.warrant();
         if self.batch {
-            return batch::run(
+            return batch::schedule(
                 client, warrant, &self.id, members, options, journalled, interrupts,
             )
             .await;

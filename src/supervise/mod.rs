@@ -186,7 +186,7 @@ pub enum RunError {
 /// # Errors
 /// Only when the cluster cannot be reached to create the pod; every other ending, including the
 /// API server rejecting the pod, is a [`RunReport`].
-pub async fn run(
+pub async fn launch(
     cluster: impl Into<Cluster>,
     pod: Pod,
     policy: &RunPolicy,
@@ -200,7 +200,7 @@ pub async fn run(
     Ok(report)
 }
 
-/// [`run`], but for the pauses.
+/// [`launch`], but for the pauses.
 async fn create_and_supervise(
     cluster: Cluster,
     pod: Pod,

@@ -441,23 +441,30 @@ fn a_plugin_test_snapshot() {
     )
     .unwrap();
     let golden = dir.path().join("expected.json");
+    let wasm = crate::harness::plugin("add-labels");
+    let test = || {
+        run(&[
+            "plugin",
+            "test",
+            wasm.to_str().unwrap(),
+            "--pod",
+            pod.to_str().unwrap(),
+            "--config",
+            "{\"labels\": {\"team\": \"data\"}}",
+            "--expect",
+            golden.to_str().unwrap(),
+        ])
+    };
+    // No golden file yet: how to make one.
+    let out = test();
+    assert_eq!(out.status.code(), Some(kpo::exit::CONFIG));
+    assert!(text(&out.stderr).contains("`--update` writes what the plugin answers there"));
     std::fs::write(
         &golden,
         r#"{"metadata": {"name": "p", "labels": {"team": "ml"}}}"#,
     )
     .unwrap();
-    let wasm = crate::harness::plugin("add-labels");
-    let out = run(&[
-        "plugin",
-        "test",
-        wasm.to_str().unwrap(),
-        "--pod",
-        pod.to_str().unwrap(),
-        "--config",
-        "{\"labels\": {\"team\": \"data\"}}",
-        "--expect",
-        golden.to_str().unwrap(),
-    ]);
+    let out = test();
     assert_eq!(
         out.status.code(),
         Some(kpo::exit::FAILED),
@@ -469,4 +476,36 @@ fn a_plugin_test_snapshot() {
         .replace(dir.path().to_str().unwrap(), "[dir]")
         .replace(wasm.to_str().unwrap(), "[plugin]");
     insta::assert_snapshot!("plugin_test", shown);
+}
+
+/// `kpo plugin wit DIR` writes the contract this kpo speaks, byte for byte as in `wit/`, so that
+/// an author outside this repository builds against exactly it.
+#[test]
+fn plugin_wit_writes_the_contract_kpo_speaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["plugin", "wit", dir.path().join("wit").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("wit");
+    let names = ["plugin.wit", "0.1.0/plugin.wit"];
+    let mut in_repo = Vec::new();
+    for entry in std::fs::read_dir(&repo)
+        .unwrap()
+        .chain(std::fs::read_dir(repo.join("0.1.0")).unwrap())
+    {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            in_repo.push(path.strip_prefix(&repo).unwrap().to_str().unwrap().to_owned());
+        }
+    }
+    in_repo.sort();
+    assert_eq!(
+        in_repo,
+        ["0.1.0/plugin.wit", "plugin.wit"],
+        "every file of wit/ is written"
+    );
+    for name in names {
+        let written = std::fs::read(dir.path().join("wit").join(name)).unwrap();
+        assert_eq!(written, std::fs::read(repo.join(name)).unwrap(), "{name}");
+    }
+    assert!(text(&out.stderr).contains("wit/0.1.0/plugin.wit"));
 }

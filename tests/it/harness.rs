@@ -95,7 +95,7 @@ pub async fn run_until(
         interrupt.await;
         supervise::Interrupt::Stop
     }));
-    let report = supervise::run(client.clone(), pod, &task.run, recorder.clone(), interrupts)
+    let report = supervise::launch(client.clone(), pod, &task.run, recorder.clone(), interrupts)
         .await
         .expect("the cluster is reachable");
     (report, recorder)

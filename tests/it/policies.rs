@@ -168,6 +168,8 @@ pub async fn an_outside_policy_refuses_what_a_later_mutator_slips_in(c: &Cluster
             )),
             "{command}: {stderr}"
         );
+        // A refused task is not called valid, nor is its pod printed as if it could run.
+        assert_eq!(text(&out.stdout), "", "{command}");
     }
 }
 
@@ -354,14 +356,20 @@ fn configs_and_worlds_are_checked_when_plugins_load() {
             exit::CONFIG,
             "plugin require_labels rejected its config: unknown key `requird` (known: required, recommended)",
         ),
+        // A plugin in a role it does not export is the task file's mistake: 78, as a config.
         (
             entry("policy", "add-labels", ""),
-            exit::PLUGIN_FAILED,
+            exit::CONFIG,
             "plugin add_labels is used as a policy but does not export kpo:plugin/validator (new in 0.2.0; a 0.1.0 mutator that refuses pods belongs under [[mutate]]) (it exports: mutator@0.1.0)",
         ),
         (
+            entry("policy", "oom-memory", ""),
+            exit::CONFIG,
+            "plugin oom_memory is used as a policy but does not export kpo:plugin/validator (new in 0.2.0) (it exports: ",
+        ),
+        (
             entry("interpret", "deny-privileged", ""),
-            exit::PLUGIN_FAILED,
+            exit::CONFIG,
             "plugin deny_privileged is used as an interpreter but does not export kpo:plugin/interpreter (0.2.0 or 0.1.0) (it exports: validator@0.2.0, settings@0.2.0)",
         ),
     ];

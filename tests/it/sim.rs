@@ -318,7 +318,7 @@ async fn a_create_that_keeps_failing_is_an_error_and_leaves_nothing() {
     let t = task("name = \"down\"\nimage = \"busybox\"\n[run]\nstartup_timeout = \"2s\"\n");
     let pod = kpo::pod::build(&t, &kpo::pod::RunIdentity::generate("down"), "default");
     let observer = std::sync::Arc::new(crate::harness::Recorder::default());
-    let err = kpo::supervise::run(
+    let err = kpo::supervise::launch(
         c.client.clone(),
         pod,
         &t.run,
@@ -350,7 +350,7 @@ async fn a_panic_in_kpo_still_deletes_the_pod() {
     );
     let identity = kpo::pod::RunIdentity::generate("doomed");
     let pod = kpo::pod::build(&t, &identity, "default");
-    let run = kpo::supervise::run(
+    let run = kpo::supervise::launch(
         c.client.clone(),
         pod,
         &t.run,
@@ -416,7 +416,7 @@ async fn a_second_interrupt_skips_the_grace_period() {
         Interrupt::Stop,
         Some(Duration::from_millis(500)),
     );
-    let report = kpo::supervise::run(c.client.clone(), pod, &t.run, recorder.clone(), interrupts)
+    let report = kpo::supervise::launch(c.client.clone(), pod, &t.run, recorder.clone(), interrupts)
         .await
         .unwrap();
     assert_eq!(report.outcome, Outcome::Interrupted);
@@ -436,7 +436,7 @@ async fn detach_leaves_the_pod_running() {
     let recorder = std::sync::Arc::new(crate::harness::Recorder::default());
     let pod = kpo::pod::build(&t, &kpo::pod::RunIdentity::generate("stubborn"), "default");
     let interrupts = interrupts_when_running(c.client.clone(), Interrupt::Detach, None);
-    let report = kpo::supervise::run(c.client.clone(), pod, &t.run, recorder.clone(), interrupts)
+    let report = kpo::supervise::launch(c.client.clone(), pod, &t.run, recorder.clone(), interrupts)
         .await
         .unwrap();
     assert_eq!(
