@@ -22,6 +22,10 @@ pub enum PluginCommand {
     Inspect {
         /// The component (.wasm).
         plugin: PathBuf,
+        /// Also ask the plugin whether it accepts this config (JSON, what `config` in the task
+        /// file would be); without it, nothing is asked of the plugin.
+        #[arg(long)]
+        config: Option<String>,
     },
     /// Run a plugin on a recorded input and compare the result with a golden file.
     ///
@@ -73,8 +77,10 @@ pub struct TestArgs {
 pub async fn handle(command: PluginCommand) -> Result<i32, CliError> {
     let host = || super::machine::this().plugin_host();
     match command {
-        PluginCommand::Inspect { plugin } => {
-            let i = inspect::inspect(&host()?, &plugin).await?;
+        PluginCommand::Inspect { plugin, config } => {
+            let config = config.as_deref().map(parse_config).transpose()?;
+            let checked = config.is_some();
+            let i = inspect::inspect(&host()?, &plugin, config).await?;
             let roles = if i.roles.is_empty() {
                 "none (not a kpo plugin)".to_owned()
             } else {
@@ -84,6 +90,9 @@ pub async fn handle(command: PluginCommand) -> Result<i32, CliError> {
             outln!("  contract: {}", i.contract);
             outln!("  exports:  {}", i.exports.join(", "));
             outln!("  imports:  {}", i.imports.join(", "));
+            if checked {
+                outln!("  config:   accepted");
+            }
             Ok(exit::SUCCESS)
         }
         PluginCommand::Test(args) => test(&host()?, &args).await,
@@ -153,10 +162,14 @@ async fn test(host: &PluginHost, args: &TestArgs) -> Result<i32, CliError> {
     Ok(exit::SUCCESS)
 }
 
+/// `--config`: JSON, as `config` in a task file would be.
+fn parse_config(text: &str) -> Result<Value, CliError> {
+    serde_json::from_str(text).map_err(|e| CliError::Usage(format!("--config is not JSON: {e}")))
+}
+
 /// Runs the plugin on the recorded input; the result in its golden-file form.
 async fn actual(host: &PluginHost, args: &TestArgs) -> Result<Value, CliError> {
-    let config: Value = serde_json::from_str(&args.config)
-        .map_err(|e| CliError::Usage(format!("--config is not JSON: {e}")))?;
+    let config = parse_config(&args.config)?;
     let spec = PluginSpec {
         config,
         ..PluginSpec::at(&args.plugin)

@@ -16,8 +16,26 @@ pub struct Inspection {
     pub imports: Vec<String>,
 }
 
-pub async fn inspect(host: &PluginHost, path: &Path) -> Result<Inspection, PluginError> {
-    let loaded = host.load(&PluginSpec::at(path)).await?;
+/// What the component at `path` is; with a `config`, whether it accepts that config too (a
+/// rejection is the error), else nothing is asked of it.
+///
+/// # Errors
+/// The file cannot be read or is no component; it rejects `config`.
+pub async fn inspect(
+    host: &PluginHost,
+    path: &Path,
+    config: Option<serde_json::Value>,
+) -> Result<Inspection, PluginError> {
+    let loaded = match config {
+        Some(config) => {
+            host.load(&PluginSpec {
+                config,
+                ..PluginSpec::at(path)
+            })
+            .await?
+        }
+        None => host.open(&PluginSpec::at(path)).await?,
+    };
     let engine = &host.engine.engine;
     let ty = loaded.pre.component().component_type();
     let roles = [PluginRole::Mutator, PluginRole::Policy, PluginRole::Interpreter]

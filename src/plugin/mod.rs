@@ -148,6 +148,8 @@ pub struct Loaded {
     exports: Exports,
     /// Whether the compiled code came from the on-disk cache.
     pub from_cache: bool,
+    /// The SHA-256 of the component's bytes: which configs it accepted is known by it.
+    key: [u8; 32],
 }
 
 /// What a component exports, of every contract version kpo speaks: the newest version of a
@@ -247,6 +249,21 @@ impl PluginHost {
 
     /// Reads, compiles (or loads from the cache) and links the plugin at `spec.path`.
     pub async fn load(&self, spec: &PluginSpec) -> Result<Loaded, PluginError> {
+        let loaded = self.open(spec).await?;
+        let asked = (loaded.key, loaded.config());
+        let known = self.accepted.lock().is_ok_and(|a| a.contains(&asked));
+        if !known {
+            loaded.check_config(self).await?;
+            if let Ok(mut a) = self.accepted.lock() {
+                a.insert(asked);
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// [`Self::load`] without asking the plugin about its config: what a component is can be
+    /// told without a config it would accept (`kpo plugin inspect`).
+    pub async fn open(&self, spec: &PluginSpec) -> Result<Loaded, PluginError> {
         let bytes = std::fs::read(&spec.path).map_err(|source| PluginError::Read {
             plugin: spec.name.clone(),
             path: spec.path.clone(),
@@ -269,21 +286,13 @@ impl PluginHost {
             }
         };
         let pre = linked.pre;
-        let loaded = Loaded {
+        Ok(Loaded {
             exports: Exports::of(&pre),
             spec: spec.clone(),
             pre,
             from_cache: linked.from_cache,
-        };
-        let asked = (key, loaded.config());
-        let known = self.accepted.lock().is_ok_and(|a| a.contains(&asked));
-        if !known {
-            loaded.check_config(self).await?;
-            if let Ok(mut a) = self.accepted.lock() {
-                a.insert(asked);
-            }
-        }
-        Ok(loaded)
+            key,
+        })
     }
 
     /// Compiles (or loads from the cache) and links a component. Compiling takes from a tenth

@@ -509,3 +509,41 @@ fn plugin_wit_writes_the_contract_kpo_speaks() {
     }
     assert!(text(&out.stderr).contains("wit/0.1.0/plugin.wit"));
 }
+
+/// `plugin inspect` says what a component is without asking anything of it — not even about a
+/// config it may reject, or answer never — and with `--config` asks that too.
+#[test]
+fn plugin_inspect_asks_nothing_unless_given_a_config() {
+    let blocking = crate::harness::plugin("hostile/blocking-config");
+    let out = run(&["plugin", "inspect", blocking.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("roles:    mutator"),
+        "{}",
+        text(&out.stdout)
+    );
+    let oom = crate::harness::plugin("oom-memory");
+    let out = run(&[
+        "plugin",
+        "inspect",
+        oom.to_str().unwrap(),
+        "--config",
+        "{\"factor\": 0.5}",
+    ]);
+    assert_eq!(out.status.code(), Some(kpo::exit::CONFIG));
+    assert!(
+        text(&out.stderr)
+            .contains("plugin oom_memory rejected its config: `factor` must be a number above 1"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&[
+        "plugin",
+        "inspect",
+        oom.to_str().unwrap(),
+        "--config",
+        "{\"factor\": 2}",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("config:   accepted"));
+}
