@@ -263,6 +263,12 @@ async fn load_plugins(tasks: &[Task]) -> Result<Vec<Option<Arc<TaskPlugins>>>, C
         };
         all.push(loaded);
     }
+    // Once each, however many tasks of a batch share the plugin and its config.
+    let warnings: std::collections::BTreeSet<String> =
+        all.iter().flatten().flat_map(|p| p.warnings()).collect();
+    for warning in warnings {
+        eprintln!("kpo: warning: {warning}");
+    }
     if all.iter().flatten().any(|p| !p.all_cached()) {
         eprintln!("kpo: compiled the task's plugins (kept in the cache: the next run starts faster)");
     }

@@ -425,6 +425,24 @@ impl Loaded {
         self.exports.describe()
     }
 
+    /// Why the config the task gives this plugin goes unchecked, when it does: a 0.2.0 plugin
+    /// built against a world without `settings` (`mutator-plugin` rather than
+    /// `configured-mutator-plugin`) takes whatever it is given, typos included.
+    pub fn unchecked_config(&self) -> Option<String> {
+        let given = match &self.spec.config {
+            serde_json::Value::Null => false,
+            serde_json::Value::Object(keys) => !keys.is_empty(),
+            _ => true,
+        };
+        let speaks_settings = self.describe().contains("@0.2.0");
+        (given && speaks_settings && self.exports.settings.is_none()).then(|| {
+            format!(
+                "plugin {} is given a config but exports no kpo:plugin/settings@0.2.0: nothing checks it (a mistyped key goes unnoticed); build it against the configured-*-plugin world",
+                self.spec.name
+            )
+        })
+    }
+
     /// Lets a plugin that exports `settings` check its config, once, when it is loaded.
     async fn check_config(&self, host: &PluginHost) -> Result<(), PluginError> {
         let Some(indices) = &self.exports.settings else {
@@ -663,6 +681,16 @@ pub struct TaskPlugins {
 }
 
 impl TaskPlugins {
+    /// What to warn of about the task's plugins once loaded: configs nothing checks.
+    pub fn warnings(&self) -> Vec<String> {
+        let all = self
+            .mutators
+            .iter()
+            .chain(&self.policies)
+            .chain(&self.interpreters);
+        all.filter_map(Loaded::unchecked_config).collect()
+    }
+
     /// Loads the task's plugins (none: `Ok(None)`), so that a missing file, a module that is not
     /// a component, one of the wrong world or a config its plugin rejects fails the run before
     /// any pod exists. Compiled components are kept in `cache`; the plugins are granted nothing

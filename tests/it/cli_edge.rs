@@ -547,3 +547,30 @@ fn plugin_inspect_asks_nothing_unless_given_a_config() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("config:   accepted"));
 }
+
+/// A config given to a 0.2.0 plugin that exports no `settings` is checked by nothing: said at
+/// load, once; not for a plugin that checks it, nor for a 0.1.0 one (that contract has no way to).
+#[test]
+fn a_config_nothing_checks_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = |plugin: &str, config: &str| {
+        let path = dir.path().join(format!("{}.toml", config.len()));
+        let wasm = crate::harness::plugin(plugin);
+        std::fs::write(
+            &path,
+            format!(
+                "name = \"t\"\nimage = \"busybox\"\n[[mutate]]\npath = {:?}\n{config}\n",
+                wasm.to_str().unwrap()
+            ),
+        )
+        .unwrap();
+        let out = run(&["validate", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    let warned = "plugin readme_mutator is given a config but exports no kpo:plugin/settings@0.2.0";
+    let stderr = task("readme-mutator", "config = { patern = \"x\" }");
+    assert_eq!(stderr.matches(warned).count(), 1, "{stderr}");
+    assert!(!task("readme-mutator", "").contains("is given a config"));
+    assert!(!task("add-labels", "config = { labels = { a = \"b\" } }").contains("is given a config"));
+}
