@@ -209,6 +209,11 @@ pub(super) struct RenderArgs {
     /// Print what each mutator plugin changed (RFC 6902 JSON patches) instead of the pod.
     #[arg(long)]
     pub(super) diff: bool,
+    /// Print the pod even when a policy refuses it (the exit code is still 77): a fixture for
+    /// `kpo plugin test --pod`. Without it a refused pod is not printed, so that `kpo render |
+    /// kubectl apply -f -` never applies one.
+    #[arg(long, conflicts_with_all = ["server", "diff"])]
+    pub(super) refused: bool,
     #[command(flatten)]
     pub(super) cluster: ClusterArgs,
     #[command(flatten)]

@@ -73,6 +73,9 @@ pub(super) async fn render(args: RenderArgs) -> Result<i32, CliError> {
     let prepared = runner::prepare(&task, &identity, &ns, plugins.as_deref(), &[]).await?;
     show_policies(&prepared);
     if let Some(e) = prepared.denial() {
+        if args.refused {
+            print_yaml(&prepared.pod)?;
+        }
         return Err(e.into());
     }
     if args.diff {

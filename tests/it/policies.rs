@@ -171,6 +171,18 @@ pub async fn an_outside_policy_refuses_what_a_later_mutator_slips_in(c: &Cluster
         // A refused task is not called valid, nor is its pod printed as if it could run.
         assert_eq!(text(&out.stdout), "", "{command}");
     }
+    // Unless asked for, as a fixture: the refused pod, still exit 77.
+    let out = kpo(&["render", "--refused", &flag, task.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(exit::REFUSED), "{}", text(&out.stderr));
+    let pod: serde_json::Value = serde_saphyr::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(pod["kind"], "Pod", "{pod}");
+    let containers = pod["spec"]["containers"].as_array().unwrap();
+    assert!(
+        containers
+            .iter()
+            .any(|c| c["name"] == "escalate" && c["securityContext"]["privileged"] == true),
+        "{pod}"
+    );
 }
 
 /// A policy in monitor mode reports the refusal and lets the pod go; a policy sees the pod
