@@ -72,6 +72,52 @@ pub struct TestArgs {
     /// Write the actual result to the golden file instead of comparing.
     #[arg(long)]
     update: bool,
+    #[command(flatten)]
+    context: ContextArgs,
+}
+
+/// The run as the plugin is told of it (its `context`), as a task would set it.
+#[derive(Debug, Args)]
+struct ContextArgs {
+    /// The task's name.
+    #[arg(long = "task", value_name = "NAME", default_value = "plugin-test")]
+    task: String,
+    /// The namespace the pod runs in.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    namespace: String,
+    /// The run's id.
+    #[arg(long, value_name = "ID", default_value = "test")]
+    run_id: String,
+    /// Which attempt of the run this is (1 for the first).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    attempt: u32,
+    /// How the run's earlier attempts ended: a JSON list of outcomes, each as --outcome takes
+    /// one, oldest first.
+    #[arg(long, value_name = "FILE")]
+    earlier: Option<PathBuf>,
+}
+
+impl ContextArgs {
+    /// The context the flags describe.
+    fn context(&self) -> Result<wit::Context, CliError> {
+        let earlier = match &self.earlier {
+            None => Vec::new(),
+            Some(path) => {
+                let files: Vec<OutcomeFile> = serde_json::from_value(read_value(path)?).map_err(|e| {
+                    CliError::Input(format!("{} is not a list of outcomes: {e}", path.display()))
+                })?;
+                files
+                    .into_iter()
+                    .map(Outcome::try_from)
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        Ok(wit::Context {
+            attempt: self.attempt,
+            earlier,
+            ..plugin::context(&self.task, &self.namespace, &self.run_id)
+        })
+    }
 }
 
 pub async fn handle(command: PluginCommand) -> Result<i32, CliError> {
@@ -175,7 +221,7 @@ async fn actual(host: &PluginHost, args: &TestArgs) -> Result<Value, CliError> {
         ..PluginSpec::at(&args.plugin)
     };
     let loaded = host.load(&spec).await?;
-    let ctx = plugin::context("plugin-test", "default", "test");
+    let ctx = args.context.context()?;
     if let Some(path) = &args.pod {
         let pod: Pod = serde_json::from_value(read_value(path)?)
             .map_err(|e| CliError::Input(format!("{} is not a Pod: {e}", path.display())))?;

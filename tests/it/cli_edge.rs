@@ -574,3 +574,49 @@ fn a_config_nothing_checks_is_a_warning() {
     assert!(!task("readme-mutator", "").contains("is given a config"));
     assert!(!task("add-labels", "config = { labels = { a = \"b\" } }").contains("is given a config"));
 }
+
+/// `plugin test` tells the plugin the run it names (`--task`, `--namespace`, `--run-id`,
+/// `--attempt`, `--earlier`): an interpreter that reads the earlier attempts sees them.
+#[test]
+fn plugin_test_takes_the_runs_context_from_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, body: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let outcome = write(
+        "outcome.json",
+        r#"{"attempt": 2, "status": "succeeded", "containers": [{"name": "base", "role": "main", "exit_code": 0}]}"#,
+    );
+    let earlier = write(
+        "earlier.json",
+        r#"[{"attempt": 1, "status": "failed", "exit_code": 137,
+             "containers": [{"name": "base", "role": "main", "exit_code": 137, "reason": "OOMKilled"}]}]"#,
+    );
+    let golden = dir.path().join("golden.json");
+    let flaky = crate::harness::plugin("flaky");
+    let mut args = vec![
+        "plugin",
+        "test",
+        flaky.to_str().unwrap(),
+        "--outcome",
+        &outcome,
+        "--expect",
+        golden.to_str().unwrap(),
+        "--update",
+    ];
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let alone: Value = serde_json::from_slice(&std::fs::read(&golden).unwrap()).unwrap();
+    assert_eq!(alone["outputs"]["flaky"], false, "{alone}");
+    args.extend(["--attempt", "2", "--earlier", &earlier, "--task", "nightly"]);
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let told: Value = serde_json::from_slice(&std::fs::read(&golden).unwrap()).unwrap();
+    assert_eq!(told["outputs"]["flaky"], true, "{told}");
+    assert_eq!(
+        told["outputs"]["earlier"][0],
+        serde_json::json!({"attempt": 1, "status": "failed", "exit_code": 137, "reason": "OOMKilled"})
+    );
+}

@@ -26,7 +26,16 @@ mod component {
         Attempt {
             attempt: o.attempt,
             succeeded: matches!(o.status, Status::Succeeded),
-            status: format!("{:?}", o.status).to_lowercase(),
+            status: match o.status {
+                Status::Succeeded => "succeeded",
+                Status::Failed => "failed",
+                Status::NeverStarted => "never_started",
+                Status::TimedOut => "timed_out",
+                Status::Rejected => "rejected",
+                Status::Refused => "refused",
+                Status::Interrupted => "interrupted",
+            }
+            .to_owned(),
             exit_code: o.exit_code,
             reason: main.and_then(|c| c.reason.clone()),
         }
