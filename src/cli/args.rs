@@ -197,6 +197,10 @@ pub(super) struct RunArgs {
     /// Write the task's result document (see [result] in the task file) to this file.
     #[arg(long, value_name = "FILE")]
     pub(super) result_file: Option<PathBuf>,
+    /// Write the run's outcome as interpreter plugins are handed it (environment values
+    /// redacted) to this file: `kpo plugin test --outcome FILE` tests an interpreter on it.
+    #[arg(long, value_name = "FILE")]
+    pub(super) record_outcome: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -233,6 +237,7 @@ pub(super) struct Shown {
     pub(super) options: crate::batch::Options,
     pub(super) log_file: Option<PathBuf>,
     pub(super) result_file: Option<PathBuf>,
+    pub(super) record_outcome: Option<PathBuf>,
 }
 
 impl Command {

@@ -38,6 +38,7 @@ pub(super) async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliErro
         },
         log_file: args.log_file,
         result_file: args.result_file,
+        record_outcome: args.record_outcome,
     };
     let rules = Rules {
         policy: args.policy,
@@ -66,6 +67,11 @@ async fn supervise(
     if asked.batch && shown.result_file.is_some() {
         return Err(CliError::Usage(
             "--result-file takes the result of one task; a batch's results are in its JSON Lines (--output json)".into(),
+        ));
+    }
+    if asked.batch && shown.record_outcome.is_some() {
+        return Err(CliError::Usage(
+            "--record-outcome records the outcome of one task".into(),
         ));
     }
     if let Some(id) = &asked.run_id {
@@ -205,6 +211,13 @@ fn deliver(report: &RunReport, shown: &Shown, progress: &Progress) {
     {
         eprintln!("kpo: error: cannot write the result to {}: {e}", path.display());
     }
+    if let Some(path) = &shown.record_outcome {
+        let outcome = crate::plugin::recorded::outcome_document(&crate::plugin::outcome_of(report));
+        let text = format!("{}\n", serde_json::to_string_pretty(&outcome).unwrap_or_default());
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("kpo: error: cannot write the outcome to {}: {e}", path.display());
+        }
+    }
     if shown.output == Output::Json {
         match serde_json::to_string_pretty(report) {
             Ok(text) => outln!("{text}"),
@@ -258,6 +271,7 @@ pub(super) async fn attach(
         },
         log_file: None,
         result_file: None,
+        record_outcome: None,
     };
     supervise(&tasks, &Rules::default(), asked, &cluster, shown, signals).await
 }

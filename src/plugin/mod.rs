@@ -20,6 +20,7 @@ mod engine;
 pub mod inspect;
 mod interpret;
 mod mutate;
+pub mod recorded;
 mod sandbox;
 pub mod terms;
 

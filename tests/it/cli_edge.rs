@@ -620,3 +620,62 @@ fn plugin_test_takes_the_runs_context_from_flags() {
         serde_json::json!({"attempt": 1, "status": "failed", "exit_code": 137, "reason": "OOMKilled"})
     );
 }
+
+/// `run --record-outcome` writes what interpreters are handed about the run — environment values
+/// redacted — in the form `plugin test --outcome` reads: an interpreter tested on a real run.
+#[test]
+fn a_recorded_outcome_is_what_plugin_test_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = dir.path().join("task.toml");
+    let failing = std::fs::read_to_string(example("failing.toml")).unwrap();
+    std::fs::write(&task, format!("{failing}\n[env]\nTOKEN = \"hunter2\"\n")).unwrap();
+    let recorded = dir.path().join("outcome.json");
+    let out = run(&[
+        "run",
+        "--sim",
+        task.to_str().unwrap(),
+        "--record-outcome",
+        recorded.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(&recorded).unwrap();
+    assert!(!written.contains("hunter2") && written.contains("\"[redacted]\""), "{written}");
+    let outcome: Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(outcome["status"], "failed");
+    assert_eq!(outcome["exit_code"], 3);
+    assert!(
+        outcome["log_tail"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "ERROR: input file missing"),
+        "{outcome}"
+    );
+    let golden = dir.path().join("judgement.json");
+    let scan = crate::harness::plugin("log-scan");
+    let out = run(&[
+        "plugin",
+        "test",
+        scan.to_str().unwrap(),
+        "--outcome",
+        recorded.to_str().unwrap(),
+        "--config",
+        "{\"patterns\": [\"ERROR\"]}",
+        "--expect",
+        golden.to_str().unwrap(),
+        "--update",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let judged: Value = serde_json::from_slice(&std::fs::read(&golden).unwrap()).unwrap();
+    assert_eq!(judged["verdict"], "failure", "{judged}");
+    // One task's outcome: a batch has none to record.
+    let out = run(&[
+        "run",
+        "--sim",
+        &example("hello.toml"),
+        &example("failing.toml"),
+        "--record-outcome",
+        "x.json",
+    ]);
+    assert_eq!(out.status.code(), Some(kpo::exit::USAGE));
+}
