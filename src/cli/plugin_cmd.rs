@@ -136,6 +136,9 @@ pub async fn handle(command: PluginCommand) -> Result<i32, CliError> {
             outln!("  contract: {}", i.contract);
             outln!("  exports:  {}", i.exports.join(", "));
             outln!("  imports:  {}", i.imports.join(", "));
+            for what in &i.denied {
+                outln!("  denied:   {what}");
+            }
             if checked {
                 outln!("  config:   accepted");
             }

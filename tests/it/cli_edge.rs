@@ -546,6 +546,19 @@ fn plugin_inspect_asks_nothing_unless_given_a_config() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("config:   accepted"));
+    assert!(
+        !text(&out.stdout).contains("wasi:sockets"),
+        "{}",
+        text(&out.stdout)
+    );
+    // What the sandbox will deny of its imports is said before it is relied on.
+    let socket = crate::harness::plugin("hostile/socket");
+    let out = run(&["plugin", "inspect", socket.to_str().unwrap()]);
+    assert!(
+        text(&out.stdout).contains("denied:   wasi:sockets: always denied (no network"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 /// A config given to a 0.2.0 plugin that exports no `settings` is checked by nothing: said at
@@ -639,7 +652,10 @@ fn a_recorded_outcome_is_what_plugin_test_reads() {
     ]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     let written = std::fs::read_to_string(&recorded).unwrap();
-    assert!(!written.contains("hunter2") && written.contains("\"[redacted]\""), "{written}");
+    assert!(
+        !written.contains("hunter2") && written.contains("\"[redacted]\""),
+        "{written}"
+    );
     let outcome: Value = serde_json::from_str(&written).unwrap();
     assert_eq!(outcome["status"], "failed");
     assert_eq!(outcome["exit_code"], 3);
