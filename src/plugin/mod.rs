@@ -197,6 +197,15 @@ impl Exports {
         }
     }
 
+    /// Whether it speaks contract 0.2.0 in any role (0.1.0 had no way to check a config).
+    fn speaks_v2(&self) -> bool {
+        let v2 = |v: Option<&'static str>| v == Some("0.2.0");
+        self.validator.is_some()
+            || self.settings.is_some()
+            || v2(self.mutator.as_ref().map(Versioned::version))
+            || v2(self.interpreter.as_ref().map(Versioned::version))
+    }
+
     /// `mutator@0.1.0, settings@0.2.0`: what `kpo plugin inspect` and errors show.
     fn describe(&self) -> String {
         let mut found = Vec::new();
@@ -435,8 +444,7 @@ impl Loaded {
             serde_json::Value::Object(keys) => !keys.is_empty(),
             _ => true,
         };
-        let speaks_settings = self.describe().contains("@0.2.0");
-        (given && speaks_settings && self.exports.settings.is_none()).then(|| {
+        (given && self.exports.speaks_v2() && self.exports.settings.is_none()).then(|| {
             format!(
                 "plugin {} is given a config but exports no kpo:plugin/settings@0.2.0: nothing checks it (a mistyped key goes unnoticed); build it against the configured-*-plugin world",
                 self.spec.name

@@ -479,6 +479,14 @@ fn list_logs_and_delete_know_a_batch_and_its_tasks() {
     rt.block_on(crate::harness::wait_until("the batch's pods gone", || async {
         pods_in(&sim).await.is_empty()
     }));
+    // Its members' pods already gone: nothing left to delete, and no error for it.
+    let again = kpo(&["delete", "kept"]);
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 }
 
 #[cfg(unix)]
