@@ -22,6 +22,7 @@ pub mod result;
 pub mod runner;
 pub mod runs;
 pub mod said;
+pub mod scaffold;
 pub mod session;
 #[cfg(feature = "sim")]
 pub mod sim;

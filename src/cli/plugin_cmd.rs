@@ -13,10 +13,20 @@ use super::error::CliError;
 use crate::exit;
 use crate::plugin::wit::{ContainerOutcome, Outcome, Verdict};
 use crate::plugin::{self, PluginHost, PluginRole, inspect, wit};
+use crate::scaffold::{self, Language};
 use crate::task::PluginSpec;
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
+    /// Write a new plugin project into DIR (default: NAME): its source, build file, kpo's WIT
+    /// contract, native unit tests, a sample input with its golden answer, a task that uses it,
+    /// and a README with the commands to build, test and try it.
+    ///
+    /// The project builds outside kpo's repository with only the tools its README names. Every
+    /// language's project does the same for a role: a mutator adds the labels of its config, a
+    /// policy refuses unpinned images (and warns of missing memory limits), an interpreter skips
+    /// a run that says NOTHING TO DO. Each checks its config when kpo loads it.
+    New(NewArgs),
     /// Print which kpo roles a component implements (mutator, policy, interpreter), in which
     /// contract version, and its imports.
     Inspect {
@@ -45,6 +55,22 @@ pub enum PluginCommand {
         #[arg(default_value = "wit")]
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The plugin's name: lowercase letters, digits and dashes (a crate, package and file name).
+    name: String,
+    /// The language to write it in.
+    #[arg(long, value_enum)]
+    lang: Language,
+    /// What it does in a run: change the pod (mutator), accept or refuse it (policy), or judge
+    /// how the run went (interpreter).
+    #[arg(long, value_parser = ["mutator", "policy", "interpreter"])]
+    role: String,
+    /// The folder to write into (new or empty); default: NAME.
+    #[arg(long)]
+    dir: Option<PathBuf>,
 }
 
 /// The WIT packages of the contract, as this kpo was built with them: (path in the folder, text).
@@ -146,7 +172,36 @@ pub async fn handle(command: PluginCommand) -> Result<i32, CliError> {
         }
         PluginCommand::Test(args) => test(&host()?, &args).await,
         PluginCommand::Wit { dir } => write_contract(&dir),
+        PluginCommand::New(args) => new_project(&args),
     }
+}
+
+/// Writes a new plugin project and says what to do next.
+fn new_project(args: &NewArgs) -> Result<i32, CliError> {
+    let role = match args.role.as_str() {
+        "mutator" => PluginRole::Mutator,
+        "policy" => PluginRole::Policy,
+        _ => PluginRole::Interpreter,
+    };
+    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(&args.name));
+    let written = scaffold::project(&args.name, args.lang, role, &CONTRACT)
+        .and_then(|project| project.write(&dir).map(|()| project));
+    let project = written.map_err(|e| match e {
+        scaffold::ScaffoldError::Write { path, source } => CliError::Write {
+            doing: "write the plugin project to",
+            path,
+            source,
+        },
+        other => CliError::Usage(other.to_string()),
+    })?;
+    eprintln!(
+        "kpo: wrote {} ({} files): a {} plugin in {}; its README.md says how to build, test and try it",
+        dir.display(),
+        project.files.len(),
+        role.name(),
+        args.lang.name()
+    );
+    Ok(exit::SUCCESS)
 }
 
 /// Writes [`CONTRACT`] into `dir`, saying each file it wrote.
@@ -239,7 +294,13 @@ async fn actual(host: &PluginHost, args: &TestArgs) -> Result<Value, CliError> {
         }
         loaded.require(PluginRole::Mutator)?;
         return match plugin::mutate(host, std::slice::from_ref(&loaded), pod, &ctx).await {
-            Ok(mutated) => Ok(serde_json::to_value(mutated.pod).unwrap_or_default()),
+            Ok(mutated) => {
+                // The golden file is the pod; what the mutator warned of is shown beside it.
+                for w in mutated.warnings {
+                    eprintln!("kpo: warning from {}: {}", w.plugin, crate::said::said(w.message));
+                }
+                Ok(serde_json::to_value(mutated.pod).unwrap_or_default())
+            }
             Err(plugin::PluginError::Refused { reason, .. }) => Ok(json!({ "refused": reason })),
             Err(e) => Err(e.into()),
         };

@@ -220,9 +220,11 @@ pub fn plugin(name: &str) -> std::path::PathBuf {
     static BUILT: std::sync::OnceLock<Result<std::path::PathBuf, String>> = std::sync::OnceLock::new();
     static JS: std::sync::OnceLock<Result<std::path::PathBuf, String>> = std::sync::OnceLock::new();
     static PYTHON: std::sync::OnceLock<Result<std::path::PathBuf, String>> = std::sync::OnceLock::new();
+    static C: std::sync::OnceLock<Result<std::path::PathBuf, String>> = std::sync::OnceLock::new();
     let other = match name {
         "js/inject-sidecar" | "js/require-labels" | "js/throw" => Some(JS.get_or_init(build_js)),
         "python/result-check" => Some(PYTHON.get_or_init(build_python)),
+        "c/require-limits" => Some(C.get_or_init(build_c)),
         _ => None,
     };
     if let Some(built) = other {
@@ -292,8 +294,9 @@ fn assemble(guest: &str, text: &str) -> std::path::PathBuf {
     path
 }
 
-fn build_plugins() -> Result<std::path::PathBuf, String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+/// Rust's wasm32-wasip2 target (installed if missing): Rust guests build with it, and C ones
+/// link with the `wasm-component-ld` it brings.
+pub fn wasm_target() -> Result<(), String> {
     let installed = std::process::Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output();
@@ -305,6 +308,82 @@ fn build_plugins() -> Result<std::path::PathBuf, String> {
             return Err("cannot install the wasm32-wasip2 target (rustup target add wasm32-wasip2)".into());
         }
     }
+    Ok(())
+}
+
+/// The C toolchain for components, installed if missing as `kpo plugin new --lang c`'s README
+/// says: Debian's clang, lld, wasi-libc, compiler runtime and jsmn, and wit-bindgen's C generator
+/// from crates.io (minutes to build, once per machine).
+pub fn c_toolchain() -> Result<(), String> {
+    static READY: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    READY
+        .get_or_init(|| {
+            wasm_target()?;
+            let packages = [
+                "clang",
+                "lld",
+                "wasi-libc",
+                "libclang-rt-dev-wasm32",
+                "libjsmn-dev",
+                "make",
+            ];
+            let missing = std::process::Command::new("dpkg")
+                .args(["-s"])
+                .args(packages)
+                .output()
+                .is_ok_and(|o| !o.status.success());
+            if missing {
+                step(
+                    std::process::Command::new("apt-get")
+                        .args(["install", "-y", "-q"])
+                        .args(packages)
+                        .env("DEBIAN_FRONTEND", "noninteractive"),
+                    "apt-get install (the C toolchain)",
+                )?;
+            }
+            let bindgen = std::process::Command::new("wit-bindgen")
+                .arg("--version")
+                .output();
+            if !bindgen.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(" 0.63.0")) {
+                step(
+                    std::process::Command::new(env!("CARGO"))
+                        .args([
+                            "install",
+                            "wit-bindgen-cli",
+                            "--version",
+                            "0.63.0",
+                            "--locked",
+                            "--quiet",
+                        ])
+                        .env_remove("CARGO_TARGET_DIR")
+                        .env_remove("RUSTFLAGS"),
+                    "cargo install wit-bindgen-cli",
+                )?;
+            }
+            Ok(())
+        })
+        .clone()
+}
+
+/// The C example plugin, built with its own Makefile; the folder it is copied into.
+fn build_c() -> Result<std::path::PathBuf, String> {
+    c_toolchain()?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins");
+    let out = root.join("target/c");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let dir = root.join("c/require-limits");
+    step(
+        std::process::Command::new("make").current_dir(&dir),
+        "make (plugins/c/require-limits)",
+    )?;
+    std::fs::copy(dir.join("require_limits.wasm"), out.join("require_limits.wasm"))
+        .map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+fn build_plugins() -> Result<std::path::PathBuf, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    wasm_target()?;
     let status = std::process::Command::new(env!("CARGO"))
         .args([
             "build",
@@ -326,7 +405,7 @@ fn build_plugins() -> Result<std::path::PathBuf, String> {
 }
 
 /// Runs a build step, with its output on failure.
-fn step(cmd: &mut std::process::Command, what: &str) -> Result<(), String> {
+pub fn step(cmd: &mut std::process::Command, what: &str) -> Result<(), String> {
     let out = cmd.output().map_err(|e| format!("{what}: cannot start: {e}"))?;
     if out.status.success() {
         return Ok(());

@@ -185,6 +185,41 @@ pub async fn an_outside_policy_refuses_what_a_later_mutator_slips_in(c: &Cluster
     );
 }
 
+/// The C example policy (jsmn reading the pod): a container without a memory limit refused
+/// before any pod exists, with the policy's reason; given its limit, the pod goes.
+pub async fn a_c_policy_refuses_a_container_without_its_limit(c: &Cluster) {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = entry("policy", "c/require-limits", "config = { limits = [\"memory\"] }");
+    let unlimited = write(
+        dir.path(),
+        "unlimited.toml",
+        &format!(
+            "{}{policy}",
+            head(c, "unlimited", "echo hi", r#"{"logs": ["hi"]}"#)
+        ),
+    );
+    let (code, report, stderr) = run_on(c, &[], &unlimited);
+    assert_eq!(code, Some(exit::REFUSED), "{stderr}");
+    assert_eq!(report["policies"][0]["admission"], "refused", "{report:#}");
+    let reason = report["policies"][0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("container ") && reason.ends_with(" has no memory limit"),
+        "{report:#}"
+    );
+    assert_eq!(report["pod"], "", "no pod was created: {report:#}");
+    let limited = write(
+        dir.path(),
+        "limited.toml",
+        &format!(
+            "{}[resources]\nlimits = {{ memory = \"32Mi\" }}\n{policy}",
+            head(c, "limited", "echo hi", r#"{"logs": ["hi"]}"#)
+        ),
+    );
+    let (code, report, stderr) = run_on(c, &[], &limited);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(report["policies"][0]["admission"], "accepted", "{report:#}");
+}
+
 /// A policy in monitor mode reports the refusal and lets the pod go; a policy sees the pod
 /// after every mutator (a label a mutator adds satisfies it) and its warnings reach the report.
 /// The policies are JavaScript (0.2.0), the mutator is a 0.1.0 component: one host, both.
@@ -362,6 +397,15 @@ fn configs_and_worlds_are_checked_when_plugins_load() {
             entry("mutate", "oom-memory", "config = { factor = 0.5 }"),
             exit::CONFIG,
             "plugin oom_memory rejected its config: `factor` must be a number above 1",
+        ),
+        (
+            entry(
+                "policy",
+                "c/require-limits",
+                "config = { limits = [\"memory\"], limit = 1 }",
+            ),
+            exit::CONFIG,
+            "plugin require_limits rejected its config: unknown key `limit` (known: limits)",
         ),
         (
             entry("policy", "js/require-labels", "config = { requird = [\"team\"] }"),

@@ -36,6 +36,7 @@ macro_rules! shared_scenarios {
         $run!(policies:
             an_outside_policy_refuses_what_a_later_mutator_slips_in,
             a_monitor_policy_reports_and_the_pod_goes,
+            a_c_policy_refuses_a_container_without_its_limit,
             an_oomkilled_attempt_is_retried_with_more_memory,
         );
         $run!(disruptions: an_eviction_is_an_infrastructure_failure_on_any_version, a_run_stopped_with_kpo_delete_is_not_retried);
