@@ -49,7 +49,8 @@ pub enum PluginCommand {
     Test(TestArgs),
     /// Write the WIT contract this kpo speaks into DIR (default `wit`): plugin.wit (kpo:plugin@0.2.0)
     /// and 0.1.0/plugin.wit (as released) — what `wit-bindgen`, `componentize-py` or `jco`
-    /// build a plugin against.
+    /// build a plugin against — and outcome.schema.json, the JSON Schema of the outcome files
+    /// `plugin test --outcome` reads and `run --record-outcome` writes.
     Wit {
         /// The folder to write into (created if missing).
         #[arg(default_value = "wit")]
@@ -73,10 +74,15 @@ pub struct NewArgs {
     dir: Option<PathBuf>,
 }
 
-/// The WIT packages of the contract, as this kpo was built with them: (path in the folder, text).
-const CONTRACT: [(&str, &str); 2] = [
+/// The contract, as this kpo was built with it: the WIT packages and the outcome files' schema
+/// (path in the folder, text).
+const CONTRACT: [(&str, &str); 3] = [
     ("plugin.wit", include_str!("../../wit/plugin.wit")),
     ("0.1.0/plugin.wit", include_str!("../../wit/0.1.0/plugin.wit")),
+    (
+        "outcome.schema.json",
+        include_str!("../../wit/outcome.schema.json"),
+    ),
 ];
 
 #[derive(Debug, Args)]

@@ -657,6 +657,15 @@ fn a_recorded_outcome_is_what_plugin_test_reads() {
         "{written}"
     );
     let outcome: Value = serde_json::from_str(&written).unwrap();
+    let schema = outcome_schema();
+    assert!(
+        schema.is_valid(&outcome),
+        "{:?}",
+        schema
+            .iter_errors(&outcome)
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+    );
     assert_eq!(outcome["status"], "failed");
     assert_eq!(outcome["exit_code"], 3);
     assert!(
@@ -694,4 +703,60 @@ fn a_recorded_outcome_is_what_plugin_test_reads() {
         "x.json",
     ]);
     assert_eq!(out.status.code(), Some(kpo::exit::USAGE));
+}
+
+/// The outcome files' JSON Schema, as `kpo plugin wit` writes it.
+fn outcome_schema() -> jsonschema::Validator {
+    let text = include_str!("../../wit/outcome.schema.json");
+    jsonschema::validator_for(&serde_json::from_str(text).unwrap()).unwrap()
+}
+
+/// The outcome files' schema says what `plugin test --outcome` reads: every status and container
+/// role kpo knows, and nothing else; the sample `plugin new` writes passes it, and a misspelt key
+/// fails both the schema and `plugin test`. `kpo plugin wit` writes it beside the WIT.
+#[test]
+fn the_outcome_schema_says_what_plugin_test_reads() {
+    let shape: Value = serde_json::from_str(include_str!("../../wit/outcome.schema.json")).unwrap();
+    let statuses: Vec<&str> = kpo::plugin::terms::status_names();
+    assert_eq!(shape["properties"]["status"]["enum"], serde_json::json!(statuses));
+    let roles: Vec<&str> = kpo::plugin::terms::role_names();
+    assert_eq!(
+        shape["properties"]["containers"]["items"]["properties"]["role"]["enum"],
+        serde_json::json!(roles)
+    );
+    let schema = outcome_schema();
+    let sample: Value = serde_json::from_str(include_str!(
+        "../../src/scaffold/templates/testdata/interpreter/outcome.json"
+    ))
+    .unwrap();
+    assert!(schema.is_valid(&sample));
+    let dir = tempfile::tempdir().unwrap();
+    let mut misspelt = sample.clone();
+    misspelt["logtail"] = serde_json::json!(["x"]);
+    let mut unknown_status = sample;
+    unknown_status["status"] = "skipped".into();
+    for bad in [misspelt, unknown_status] {
+        assert!(!schema.is_valid(&bad), "{bad}");
+        let file = dir.path().join("outcome.json");
+        std::fs::write(&file, bad.to_string()).unwrap();
+        let out = run(&[
+            "plugin",
+            "test",
+            crate::harness::plugin("log-scan").to_str().unwrap(),
+            "--outcome",
+            file.to_str().unwrap(),
+            "--expect",
+            "unused.json",
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(kpo::exit::CONFIG),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    let out = run(&["plugin", "wit", dir.path().join("wit").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let written = std::fs::read_to_string(dir.path().join("wit/outcome.schema.json")).unwrap();
+    assert_eq!(written, include_str!("../../wit/outcome.schema.json"));
 }
