@@ -96,7 +96,7 @@ pub struct TestArgs {
     #[arg(long)]
     outcome: Option<PathBuf>,
     /// The plugin's config, as JSON (what `config` in the task file would be).
-    #[arg(long, default_value = "{}")]
+    #[arg(long, default_value = "{}", conflicts_with = "task_file")]
     config: String,
     /// The golden file with the expected result.
     #[arg(long)]
@@ -111,6 +111,11 @@ pub struct TestArgs {
 /// The run as the plugin is told of it (its `context`), as a task would set it.
 #[derive(Debug, Args)]
 struct ContextArgs {
+    /// Take the plugin's entry from this task file — its config, `writable`, grants, memory and
+    /// timeout, found by the component's path — and the task's name and namespace, as a run of
+    /// the task would.
+    #[arg(long, value_name = "TASK.toml", conflicts_with_all = ["task", "namespace"])]
+    task_file: Option<PathBuf>,
     /// The task's name.
     #[arg(long = "task", value_name = "NAME", default_value = "plugin-test")]
     task: String,
@@ -130,8 +135,44 @@ struct ContextArgs {
 }
 
 impl ContextArgs {
-    /// The context the flags describe.
-    fn context(&self) -> Result<wit::Context, CliError> {
+    /// The plugin's entry and the context of its call: from the task file, or from the flags.
+    fn entry(&self, plugin: &Path, config: &str) -> Result<(PluginSpec, wit::Context), CliError> {
+        let Some(file) = &self.task_file else {
+            let spec = PluginSpec {
+                config: parse_config(config)?,
+                ..PluginSpec::at(plugin)
+            };
+            return Ok((spec, self.context(&self.task, &self.namespace)?));
+        };
+        let task = crate::task::load(file)?;
+        let wanted = std::fs::canonicalize(plugin).ok();
+        let entries = || {
+            task.mutators
+                .iter()
+                .chain(&task.policies)
+                .chain(&task.interpreters)
+        };
+        let Some(spec) =
+            entries().find(|s| wanted.is_some() && std::fs::canonicalize(&s.path).ok() == wanted)
+        else {
+            let used: Vec<String> = entries().map(|s| s.path.display().to_string()).collect();
+            return Err(CliError::Input(format!(
+                "{} names no plugin at {} (it names: {})",
+                file.display(),
+                plugin.display(),
+                if used.is_empty() {
+                    "none".to_owned()
+                } else {
+                    used.join(", ")
+                }
+            )));
+        };
+        let namespace = task.namespace.as_deref().unwrap_or("default");
+        Ok((spec.clone(), self.context(&task.name, namespace)?))
+    }
+
+    /// The context the flags describe, for this task and namespace.
+    fn context(&self, task: &str, namespace: &str) -> Result<wit::Context, CliError> {
         let earlier = match &self.earlier {
             None => Vec::new(),
             Some(path) => {
@@ -147,7 +188,7 @@ impl ContextArgs {
         Ok(wit::Context {
             attempt: self.attempt,
             earlier,
-            ..plugin::context(&self.task, &self.namespace, &self.run_id)
+            ..plugin::context(task, namespace, &self.run_id)
         })
     }
 }
@@ -279,13 +320,8 @@ fn parse_config(text: &str) -> Result<Value, CliError> {
 
 /// Runs the plugin on the recorded input; the result in its golden-file form.
 async fn actual(host: &PluginHost, args: &TestArgs) -> Result<Value, CliError> {
-    let config = parse_config(&args.config)?;
-    let spec = PluginSpec {
-        config,
-        ..PluginSpec::at(&args.plugin)
-    };
+    let (spec, ctx) = args.context.entry(&args.plugin, &args.config)?;
     let loaded = host.load(&spec).await?;
-    let ctx = args.context.context()?;
     if let Some(path) = &args.pod {
         let pod: Pod = serde_json::from_value(read_value(path)?)
             .map_err(|e| CliError::Input(format!("{} is not a Pod: {e}", path.display())))?;

@@ -205,7 +205,6 @@ const ROLES: [RoleKit; 3] = [
                 config = { labels = { team = \"data\", tier = \"batch\" } }",
         testdata: &[
             template!("testdata/pod.yaml", "testdata/mutator/pod.yaml"),
-            template!("testdata/config.json", "testdata/mutator/config.json"),
             template!("testdata/expected.json", "testdata/mutator/expected.json"),
         ],
     },
@@ -218,7 +217,6 @@ const ROLES: [RoleKit; 3] = [
         table: "[[policy]]\npath = \"@WASM@\"\nconfig = { allowed = [\"busybox:\", \"registry.example.com/\"] }",
         testdata: &[
             template!("testdata/pod.yaml", "testdata/policy/pod.yaml"),
-            template!("testdata/config.json", "testdata/policy/config.json"),
             template!("testdata/expected.json", "testdata/policy/expected.json"),
         ],
     },
@@ -230,7 +228,6 @@ const ROLES: [RoleKit; 3] = [
         table: "[[interpret]]\npath = \"@WASM@\"\nconfig = { marker = \"NOTHING TO DO\" }",
         testdata: &[
             template!("testdata/outcome.json", "testdata/interpreter/outcome.json"),
-            template!("testdata/config.json", "testdata/interpreter/config.json"),
             template!("testdata/expected.json", "testdata/interpreter/expected.json"),
         ],
     },

@@ -486,7 +486,7 @@ fn plugin_wit_writes_the_contract_kpo_speaks() {
     let out = run(&["plugin", "wit", dir.path().join("wit").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("wit");
-    let names = ["plugin.wit", "0.1.0/plugin.wit"];
+    let names = ["plugin.wit", "0.1.0/plugin.wit", "outcome.schema.json"];
     let mut in_repo = Vec::new();
     for entry in std::fs::read_dir(&repo)
         .unwrap()
@@ -500,7 +500,7 @@ fn plugin_wit_writes_the_contract_kpo_speaks() {
     in_repo.sort();
     assert_eq!(
         in_repo,
-        ["0.1.0/plugin.wit", "plugin.wit"],
+        ["0.1.0/plugin.wit", "outcome.schema.json", "plugin.wit"],
         "every file of wit/ is written"
     );
     for name in names {
@@ -759,4 +759,58 @@ fn the_outcome_schema_says_what_plugin_test_reads() {
     assert_eq!(out.status.code(), Some(0));
     let written = std::fs::read_to_string(dir.path().join("wit/outcome.schema.json")).unwrap();
     assert_eq!(written, include_str!("../../wit/outcome.schema.json"));
+}
+
+/// `plugin test --task-file` calls the plugin as a run of that task would: its entry's config
+/// (found by the component's path) and the task's name; a task file that names no such plugin is
+/// an error naming what it does name.
+#[test]
+fn plugin_test_takes_the_plugins_entry_from_a_task_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let scan = crate::harness::plugin("log-scan");
+    let outcome = dir.path().join("outcome.json");
+    std::fs::write(
+        &outcome,
+        r#"{"status": "succeeded", "log_tail": ["all good", "BOOM: disk full"]}"#,
+    )
+    .unwrap();
+    let task = dir.path().join("task.toml");
+    std::fs::write(
+        &task,
+        format!(
+            "name = \"nightly\"\nimage = \"busybox:1.36\"\n[[interpret]]\npath = {:?}\nconfig = {{ patterns = [\"BOOM\"] }}\n",
+            scan.display().to_string()
+        ),
+    )
+    .unwrap();
+    let golden = dir.path().join("judgement.json");
+    let test = |task_file: &Path| {
+        run(&[
+            "plugin",
+            "test",
+            scan.to_str().unwrap(),
+            "--outcome",
+            outcome.to_str().unwrap(),
+            "--task-file",
+            task_file.to_str().unwrap(),
+            "--expect",
+            golden.to_str().unwrap(),
+            "--update",
+        ])
+    };
+    let out = test(&task);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let judged: Value = serde_json::from_slice(&std::fs::read(&golden).unwrap()).unwrap();
+    // The pattern came from the task file: without it the line is no failure.
+    assert_eq!(judged["verdict"], "failure", "{judged}");
+    assert!(judged["reason"].as_str().unwrap().contains("BOOM"), "{judged}");
+    let other = dir.path().join("other.toml");
+    std::fs::write(&other, "name = \"plain\"\nimage = \"busybox:1.36\"\n").unwrap();
+    let out = test(&other);
+    assert_eq!(out.status.code(), Some(kpo::exit::CONFIG));
+    assert!(
+        text(&out.stderr).contains(&format!("names no plugin at {} (it names: none)", scan.display())),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -67,6 +67,15 @@ fn e2e_sigterm_stops_a_blocked_plugin() {
 
 #[test]
 #[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
+fn e2e_plugin_new_projects_run_their_task() {
+    let Some(path) = kubeconfig_or_skip() else {
+        return;
+    };
+    crate::plugin_new::new_plugins_run_their_task_on(&path);
+}
+
+#[test]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 fn e2e_render_server_applies_defaults() {
     let Some(path) = kubeconfig_or_skip() else {
         return;

@@ -101,18 +101,21 @@ fn author(root: &Path, lang: &str, role: &str) -> Vec<Ran> {
         .collect()
 }
 
+/// What a task using each role's plugin shows of it.
+const SEEN: [(&str, &str); 3] = [
+    (
+        "mutator",
+        "label team stays \"ml\" (the config asks for \"data\")",
+    ),
+    ("policy", "has no memory limit"),
+    ("interpreter", "(judged success by demo_interpreter)"),
+];
+
 /// Every role of `lang`: built, its own tests and `kpo plugin test` passing, and a task using it
 /// on the simulated cluster showing what the role did.
 fn every_role(lang: &str) {
     let root = tempfile::tempdir().unwrap();
-    for (role, seen) in [
-        (
-            "mutator",
-            "label team stays \"ml\" (the config asks for \"data\")",
-        ),
-        ("policy", "has no memory limit"),
-        ("interpreter", "(judged success by demo_interpreter)"),
-    ] {
+    for (role, seen) in SEEN {
         let ran = author(root.path(), lang, role);
         let test = &ran[2];
         assert!(test.output.contains("kpo: ok:"), "{lang} {role}: {}", test.output);
@@ -124,6 +127,31 @@ fn every_role(lang: &str) {
             tried.output
         );
         assert!(tried.output.contains(seen), "{lang} {role}: {}", tried.output);
+    }
+}
+
+/// The projects' `task.toml`, unchanged, on a real cluster (`kpo run task.toml`, as its first
+/// line says): each role does there what it did on the simulated cluster. C builds fastest.
+pub fn new_plugins_run_their_task_on(kubeconfig: &str) {
+    crate::harness::c_toolchain().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    for (role, seen) in SEEN {
+        author(root.path(), "c", role);
+        let out = kpo_command()
+            .args(["run", "task.toml", "--kubeconfig", kubeconfig])
+            .current_dir(root.path().join(role))
+            .output()
+            .unwrap();
+        let shown = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0), "{role}: {shown}");
+        assert!(
+            shown.contains("processed 3 rows") && shown.contains(seen),
+            "{role}: {shown}"
+        );
     }
 }
 
