@@ -46,6 +46,10 @@ pub struct Journal {
     #[serde(default, deserialize_with = "lenient")]
     pub report: Option<JournaledEnd>,
     pub exit_code: Option<i32>,
+    /// The values of the task file's parameters (secret ones too: the journal is the user's
+    /// own, owner-only), so that `kpo attach` builds the same pod again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<crate::task::Param>,
 }
 
 /// How a journaled run ended: its report, or — when it ended before it could have one (a plugin

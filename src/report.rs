@@ -103,6 +103,10 @@ pub struct RunReport {
     /// value over [`crate::result::MAX_OUTPUT_VALUE`] bytes); absent when none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub outputs_ignored: u64,
+    /// The task file's parameters and their values (a secret one `[redacted]`); absent when it
+    /// has none.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub params: std::collections::BTreeMap<String, String>,
     /// Which attempt of the run this report is about (1 unless the run was retried).
     pub attempt: u32,
     /// Every attempt of the run, in order, when it has the report of its last one.
@@ -192,6 +196,7 @@ impl RunReport {
             result_error: None,
             outputs: Default::default(),
             outputs_ignored: 0,
+            params: Default::default(),
             attempt,
             attempts: Vec::new(),
             mutations: Vec::new(),

@@ -225,6 +225,12 @@ impl Attempts<'_> {
     fn last(&mut self, mut report: RunReport) -> RunReport {
         report.attempts = std::mem::take(&mut self.attempts);
         report.started_at = self.first_start;
+        report.params = self
+            .task
+            .params
+            .iter()
+            .map(|p| (p.name.clone(), p.shown().to_owned()))
+            .collect();
         report
     }
 
@@ -263,8 +269,7 @@ impl Attempts<'_> {
                 retried: false,
             });
         }
-        report.attempts = std::mem::take(&mut self.attempts);
-        report
+        self.last(report)
     }
 }
 

@@ -42,20 +42,31 @@ pub enum Start {
     Lost(NotReattached),
 }
 
-/// The task files `paths` name — files as given, folders by their `*.toml` in name order — read
-/// and checked, each name used once, the `imposed` policies added and the machine's grant
-/// `rules` obeyed.
+/// A task file (or a folder of them) and the values given to its parameters.
+#[derive(Debug, Clone)]
+pub struct TaskSource {
+    pub path: PathBuf,
+    pub given: task::Given,
+}
+
+/// The task files `sources` name — files as given, folders by their `*.toml` in name order, a
+/// file with a `[matrix]` as its members — read with their parameter values and checked, each
+/// name used once, the `imposed` policies added and the machine's grant `rules` obeyed. Of
+/// several files, each is given the values of the parameters it declares; one that none
+/// declares is an error.
 ///
 /// # Errors
-/// The first task file that cannot be read or is invalid, a folder that cannot be read, or a
-/// task name used twice (located at the second file's `name`).
+/// The first task file that cannot be read or is invalid, a folder that cannot be read, a
+/// value for a parameter no file declares, or a task name used twice (located at the second
+/// file's `name`).
 pub fn load_tasks(
-    paths: &[PathBuf],
+    sources: &[TaskSource],
     imposed: &[crate::task::PluginSpec],
     rules: &crate::task::GrantRules,
 ) -> Result<Vec<Task>, TaskError> {
-    let mut files = Vec::new();
-    for path in paths {
+    let mut files: Vec<(PathBuf, &task::Given)> = Vec::new();
+    for source in sources {
+        let path = &source.path;
         if path.is_dir() {
             let entries = std::fs::read_dir(path).map_err(|source| TaskError::Read {
                 path: path.clone(),
@@ -67,27 +78,44 @@ pub fn load_tasks(
                 .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
                 .collect();
             found.sort();
-            files.extend(found);
+            files.extend(found.into_iter().map(|f| (f, &source.given)));
         } else {
-            files.push(path.clone());
+            files.push((path.clone(), &source.given));
         }
     }
+    let several = files.len() > 1;
+    let mut unused: std::collections::BTreeSet<&String> =
+        files.iter().flat_map(|(_, g)| g.0.keys()).collect();
     let mut seen: HashMap<String, PathBuf> = HashMap::new();
     let mut tasks = Vec::with_capacity(files.len());
-    for file in files {
-        let mut task = task::load(&file)?;
-        task.impose(imposed)?;
-        task.allow(rules)?;
-        if let Some(first) = seen.get(&task.name) {
-            let message = format!(
-                "task name {:?} is already used by {}; the names of a batch's tasks must differ",
-                task.name,
-                first.display()
-            );
-            return Err(task::problem_at(&file, "name", message));
+    for (file, given) in &files {
+        let given = match several {
+            true => {
+                let declared = task::declared_params(file)?;
+                unused.retain(|name| !declared.contains(name));
+                given.only(&declared)
+            }
+            false => (*given).clone(),
+        };
+        for mut task in task::load_members(file, &given)? {
+            task.impose(imposed)?;
+            task.allow(rules)?;
+            if let Some(first) = seen.get(&task.name) {
+                let message = format!(
+                    "task name {:?} is already used by {}; the names of a batch's tasks must differ",
+                    task.name,
+                    first.display()
+                );
+                return Err(task::problem_at(file, "name", message));
+            }
+            seen.insert(task.name.clone(), file.clone());
+            tasks.push(task);
         }
-        seen.insert(task.name.clone(), file);
-        tasks.push(task);
+    }
+    if several && let Some(name) = unused.first() {
+        return Err(TaskError::Given(format!(
+            "--set {name}: no task file of the batch declares a parameter `{name}`"
+        )));
     }
     Ok(tasks)
 }

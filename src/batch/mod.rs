@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use tokio::sync::{Semaphore, broadcast};
 
-pub use members::{Member, Start, load_tasks, task_run_id};
+pub use members::{Member, Start, TaskSource, load_tasks, task_run_id};
 pub use summary::{Counts, Line, Summary};
 
 use crate::claim::Warrant;

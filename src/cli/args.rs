@@ -57,10 +57,12 @@ pub(super) enum Command {
     /// says about the pod. Exit 0 when all is well, 78 for a bad task file or plugin config,
     /// 76 for a plugin that fails, 77 when a policy refuses the pod.
     Validate {
-        /// The task file.
+        /// The task file (with a [matrix]: every member is checked).
         task: PathBuf,
         #[command(flatten)]
         policy: PolicyArgs,
+        #[command(flatten)]
+        params: ParamArgs,
     },
     /// List the runs this machine's journal knows (newest last).
     List,
@@ -150,12 +152,40 @@ pub(super) struct PolicyArgs {
     pub(super) policies: Vec<PathBuf>,
 }
 
+/// Values for the task file's parameters (`[params]`): `((name))` in any string of it.
+#[derive(Debug, Args, Default)]
+pub(super) struct ParamArgs {
+    /// Give parameter NAME this value (repeatable; the last of a name wins).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
+    /// Give parameter NAME the text of this file, as it is (repeatable).
+    #[arg(long = "set-file", value_name = "NAME=PATH")]
+    set_file: Vec<String>,
+}
+
+impl ParamArgs {
+    /// The values given, `--set-file` files read.
+    pub(super) fn given(&self) -> Result<crate::task::Given, super::error::CliError> {
+        let mut given = crate::task::Given::default();
+        for arg in &self.set {
+            given.set(arg).map_err(super::error::CliError::Usage)?;
+        }
+        for arg in &self.set_file {
+            given.set_file(arg).map_err(super::error::CliError::Usage)?;
+        }
+        Ok(given)
+    }
+}
+
 #[derive(Debug, Args)]
 pub(super) struct RunArgs {
     /// The task file. Several files, or folders (their *.toml), run as one batch: one process,
     /// one watch per namespace, a live view, a summary, exit code 80 if any task did not succeed.
+    /// So does a task file with a [matrix]: one task per member.
     #[arg(required = true, value_name = "TASK")]
     pub(super) tasks: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(super) params: ParamArgs,
     /// In a batch: how many tasks may run at once (each has at most one pod alive); the rest
     /// wait their turn. A task waiting to retry gives its turn back for its backoff.
     #[arg(long, value_name = "N", default_value_t = crate::batch::DEFAULT_PARALLEL)]
@@ -218,6 +248,12 @@ pub(super) struct RenderArgs {
     /// kubectl apply -f -` never applies one.
     #[arg(long, conflicts_with_all = ["server", "diff"])]
     pub(super) refused: bool,
+    /// Of a task file with a [matrix], only this member (`<name>-<values>`); without it, every
+    /// member's pod, one YAML document each.
+    #[arg(long, value_name = "NAME")]
+    pub(super) only: Option<String>,
+    #[command(flatten)]
+    pub(super) params: ParamArgs,
     #[command(flatten)]
     pub(super) cluster: ClusterArgs,
     #[command(flatten)]

@@ -7,24 +7,38 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::PostParams;
 
-use super::args::{PolicyArgs, RenderArgs};
+use super::args::{ParamArgs, PolicyArgs, RenderArgs};
 use super::error::CliError;
 use super::stdout::{self, outln};
-use super::{connect, load_task, load_task_plugins, namespace_for};
+use super::{connect, load_members, load_task_plugins, namespace_for};
 use crate::exit;
 use crate::pod::RunIdentity;
 use crate::runner;
+use crate::task::Task;
 use crate::vocabulary::Mutation;
 
-pub(super) async fn validate(path: &Path, policy: &PolicyArgs) -> Result<i32, CliError> {
-    let task = load_task(path, policy)?;
-    let plugins = load_task_plugins(&task).await?;
+/// Checks the task — each member of a matrix — as a run would prepare it.
+pub(super) async fn validate(path: &Path, policy: &PolicyArgs, params: &ParamArgs) -> Result<i32, CliError> {
+    // The members of a matrix share their advice: it is given once.
+    let mut advised = std::collections::BTreeSet::new();
+    for task in load_members(path, policy, &params.given()?)? {
+        validate_one(path, &task, &mut advised).await?;
+    }
+    Ok(exit::SUCCESS)
+}
+
+async fn validate_one(
+    path: &Path,
+    task: &Task,
+    advised: &mut std::collections::BTreeSet<Vec<String>>,
+) -> Result<(), CliError> {
+    let plugins = load_task_plugins(task).await?;
     let identity = RunIdentity::generate(&task.name);
-    let prepared = runner::prepare(&task, &identity, "default", plugins.as_deref(), &[]).await?;
+    let prepared = runner::prepare(task, &identity, "default", plugins.as_deref(), &[]).await?;
     show_policies(&prepared);
     // Advice, not an error: most namespaces enforce no standard.
     let violations = crate::pss::restricted_violations(&prepared.pod);
-    if !violations.is_empty() {
+    if !violations.is_empty() && advised.insert(violations.clone()) {
         eprintln!(
             "kpo: warning: a namespace enforcing the restricted Pod Security Standard would refuse this pod (labelled {}=restricted; Kubernetes 1.23+):",
             crate::pss::ENFORCE_LABEL
@@ -38,7 +52,7 @@ pub(super) async fn validate(path: &Path, policy: &PolicyArgs) -> Result<i32, Cl
         return Err(e.into());
     }
     outln!("{}: task {:?} is valid", path.display(), task.name);
-    Ok(exit::SUCCESS)
+    Ok(())
 }
 
 /// Which policies apply, where each comes from and what it says; and the plugins' warnings.
@@ -60,31 +74,51 @@ fn show_policies(prepared: &runner::Prepared) {
     }
 }
 
+/// Prints the pod of the task — of each member of a matrix, or `--only` one.
 pub(super) async fn render(args: RenderArgs) -> Result<i32, CliError> {
-    let task = load_task(&args.task, &args.policy)?;
-    let plugins = load_task_plugins(&task).await?;
+    let mut tasks = load_members(&args.task, &args.policy, &args.params.given()?)?;
+    if let Some(only) = &args.only {
+        let names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
+        tasks.retain(|t| &t.name == only);
+        if tasks.is_empty() {
+            return Err(CliError::Usage(format!(
+                "--only {only}: {} has no such task (it has: {})",
+                args.task.display(),
+                names.join(", ")
+            )));
+        }
+    }
+    for task in &tasks {
+        render_one(&args, task).await?;
+    }
+    Ok(exit::SUCCESS)
+}
+
+async fn render_one(args: &RenderArgs, task: &Task) -> Result<(), CliError> {
+    let plugins = load_task_plugins(task).await?;
     let identity = RunIdentity::generate(&task.name);
     let conn = match args.server {
         true => Some(connect(&args.cluster).await?),
         false => None,
     };
     let context_ns = conn.as_ref().map_or("default", |c| c.default_namespace.as_str());
-    let ns = namespace_for(&args.cluster, &task, context_ns);
-    let prepared = runner::prepare(&task, &identity, &ns, plugins.as_deref(), &[]).await?;
+    let ns = namespace_for(&args.cluster, task, context_ns);
+    let prepared = runner::prepare(task, &identity, &ns, plugins.as_deref(), &[]).await?;
     show_policies(&prepared);
     if let Some(e) = prepared.denial() {
         if args.refused {
-            print_yaml(&prepared.pod)?;
+            print_yaml(&prepared.pod);
         }
         return Err(e.into());
     }
     if args.diff {
         print_diff(&prepared.mutations);
-        return Ok(exit::SUCCESS);
+        return Ok(());
     }
     let pod = prepared.pod;
     let Some(conn) = conn else {
-        return print_yaml(&pod);
+        print_yaml(&pod);
+        return Ok(());
     };
     let api: Api<Pod> = Api::namespaced(conn.client.clone(), &ns);
     let dry_run = PostParams {
@@ -92,7 +126,10 @@ pub(super) async fn render(args: RenderArgs) -> Result<i32, CliError> {
         ..Default::default()
     };
     match api.create(&dry_run, &pod).await {
-        Ok(stored) => print_yaml(&stored),
+        Ok(stored) => {
+            print_yaml(&stored);
+            Ok(())
+        }
         Err(kube::Error::Api(s)) => Err(CliError::Rejected(crate::said::said(s.message))),
         Err(source) => Err(CliError::Cluster {
             doing: "cannot ask the API server for a dry run".into(),
@@ -112,9 +149,8 @@ fn print_diff(mutations: &[Mutation]) {
     }
 }
 
-fn print_yaml(pod: &Pod) -> Result<i32, CliError> {
-    let yaml = serde_saphyr::to_string(pod)
-        .map_err(|e| CliError::Internal(format!("cannot print the pod as YAML: {e}")))?;
-    stdout::put(&yaml);
-    Ok(exit::SUCCESS)
+/// The pod as one YAML document (`---` first, so that several make one stream).
+fn print_yaml(pod: &Pod) {
+    let yaml = serde_saphyr::to_string(pod).unwrap_or_default();
+    stdout::put(&format!("---\n{yaml}"));
 }

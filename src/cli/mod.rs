@@ -105,9 +105,9 @@ async fn dispatch(command: Command, signals: Signals) -> Result<i32, CliError> {
             output,
         } => run::attach(run_id, cluster, output, &signals).await,
         Command::Render(args) => signals.unless_interrupted(inspect::render(args)).await?,
-        Command::Validate { task, policy } => {
+        Command::Validate { task, policy, params } => {
             signals
-                .unless_interrupted(inspect::validate(&task, &policy))
+                .unless_interrupted(inspect::validate(&task, &policy, &params))
                 .await?
         }
         Command::Plugin { command } => signals.unless_interrupted(plugin_cmd::handle(command)).await?,
@@ -239,13 +239,18 @@ fn namespace_for(args: &ClusterArgs, task: &Task, context_default: &str) -> Stri
         .unwrap_or_else(|| context_default.to_owned())
 }
 
-/// Reads the task file at `path` and imposes on it the policies from outside it.
-fn load_task(path: &Path, policy: &PolicyArgs) -> Result<Task, CliError> {
-    let mut task = task::load(path)?;
+/// Reads the task file at `path` with these parameter values — one task, or each member of its
+/// matrix — and imposes on each the policies from outside it.
+fn load_members(path: &Path, policy: &PolicyArgs, given: &task::Given) -> Result<Vec<Task>, CliError> {
     let machine = machine::this();
-    task.impose(&machine.imposed(&policy.policies)?)?;
-    task.allow(&machine.grant_rules()?)?;
-    Ok(task)
+    let imposed = machine.imposed(&policy.policies)?;
+    let rules = machine.grant_rules()?;
+    let mut tasks = task::load_members(path, given)?;
+    for task in &mut tasks {
+        task.impose(&imposed)?;
+        task.allow(&rules)?;
+    }
+    Ok(tasks)
 }
 
 /// Loads the tasks' plugins before anything else happens, in one host (a component several

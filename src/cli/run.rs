@@ -2,7 +2,7 @@
 //! spinner (or plain lines) and its report, a batch handed to its view.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use kube::ResourceExt;
@@ -13,6 +13,7 @@ use super::progress::{LogStream, Progress};
 use super::signals::{SignalMode, Signals};
 use super::stdout::outln;
 use super::{batch, connect, connect_to_namespace, finder, load_plugins, machine};
+use crate::batch::TaskSource;
 use crate::batch::{Ended, Start};
 use crate::exit;
 use crate::journal::JournaledEnd;
@@ -44,7 +45,16 @@ pub(super) async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliErro
         policy: args.policy,
         wait_for_deletion: args.wait_for_deletion,
     };
-    supervise(&args.tasks, &rules, asked, &args.cluster, shown, signals).await
+    let given = args.params.given()?;
+    let sources: Vec<TaskSource> = args
+        .tasks
+        .iter()
+        .map(|path| TaskSource {
+            path: path.clone(),
+            given: given.clone(),
+        })
+        .collect();
+    supervise(&sources, &rules, asked, &args.cluster, shown, signals).await
 }
 
 /// What the command line adds to the task files.
@@ -57,13 +67,18 @@ struct Rules {
 /// Loads the tasks `paths` name, claims and plans their session, runs it shown as `shown` says,
 /// and gives the claim back; the exit code.
 async fn supervise(
-    paths: &[PathBuf],
+    sources: &[TaskSource],
     rules: &Rules,
-    asked: Asked,
+    mut asked: Asked,
     cluster: &ClusterArgs,
     shown: Shown,
     signals: &Signals,
 ) -> Result<i32, CliError> {
+    let machine = machine::this();
+    let imposed = machine.imposed(&rules.policy.policies)?;
+    let mut tasks = crate::batch::load_tasks(sources, &imposed, &machine.grant_rules()?)?;
+    // A matrix file is a batch, however many members it has.
+    asked.batch |= tasks.iter().any(|t| t.matrix);
     if asked.batch && shown.result_file.is_some() {
         return Err(CliError::Usage(
             "--result-file takes the result of one task; a batch's results are in its JSON Lines (--output json)".into(),
@@ -77,11 +92,8 @@ async fn supervise(
     if let Some(id) = &asked.run_id {
         check_run_id(id)?;
     }
-    let machine = machine::this();
-    let imposed = machine.imposed(&rules.policy.policies)?;
-    let mut tasks = crate::batch::load_tasks(paths, &imposed, &machine.grant_rules()?)?;
     if tasks.is_empty() {
-        let named: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let named: Vec<String> = sources.iter().map(|s| s.path.display().to_string()).collect();
         return Err(CliError::Usage(format!(
             "no task files (*.toml) in {}",
             named.join(", ")
@@ -238,7 +250,7 @@ pub(super) async fn attach(
     let store = machine::this().journals();
     let find = async {
         match crate::runs::journal(&store, &run_id) {
-            Ok(journal) => Ok((vec![crate::runs::task_file(&journal)?], false)),
+            Ok(journal) => Ok((vec![source_of(&journal)?], false)),
             Err(not_a_run) => {
                 // No cluster to ask whether it is a batch: it is no run this machine knows.
                 let Ok((conn, ns)) = connect_to_namespace(&cluster).await else {
@@ -248,11 +260,15 @@ pub(super) async fn attach(
                 if members.is_empty() {
                     return Err(not_a_run.into());
                 }
-                let files = members
-                    .iter()
-                    .map(crate::runs::task_file)
-                    .collect::<Result<_, _>>()?;
-                Ok::<_, CliError>((files, true))
+                // A matrix file is the task file of all its members: read once.
+                let mut sources: Vec<TaskSource> = Vec::new();
+                for member in &members {
+                    let source = source_of(member)?;
+                    if !sources.iter().any(|s| s.path == source.path) {
+                        sources.push(source);
+                    }
+                }
+                Ok::<_, CliError>((sources, true))
             }
         }
     };
@@ -274,6 +290,14 @@ pub(super) async fn attach(
         record_outcome: None,
     };
     supervise(&tasks, &Rules::default(), asked, &cluster, shown, signals).await
+}
+
+/// A run's task file and the parameter values it ran with, as its journal recorded them.
+fn source_of(journal: &crate::journal::Journal) -> Result<TaskSource, CliError> {
+    Ok(TaskSource {
+        path: crate::runs::task_file(journal)?,
+        given: crate::task::Given::recorded(&journal.params),
+    })
 }
 
 /// The closing lines on stderr: outcome, why, container results, and events on failure.

@@ -77,6 +77,7 @@ impl Placed {
             task_file: std::fs::canonicalize(&self.task.source).ok(),
             cluster: Some(server.to_owned()),
             namespace: self.namespace.clone(),
+            params: self.task.params.clone(),
             ..Default::default()
         };
         self.planned(Start::New, journal, None)
@@ -156,6 +157,7 @@ pub(super) async fn plan(
                         .clone()
                         .or_else(|| std::fs::canonicalize(&task.task.source).ok()),
                     cluster: Some(server.to_owned()),
+                    params: task.task.params.clone(),
                     ..journal
                 };
                 match reattach::find_pod(client, &journal).await {

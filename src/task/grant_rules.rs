@@ -164,7 +164,7 @@ pub fn load_rules(path: &Path) -> Result<GrantRules, TaskError> {
         }
     };
     // Located like a task file's problems: unknown keys, wrong types, what is checked here.
-    parse_document(&text, path, |raw: RawSettings, _folder| {
+    let (rules, _) = parse_document(&text, path, None, |raw: RawSettings, _folder| {
         let relative: Vec<&String> = raw
             .grants
             .dirs
@@ -185,7 +185,8 @@ pub fn load_rules(path: &Path) -> Result<GrantRules, TaskError> {
             env: raw.grants.env,
             clock: raw.grants.clock.unwrap_or(true),
         })
-    })
+    })?;
+    Ok(rules)
 }
 
 #[cfg(test)]

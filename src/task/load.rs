@@ -8,6 +8,8 @@ use toml::de::DeTable;
 
 use super::Task;
 use super::locate::{KeyPath, line_col, span_of};
+use super::matrix::Row;
+use super::params::{self, Given, Param, Source, Substituted};
 use super::plugin_spec::{Origin, PluginSpec};
 use super::raw::RawPolicyFile;
 use super::validate::{Found, policy_file, validate};
@@ -29,6 +31,9 @@ pub enum TaskError {
     /// The policies imposed from outside task files contradict one another.
     #[error("{0}")]
     Imposed(String),
+    /// A parameter value given to a batch whose files declare no such parameter.
+    #[error("{0}")]
+    Given(String),
 }
 
 impl TaskError {
@@ -72,17 +77,105 @@ impl fmt::Display for Problems<'_> {
 
 /// Reads and checks the task file at `path`, including the pod template it names.
 pub fn load(path: &Path) -> Result<Task, TaskError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TaskError::Read {
+    load_given(path, &Given::default())
+}
+
+/// [`load`] with values for the file's parameters.
+///
+/// # Errors
+/// As [`load`], and a parameter without a value, a reference to an unknown one, a value given
+/// to none, or a `[matrix]` file (many tasks: [`load_members`]).
+pub fn load_given(path: &Path, given: &Given) -> Result<Task, TaskError> {
+    let text = read(path)?;
+    if rows_of(&text, path)?.is_some() {
+        return Err(problem_at(
+            path,
+            "matrix",
+            "a task file with a [matrix] is many tasks: `kpo run` runs it as a batch; here give one file without".into(),
+        ));
+    }
+    parse_given(&text, path, given)
+}
+
+/// The tasks of the task file at `path` with these parameter values: one, or one per member of
+/// its `[matrix]` — named `<name>-<values>`, its values set as parameters and as environment
+/// variables (upper-cased; one the task file sets itself keeps the file's value).
+pub fn load_members(path: &Path, given: &Given) -> Result<Vec<Task>, TaskError> {
+    let text = read(path)?;
+    let Some(rows) = rows_of(&text, path)? else {
+        return Ok(vec![parse_given(&text, path, given)?]);
+    };
+    let mut tasks = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut task = parse_given(&text, path, &given.with(row.0.clone(), Source::Matrix))?;
+        task.name = row.member_name(&task.name);
+        crate::names::check_task_name(&task.name)
+            .map_err(|m| problem_at(path, "name", format!("a matrix member's name: {m}")))?;
+        for (name, value) in row.env() {
+            if !task.env.iter().any(|e| e.name == name) {
+                task.env.push(k8s_openapi::api::core::v1::EnvVar {
+                    name,
+                    value: Some(value.to_owned()),
+                    ..Default::default()
+                });
+            }
+        }
+        task.matrix = true;
+        tasks.push(task);
+    }
+    Ok(tasks)
+}
+
+/// The names of the parameters the task file at `path` declares or takes from its matrix.
+pub fn declared_params(path: &Path) -> Result<Vec<String>, TaskError> {
+    let text = read(path)?;
+    Ok(DeTable::parse(&text).map_or_else(|_| Vec::new(), |doc| params::declared_names(doc.get_ref())))
+}
+
+fn read(path: &Path) -> Result<String, TaskError> {
+    std::fs::read_to_string(path).map_err(|source| TaskError::Read {
         path: path.to_owned(),
         source,
-    })?;
-    parse(&text, path)
+    })
+}
+
+/// The members of the file's `[matrix]`, if it has one; its mistakes located.
+fn rows_of(text: &str, path: &Path) -> Result<Option<Vec<Row>>, TaskError> {
+    let Ok(doc) = DeTable::parse(text) else {
+        // A syntax error: the parse proper reports it, located.
+        return Ok(None);
+    };
+    super::matrix::rows(doc.get_ref()).map_err(|found| {
+        let problems = found
+            .into_iter()
+            .map(|(key, message)| {
+                let offset = span_of(&doc, &key).map_or(0, |s| s.start);
+                let (line, column) = line_col(text, offset);
+                Problem {
+                    line,
+                    column,
+                    key: key.to_string(),
+                    message,
+                }
+            })
+            .collect();
+        TaskError::Invalid {
+            file: path.to_owned(),
+            problems,
+        }
+    })
 }
 
 /// Checks task-file `text` as if read from `path` (used for messages and relative paths).
 pub fn parse(text: &str, path: &Path) -> Result<Task, TaskError> {
-    let mut task = parse_document(text, path, validate)?;
+    parse_given(text, path, &Given::default())
+}
+
+/// [`parse`] with values for the file's parameters.
+pub fn parse_given(text: &str, path: &Path, given: &Given) -> Result<Task, TaskError> {
+    let (mut task, params) = parse_document(text, path, Some(given), validate)?;
     task.source = path.to_owned();
+    task.params = params;
     Ok(task)
 }
 
@@ -93,18 +186,22 @@ pub fn load_policies(path: &Path, origin: Origin) -> Result<Vec<PluginSpec>, Tas
         path: path.to_owned(),
         source,
     })?;
-    parse_document(&text, path, |raw: RawPolicyFile, folder| {
+    let (policies, _) = parse_document(&text, path, None, |raw: RawPolicyFile, folder| {
         policy_file(raw, folder, &origin)
-    })
+    })?;
+    Ok(policies)
 }
 
 /// Parses TOML `text` into `R`, then turns it into `T` with `check`; every problem (syntax,
-/// unknown key, wrong type, what `check` finds) is located by line, column and key.
+/// unknown key, wrong type, what `check` finds) is located by line, column and key. With
+/// `given`, the file's parameters are substituted first (a problem with a value that came from
+/// one says which), and their values come back beside `T`.
 pub(super) fn parse_document<R: DeserializeOwned, T>(
     text: &str,
     path: &Path,
+    given: Option<&Given>,
     check: impl FnOnce(R, &Path) -> Result<T, Found>,
-) -> Result<T, TaskError> {
+) -> Result<(T, Vec<Param>), TaskError> {
     let invalid = |mut problems: Vec<Problem>| {
         problems.sort_by_key(|p| (p.line, p.column));
         TaskError::Invalid {
@@ -112,7 +209,7 @@ pub(super) fn parse_document<R: DeserializeOwned, T>(
             problems,
         }
     };
-    let doc = DeTable::parse(text).map_err(|e| {
+    let mut doc = DeTable::parse(text).map_err(|e| {
         let (line, column) = line_col(text, e.span().map_or(0, |s| s.start));
         invalid(vec![Problem {
             line,
@@ -121,6 +218,10 @@ pub(super) fn parse_document<R: DeserializeOwned, T>(
             message: first_line(e.message()),
         }])
     })?;
+    let substituted = match given {
+        Some(given) => params::substitute(doc.get_mut(), given),
+        None => Ok(Substituted::default()),
+    };
     let locate = |key: &KeyPath, fallback: usize, message: String| {
         let offset = span_of(&doc, key).map_or(fallback, |s| s.start);
         let (line, column) = line_col(text, offset);
@@ -140,6 +241,18 @@ pub(super) fn parse_document<R: DeserializeOwned, T>(
         }
     };
 
+    let substituted = match substituted {
+        Ok(substituted) => substituted,
+        Err(found) => {
+            let problems = found.into_iter().map(|(k, m)| locate(&k, 0, m)).collect();
+            return Err(invalid(problems));
+        }
+    };
+    // A problem with a value a parameter filled in says which, and from where.
+    let locate = |key: &KeyPath, fallback: usize, message: String| {
+        let note = substituted.note(key).unwrap_or_default();
+        locate(key, fallback, substituted.redact(format!("{message}{note}")))
+    };
     let mut unknown = Vec::new();
     let de = toml::de::Deserializer::from(doc.clone());
     let mut track = serde_path_to_error::Track::new();
@@ -163,7 +276,7 @@ pub(super) fn parse_document<R: DeserializeOwned, T>(
     };
     let folder = path.parent().unwrap_or(Path::new("."));
     match check(raw, folder) {
-        Ok(checked) if problems.is_empty() => Ok(checked),
+        Ok(checked) if problems.is_empty() => Ok((checked, substituted.params)),
         Ok(_) => Err(invalid(problems)),
         Err(found) => {
             problems.extend(found.into_iter().map(|(k, m)| locate(&k, 0, m)));

@@ -3,6 +3,8 @@
 mod grant_rules;
 mod load;
 mod locate;
+mod matrix;
+mod params;
 mod plugin_spec;
 mod raw;
 mod suggest;
@@ -17,7 +19,12 @@ use k8s_openapi::api::core::v1::{
 };
 
 pub use grant_rules::{GrantRules, load_rules};
-pub use load::{TaskError, load, load_policies, parse, problem_at, problem_at_entry};
+pub use load::{
+    TaskError, declared_params, load, load_given, load_members, load_policies, parse, parse_given,
+    problem_at, problem_at_entry,
+};
+pub use matrix::MAX_MEMBERS;
+pub use params::{Given, Param, Source as ParamSource};
 pub use plugin_spec::{DEFAULT_MEMORY, DEFAULT_TIMEOUT, Grants, Origin, PluginSpec, default_name};
 
 /// A task file after parsing and validation. Every field is already in the shape the pod
@@ -62,6 +69,10 @@ pub struct Task {
     /// outside the task file (see [`Task::impose`]) first, then the task file's own.
     pub policies: Vec<PluginSpec>,
     pub interpreters: Vec<PluginSpec>,
+    /// The values of the file's parameters (`[params]`, and a matrix member's values).
+    pub params: Vec<Param>,
+    /// Whether the task is a member of its file's `[matrix]`: such a file runs as a batch.
+    pub matrix: bool,
 }
 
 impl Task {

@@ -58,6 +58,12 @@ pub struct RawTask {
     /// `[[interpret]]`: plugins that judge the run afterwards.
     #[serde(default)]
     pub interpret: Vec<RawPlugin>,
+    /// `[params]` and `[matrix]`: read and applied from the document before it becomes this
+    /// struct (`params.rs`, `matrix.rs`); taken whole here so that no key of theirs is unknown.
+    #[serde(default, rename = "params")]
+    pub _params: Option<toml::Table>,
+    #[serde(default, rename = "matrix")]
+    pub _matrix: Option<toml::Table>,
     /// `[[policy]]`: validating plugins that accept or refuse the final pod.
     #[serde(default)]
     pub policy: Vec<RawPlugin>,

@@ -95,6 +95,8 @@ pub fn validate(mut raw: RawTask, folder: &Path) -> Result<Task, Found> {
         mutators,
         policies,
         interpreters,
+        params: Vec::new(),
+        matrix: false,
     })
 }
 

@@ -16,6 +16,7 @@ mod limits;
 mod logs;
 mod matrix;
 mod outages;
+mod params;
 mod plugin_new;
 mod plugins;
 mod policies;

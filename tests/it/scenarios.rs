@@ -41,6 +41,7 @@ macro_rules! shared_scenarios {
         );
         $run!(disruptions: an_eviction_is_an_infrastructure_failure_on_any_version, a_run_stopped_with_kpo_delete_is_not_retried);
         $run!(inert: pod_text_reaches_the_terminal_inert);
+        $run!(params: a_matrix_runs_as_a_batch);
         $run!(logs: bytes_arrive_unchanged, a_mebibyte_line_arrives_whole, a_hundred_thousand_lines_arrive_once);
         $run!(scenarios:
             succeeds_with_logs,
