@@ -358,6 +358,15 @@ async fn e2e_the_readmes_plugins_run_verbatim() {
     }
 }
 
+#[test]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
+fn e2e_the_readmes_parameters_and_matrix_run_verbatim() {
+    let Some(path) = kubeconfig_or_skip() else {
+        return;
+    };
+    crate::readme::parameters_and_matrix_run_verbatim(&path);
+}
+
 /// Fifty mixed tasks as one batch, with kpo's own Role: each ends as it should, every log line
 /// once, nothing of it left. Twenty at a time, and not beside the other tests that load the node.
 #[test]

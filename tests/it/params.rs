@@ -433,3 +433,46 @@ fn render_and_validate_see_every_member() {
         text(&out.stderr)
     );
 }
+
+/// `kpo attach` of a matrix batch reads its task file once, with the values its journal kept
+/// (a required one among them): every member is reported as it ended.
+#[test]
+fn attach_rebuilds_a_matrix_batch_from_its_journal() {
+    let (_rt, _sim, dir, config) = crate::cli::sim_with_kubeconfig();
+    let task = dir.path().join("matrix.toml");
+    std::fs::write(&task, matrix_task("mx", "busybox")).unwrap();
+    let state = dir.path().join("state");
+    let kpo_here = |args: &[&str]| {
+        kpo_command()
+            .args(args)
+            .args(["--kubeconfig", &config, "--output", "json"])
+            .env("KPO_STATE_DIR", &state)
+            .output()
+            .unwrap()
+    };
+    let ran = kpo_here(&[
+        "run",
+        task.to_str().unwrap(),
+        "--run-id",
+        "mx1",
+        "--set",
+        "day=2026-12-03",
+    ]);
+    assert_eq!(
+        ran.status.code(),
+        Some(kpo::exit::BATCH_FAILED),
+        "{}",
+        text(&ran.stderr)
+    );
+    let attached = kpo_here(&["attach", "mx1"]);
+    assert_eq!(
+        attached.status.code(),
+        Some(kpo::exit::BATCH_FAILED),
+        "{}",
+        text(&attached.stderr)
+    );
+    let (runs, _) = json_lines(&attached.stdout);
+    assert_eq!(runs.len(), 11, "{}", text(&attached.stderr));
+    assert_eq!(runs["mx-eu-0"]["exit_code"], 0);
+    assert_eq!(runs["mx-eu-3"]["exit_code"], 3);
+}

@@ -444,3 +444,43 @@ pub fn minimal_plugins_run_verbatim(c: &Cluster) {
         "{report:#}"
     );
 }
+
+/// The README's parameterised, fanned-out task, verbatim, with the README's own command line:
+/// three members, each with its values.
+pub fn parameters_and_matrix_run_verbatim(kubeconfig: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("export.toml"),
+        snippet("**A parameterised task, fanned out**", "toml"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("token.txt"), "hunter2").unwrap();
+    let readme = include_str!("../../README.md");
+    let after = &readme[readme.find("**A parameterised task, fanned out**").unwrap()..];
+    let line = after
+        .lines()
+        .find(|l| l.starts_with("kpo run "))
+        .expect("the README's command");
+    let out = crate::harness::kpo_command()
+        .args(line.split_whitespace().skip(1))
+        .args(["--kubeconfig", kubeconfig, "--output", "json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (runs, _) = crate::batches::json_lines(&out.stdout);
+    let names: Vec<&String> = runs.keys().collect();
+    assert_eq!(
+        names,
+        ["export-eu-gold", "export-eu-silver", "export-us-gold"],
+        "{stderr}"
+    );
+    assert_eq!(runs["export-us-gold"]["params"]["token"], "[redacted]");
+    let logs = crate::batches::logs_by_task(&out.stderr);
+    assert_eq!(
+        logs["export-eu-silver"],
+        ["exporting 2026-12-03 from eu/silver to s3://exports"],
+        "{stderr}"
+    );
+}
