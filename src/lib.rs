@@ -30,4 +30,5 @@ pub mod status;
 pub mod stop;
 pub mod supervise;
 pub mod task;
+pub mod timeline;
 pub mod vocabulary;

@@ -197,6 +197,7 @@ impl Attempts<'_> {
             };
             self.used.iter().filter(|u| **u == c).count() < budget as usize
         });
+        let at = |phase: &str| report.timeline.iter().find(|e| e.phase == phase).map(|e| e.at);
         self.attempts.push(AttemptReport {
             attempt: report.attempt,
             pod: report.pod.clone(),
@@ -205,6 +206,9 @@ impl Attempts<'_> {
             message: report.message.clone(),
             class,
             retried: allows.is_some(),
+            submitted_at: at("Submitted"),
+            running_at: at("Running"),
+            ended_at: Some(report.finished_at),
         });
         self.used.push(allows?);
         let wait = jittered(self.pause);
@@ -267,6 +271,9 @@ impl Attempts<'_> {
                 message: ending.message,
                 class: None,
                 retried: false,
+                submitted_at: None,
+                running_at: None,
+                ended_at: Some(jiff::Timestamp::now()),
             });
         }
         self.last(report)

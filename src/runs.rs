@@ -104,6 +104,30 @@ pub fn task_file(journal: &Journal) -> Result<PathBuf, FindError> {
         .ok_or_else(|| FindError::NoTaskFile(journal.run_id.clone()))
 }
 
+/// The reports this machine's journals keep of run `id`, or of every run of batch `id`: what
+/// `kpo timeline` draws. A run still going has none yet.
+///
+/// # Errors
+/// No journal of such a run or batch, or the journals cannot be read.
+pub fn reports(store: &JournalStore, id: &str) -> Result<Vec<crate::report::RunReport>, FindError> {
+    let mut journals: Vec<Journal> = store
+        .list()
+        .map_err(FindError::Journal)?
+        .into_iter()
+        .filter(|j| j.batch.as_deref() == Some(id))
+        .collect();
+    if journals.is_empty() {
+        journals.push(journal(store, id)?);
+    }
+    Ok(journals
+        .into_iter()
+        .filter_map(|j| match j.report {
+            Some(crate::journal::JournaledEnd::Report(report)) => Some(*report),
+            _ => None,
+        })
+        .collect())
+}
+
 impl Finder<'_> {
     /// The run `run_id` wherever it can be found: its newest pod in the cluster (the cluster
     /// wins), else this machine's journal of it on that cluster — in `namespace` if there is one

@@ -270,6 +270,14 @@ pub struct AttemptReport {
     pub class: Option<FailureClass>,
     /// Whether another attempt followed.
     pub retried: bool,
+    /// When its pod was submitted, ran, and when the attempt ended: what `kpo timeline` draws
+    /// (absent in reports of kpo versions that did not record them, and for a pod never made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<jiff::Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_at: Option<jiff::Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<jiff::Timestamp>,
 }
 
 #[cfg(test)]

@@ -66,6 +66,16 @@ pub(super) enum Command {
     },
     /// List the runs this machine's journal knows (newest last).
     List,
+    /// Draw a batch (or one run) from this machine's journal as one self-contained HTML page: a
+    /// bar per task and attempt — waiting for a slot, pending, running, retry backoff — coloured
+    /// by how it ended, and the summary beside it.
+    Timeline {
+        /// The batch's id (or a run's), as `kpo list` shows it.
+        id: String,
+        /// The page to write; default: ID.html.
+        #[arg(short = 'o', long = "output", value_name = "FILE.html")]
+        file: Option<PathBuf>,
+    },
     /// Reattach to a run whose kpo was stopped: follow its pod (matched by UID) to the end.
     Attach {
         /// The run id (see `kpo list`).
@@ -231,6 +241,10 @@ pub(super) struct RunArgs {
     /// redacted) to this file: `kpo plugin test --outcome FILE` tests an interpreter on it.
     #[arg(long, value_name = "FILE")]
     pub(super) record_outcome: Option<PathBuf>,
+    /// At the end, draw the batch (or the run) into this HTML page: a bar per task and attempt,
+    /// and the summary beside it (`kpo timeline ID` draws it again later, from the journal).
+    #[arg(long, value_name = "FILE.html")]
+    pub(super) timeline: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -274,6 +288,7 @@ pub(super) struct Shown {
     pub(super) log_file: Option<PathBuf>,
     pub(super) result_file: Option<PathBuf>,
     pub(super) record_outcome: Option<PathBuf>,
+    pub(super) timeline: Option<PathBuf>,
 }
 
 impl Command {

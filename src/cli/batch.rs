@@ -9,6 +9,8 @@ use super::args::{Output, Shown};
 use super::error::CliError;
 use super::view::BatchView;
 use crate::batch::{Ended, Summary};
+use crate::journal::JournaledEnd;
+use crate::report::RunReport;
 use crate::session::Session;
 use crate::supervise::{Interrupt, Observer};
 use crate::task::LogSelection;
@@ -65,6 +67,18 @@ pub async fn show(
     let finished = session.run(observers, shown.options, interrupts, ended).await;
     view.finish();
     let summary = Summary::new(&batch_id, &names, &finished.ended, finished.interrupted);
+    if let Some(path) = &shown.timeline {
+        let reports: Vec<RunReport> = finished
+            .ended
+            .iter()
+            .filter_map(|end| match end {
+                Ended::Ran(report) => Some((**report).clone()),
+                Ended::Reported(JournaledEnd::Report(report)) => Some((**report).clone()),
+                _ => None,
+            })
+            .collect();
+        super::runs::write_timeline(path, &format!("batch {batch_id}"), &reports)?;
+    }
     if json {
         outln!("{}", serde_json::to_string(&summary).unwrap_or_default());
     } else {

@@ -112,6 +112,7 @@ async fn dispatch(command: Command, signals: Signals) -> Result<i32, CliError> {
         }
         Command::Plugin { command } => signals.unless_interrupted(plugin_cmd::handle(command)).await?,
         Command::List => runs::list(),
+        Command::Timeline { id, file } => runs::timeline(&id, file),
         Command::Logs {
             run_id,
             follow,

@@ -40,6 +40,7 @@ pub(super) async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliErro
         log_file: args.log_file,
         result_file: args.result_file,
         record_outcome: args.record_outcome,
+        timeline: args.timeline,
     };
     let rules = Rules {
         policy: args.policy,
@@ -195,6 +196,10 @@ async fn one(
         None => return Err(CliError::Internal("a run ended without an end".into())),
     };
     deliver(&report, &shown, &progress);
+    if let Some(path) = &shown.timeline {
+        let title = format!("run {}: task {}", report.run_id, report.task);
+        super::runs::write_timeline(path, &title, std::slice::from_ref(&report))?;
+    }
     Ok(report.exit_code)
 }
 
@@ -288,6 +293,7 @@ pub(super) async fn attach(
         log_file: None,
         result_file: None,
         record_outcome: None,
+        timeline: None,
     };
     supervise(&tasks, &Rules::default(), asked, &cluster, shown, signals).await
 }

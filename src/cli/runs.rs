@@ -7,7 +7,10 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::LogParams;
 use kube::{Api, ResourceExt};
 
+use std::path::{Path, PathBuf};
+
 use super::error::CliError;
+use super::machine;
 use crate::exit;
 use crate::gc::Step;
 use crate::journal::Journal;
@@ -119,4 +122,37 @@ pub async fn gc(client: &kube::Client, namespace: &str, dry_run: bool) -> Result
         collected.pods, collected.records
     );
     Ok(exit::SUCCESS)
+}
+
+/// `kpo timeline ID`: the batch (or run) `id` drawn from this machine's journal.
+pub(super) fn timeline(id: &str, file: Option<PathBuf>) -> Result<i32, CliError> {
+    let store = machine::this().journals();
+    let reports = crate::runs::reports(&store, id)?;
+    if reports.is_empty() {
+        return Err(CliError::Usage(format!(
+            "{id} has no finished run to draw yet (`kpo list` shows how its runs stand)"
+        )));
+    }
+    let title = match reports.as_slice() {
+        [one] if one.run_id == id => format!("run {id}: task {}", one.task),
+        _ => format!("batch {id}"),
+    };
+    let path = file.unwrap_or_else(|| PathBuf::from(format!("{id}.html")));
+    write_timeline(&path, &title, &reports)?;
+    Ok(exit::SUCCESS)
+}
+
+/// Writes the timeline page of `reports` to `path`, and says where.
+pub(super) fn write_timeline(
+    path: &Path,
+    title: &str,
+    reports: &[crate::report::RunReport],
+) -> Result<(), CliError> {
+    std::fs::write(path, crate::timeline::page(title, reports)).map_err(|source| CliError::Write {
+        doing: "write the timeline to",
+        path: path.to_owned(),
+        source,
+    })?;
+    eprintln!("kpo: drew {} run(s) into {}", reports.len(), path.display());
+    Ok(())
 }

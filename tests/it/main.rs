@@ -29,3 +29,4 @@ mod scenarios;
 mod sim;
 mod sim_logs;
 mod task_file;
+mod timeline;
