@@ -153,6 +153,7 @@ const C: Toolkit = Toolkit {
         template!(".gitignore", "c/gitignore"),
         template!("json.h", "c/json.h"),
         template!("json.c", "c/json.c"),
+        template!("expect.h", "c/expect.h"),
     ],
     by_role: [
         &[
@@ -273,12 +274,10 @@ pub fn project(
             .replace("@ABOUT@", role_kit.about)
             .replace("@KPO_VERSION@", env!("CARGO_PKG_VERSION"))
     };
-    // The plugin's own code: what an author edits, not the build file or the tests.
-    let code = [".rs", ".py", ".js", ".c", ".h"];
+    // The role's own code: what an author edits first (not its tests, nor the helpers).
     let sources: Vec<String> = own
         .iter()
-        .chain(kit.common)
-        .filter(|(dest, _)| !dest.starts_with("test") && code.iter().any(|ext| dest.ends_with(ext)))
+        .filter(|(dest, _)| !dest.starts_with("test"))
         .map(|(dest, _)| format!("`{dest}`"))
         .collect();
     let readme = README

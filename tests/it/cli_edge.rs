@@ -96,6 +96,9 @@ fn stable(mut report: Value) -> Value {
                     let varies = [
                         "started_at",
                         "finished_at",
+                        "submitted_at",
+                        "running_at",
+                        "ended_at",
                         "at",
                         "last_seen",
                         "uid",

@@ -190,15 +190,18 @@ pub async fn an_outside_policy_refuses_what_a_later_mutator_slips_in(c: &Cluster
 pub async fn a_c_policy_refuses_a_container_without_its_limit(c: &Cluster) {
     let dir = tempfile::tempdir().unwrap();
     let policy = entry("policy", "c/require-limits", "config = { limits = [\"memory\"] }");
-    let unlimited = write(
-        dir.path(),
-        "unlimited.toml",
-        &format!(
-            "{}{policy}",
-            head(c, "unlimited", "echo hi", r#"{"logs": ["hi"]}"#)
-        ),
-    );
-    let (code, report, stderr) = run_on(c, &[], &unlimited);
+    // A task with these resources under the policy: its exit code and report.
+    let run = |name: &str, resources: &str| {
+        let head = head(c, name, "echo hi", r#"{"logs": ["hi"]}"#);
+        let task = write(
+            dir.path(),
+            &format!("{name}.toml"),
+            &format!("{head}{resources}{policy}"),
+        );
+        let (code, report, stderr) = run_on(c, &[], &task);
+        (code, report, stderr)
+    };
+    let (code, report, stderr) = run("unlimited", "");
     assert_eq!(code, Some(exit::REFUSED), "{stderr}");
     assert_eq!(report["policies"][0]["admission"], "refused", "{report:#}");
     let reason = report["policies"][0]["reason"].as_str().unwrap_or_default();
@@ -207,15 +210,7 @@ pub async fn a_c_policy_refuses_a_container_without_its_limit(c: &Cluster) {
         "{report:#}"
     );
     assert_eq!(report["pod"], "", "no pod was created: {report:#}");
-    let limited = write(
-        dir.path(),
-        "limited.toml",
-        &format!(
-            "{}[resources]\nlimits = {{ memory = \"32Mi\" }}\n{policy}",
-            head(c, "limited", "echo hi", r#"{"logs": ["hi"]}"#)
-        ),
-    );
-    let (code, report, stderr) = run_on(c, &[], &limited);
+    let (code, report, stderr) = run("limited", "[resources]\nlimits = { memory = \"32Mi\" }\n");
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(report["policies"][0]["admission"], "accepted", "{report:#}");
 }

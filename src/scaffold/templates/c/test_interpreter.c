@@ -3,18 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "expect.h"
 #include "logic.h"
-
-static int failures = 0;
-
-static void expect_text(const char *what, const char *actual, const char *expected) {
-  if (actual == NULL || strcmp(actual, expected) != 0) {
-    fprintf(stderr, "FAIL %s: got \"%s\", expected \"%s\"\n", what, actual ? actual : "(null)", expected);
-    failures++;
-  } else {
-    printf("ok   %s\n", what);
-  }
-}
 
 int main(void) {
   const char *lines[] = {"looking", "NOTHING TO DO"};

@@ -3,19 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "expect.h"
 #include "logic.h"
-
-static int failures = 0;
-
-static void expect_text(const char *what, const char *actual, const char *expected) {
-  if (actual == NULL ? expected != NULL : expected == NULL || strcmp(actual, expected) != 0) {
-    fprintf(stderr, "FAIL %s: got \"%s\", expected \"%s\"\n", what, actual ? actual : "(null)",
-            expected ? expected : "(null)");
-    failures++;
-  } else {
-    printf("ok   %s\n", what);
-  }
-}
 
 /* The answer about a pod with one container of this image, under this config. */
 static char *check(const char *image, const char *config, strings *warnings) {
