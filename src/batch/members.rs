@@ -47,6 +47,8 @@ pub enum Start {
 pub struct TaskSource {
     pub path: PathBuf,
     pub given: task::Given,
+    /// Of a matrix file, only this member (a run of it attached to on its own).
+    pub only: Option<String>,
 }
 
 /// The task files `sources` name — files as given, folders by their `*.toml` in name order, a
@@ -64,7 +66,7 @@ pub fn load_tasks(
     imposed: &[crate::task::PluginSpec],
     rules: &crate::task::GrantRules,
 ) -> Result<Vec<Task>, TaskError> {
-    let mut files: Vec<(PathBuf, &task::Given)> = Vec::new();
+    let mut files: Vec<(PathBuf, &task::Given, Option<&String>)> = Vec::new();
     for source in sources {
         let path = &source.path;
         if path.is_dir() {
@@ -78,17 +80,17 @@ pub fn load_tasks(
                 .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
                 .collect();
             found.sort();
-            files.extend(found.into_iter().map(|f| (f, &source.given)));
+            files.extend(found.into_iter().map(|f| (f, &source.given, None)));
         } else {
-            files.push((path.clone(), &source.given));
+            files.push((path.clone(), &source.given, source.only.as_ref()));
         }
     }
     let several = files.len() > 1;
     let mut unused: std::collections::BTreeSet<&String> =
-        files.iter().flat_map(|(_, g)| g.0.keys()).collect();
+        files.iter().flat_map(|(_, g, _)| g.0.keys()).collect();
     let mut seen: HashMap<String, PathBuf> = HashMap::new();
     let mut tasks = Vec::with_capacity(files.len());
-    for (file, given) in &files {
+    for (file, given, only) in &files {
         let given = match several {
             true => {
                 let declared = task::declared_params(file)?;
@@ -97,7 +99,11 @@ pub fn load_tasks(
             }
             false => (*given).clone(),
         };
-        for mut task in task::load_members(file, &given)? {
+        let members = task::load_members(file, &given)?;
+        let wanted = members
+            .into_iter()
+            .filter(|t| only.is_none_or(|name| &t.name == name));
+        for mut task in wanted {
             task.impose(imposed)?;
             task.allow(rules)?;
             if let Some(first) = seen.get(&task.name) {

@@ -53,6 +53,7 @@ pub(super) async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliErro
         .map(|path| TaskSource {
             path: path.clone(),
             given: given.clone(),
+            only: None,
         })
         .collect();
     supervise(&sources, &rules, asked, &args.cluster, shown, signals).await
@@ -78,8 +79,8 @@ async fn supervise(
     let machine = machine::this();
     let imposed = machine.imposed(&rules.policy.policies)?;
     let mut tasks = crate::batch::load_tasks(sources, &imposed, &machine.grant_rules()?)?;
-    // A matrix file is a batch, however many members it has.
-    asked.batch |= tasks.iter().any(|t| t.matrix);
+    // A matrix file is a batch, however many members it has — unless one member is asked for.
+    asked.batch |= sources.iter().all(|s| s.only.is_none()) && tasks.iter().any(|t| t.matrix);
     if asked.batch && shown.result_file.is_some() {
         return Err(CliError::Usage(
             "--result-file takes the result of one task; a batch's results are in its JSON Lines (--output json)".into(),
@@ -268,7 +269,11 @@ pub(super) async fn attach(
                 // A matrix file is the task file of all its members: read once.
                 let mut sources: Vec<TaskSource> = Vec::new();
                 for member in &members {
-                    let source = source_of(member)?;
+                    // The whole file: every member of a matrix is the batch's.
+                    let source = TaskSource {
+                        only: None,
+                        ..source_of(member)?
+                    };
                     if !sources.iter().any(|s| s.path == source.path) {
                         sources.push(source);
                     }
@@ -303,6 +308,8 @@ fn source_of(journal: &crate::journal::Journal) -> Result<TaskSource, CliError> 
     Ok(TaskSource {
         path: crate::runs::task_file(journal)?,
         given: crate::task::Given::recorded(&journal.params),
+        // A run of a batch is its own task, even when its file is a whole matrix.
+        only: journal.batch.as_ref().map(|_| journal.task.clone()),
     })
 }
 

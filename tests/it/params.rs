@@ -476,3 +476,33 @@ fn attach_rebuilds_a_matrix_batch_from_its_journal() {
     assert_eq!(runs["mx-eu-0"]["exit_code"], 0);
     assert_eq!(runs["mx-eu-3"]["exit_code"], 3);
 }
+
+/// `kpo attach` of one member of a matrix batch follows that member only, as a run of its batch.
+#[test]
+fn attach_to_one_member_follows_that_member_only() {
+    let (_rt, _sim, dir, config) = crate::cli::sim_with_kubeconfig();
+    let task = dir.path().join("matrix.toml");
+    std::fs::write(&task, matrix_task("mx", "busybox")).unwrap();
+    let state = dir.path().join("state");
+    let kpo_here = |args: &[&str]| {
+        kpo_command()
+            .args(args)
+            .args(["--kubeconfig", &config, "--output", "json"])
+            .env("KPO_STATE_DIR", &state)
+            .output()
+            .unwrap()
+    };
+    let ran = kpo_here(&["run", task.to_str().unwrap(), "--run-id", "mx2", "--set", "day=1"]);
+    assert_eq!(
+        ran.status.code(),
+        Some(kpo::exit::BATCH_FAILED),
+        "{}",
+        text(&ran.stderr)
+    );
+    let attached = kpo_here(&["attach", "mx2-mx-us-3"]);
+    let report: Value = serde_json::from_slice(&attached.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&attached.stderr)));
+    assert_eq!(report["task"], "mx-us-3", "{report:#}");
+    assert_eq!(report["exit_code"], 3, "{report:#}");
+    assert_eq!(attached.status.code(), Some(3));
+}
