@@ -10,7 +10,7 @@ use kube::{Api, ResourceExt};
 
 use crate::pod::{ANNOTATION_ON_FINISH, LABEL_BATCH, LABEL_MANAGED_BY, LABEL_RUN_ID};
 use crate::reattach::{self, LostPod};
-use crate::task::OnFinish;
+use crate::task::{Fate, OnFinish};
 
 /// Why a collection could not go on.
 #[derive(Debug, thiserror::Error)]
@@ -247,7 +247,10 @@ fn garbage(pod: &Pod, now: jiff::Timestamp) -> Option<Garbage> {
             .get(ANNOTATION_ON_FINISH)
             .and_then(|name| OnFinish::from_name(name))
             .unwrap_or(OnFinish::Delete);
-        return (!policy.keeps(phase == Some("Succeeded"))).then_some(Garbage::Finished);
+        // Finished, it can start nothing more: a fenced pod is a kept one.
+        let started = crate::status::ever_ran(pod, crate::vocabulary::MAIN_CONTAINER);
+        let fate = policy.fate(phase == Some("Succeeded"), started);
+        return (fate == Fate::Delete).then_some(Garbage::Finished);
     }
     let deadline = pod
         .spec
@@ -269,12 +272,24 @@ mod tests {
     #[test]
     fn garbage_follows_the_policy_the_deadline_and_stuck_deletions() {
         let now: jiff::Timestamp = "2026-01-01T12:00:00Z".parse().unwrap();
-        let finished = |phase: &str, on_finish: &str| {
+        let finished_as = |phase: &str, on_finish: &str, main: serde_json::Value| {
             pod(serde_json::json!({
                 "metadata": {"annotations": {"kpo.dev/on-finish": on_finish}},
-                "status": {"phase": phase}
+                "status": {"phase": phase, "containerStatuses": [
+                    {"name": "base", "image": "x", "imageID": "", "ready": false, "restartCount": 0, "state": main}
+                ]}
             }))
         };
+        let exited = serde_json::json!({"terminated": {"exitCode": 1}});
+        let finished = |phase: &str, on_finish: &str| finished_as(phase, on_finish, exited.clone());
+        // A failed pod whose main container never started is deleted under delete_succeeded,
+        // kept (it can start nothing more) under keep.
+        let never = serde_json::json!({"waiting": {"reason": "ImagePullBackOff"}});
+        assert_eq!(
+            garbage(&finished_as("Failed", "delete_succeeded", never.clone()), now),
+            Some(Garbage::Finished)
+        );
+        assert_eq!(garbage(&finished_as("Failed", "keep", never), now), None);
         assert_eq!(
             garbage(&finished("Succeeded", "delete"), now),
             Some(Garbage::Finished)

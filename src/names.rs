@@ -16,6 +16,30 @@ pub fn check_dns_label(s: &str) -> Result<(), String> {
     })
 }
 
+/// A DNS-1123 subdomain: what priority and runtime class names must be.
+pub fn check_dns_subdomain(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty() && s.len() <= 253 && s.split('.').all(|part| check_dns_label(part).is_ok());
+    ok.then_some(()).ok_or_else(|| {
+        format!("`{s}` is not a valid name: up to 253 lowercase letters, digits, '-' or '.', each dot-separated part starting and ending with a letter or digit")
+    })
+}
+
+/// A port name (IANA_SVC_NAME): up to 15 lowercase letters, digits or '-', with a letter, no
+/// '-' at either end nor two in a row.
+pub fn check_port_name(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 15
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes().any(|b| b.is_ascii_lowercase())
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--");
+    ok.then_some(()).ok_or_else(|| {
+        format!("`{s}` is not a valid port name: up to 15 lowercase letters, digits or '-', with at least one letter, no '-' at either end nor two in a row")
+    })
+}
+
 /// The prefix of kpo's own labels and annotations (`kpo.dev/run-id`, `kpo.dev/on-finish`): kpo
 /// finds, follows and cleans up its pods by them, so no task file, template or mutator sets one.
 pub const RESERVED_PREFIX: &str = "kpo.dev/";

@@ -91,6 +91,8 @@ pub fn build(task: &Task, identity: &RunIdentity, namespace: &str) -> Pod {
         volume_mounts: non_empty(task.volume_mounts.clone()),
         security_context: task.container_security_context.clone(),
         image_pull_policy: task.image_pull_policy.clone(),
+        ports: non_empty(task.pod_fields.ports.clone()),
+        termination_message_policy: task.pod_fields.termination_message_policy.clone(),
         ..Default::default()
     };
     let active_deadline_seconds = task.active_deadline_seconds.or_else(|| {
@@ -117,7 +119,7 @@ pub fn build(task: &Task, identity: &RunIdentity, namespace: &str) -> Pod {
             security_context: task.security_context.clone(),
             active_deadline_seconds,
             termination_grace_period_seconds: task.termination_grace_period,
-            ..Default::default()
+            ..task.pod_fields.spec.clone()
         }),
         status: None,
     };

@@ -51,6 +51,13 @@ pub enum Cleanup {
     /// their grace period (the pod is gone within it).
     Stopping,
     Kept,
+    /// Kept though its main container never started, and stopped from starting it later: its
+    /// `activeDeadlineSeconds` was cut to 1, which its kubelet has already seen pass.
+    Fenced,
+    /// Deleted though `on_finish` keeps pods like it: its main container never started and
+    /// kept it could start later with no one supervising it (never scheduled under `keep`, any
+    /// under `delete_succeeded`). Its events are in the report.
+    DeletedUnstarted,
     /// There was no pod to clean up (rejected, or already gone).
     None,
     /// kpo asked to delete it and the API server refused; see the message.
@@ -127,6 +134,9 @@ pub struct RunReport {
     /// deletion no kpo command made): such a failure is an infrastructure one, retried under
     /// `[retry] infrastructure`.
     pub disruption: Option<String>,
+    /// Why the main container never started, when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_failure: Option<crate::vocabulary::StartFailure>,
     /// Logs that may lack some of the container's output, and why. Empty when every log followed
     /// was read to its end.
     #[serde(default)]
@@ -204,6 +214,7 @@ impl RunReport {
             policies: Vec::new(),
             decision: None,
             disruption: None,
+            start_failure: None,
             incomplete_logs: Vec::new(),
             log_tail: Vec::new(),
             final_pod: None,
@@ -239,6 +250,30 @@ impl RunReport {
                 code => code,
             },
         };
+    }
+
+    /// `[run] skip_on_exit_codes`: a listed exit of the main container skips the run, as if an
+    /// interpreter that ran first had said so — so an interpreter's `retry` or `failure` still
+    /// wins, and its `success` does not undo the skip. A run the interpreters could not judge,
+    /// or that was interrupted, is not skipped.
+    pub fn skip_on_exit_codes(&mut self, codes: &[i32]) {
+        let Some(code) = self.main_exit().filter(|c| codes.contains(c)) else {
+            return;
+        };
+        let stricter = self
+            .decision
+            .as_ref()
+            .is_some_and(|d| d.verdict > crate::vocabulary::Verdict::Skip);
+        if stricter || self.outcome != Outcome::Failed || self.overruled != Overruled::default() {
+            return;
+        }
+        let outputs = self.decision.take().map(|d| d.outputs).unwrap_or_default();
+        self.apply(Decision {
+            verdict: crate::vocabulary::Verdict::Skip,
+            reason: Some(format!("exit code {code} is one of skip_on_exit_codes")),
+            plugin: "[run] skip_on_exit_codes".into(),
+            outputs,
+        });
     }
 
     /// Lets the interpreters' verdict decide the exit code (see [`crate::vocabulary::Verdict`]).
@@ -300,6 +335,27 @@ mod tests {
             outputs: Default::default(),
         });
         report
+    }
+
+    /// `skip_on_exit_codes` acts as an interpreter that runs first: a stricter verdict wins,
+    /// a success does not undo it, an interrupt or an unlisted exit is untouched.
+    #[test]
+    fn skip_codes_rank_as_the_first_interpreter() {
+        let skipped = |mut r: RunReport| {
+            r.skip_on_exit_codes(&[3]);
+            (r.exit_code, r.decision.map(|d| d.plugin))
+        };
+        let by_codes = Some("[run] skip_on_exit_codes".to_owned());
+        assert_eq!(skipped(ended(Outcome::Failed, Some(3))), (exit::SKIPPED, by_codes.clone()));
+        assert_eq!(skipped(ended(Outcome::Failed, Some(4))), (4, None));
+        let success = judged(ended(Outcome::Failed, Some(3)), Verdict::Success);
+        assert_eq!(skipped(success), (exit::SKIPPED, by_codes));
+        let retry = judged(ended(Outcome::Failed, Some(3)), Verdict::Retry);
+        assert_eq!(skipped(retry), (3, Some("judge".to_owned())));
+        let mut interrupted = ended(Outcome::Failed, Some(3));
+        interrupted.overruled.interrupted = true;
+        interrupted.decide_exit_code();
+        assert_eq!(skipped(interrupted), (exit::INTERRUPTED, None));
     }
 
     /// Each thing that can have a say over a run's exit code, against the others it outranks.

@@ -15,7 +15,8 @@ use crate::report::{Overruled, RunReport};
 use crate::supervise::{self, Interrupt, Observer, RunError};
 use crate::task::{RetryPolicy, Task};
 use crate::vocabulary::{
-    Admission, AttemptReport, FailureClass, Mutation, Outcome, PolicyCheck, PolicyMode, Verdict, Warning,
+    Admission, AttemptReport, FailureClass, Mutation, Outcome, PolicyCheck, PolicyMode, StartFailure,
+    Verdict, Warning,
 };
 
 /// Errors that end a run before it has a report.
@@ -92,9 +93,8 @@ pub async fn run_task(
         report.mutations = mutations;
         report.warnings = warnings;
         report.policies = policies;
-        if let Some(p) = plugins
-            && report.uid.is_some()
-            && let Err(asked) = judge(p, &mut report, &ctx, &mut interrupts).await
+        if report.uid.is_some()
+            && let Err(asked) = judge(plugins, task, &mut report, &ctx, &mut interrupts).await
         {
             let when = "while the interpreters judged the run; before that";
             return Ok(run.interrupted(report, &asked, when));
@@ -194,6 +194,7 @@ impl Attempts<'_> {
                 FailureClass::Infrastructure => retry.infrastructure,
                 FailureClass::User => retry.user,
                 FailureClass::Plugin => retry.plugin,
+                FailureClass::NeverStarted => retry.never_started,
             };
             self.used.iter().filter(|u| **u == c).count() < budget as usize
         });
@@ -281,17 +282,21 @@ impl Attempts<'_> {
 }
 
 /// Lets the interpreters judge the attempt `report` is about, unless an interrupt comes first
-/// (then it is handed back).
+/// (then it is handed back); then the task's `skip_on_exit_codes`.
 async fn judge(
-    plugins: &TaskPlugins,
+    plugins: Option<&TaskPlugins>,
+    task: &Task,
     report: &mut RunReport,
     ctx: &plugin::wit::Context,
     interrupts: &mut (impl Stream<Item = Interrupt> + Unpin),
 ) -> Result<(), Interrupt> {
-    let judged = tokio::select! {
-        biased;
-        Some(asked) = interrupts.next() => return Err(asked),
-        judged = plugins.interpret(report, ctx) => judged,
+    let judged = match plugins {
+        None => Ok(None),
+        Some(plugins) => tokio::select! {
+            biased;
+            Some(asked) = interrupts.next() => return Err(asked),
+            judged = plugins.interpret(report, ctx) => judged,
+        },
     };
     match judged {
         Ok(Some(decision)) => report.apply(decision),
@@ -302,6 +307,7 @@ async fn judge(
             report.decide_exit_code();
         }
     }
+    report.skip_on_exit_codes(&task.run.skip_on_exit_codes);
     Ok(())
 }
 
@@ -524,8 +530,8 @@ pub fn classify(report: &RunReport, policy: &RetryPolicy) -> Option<FailureClass
     {
         return Some(FailureClass::Plugin);
     }
-    // Success needs no retry; a run whose claim was lost is another supervisor's to retry.
-    if [crate::exit::SUCCESS, crate::exit::CLAIMED].contains(&report.exit_code) {
+    // Success and a skip need no retry; a run whose claim was lost is another supervisor's.
+    if [crate::exit::SUCCESS, crate::exit::SKIPPED, crate::exit::CLAIMED].contains(&report.exit_code) {
         return None;
     }
     // Stopped on purpose (`kpo delete`, `kpo gc`): nothing a retry should undo.
@@ -543,6 +549,13 @@ pub fn classify(report: &RunReport, policy: &RetryPolicy) -> Option<FailureClass
             || report.events.iter().any(|e| supervise::rate_limited(&e.message)));
     if disrupted || rate_limited {
         return Some(FailureClass::Infrastructure);
+    }
+    if report.outcome == Outcome::NeverStarted
+        && report
+            .start_failure
+            .is_some_and(|f| f != StartFailure::Unstartable)
+    {
+        return Some(FailureClass::NeverStarted);
     }
     match (report.outcome, report.main_exit()) {
         (Outcome::Failed, Some(code))

@@ -24,6 +24,15 @@ pub fn terminated(pod: &Pod, container: &str) -> bool {
         .is_some_and(|s| s.terminated.is_some())
 }
 
+/// Whether `container` has ever run: it runs, has exited, or ran before a restart.
+pub fn ever_ran(pod: &Pod, container: &str) -> bool {
+    of(pod, container).is_some_and(|s| {
+        let now = s.state.as_ref();
+        now.is_some_and(|st| st.running.is_some() || st.terminated.is_some())
+            || s.last_state.as_ref().is_some_and(|st| st.terminated.is_some())
+    })
+}
+
 /// Whether the pod has finished (phase Succeeded or Failed): nothing in it runs any more, so it
 /// can be deleted at once, as Kubernetes' pod garbage collector does.
 pub fn finished(pod: &Pod) -> bool {

@@ -236,6 +236,20 @@ pub struct PolicyCheck {
     pub reason: Option<String>,
 }
 
+/// Why a run's main container never started: whether a new pod could do better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartFailure {
+    /// No node took the pod within `schedule_timeout`.
+    ScheduleTimeout,
+    /// The main container did not run within `startup_timeout`: not scheduled, or a pull
+    /// back-off, a volume or a Secret that did not come in time.
+    StartupTimeout,
+    /// What a new pod would meet again: an image that does not exist or is refused, an
+    /// invalid image name, an init container that failed.
+    Unstartable,
+}
+
 /// Why an attempt failed, for the retry budgets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -246,6 +260,8 @@ pub enum FailureClass {
     User,
     /// An interpreter plugin judged the failure transient.
     Plugin,
+    /// The main container never started, for a reason a new pod may not meet again.
+    NeverStarted,
 }
 
 impl FailureClass {
@@ -254,6 +270,7 @@ impl FailureClass {
             FailureClass::Infrastructure => "infrastructure",
             FailureClass::User => "user",
             FailureClass::Plugin => "plugin",
+            FailureClass::NeverStarted => "never_started",
         }
     }
 }
@@ -278,6 +295,11 @@ pub struct AttemptReport {
     pub running_at: Option<jiff::Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<jiff::Timestamp>,
+}
+
+/// A duration as kpo writes it to people and as task files write it: `2m 30s`.
+pub fn duration_words(d: std::time::Duration) -> String {
+    jiff::SignedDuration::try_from(d).map_or_else(|_| format!("{d:?}"), |s| format!("{s:#}"))
 }
 
 #[cfg(test)]

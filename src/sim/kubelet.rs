@@ -35,17 +35,7 @@ pub async fn run(store: Arc<Store>, faults: Arc<Faults>, pod: Pod) {
     };
     let deletion = node.deletion();
     tokio::pin!(deletion);
-    let deadline = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.active_deadline_seconds)
-        .map(|s| tokio::time::Instant::now() + Duration::from_secs(s.max(0) as u64));
-    let deadline_passes = async {
-        match deadline {
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => std::future::pending().await,
-        }
-    };
+    let deadline_passes = node.deadline();
     tokio::pin!(deadline_passes);
     let evict = node.faults.take_eviction();
     let preempt = node.faults.take_preemption();
@@ -97,6 +87,30 @@ pub async fn run(store: Arc<Store>, faults: Arc<Faults>, pod: Pod) {
 }
 
 impl Node {
+    /// Until the pod's active deadline passes: `activeDeadlineSeconds` after the kubelet took
+    /// the pod (`status.startTime`), as a kubelet counts — so never for a pod no node took —
+    /// read again on every change, as the deadline of a pod may be cut while it waits or runs.
+    async fn deadline(&self) {
+        let due = |p: Option<&Pod>| {
+            let p = p?;
+            let seconds = p.spec.as_ref()?.active_deadline_seconds?;
+            let start = p.status.as_ref()?.start_time.as_ref()?.0;
+            Some(start + jiff::SignedDuration::from_secs(seconds.max(0)))
+        };
+        loop {
+            let Some(at) = self.until(due).await else {
+                return std::future::pending().await;
+            };
+            let left = Timestamp::now().duration_until(at);
+            let left = Duration::try_from(left).unwrap_or_default();
+            let moved = self.until(|p| (due(p) != Some(at)).then_some(()));
+            tokio::select! {
+                () = tokio::time::sleep(left) => return,
+                _ = moved => {}
+            }
+        }
+    }
+
     fn deadline_exceeded(&self, pod: &Pod) {
         let message = "Pod was active on the node longer than the specified deadline";
         self.store

@@ -144,6 +144,9 @@ pub(super) async fn patch(
         Ok(p) => p,
         Err(e) => return status(422, "Invalid", format!("the patched pod is invalid: {e}")),
     };
+    if let Err(invalid) = validate::update(&pod, &patched) {
+        return invalid.into_response();
+    }
     let pod = sim.store.commit(&mut inner, ChangeKind::Modified, patched);
     Json(pod).into_response()
 }

@@ -158,6 +158,54 @@ pub fn pod(pod: &Pod) -> Result<(), Invalid> {
     finish(&name, causes)
 }
 
+/// Validates a change to a stored pod's spec as a v1.20 API server does: only containers'
+/// images, tolerations and `activeDeadlineSeconds` (set, or cut — never lengthened) may change.
+pub fn update(old: &Pod, new: &Pod) -> Result<(), Invalid> {
+    let name = old.metadata.name.clone().unwrap_or_default();
+    let mut causes = Vec::new();
+    let (before, after) = (
+        old.spec.clone().unwrap_or_default(),
+        new.spec.clone().unwrap_or_default(),
+    );
+    if let Some(d) = after.active_deadline_seconds {
+        let longer = before.active_deadline_seconds.is_some_and(|b| d > b);
+        let invalid = if d <= 0 {
+            Some("must be between 1 and 2147483647, inclusive")
+        } else if longer {
+            Some("must be less than or equal to previous value")
+        } else {
+            None
+        };
+        if let Some(why) = invalid {
+            causes.push(Cause {
+                field: "spec.activeDeadlineSeconds".into(),
+                reason: "FieldValueInvalid",
+                message: format!("Invalid value: {d}: {why}"),
+            });
+        }
+    }
+    let mutable_cleared = |mut spec: k8s_openapi::api::core::v1::PodSpec| {
+        spec.active_deadline_seconds = None;
+        spec.tolerations = None;
+        for c in spec
+            .containers
+            .iter_mut()
+            .chain(spec.init_containers.iter_mut().flatten())
+        {
+            c.image = None;
+        }
+        spec
+    };
+    if mutable_cleared(before) != mutable_cleared(after) {
+        causes.push(Cause {
+            field: "spec".into(),
+            reason: "FieldValueForbidden",
+            message: "Forbidden: pod updates may not change fields other than `spec.containers[*].image`, `spec.initContainers[*].image`, `spec.activeDeadlineSeconds` or `spec.tolerations` (only additions to existing tolerations)".into(),
+        });
+    }
+    finish(&name, causes)
+}
+
 fn finish(name: &str, causes: Vec<Cause>) -> Result<(), Invalid> {
     if causes.is_empty() {
         return Ok(());

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, Preconditions};
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::wait::await_condition;
 use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
@@ -16,7 +16,7 @@ use super::{logs, shared_watch};
 use crate::claim::Lost;
 use crate::report::{Cleanup, RunReport};
 use crate::status;
-use crate::task::RunPolicy;
+use crate::task::{Fate, OnFinish, RunPolicy};
 use crate::vocabulary::{MAIN_CONTAINER, Outcome};
 
 /// How long past its grace period kpo waits for a deleted pod to be gone. A v1.20 kubelet took
@@ -58,13 +58,36 @@ pub(super) async fn clean_up(
         ));
         return Ok(Cleanup::Detached);
     }
-    if policy.on_finish.keeps(report.outcome == Outcome::Succeeded) {
-        observer.notice(&format!(
-            "keeping pod {namespace}/{name} (on_finish = {})",
-            policy.on_finish.name()
-        ));
-        return Ok(Cleanup::Kept);
+    let started = status::ever_ran(&pod, MAIN_CONTAINER);
+    let on_finish = policy.on_finish.name();
+    match policy
+        .on_finish
+        .fate(report.outcome == Outcome::Succeeded, started)
+    {
+        Fate::Keep => {
+            observer.notice(&format!(
+                "keeping pod {namespace}/{name} (on_finish = {on_finish})"
+            ));
+            return Ok(Cleanup::Kept);
+        }
+        Fate::Fence => {
+            if let Some(fenced) = fence(cluster, api, &pod, observer).await? {
+                return Ok(fenced);
+            }
+        }
+        Fate::Delete => {}
     }
+    let unstarted = !started && policy.on_finish != OnFinish::Delete;
+    if unstarted {
+        observer.notice(&format!(
+            "pod {namespace}/{name} never started {MAIN_CONTAINER}: deleting it despite on_finish = {on_finish}, as it could start later with no one supervising it (its events are in the report)"
+        ));
+    }
+    let deleted = if unstarted {
+        Cleanup::DeletedUnstarted
+    } else {
+        Cleanup::Deleted
+    };
     let finished = status::stopped(&pod);
     let grace = if finished {
         Duration::ZERO
@@ -92,7 +115,7 @@ pub(super) async fn clean_up(
         Ok(_) if finished => {
             gone();
             observer.notice(&format!("deleted pod {namespace}/{name}"));
-            Ok(Cleanup::Deleted)
+            Ok(deleted)
         }
         Ok(_) if work_done && !policy.wait_for_deletion => {
             observer.notice(&format!(
@@ -106,7 +129,7 @@ pub(super) async fn clean_up(
                 gone();
             }
             observer.notice(&format!("deleted pod {namespace}/{name}"));
-            Ok(Cleanup::Deleted)
+            Ok(deleted)
         }
         // Gone, or replaced by another pod of that name (the UID precondition failed).
         Err(ActError::Api(kube::Error::Api(s))) if s.code == 404 || s.code == 409 => {
@@ -117,6 +140,46 @@ pub(super) async fn clean_up(
         Err(ActError::Api(e)) => {
             observer.notice(&format!("could not delete pod {namespace}/{name}: {e}"));
             Ok(Cleanup::Failed)
+        }
+    }
+}
+
+/// Keeps a pod whose main container never started unable to start it later: one on a node gets
+/// `activeDeadlineSeconds: 1` — the kubelet counts it from when it took the pod, so it has
+/// passed: the kubelet fails the pod (`DeadlineExceeded`) and starts nothing more, and the pod
+/// stays to be inspected. One that no node took as last seen gets `None`, to be deleted: the
+/// kubelet would start it first and count afterwards. (A pod bound since is deleted all the
+/// same, its containers stopped by the deletion.)
+async fn fence(
+    cluster: &Cluster,
+    api: &Api<Pod>,
+    pod: &Pod,
+    observer: &dyn Observer,
+) -> Result<Option<Cleanup>, Lost> {
+    if pod.spec.as_ref().is_none_or(|s| s.node_name.is_none()) {
+        return Ok(None);
+    }
+    let name = pod.name_any();
+    let patch = Patch::Merge(serde_json::json!({
+        "metadata": {"uid": pod.uid()},
+        "spec": {"activeDeadlineSeconds": 1},
+    }));
+    let params = PatchParams::default();
+    let fenced = || api.patch(&name, &params, &patch);
+    match retry::acting("fencing the pod", CLEANUP_LIMIT, &cluster.warrant, fenced).await {
+        Ok(_) => {
+            observer.notice(&format!(
+                "keeping pod {}/{name} (on_finish = keep); {MAIN_CONTAINER} never started, so its activeDeadlineSeconds is now 1: its kubelet stops it and it cannot start later unsupervised",
+                pod.namespace().unwrap_or_default()
+            ));
+            Ok(Some(Cleanup::Fenced))
+        }
+        Err(ActError::Lost(lost)) => Err(lost),
+        // Gone, or another pod of that name (the UID precondition failed).
+        Err(ActError::Api(kube::Error::Api(s))) if s.code == 404 || s.code == 409 => Ok(Some(Cleanup::None)),
+        Err(ActError::Api(e)) => {
+            observer.notice(&format!("could not fence pod {name}: {e}; deleting it instead"));
+            Ok(None)
         }
     }
 }

@@ -664,7 +664,7 @@ fn finish(mut report: RunReport) -> RunReport {
 }
 
 fn human(d: Duration) -> String {
-    jiff::SignedDuration::try_from(d).map_or_else(|_| format!("{d:?}"), |s| format!("{s:#}"))
+    crate::vocabulary::duration_words(d)
 }
 
 /// Which containers to stream, by the task's log selection.

@@ -35,6 +35,8 @@ pub struct Tracker {
     last: Option<Status>,
     /// Whether the main container has ever been seen running (or finished).
     pub main_started: bool,
+    /// Whether the pod has ever been seen on a node.
+    pub scheduled: bool,
 }
 
 impl Tracker {
@@ -48,6 +50,7 @@ impl Tracker {
         if main_state.is_some_and(|s| s.running.is_some() || s.terminated.is_some()) {
             self.main_started = true;
         }
+        self.scheduled |= pod.spec.as_ref().is_some_and(|s| s.node_name.is_some());
         (changed, self.reading(pod, main))
     }
 

@@ -15,7 +15,7 @@ use super::{Interrupt, Observer, PodEvents, events, human, record};
 use crate::claim::Warrant;
 use crate::report::RunReport;
 use crate::task::RunPolicy;
-use crate::vocabulary::{MAIN_CONTAINER, Outcome};
+use crate::vocabulary::{MAIN_CONTAINER, Outcome, StartFailure};
 
 /// What a supervisor that lost its claim did.
 pub(super) const LEFT_TO_THE_HOLDER: &str =
@@ -62,9 +62,12 @@ impl Watching<'_> {
         let mut last = created;
         let mut checked_pull = None;
         let mut stream = events;
+        let never = Duration::MAX / 4;
+        let schedule_deadline = tokio::time::sleep(policy.schedule_timeout.unwrap_or(never));
         let startup_deadline = tokio::time::sleep(policy.startup_timeout);
-        let overall_deadline = tokio::time::sleep(policy.timeout.unwrap_or(Duration::MAX / 4));
-        tokio::pin!(startup_deadline, overall_deadline);
+        let overall_deadline = tokio::time::sleep(policy.timeout.unwrap_or(never));
+        tokio::pin!(schedule_deadline, startup_deadline, overall_deadline);
+        let mut start_failure = StartFailure::Unstartable;
         let mut seen_in_listing = false;
         let mut detach = false;
         let mut lost = None;
@@ -83,13 +86,22 @@ impl Watching<'_> {
                 }
                 // A deadline that passes while the claim is paused waits for it: kpo may not
                 // act, and what it knows of the pod is as old as the pause.
+                () = &mut schedule_deadline, if !tracker.scheduled => {
+                    if self.warrant.paused() {
+                        schedule_deadline.as_mut().reset(tokio::time::Instant::now() + PAUSED_RECHECK);
+                        continue;
+                    }
+                    start_failure = StartFailure::ScheduleTimeout;
+                    let waited = human(policy.schedule_timeout.unwrap_or_default());
+                    break (Outcome::NeverStarted, format!("the pod was not scheduled within {waited}{}", last_seen(&last)));
+                }
                 () = &mut startup_deadline, if !tracker.main_started => {
                     if self.warrant.paused() {
                         startup_deadline.as_mut().reset(tokio::time::Instant::now() + PAUSED_RECHECK);
                         continue;
                     }
-                    let why = state::status_of(&last).detail.map(|d| format!(" (last seen: {d})")).unwrap_or_default();
-                    break (Outcome::NeverStarted, format!("{MAIN_CONTAINER} did not start within {}{why}", human(policy.startup_timeout)));
+                    start_failure = StartFailure::StartupTimeout;
+                    break (Outcome::NeverStarted, format!("{MAIN_CONTAINER} did not start within {}{}", human(policy.startup_timeout), last_seen(&last)));
                 }
                 () = &mut overall_deadline => {
                     if self.warrant.paused() {
@@ -153,6 +165,9 @@ impl Watching<'_> {
                 }
             }
         };
+        if outcome == Outcome::NeverStarted {
+            report.start_failure = Some(start_failure);
+        }
         Decided {
             outcome,
             message,
@@ -186,6 +201,14 @@ impl Watching<'_> {
             .filter(|a| pull_error_is_permanent(a))
             .map(|a| format!("cannot pull image \"{image}\" for container {container}: {a}"))
     }
+}
+
+/// What the pod was last seen waiting for, as the end of a sentence.
+fn last_seen(pod: &Pod) -> String {
+    state::status_of(pod)
+        .detail
+        .map(|d| format!(" (last seen: {d})"))
+        .unwrap_or_default()
 }
 
 /// The outcome of a pod deleted before it finished: stopped by a kpo command (marked), or

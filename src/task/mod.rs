@@ -6,9 +6,11 @@ mod locate;
 mod matrix;
 mod params;
 mod plugin_spec;
+mod pod_fields;
 mod raw;
 mod suggest;
 mod validate;
+mod volumes;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,6 +28,7 @@ pub use load::{
 pub use matrix::MAX_MEMBERS;
 pub use params::{Given, Param, Source as ParamSource};
 pub use plugin_spec::{DEFAULT_MEMORY, DEFAULT_TIMEOUT, Grants, Origin, PluginSpec, default_name};
+pub use pod_fields::PodFields;
 
 /// A task file after parsing and validation. Every field is already in the shape the pod
 /// builder needs, so building a pod cannot fail on anything the user wrote.
@@ -58,6 +61,8 @@ pub struct Task {
     pub sidecars: Vec<Container>,
     pub active_deadline_seconds: Option<i64>,
     pub termination_grace_period: Option<i64>,
+    /// The pod's everyday fields given inline (networking, DNS, scheduling, ports).
+    pub pod_fields: PodFields,
     /// The pod the task's fields are merged onto (`pod_template`), already parsed.
     pub template: Option<Pod>,
     pub run: RunPolicy,
@@ -129,6 +134,10 @@ pub struct RetryPolicy {
     pub on_exit_codes: Vec<i32>,
     /// `retry` verdicts of interpreter plugins.
     pub plugin: u32,
+    /// Runs whose main container never started for a reason a new pod may not meet again: not
+    /// scheduled in time, not started in time (a pull back-off that waiting did not heal).
+    /// Opt-in: a task that cannot be scheduled is usually a mistake to report, not to repeat.
+    pub never_started: u32,
     /// The first pause between attempts; it doubles (with jitter) up to `max_backoff`.
     pub backoff: Duration,
     pub max_backoff: Duration,
@@ -141,6 +150,7 @@ impl Default for RetryPolicy {
             user: 0,
             on_exit_codes: Vec::new(),
             plugin: 0,
+            never_started: 0,
             backoff: Duration::from_secs(5),
             max_backoff: Duration::from_secs(300),
         }
@@ -150,6 +160,9 @@ impl Default for RetryPolicy {
 /// How kpo supervises the pod: timeouts, logs and what to do with the pod afterwards.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunPolicy {
+    /// How long the pod may wait for a node, from submission; `None` leaves it to
+    /// `startup_timeout`, which covers scheduling too.
+    pub schedule_timeout: Option<Duration>,
     /// How long the pod may take to get its main container running (scheduling, image pull).
     pub startup_timeout: Duration,
     /// How long the whole run may take, from submission; `None` waits as long as the pod runs.
@@ -158,6 +171,9 @@ pub struct RunPolicy {
     pub logs: LogSelection,
     /// Print the pod's events when the run fails.
     pub events_on_failure: bool,
+    /// Exit codes of the main container that mean "nothing to do": the run is skipped (exit
+    /// 99), as if an interpreter ran first and said so — KPO's `skip_on_exit_code`.
+    pub skip_on_exit_codes: Vec<i32>,
     /// Where and how the task hands back its result document, if it does.
     pub result: Option<crate::result::ResultSpec>,
     /// Wait until a deleted pod is gone even when only sidecars still run in it (`kpo run
@@ -168,11 +184,13 @@ pub struct RunPolicy {
 impl Default for RunPolicy {
     fn default() -> Self {
         Self {
+            schedule_timeout: None,
             startup_timeout: Duration::from_secs(120),
             timeout: None,
             on_finish: OnFinish::Delete,
             logs: LogSelection::Main,
             events_on_failure: true,
+            skip_on_exit_codes: Vec::new(),
             result: None,
             wait_for_deletion: false,
         }
@@ -206,14 +224,31 @@ impl OnFinish {
             .find(|o| o.name() == name)
     }
 
-    /// Whether a finished pod stays, given whether its task succeeded.
-    pub fn keeps(self, succeeded: bool) -> bool {
+    /// What becomes of a run's pod, given whether its task succeeded and whether its main
+    /// container ever started. A pod whose main container never started could start it later
+    /// with no one supervising it (KPO's #59083): under `delete_succeeded` it goes with the
+    /// succeeded ones (its events are in the report); under `keep` it is fenced.
+    pub fn fate(self, succeeded: bool, started: bool) -> Fate {
         match self {
-            OnFinish::Keep => true,
-            OnFinish::Delete => false,
-            OnFinish::DeleteSucceeded => !succeeded,
+            OnFinish::Delete => Fate::Delete,
+            OnFinish::Keep if started => Fate::Keep,
+            OnFinish::Keep => Fate::Fence,
+            OnFinish::DeleteSucceeded if started && !succeeded => Fate::Keep,
+            OnFinish::DeleteSucceeded => Fate::Delete,
         }
     }
+}
+
+/// What becomes of a run's pod at its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    Delete,
+    Keep,
+    /// Kept for inspection, but unable to start its workload later: one on a node gets a
+    /// deadline it has already outlived (its kubelet fails it and starts nothing more); one no
+    /// node took is deleted, as nothing of it ran anywhere and a scheduler would otherwise
+    /// start it whenever a node frees up.
+    Fence,
 }
 
 /// Which containers' logs are streamed while the pod runs.

@@ -7,7 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Affinity, Container, PodSecurityContext, SecurityContext, Toleration};
+use k8s_openapi::api::core::v1::{
+    Affinity, CSIVolumeSource, Container, ContainerPort, DownwardAPIVolumeSource, EphemeralVolumeSource,
+    HostAlias, HostPathVolumeSource, NFSVolumeSource, PodDNSConfig, PodSecurityContext,
+    ProjectedVolumeSource, SecurityContext, Toleration,
+};
 use serde::Deserialize;
 
 /// Top level of a task file.
@@ -45,6 +49,20 @@ pub struct RawTask {
     pub sidecars: Vec<Container>,
     pub active_deadline_seconds: Option<i64>,
     pub termination_grace_period: Option<i64>,
+    /// The main container's `ports` (Kubernetes' ContainerPort objects).
+    pub ports: Option<Vec<ContainerPort>>,
+    /// The main container's `terminationMessagePolicy`.
+    pub termination_message_policy: Option<String>,
+    pub host_network: Option<bool>,
+    pub dns_policy: Option<String>,
+    pub dns_config: Option<PodDNSConfig>,
+    pub hostname: Option<String>,
+    pub subdomain: Option<String>,
+    pub host_aliases: Option<Vec<HostAlias>>,
+    pub priority_class_name: Option<String>,
+    pub scheduler_name: Option<String>,
+    pub runtime_class_name: Option<String>,
+    pub automount_service_account_token: Option<bool>,
     pub pod_template: Option<String>,
     #[serde(default)]
     pub run: RawRunPolicy,
@@ -83,6 +101,7 @@ pub struct RawRetry {
     pub user: Option<u32>,
     pub on_exit_codes: Option<Vec<i32>>,
     pub plugin: Option<u32>,
+    pub never_started: Option<u32>,
     pub backoff: Option<String>,
     pub max_backoff: Option<String>,
 }
@@ -133,13 +152,20 @@ pub enum RawEnvValue {
     From(RawEnvRef),
 }
 
-/// `{ secret = "name", key = "k" }` or `{ config_map = "name", key = "k" }`.
+/// `{ secret = "name", key = "k" }`, `{ config_map = "name", key = "k" }`, or the downward
+/// API: `{ field = "metadata.name" }`, `{ resource = "limits.memory", divisor = "1Mi" }`.
 #[derive(Debug, Deserialize)]
 pub struct RawEnvRef {
     pub secret: Option<String>,
     pub config_map: Option<String>,
-    pub key: String,
+    pub key: Option<String>,
     pub optional: Option<bool>,
+    /// `fieldRef.fieldPath`.
+    pub field: Option<String>,
+    /// `resourceFieldRef.resource`, of `container` (the main one by default).
+    pub resource: Option<String>,
+    pub container: Option<String>,
+    pub divisor: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for RawEnvValue {
@@ -182,7 +208,8 @@ pub struct RawResources {
     pub limits: BTreeMap<String, String>,
 }
 
-/// A `[[volumes]]` entry: one source, optionally mounted into the main container.
+/// A `[[volumes]]` entry: one source, optionally mounted into the main container
+/// (`mount_path`) and anywhere else (`mounts`).
 #[derive(Debug, Deserialize)]
 pub struct RawVolume {
     pub name: String,
@@ -190,7 +217,26 @@ pub struct RawVolume {
     pub secret: Option<String>,
     pub empty_dir: Option<RawEmptyDir>,
     pub persistent_volume_claim: Option<String>,
+    /// These take Kubernetes' own source objects.
+    pub host_path: Option<HostPathVolumeSource>,
+    pub nfs: Option<NFSVolumeSource>,
+    pub csi: Option<CSIVolumeSource>,
+    pub projected: Option<ProjectedVolumeSource>,
+    pub downward_api: Option<DownwardAPIVolumeSource>,
+    pub ephemeral: Option<EphemeralVolumeSource>,
     pub mount_path: Option<String>,
+    pub sub_path: Option<String>,
+    pub read_only: Option<bool>,
+    #[serde(default)]
+    pub mounts: Vec<RawMount>,
+}
+
+/// One more mount of a volume: at another path, or into another container.
+#[derive(Debug, Deserialize)]
+pub struct RawMount {
+    pub path: String,
+    /// The main container (`base`) unless named: a sidecar or an init container of the task.
+    pub container: Option<String>,
     pub sub_path: Option<String>,
     pub read_only: Option<bool>,
 }
@@ -205,11 +251,13 @@ pub struct RawEmptyDir {
 /// `[run]`: how kpo supervises the pod, as opposed to what the pod is.
 #[derive(Debug, Default, Deserialize)]
 pub struct RawRunPolicy {
+    pub schedule_timeout: Option<String>,
     pub startup_timeout: Option<String>,
     pub timeout: Option<String>,
     pub on_finish: Option<String>,
     pub logs: Option<RawLogs>,
     pub events_on_failure: Option<bool>,
+    pub skip_on_exit_codes: Option<Vec<i32>>,
 }
 
 /// `logs = "main" | "all" | "none"` or a list of container names.

@@ -5,9 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{
-    ConfigMapEnvSource, ConfigMapKeySelector, ConfigMapVolumeSource, EmptyDirVolumeSource, EnvFromSource,
-    EnvVar, EnvVarSource, LocalObjectReference, PersistentVolumeClaimVolumeSource, Pod, ResourceRequirements,
-    SecretEnvSource, SecretKeySelector, SecretVolumeSource, Volume, VolumeMount,
+    ConfigMapEnvSource, ConfigMapKeySelector, EnvFromSource, EnvVar, EnvVarSource, LocalObjectReference,
+    ObjectFieldSelector, Pod, ResourceFieldSelector, ResourceRequirements, SecretEnvSource,
+    SecretKeySelector,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
@@ -15,7 +15,7 @@ use super::locate::KeyPath;
 use super::plugin_spec::{self, Grants, Origin, PluginSpec};
 use super::raw::{
     RawEnvFrom, RawEnvValue, RawLogs, RawPlugin, RawPolicyFile, RawResources, RawResult, RawRetry,
-    RawRunPolicy, RawTask, RawVolume,
+    RawRunPolicy, RawTask,
 };
 use super::{LogSelection, OnFinish, RetryPolicy, RunPolicy, Task};
 use crate::names;
@@ -33,7 +33,12 @@ pub fn validate(mut raw: RawTask, folder: &Path) -> Result<Task, Found> {
     let env = env(std::mem::take(&mut raw.env), &mut bad);
     let env_from = env_from(std::mem::take(&mut raw.env_from), &mut bad);
     let resources = raw.resources.take().map(|r| resources(r, &mut bad));
-    let (volumes, volume_mounts) = volumes(std::mem::take(&mut raw.volumes), &mut bad);
+    let pod_fields = super::pod_fields::pod_fields(&mut raw, &mut bad);
+    let (volumes, volume_mounts) = super::volumes::volumes(
+        std::mem::take(&mut raw.volumes),
+        &mut [&mut raw.sidecars, &mut raw.init_containers],
+        &mut bad,
+    );
     let template = raw.pod_template.as_ref().and_then(|rel| {
         load_template(&folder.join(rel))
             .map_err(|m| bad(KeyPath::default().key("pod_template"), m))
@@ -41,6 +46,17 @@ pub fn validate(mut raw: RawTask, folder: &Path) -> Result<Task, Found> {
     });
     let containers = container_names(&raw, template.as_ref(), &mut bad);
     let result = raw.result.take().map(|r| result_spec(r, &mut bad));
+    if let Some(policy) = &pod_fields.termination_message_policy
+        && policy != "File"
+        && result.as_ref().is_some_and(|r| r.via == Via::TerminationMessage)
+    {
+        bad(
+            KeyPath::default().key("termination_message_policy"),
+            format!(
+                "`{policy}` would hand back the log's end as the result when the file is missing: the result travels by termination message ([result] via), which needs `File`"
+            ),
+        );
+    }
     let run = run_policy(std::mem::take(&mut raw.run), &containers, result, &mut bad);
     let retry = raw
         .retry
@@ -89,6 +105,7 @@ pub fn validate(mut raw: RawTask, folder: &Path) -> Result<Task, Found> {
         sidecars: raw.sidecars,
         active_deadline_seconds: raw.active_deadline_seconds,
         termination_grace_period: raw.termination_grace_period,
+        pod_fields,
         template,
         run,
         retry,
@@ -171,40 +188,145 @@ fn env(raw: indexmap::IndexMap<String, RawEnvValue>, bad: &mut impl FnMut(KeyPat
                 value: Some(v),
                 value_from: None,
             },
-            RawEnvValue::From(r) => {
-                let source = match (r.secret, r.config_map) {
-                    (Some(secret), None) => EnvVarSource {
-                        secret_key_ref: Some(SecretKeySelector {
-                            name: secret,
-                            key: r.key,
-                            optional: r.optional,
-                        }),
-                        ..Default::default()
-                    },
-                    (None, Some(cm)) => EnvVarSource {
-                        config_map_key_ref: Some(ConfigMapKeySelector {
-                            name: cm,
-                            key: r.key,
-                            optional: r.optional,
-                        }),
-                        ..Default::default()
-                    },
-                    _ => {
-                        bad(key, "needs exactly one of `secret` or `config_map`".into());
-                        continue;
-                    }
-                };
-                EnvVar {
+            RawEnvValue::From(r) => match env_source(r, &key) {
+                Ok(source) => EnvVar {
                     name,
                     value: None,
                     value_from: Some(source),
+                },
+                Err((at, m)) => {
+                    bad(at, m);
+                    continue;
                 }
-            }
+            },
         };
         env.push(var);
     }
     env
 }
+
+/// Where a variable's value comes from: a Secret's or ConfigMap's key, or the downward API (a
+/// field of the pod, a resource of a container).
+fn env_source(r: super::raw::RawEnvRef, key: &KeyPath) -> Result<EnvVarSource, (KeyPath, String)> {
+    let kinds = [
+        r.secret.is_some(),
+        r.config_map.is_some(),
+        r.field.is_some(),
+        r.resource.is_some(),
+    ];
+    if kinds.iter().filter(|k| **k).count() != 1 {
+        return Err((
+            key.clone(),
+            "needs exactly one of `secret`, `config_map` (with `key`), `field` or `resource`".into(),
+        ));
+    }
+    let needs_key = || {
+        r.key
+            .clone()
+            .ok_or_else(|| (key.clone(), "needs `key`: which key of it".to_owned()))
+    };
+    let misplaced = |what: &str, with: &str| (key.clone().key(what), format!("goes with `{with}` only"));
+    if r.key.is_some() && (r.field.is_some() || r.resource.is_some()) {
+        return Err(misplaced("key", "secret` or `config_map"));
+    }
+    if r.resource.is_none() {
+        if r.container.is_some() {
+            return Err(misplaced("container", "resource"));
+        }
+        if r.divisor.is_some() {
+            return Err(misplaced("divisor", "resource"));
+        }
+    }
+    if let Some(name) = r.secret {
+        return Ok(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name,
+                key: needs_key()?,
+                optional: r.optional,
+            }),
+            ..Default::default()
+        });
+    }
+    if let Some(name) = r.config_map {
+        return Ok(EnvVarSource {
+            config_map_key_ref: Some(ConfigMapKeySelector {
+                name,
+                key: needs_key()?,
+                optional: r.optional,
+            }),
+            ..Default::default()
+        });
+    }
+    if r.optional.is_some() {
+        return Err(misplaced("optional", "secret` or `config_map"));
+    }
+    if let Some(field_path) = r.field {
+        let known = FIELDS.contains(&field_path.as_str())
+            || ["metadata.labels['", "metadata.annotations['"]
+                .iter()
+                .any(|p| field_path.starts_with(p) && field_path.ends_with("']"));
+        if !known {
+            return Err((
+                key.clone().key("field"),
+                format!(
+                    "`{field_path}` is not a field the downward API gives: one of {}, metadata.labels['…'], metadata.annotations['…']",
+                    FIELDS.join(", ")
+                ),
+            ));
+        }
+        return Ok(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path,
+                api_version: None,
+            }),
+            ..Default::default()
+        });
+    }
+    let resource = r.resource.unwrap_or_default();
+    if !RESOURCES.contains(&resource.as_str()) {
+        return Err((
+            key.clone().key("resource"),
+            format!("`{resource}` is not one of {}", RESOURCES.join(", ")),
+        ));
+    }
+    if let Some(d) = &r.divisor
+        && let Err(m) = names::check_quantity(d)
+    {
+        return Err((key.clone().key("divisor"), m));
+    }
+    Ok(EnvVarSource {
+        resource_field_ref: Some(ResourceFieldSelector {
+            resource,
+            container_name: r.container,
+            divisor: r.divisor.map(Quantity),
+        }),
+        ..Default::default()
+    })
+}
+
+/// The pod fields the downward API gives to environment variables (besides single labels and
+/// annotations).
+const FIELDS: [&str; 9] = [
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "status.hostIP",
+    "status.podIP",
+    "status.podIPs",
+    "status.hostIPs",
+];
+
+/// The container resources the downward API gives.
+const RESOURCES: [&str; 6] = [
+    "limits.cpu",
+    "limits.memory",
+    "limits.ephemeral-storage",
+    "requests.cpu",
+    "requests.memory",
+    "requests.ephemeral-storage",
+];
 
 /// Checks `env_from`: whole Secrets or ConfigMaps as variables.
 fn env_from(raw: Vec<RawEnvFrom>, bad: &mut impl FnMut(KeyPath, String)) -> Vec<EnvFromSource> {
@@ -261,81 +383,6 @@ fn resources(r: RawResources, bad: &mut impl FnMut(KeyPath, String)) -> Resource
         limits: quantities("limits", r.limits),
         ..Default::default()
     }
-}
-
-/// Checks `[[volumes]]`: one source each, unique names, absolute mount paths.
-fn volumes(raw: Vec<RawVolume>, bad: &mut impl FnMut(KeyPath, String)) -> (Vec<Volume>, Vec<VolumeMount>) {
-    let mut volumes = Vec::new();
-    let mut volume_mounts = Vec::new();
-    let mut volume_names = BTreeSet::new();
-    for (i, v) in raw.into_iter().enumerate() {
-        let key = KeyPath::default().key("volumes").index(i);
-        if let Err(m) = names::check_dns_label(&v.name) {
-            bad(key.clone().key("name"), m);
-        }
-        if !volume_names.insert(v.name.clone()) {
-            bad(
-                key.clone().key("name"),
-                format!("volume `{}` is defined twice", v.name),
-            );
-        }
-        let mut volume = Volume {
-            name: v.name.clone(),
-            ..Default::default()
-        };
-        let sources = [
-            v.config_map.is_some(),
-            v.secret.is_some(),
-            v.empty_dir.is_some(),
-            v.persistent_volume_claim.is_some(),
-        ];
-        if sources.iter().filter(|s| **s).count() != 1 {
-            bad(
-                key.clone(),
-                "needs exactly one of `config_map`, `secret`, `empty_dir`, `persistent_volume_claim`".into(),
-            );
-        }
-        volume.config_map = v.config_map.map(|name| ConfigMapVolumeSource {
-            name,
-            ..Default::default()
-        });
-        volume.secret = v.secret.map(|name| SecretVolumeSource {
-            secret_name: Some(name),
-            ..Default::default()
-        });
-        volume.persistent_volume_claim =
-            v.persistent_volume_claim
-                .map(|claim_name| PersistentVolumeClaimVolumeSource {
-                    claim_name,
-                    read_only: v.read_only,
-                });
-        if let Some(e) = v.empty_dir {
-            if let Some(q) = &e.size_limit
-                && let Err(m) = names::check_quantity(q)
-            {
-                bad(key.clone().key("empty_dir").key("size_limit"), m);
-            }
-            volume.empty_dir = Some(EmptyDirVolumeSource {
-                medium: e.medium,
-                size_limit: e.size_limit.map(Quantity),
-            });
-        }
-        volumes.push(volume);
-        match v.mount_path {
-            Some(p) if !p.starts_with('/') => {
-                bad(key.key("mount_path"), format!("`{p}` must be an absolute path"));
-            }
-            Some(mount_path) => volume_mounts.push(VolumeMount {
-                name: v.name,
-                mount_path,
-                sub_path: v.sub_path,
-                read_only: v.read_only,
-                ..Default::default()
-            }),
-            None => {}
-        }
-    }
-    (volumes, volume_mounts)
 }
 
 /// Checks the extra containers' names and images; every container name of the pod, for `logs`.
@@ -399,6 +446,24 @@ fn run_policy(
     let startup_timeout =
         duration("startup_timeout", raw.startup_timeout).unwrap_or(defaults.startup_timeout);
     let timeout = duration("timeout", raw.timeout);
+    let schedule_timeout = duration("schedule_timeout", raw.schedule_timeout);
+    if let Some(s) = schedule_timeout.filter(|s| *s > startup_timeout) {
+        bad(
+            run_key().key("schedule_timeout"),
+            format!(
+                "{} is longer than startup_timeout ({}), which counts from submission too and so covers scheduling: lengthen startup_timeout",
+                crate::vocabulary::duration_words(s),
+                crate::vocabulary::duration_words(startup_timeout)
+            ),
+        );
+    }
+    let skip_on_exit_codes = raw.skip_on_exit_codes.unwrap_or_default();
+    if skip_on_exit_codes.contains(&0) {
+        bad(
+            run_key().key("skip_on_exit_codes"),
+            "0 is success; only a failing exit code can mean \"skip\"".into(),
+        );
+    }
     let on_finish = match raw.on_finish.as_deref() {
         None => OnFinish::Delete,
         Some(name) if let Some(o) = OnFinish::from_name(name) => o,
@@ -435,11 +500,13 @@ fn run_policy(
         }
     };
     RunPolicy {
+        schedule_timeout,
         startup_timeout,
         timeout,
         on_finish,
         logs,
         events_on_failure: raw.events_on_failure.unwrap_or(defaults.events_on_failure),
+        skip_on_exit_codes,
         result,
         wait_for_deletion: false,
     }
@@ -452,6 +519,7 @@ fn retry_policy(raw: RawRetry, bad: &mut impl FnMut(KeyPath, String)) -> RetryPo
         user: raw.user.unwrap_or(0),
         on_exit_codes: raw.on_exit_codes.unwrap_or_default(),
         plugin: raw.plugin.unwrap_or(0),
+        never_started: raw.never_started.unwrap_or(0),
         ..RetryPolicy::default()
     };
     for (name, value, slot) in [

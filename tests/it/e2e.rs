@@ -40,7 +40,7 @@ macro_rules! on_real_cluster {
 
 mod e2e_shared {
     use super::*;
-    use crate::{disruptions, inert, logs, params, policies};
+    use crate::{disruptions, inert, logs, never_started, params, policies};
     crate::scenarios::shared_scenarios!(on_real_cluster);
 }
 

@@ -15,6 +15,7 @@ mod leftovers;
 mod limits;
 mod logs;
 mod matrix;
+mod never_started;
 mod outages;
 mod params;
 mod plugin_new;

@@ -42,6 +42,11 @@ macro_rules! shared_scenarios {
         $run!(disruptions: an_eviction_is_an_infrastructure_failure_on_any_version, a_run_stopped_with_kpo_delete_is_not_retried);
         $run!(inert: pod_text_reaches_the_terminal_inert);
         $run!(params: a_matrix_runs_as_a_batch);
+        $run!(never_started:
+            a_pod_that_never_started_is_never_left_to_start_alone,
+            never_started_runs_retry_under_their_own_budget,
+            skip_on_exit_codes_skip_the_run,
+        );
         $run!(logs: bytes_arrive_unchanged, a_mebibyte_line_arrives_whole, a_hundred_thousand_lines_arrive_once);
         $run!(scenarios:
             succeeds_with_logs,

@@ -14,6 +14,7 @@ use crate::disruptions;
 use crate::harness::{pods_of_run, run, task};
 use crate::inert;
 use crate::logs;
+use crate::never_started;
 use crate::params;
 use crate::policies;
 use crate::scenarios::{self, Cluster};
