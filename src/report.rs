@@ -346,7 +346,10 @@ mod tests {
             (r.exit_code, r.decision.map(|d| d.plugin))
         };
         let by_codes = Some("[run] skip_on_exit_codes".to_owned());
-        assert_eq!(skipped(ended(Outcome::Failed, Some(3))), (exit::SKIPPED, by_codes.clone()));
+        assert_eq!(
+            skipped(ended(Outcome::Failed, Some(3))),
+            (exit::SKIPPED, by_codes.clone())
+        );
         assert_eq!(skipped(ended(Outcome::Failed, Some(4))), (4, None));
         let success = judged(ended(Outcome::Failed, Some(3)), Verdict::Success);
         assert_eq!(skipped(success), (exit::SKIPPED, by_codes));

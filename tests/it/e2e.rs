@@ -352,6 +352,23 @@ async fn e2e_the_readmes_task_file_fragments_run_verbatim() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
+async fn e2e_the_readmes_pod_fields_run_verbatim() {
+    if let Some(c) = real().await {
+        let admin = std::env::var("KPO_E2E_KUBECONFIG").unwrap();
+        crate::readme::pod_fields_run_verbatim(&c, &kubectl(), &admin).await;
+    }
+}
+
+/// The real cluster's kubectl: `$KUBECTL`, or the kit's.
+fn kubectl() -> std::path::PathBuf {
+    let home = std::env::var_os("KPO_CLUSTER_HOME").unwrap_or_else(|| "/var/lib/kpo-cluster".into());
+    std::env::var_os("KUBECTL")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(home).join("bin/kubectl"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 async fn e2e_the_readmes_plugins_run_verbatim() {
     if let Some(c) = real().await {
         crate::readme::minimal_plugins_run_verbatim(&c);
@@ -413,10 +430,7 @@ fn e2e_kubectl_runs_kpo_as_its_plugin() {
     let Some(path) = kubeconfig_or_skip() else {
         return;
     };
-    let home = std::env::var_os("KPO_CLUSTER_HOME").unwrap_or_else(|| "/var/lib/kpo-cluster".into());
-    let kubectl = std::env::var_os("KUBECTL")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(home).join("bin/kubectl"));
+    let kubectl = kubectl();
     let dir = tempfile::tempdir().unwrap();
     crate::cli_edge::as_kubectl_plugin(dir.path());
     let search = format!(

@@ -484,3 +484,99 @@ pub fn parameters_and_matrix_run_verbatim(kubeconfig: &str) {
         "{stderr}"
     );
 }
+
+/// The README's inline pod fields: `kpo render`ed, the whole pod accepted by `kubectl apply
+/// --dry-run=server` (with the PriorityClass and RuntimeClass it names made beforehand), then run
+/// without what needs servers this cluster has not got (`nfs`, `csi`, the runtime class) — each
+/// field seen from inside the pod.
+pub async fn pod_fields_run_verbatim(c: &Cluster, kubectl: &Path, admin_kubeconfig: &str) {
+    use k8s_openapi::api::node::v1::RuntimeClass;
+    use k8s_openapi::api::scheduling::v1::PriorityClass;
+    use serde_json::json;
+    apply(
+        &kube::Api::<PriorityClass>::all(c.admin.clone()),
+        "batch-low",
+        json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+               "metadata": {"name": "batch-low"}, "value": 100}),
+    )
+    .await;
+    apply(
+        &kube::Api::<RuntimeClass>::all(c.admin.clone()),
+        "runc",
+        json!({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+               "metadata": {"name": "runc"}, "handler": "runc"}),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = snippet("**Pod fields inline.**", "toml");
+    let task = dir.path().join("pod-fields.toml");
+    std::fs::write(&task, &text).unwrap();
+    let rendered = crate::harness::kpo_command()
+        .args(["render", "-n", &c.ns])
+        .arg(&task)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&rendered.stderr);
+    assert_eq!(rendered.status.code(), Some(0), "{stderr}");
+    let pod_file = dir.path().join("pod.yaml");
+    std::fs::write(&pod_file, &rendered.stdout).unwrap();
+    let accepted = std::process::Command::new(kubectl)
+        .args([
+            "apply",
+            "--dry-run=server",
+            "-o",
+            "json",
+            "--kubeconfig",
+            admin_kubeconfig,
+            "-f",
+        ])
+        .arg(&pod_file)
+        .output()
+        .expect("kubectl runs");
+    let stderr = String::from_utf8_lossy(&accepted.stderr);
+    assert_eq!(accepted.status.code(), Some(0), "{stderr}");
+    let pod: serde_json::Value = serde_json::from_slice(&accepted.stdout).unwrap();
+    let spec = &pod["spec"];
+    for (field, value) in [
+        ("dnsPolicy", json!("None")),
+        ("hostname", json!("worker")),
+        ("subdomain", json!("jobs")),
+        ("priorityClassName", json!("batch-low")),
+        ("priority", json!(100)),
+        ("runtimeClassName", json!("runc")),
+        ("automountServiceAccountToken", json!(false)),
+    ] {
+        assert_eq!(spec[field], value, "{field} in {spec:#}");
+    }
+    let base = &spec["containers"][0];
+    assert_eq!(base["terminationMessagePolicy"], "FallbackToLogsOnError");
+    assert_eq!(base["ports"][0]["containerPort"], 8080);
+
+    // What this cluster can run: the same file without the NFS and CSI volumes and the runtime
+    // class, whose servers and handler it has not got.
+    let mut runnable: toml::Table = text.parse().unwrap();
+    runnable.remove("runtime_class_name");
+    let volumes = runnable["volumes"].as_array_mut().unwrap();
+    volumes.retain(|v| !["shared", "vault"].contains(&v["name"].as_str().unwrap()));
+    runnable.insert("name".into(), unique("pod-fields").into());
+    std::fs::write(&task, toml::to_string(&runnable).unwrap()).unwrap();
+    let (code, report) = kpo_run(c, &task);
+    assert_eq!(code, Some(0), "{report:#}");
+    let outputs = &report["outputs"];
+    assert_eq!(outputs["pod"], report["pod"], "{report:#}");
+    assert_eq!(outputs["memory_mi"], "64");
+    assert_eq!(outputs["db"], "10.1.2.3");
+    assert_eq!(outputs["nameserver"], "10.96.0.10");
+    assert_eq!(outputs["host_etc"], "readable");
+    assert_eq!(outputs["info"], "labels");
+    let watcher = report["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "watcher");
+    assert_eq!(
+        watcher.map(|w| w["exit_code"].clone()),
+        Some(json!(0)),
+        "{report:#}"
+    );
+}

@@ -558,3 +558,90 @@ async fn requests_wait_for_a_token_of_the_clients_rate_limit() {
     );
     assert_eq!(sim.record().requests, 11);
 }
+
+/// The README's inline pod fields, with a generic ephemeral volume added (gated on the real
+/// v1.20 cluster): each lands where Kubernetes expects it, and the pod runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_pod_fields_land_in_the_pod_and_run() {
+    let (_sim, c) = sim().await;
+    let mut text: toml::Table = crate::readme::snippet("**Pod fields inline.**", "toml")
+        .parse()
+        .unwrap();
+    let ephemeral: toml::Table = r#"
+name = "scratch"
+mounts = [{ path = "/scratch" }, { path = "/scratch", container = "watcher" }]
+[ephemeral.volumeClaimTemplate.spec]
+accessModes = ["ReadWriteOnce"]
+resources = { requests = { storage = "1Gi" } }
+"#
+    .parse()
+    .unwrap();
+    text["volumes"].as_array_mut().unwrap().push(ephemeral.into());
+    let t = task(&toml::to_string(&text).unwrap());
+    let pod = kpo::pod::build(&t, &kpo::pod::RunIdentity::generate(&t.name), &c.ns);
+    let pod = serde_json::to_value(&pod).unwrap();
+    let spec = &pod["spec"];
+    assert_eq!(spec["hostNetwork"], false);
+    assert_eq!(spec["dnsConfig"]["options"][0]["name"], "ndots");
+    assert_eq!(spec["hostAliases"][0]["hostnames"][0], "db.internal");
+    assert_eq!(spec["schedulerName"], "default-scheduler");
+    let volume = |name: &str| {
+        spec["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .cloned()
+    };
+    assert_eq!(volume("host-etc").unwrap()["hostPath"]["type"], "Directory");
+    assert_eq!(volume("shared").unwrap()["nfs"]["server"], "nfs.example.com");
+    assert_eq!(
+        volume("vault").unwrap()["csi"]["volumeAttributes"]["secretProviderClass"],
+        "vault"
+    );
+    assert!(volume("scratch").unwrap()["ephemeral"]["volumeClaimTemplate"]["spec"].is_object());
+    let container = |name: &str| {
+        spec["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    let mounts = |name: &str| -> Vec<(String, String)> {
+        container(name)["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["name"].as_str().unwrap().to_owned(),
+                    m["mountPath"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(
+        mounts("base"),
+        [
+            pair("host-etc", "/host-etc"),
+            pair("info", "/info"),
+            pair("scratch", "/scratch")
+        ]
+    );
+    assert_eq!(
+        mounts("watcher"),
+        [pair("info", "/pod-info"), pair("scratch", "/scratch")]
+    );
+    let base = container("base");
+    assert_eq!(
+        base["env"][0]["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.name"
+    );
+    assert_eq!(base["env"][1]["valueFrom"]["resourceFieldRef"]["divisor"], "1Mi");
+    assert_eq!(base["ports"][0]["name"], "http");
+    let (report, _) = run(&c.client, &t, &c.ns).await;
+    assert_eq!(report.outcome, Outcome::Succeeded, "{}", report.message);
+}

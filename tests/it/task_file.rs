@@ -52,11 +52,63 @@ fn mistakes_name_line_column_and_key() {
         ),
         (
             "name = \"t\"\nimage = \"x\"\n[env]\nPASSWORD = { secret = \"db\" }\n",
-            "env.PASSWORD: missing field `key`",
+            "bad.toml:4:1: env.PASSWORD: needs `key`: which key of it",
         ),
         (
             "name = \"t\"\nimage = \"x\"\n[env]\nA = { secret = \"s\", config_map = \"c\", key = \"k\" }\n",
-            "bad.toml:4:1: env.A: needs exactly one of `secret` or `config_map`",
+            "bad.toml:4:1: env.A: needs exactly one of `secret`, `config_map` (with `key`), `field` or `resource`",
+        ),
+        (
+            "name = \"t\"\nimage = \"x\"\n[env]\nNODE = { field = \"spec.node\" }\n",
+            "env.NODE.field: `spec.node` is not a field the downward API gives",
+        ),
+        (
+            "name = \"t\"\nimage = \"x\"\n[env]\nMEM = { resource = \"limits.memory\", divisor = \"lots\" }\n",
+            "env.MEM.divisor: `lots` is not a quantity",
+        ),
+        (
+            "name = \"t\"\nimage = \"x\"\ndns_policy = \"Cluster\"\n",
+            "bad.toml:3:1: dns_policy: `Cluster` is not one of ClusterFirst, ClusterFirstWithHostNet, Default, None",
+        ),
+        (
+            "name = \"t\"\nimage = \"x\"\ndns_policy = \"None\"\n",
+            "dns_config: dns_policy = \"None\" needs dns_config with at least one of `nameservers`",
+        ),
+        (
+            "name = \"t\"\nimage = \"x\"\nhost_aliases = [{ ip = \"db\", hostnames = [\"db\"] }]\n",
+            "host_aliases[0].ip: `db` is not an IP address",
+        ),
+        (
+            "name = \"t\"\nimage = \"x\"\nports = [{ containerPort = 80, name = \"Web_Port\" }]\n",
+            "ports[0].name: `Web_Port` is not a valid port name",
+        ),
+        (
+            "name = \"t\"\nimage = \"x\"\nports = [{ containerPort = 80, prot = \"TCP\" }]\n",
+            "ports[0].prot: unknown key",
+        ),
+        (
+            "name = \"t\"\nimage = \"x\"\ntermination_message_policy = \"FallbackToLogsOnError\"\n[result]\nvia = \"termination_message\"\n",
+            "termination_message_policy: `FallbackToLogsOnError` would hand back the log's end as the result",
+        ),
+        (
+            "name = \"t\"\nimage = \"x\"\n[[volumes]]\nname = \"d\"\nnfs = { server = \"s\", path = \"/e\" }\nmounts = [{ path = \"/d\", container = \"nobody\" }]\n",
+            "volumes[0].mounts[0].container: no container named `nobody`",
+        ),
+        (
+            "name = \"t\"\nimage = \"x\"\n[[volumes]]\nname = \"d\"\nempty_dir = {}\nmount_path = \"/d\"\nmounts = [{ path = \"/d\" }]\n",
+            "volumes[0].mounts[0]: `/d` is mounted twice in container `base`",
+        ),
+        (
+            "name = \"t\"\nimage = \"x\"\n[[volumes]]\nname = \"d\"\nhost_path = { path = \"/d\", typ = \"Directory\" }\n",
+            "volumes[0].host_path.typ: unknown key",
+        ),
+        (
+            "name = \"t\"\nimage = \"x\"\n[run]\nschedule_timeout = \"5m\"\n",
+            "run.schedule_timeout: 5m is longer than startup_timeout (2m)",
+        ),
+        (
+            "name = \"t\"\nimage = \"x\"\n[run]\nskip_on_exit_codes = [0, 3]\n",
+            "run.skip_on_exit_codes: 0 is success",
         ),
         (
             "name = \"t\"\nimage = \"x\"\n[[tolerations]]\nkey = \"k\"\noperater = \"Exists\"\n",
