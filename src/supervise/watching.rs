@@ -64,7 +64,12 @@ impl Watching<'_> {
         let mut stream = events;
         let never = Duration::MAX / 4;
         let schedule_deadline = tokio::time::sleep(policy.schedule_timeout.unwrap_or(never));
-        let startup_deadline = tokio::time::sleep(policy.startup_timeout);
+        // With a schedule timeout, the startup timeout counts from the pod's scheduling.
+        let mut startup_armed = policy.schedule_timeout.is_none();
+        let startup_deadline = tokio::time::sleep(match startup_armed {
+            true => policy.startup_timeout,
+            false => never,
+        });
         let overall_deadline = tokio::time::sleep(policy.timeout.unwrap_or(never));
         tokio::pin!(schedule_deadline, startup_deadline, overall_deadline);
         let mut start_failure = StartFailure::Unstartable;
@@ -101,7 +106,8 @@ impl Watching<'_> {
                         continue;
                     }
                     start_failure = StartFailure::StartupTimeout;
-                    break (Outcome::NeverStarted, format!("{MAIN_CONTAINER} did not start within {}{}", human(policy.startup_timeout), last_seen(&last)));
+                    let since = if policy.schedule_timeout.is_some() { " of being scheduled" } else { "" };
+                    break (Outcome::NeverStarted, format!("{MAIN_CONTAINER} did not start within {}{since}{}", human(policy.startup_timeout), last_seen(&last)));
                 }
                 () = &mut overall_deadline => {
                     if self.warrant.paused() {
@@ -146,6 +152,12 @@ impl Watching<'_> {
             last = pod.clone();
             self.pods.send_replace(Some(pod.clone()));
             let (change, verdict) = tracker.observe(&pod);
+            if tracker.scheduled && !startup_armed {
+                startup_armed = true;
+                startup_deadline
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + policy.startup_timeout);
+            }
             if let Some(s) = change {
                 record(report, self.observer, s.phase, s.detail);
             }

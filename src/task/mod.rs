@@ -160,8 +160,10 @@ impl Default for RetryPolicy {
 /// How kpo supervises the pod: timeouts, logs and what to do with the pod afterwards.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunPolicy {
-    /// How long the pod may wait for a node, from submission; `None` leaves it to
-    /// `startup_timeout`, which covers scheduling too.
+    /// How long the pod may wait for a node, from submission. When set, `startup_timeout`
+    /// counts from the moment a node took the pod, as KubernetesPodOperator's
+    /// `schedule_timeout_seconds` and `startup_timeout_seconds` do; when not, `startup_timeout`
+    /// counts from submission and covers scheduling too.
     pub schedule_timeout: Option<Duration>,
     /// How long the pod may take to get its main container running (scheduling, image pull).
     pub startup_timeout: Duration,

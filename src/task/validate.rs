@@ -447,16 +447,6 @@ fn run_policy(
         duration("startup_timeout", raw.startup_timeout).unwrap_or(defaults.startup_timeout);
     let timeout = duration("timeout", raw.timeout);
     let schedule_timeout = duration("schedule_timeout", raw.schedule_timeout);
-    if let Some(s) = schedule_timeout.filter(|s| *s > startup_timeout) {
-        bad(
-            run_key().key("schedule_timeout"),
-            format!(
-                "{} is longer than startup_timeout ({}), which counts from submission too and so covers scheduling: lengthen startup_timeout",
-                crate::vocabulary::duration_words(s),
-                crate::vocabulary::duration_words(startup_timeout)
-            ),
-        );
-    }
     let skip_on_exit_codes = raw.skip_on_exit_codes.unwrap_or_default();
     if skip_on_exit_codes.contains(&0) {
         bad(

@@ -194,3 +194,34 @@ backoff = "100ms"
     assert!(report.decision.is_none());
     assert_nothing_left(c, &report).await;
 }
+
+/// With a `schedule_timeout`, `startup_timeout` counts from the pod's scheduling (as KPO's two
+/// timeouts do): a pod a node took but whose container cannot be made (a missing Secret) ends
+/// by the startup timeout, said so.
+pub async fn startup_timeout_counts_from_scheduling(c: &Cluster) {
+    let t = format!(
+        r#"
+name = "{name}"
+image = "{image}"
+command = ["sh", "-c", "echo never"]
+[env]
+PASSWORD = {{ secret = "kpo-no-such-secret", key = "password" }}
+[run]
+schedule_timeout = "60s"
+startup_timeout = "20s"
+"#,
+        name = unique("startup"),
+        image = c.image
+    );
+    let (report, _) = run_task(c, &t).await;
+    assert_eq!(report.outcome, Outcome::NeverStarted, "{}", report.message);
+    assert_eq!(report.start_failure, Some(StartFailure::StartupTimeout));
+    assert!(
+        report.message.starts_with(
+            "base did not start within 20s of being scheduled (last seen: base: CreateContainerConfigError"
+        ),
+        "{}",
+        report.message
+    );
+    assert_nothing_left(c, &report).await;
+}

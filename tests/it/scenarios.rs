@@ -46,6 +46,7 @@ macro_rules! shared_scenarios {
             a_pod_that_never_started_is_never_left_to_start_alone,
             never_started_runs_retry_under_their_own_budget,
             skip_on_exit_codes_skip_the_run,
+            startup_timeout_counts_from_scheduling,
         );
         $run!(logs: bytes_arrive_unchanged, a_mebibyte_line_arrives_whole, a_hundred_thousand_lines_arrive_once);
         $run!(scenarios:

@@ -103,10 +103,6 @@ fn mistakes_name_line_column_and_key() {
             "volumes[0].host_path.typ: unknown key",
         ),
         (
-            "name = \"t\"\nimage = \"x\"\n[run]\nschedule_timeout = \"5m\"\n",
-            "run.schedule_timeout: 5m is longer than startup_timeout (2m)",
-        ),
-        (
             "name = \"t\"\nimage = \"x\"\n[run]\nskip_on_exit_codes = [0, 3]\n",
             "run.skip_on_exit_codes: 0 is success",
         ),
