@@ -580,3 +580,37 @@ pub async fn pod_fields_run_verbatim(c: &Cluster, kubectl: &Path, admin_kubeconf
         "{report:#}"
     );
 }
+
+/// "Coming from KubernetesPodOperator" names every parameter of the operator's `__init__`
+/// (cncf.kubernetes provider, `operators/pod.py`), so none is forgotten when it grows.
+#[test]
+fn the_kpo_table_names_every_operator_parameter() {
+    const PARAMETERS: &str = "kubernetes_conn_id namespace image name random_name_suffix cmds arguments ports \
+        volume_mounts volumes env_vars env_from secrets in_cluster cluster_context labels \
+        reattach_on_restart startup_timeout_seconds startup_check_interval_seconds \
+        schedule_timeout_seconds get_logs base_container_name base_container_status_polling_interval \
+        init_container_logs container_logs image_pull_policy annotations container_resources affinity \
+        config_file node_selector image_pull_secrets service_account_name \
+        automount_service_account_token hostnetwork host_aliases tolerations security_context \
+        container_security_context dnspolicy dns_config hostname subdomain schedulername full_pod_spec \
+        init_containers log_events_on_failure do_xcom_push pod_template_file pod_template_dict \
+        priority_class_name pod_runtime_info_envs termination_grace_period configmaps skip_on_exit_code \
+        deferrable poll_interval log_pod_spec_on_failure on_finish_action is_delete_operator_pod \
+        termination_message_policy active_deadline_seconds callbacks progress_callback logging_interval \
+        trigger_kwargs container_name_log_prefix_enabled log_formatter";
+    let readme = include_str!("../../README.md");
+    let start = readme
+        .find("### Coming from KubernetesPodOperator")
+        .expect("the section");
+    let end = start + readme[start..].find("\n### ").expect("the next section");
+    let operator_column: String = readme[start..end]
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .filter_map(|l| l.split(" | ").next())
+        .collect();
+    let missing: Vec<&str> = PARAMETERS
+        .split_whitespace()
+        .filter(|p| !operator_column.contains(&format!("`{p}`")))
+        .collect();
+    assert!(missing.is_empty(), "not in the table: {missing:?}");
+}
