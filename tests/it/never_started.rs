@@ -199,20 +199,8 @@ backoff = "100ms"
 /// timeouts do): a pod a node took but whose container cannot be made (a missing Secret) ends
 /// by the startup timeout, said so.
 pub async fn startup_timeout_counts_from_scheduling(c: &Cluster) {
-    let t = format!(
-        r#"
-name = "{name}"
-image = "{image}"
-command = ["sh", "-c", "echo never"]
-[env]
-PASSWORD = {{ secret = "kpo-no-such-secret", key = "password" }}
-[run]
-schedule_timeout = "60s"
-startup_timeout = "20s"
-"#,
-        name = unique("startup"),
-        image = c.image
-    );
+    let run = "schedule_timeout = \"60s\"\nstartup_timeout = \"20s\"";
+    let t = crate::scenarios::missing_secret(c, &unique("startup"), run);
     let (report, _) = run_task(c, &t).await;
     assert_eq!(report.outcome, Outcome::NeverStarted, "{}", report.message);
     assert_eq!(report.start_failure, Some(StartFailure::StartupTimeout));

@@ -434,6 +434,16 @@ fn render_and_validate_see_every_member() {
     );
 }
 
+/// `kpo ARGS --output json` on the cluster of `config`, with its state in `state`.
+fn kpo_json(args: &[&str], config: &str, state: &std::path::Path) -> std::process::Output {
+    kpo_command()
+        .args(args)
+        .args(["--kubeconfig", config, "--output", "json"])
+        .env("KPO_STATE_DIR", state)
+        .output()
+        .unwrap()
+}
+
 /// `kpo attach` of a matrix batch reads its task file once, with the values its journal kept
 /// (a required one among them): every member is reported as it ended.
 #[test]
@@ -442,14 +452,7 @@ fn attach_rebuilds_a_matrix_batch_from_its_journal() {
     let task = dir.path().join("matrix.toml");
     std::fs::write(&task, matrix_task("mx", "busybox")).unwrap();
     let state = dir.path().join("state");
-    let kpo_here = |args: &[&str]| {
-        kpo_command()
-            .args(args)
-            .args(["--kubeconfig", &config, "--output", "json"])
-            .env("KPO_STATE_DIR", &state)
-            .output()
-            .unwrap()
-    };
+    let kpo_here = |args: &[&str]| kpo_json(args, &config, &state);
     let ran = kpo_here(&[
         "run",
         task.to_str().unwrap(),
@@ -484,14 +487,7 @@ fn attach_to_one_member_follows_that_member_only() {
     let task = dir.path().join("matrix.toml");
     std::fs::write(&task, matrix_task("mx", "busybox")).unwrap();
     let state = dir.path().join("state");
-    let kpo_here = |args: &[&str]| {
-        kpo_command()
-            .args(args)
-            .args(["--kubeconfig", &config, "--output", "json"])
-            .env("KPO_STATE_DIR", &state)
-            .output()
-            .unwrap()
-    };
+    let kpo_here = |args: &[&str]| kpo_json(args, &config, &state);
     let ran = kpo_here(&["run", task.to_str().unwrap(), "--run-id", "mx2", "--set", "day=1"]);
     assert_eq!(
         ran.status.code(),

@@ -328,8 +328,9 @@ startup_timeout = "90s"
     assert_nothing_left(c, &report).await;
 }
 
-pub async fn a_missing_secret_never_starts_and_leaves_nothing(c: &Cluster) {
-    let t = task(&format!(
+/// A task whose container cannot be made (its Secret does not exist), with these `[run]` keys.
+pub fn missing_secret(c: &Cluster, name: &str, run: &str) -> String {
+    format!(
         r#"
 name = "{name}"
 image = "{image}"
@@ -337,11 +338,18 @@ command = ["sh", "-c", "echo never"]
 [env]
 PASSWORD = {{ secret = "kpo-no-such-secret", key = "password" }}
 [run]
-# Long enough for a loaded node to reach the container's creation (CI saw 5 s not suffice).
-startup_timeout = "20s"
+{run}
 "#,
-        name = unique("nosecret"),
         image = c.image
+    )
+}
+
+pub async fn a_missing_secret_never_starts_and_leaves_nothing(c: &Cluster) {
+    // 20 s: long enough for a loaded node to reach the container's creation (CI saw 5 s not suffice).
+    let t = task(&missing_secret(
+        c,
+        &unique("nosecret"),
+        "startup_timeout = \"20s\"",
     ));
     let (report, _) = run(&c.client, &t, &c.ns).await;
     assert_eq!(report.outcome, Outcome::NeverStarted, "{}", report.message);
