@@ -34,7 +34,8 @@ pub const CONFIG: i32 = 78;
 /// A batch in which some task did not succeed (nor was skipped): each task's own code is in
 /// its report and the summary.
 pub const BATCH_FAILED: i32 = 80;
-/// An interpreter plugin judged the run skipped (e.g. "nothing to do today").
+/// Skipped: the main container exited with one of `[run] skip_on_exit_codes`, or an
+/// interpreter plugin judged the run skipped (e.g. "nothing to do today").
 pub const SKIPPED: i32 = 99;
 /// The run's timeout or the pod's active deadline passed (GNU `timeout`'s code).
 pub const TIMED_OUT: i32 = 124;

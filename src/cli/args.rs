@@ -42,7 +42,7 @@ pub(super) enum Command {
     /// cluster unreachable, 70 a bug in kpo, 74 invalid result, 75 run supervised by another
     /// kpo, 76 plugin failed, 77 refused by a plugin or policy, 78 invalid task file (or policy
     /// file, a plugin config its plugin rejects, a plugin in a role it does not export), 80 a
-    /// batch in which a task did not succeed, 99 skipped (by an interpreter), 124 timed out, 125
+    /// batch in which a task did not succeed, 99 skipped (skip_on_exit_codes or an interpreter), 124 timed out, 125
     /// never started, 130 interrupted.
     Run(RunArgs),
     /// Print the pod a task would submit, as YAML, without running it.
