@@ -101,6 +101,25 @@ pub async fn run_until(
     (report, recorder)
 }
 
+/// A whole run of `task` as `kpo run` makes it — attempts and retries, interpreters, skip codes —
+/// with no plugins and an interrupt that never comes.
+pub async fn run_task(client: &kube::Client, task: &Task, ns: &str) -> (RunReport, Arc<Recorder>) {
+    let recorder = Arc::new(Recorder::default());
+    let report = kpo::runner::run_task(
+        client.clone(),
+        task,
+        None,
+        RunIdentity::generate(&task.name),
+        ns,
+        recorder.clone(),
+        futures::stream::pending(),
+        None,
+    )
+    .await
+    .expect("the cluster answers");
+    (report, recorder)
+}
+
 /// Pods of one run that still exist (not counting those already being deleted).
 pub async fn pods_of_run(client: &kube::Client, ns: &str, run_id: &str) -> Vec<Pod> {
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);

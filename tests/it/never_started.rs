@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
-use kpo::pod::RunIdentity;
 use kpo::report::{Cleanup, RunReport};
 use kpo::vocabulary::{FailureClass, Outcome, StartFailure};
 use kube::Api;
@@ -17,21 +16,7 @@ use crate::scenarios::{Cluster, unique};
 
 /// A whole run of `toml` (retries, interpreters, skip codes), as `kpo run` makes it.
 async fn run_task(c: &Cluster, toml: &str) -> (RunReport, Arc<Recorder>) {
-    let t = task(toml);
-    let recorder = Arc::new(Recorder::default());
-    let report = kpo::runner::run_task(
-        c.client.clone(),
-        &t,
-        None,
-        RunIdentity::generate(&t.name),
-        &c.ns,
-        recorder.clone(),
-        futures::stream::pending(),
-        None,
-    )
-    .await
-    .expect("the cluster answers");
-    (report, recorder)
+    crate::harness::run_task(&c.client, &task(toml), &c.ns).await
 }
 
 /// A task no node takes, waiting `schedule_timeout` for one, kept or deleted by `on_finish`.

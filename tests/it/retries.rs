@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use kpo::runner::run_task;
 use kpo::sim::SimCluster;
 use kpo::vocabulary::FailureClass;
 use kpo::vocabulary::Outcome;
@@ -11,22 +10,7 @@ use kpo::vocabulary::Outcome;
 use crate::harness::{Recorder, task};
 
 async fn run(sim: &SimCluster, toml: &str) -> (kpo::report::RunReport, Arc<Recorder>) {
-    let t = task(toml);
-    let recorder = Arc::new(Recorder::default());
-    let identity = kpo::pod::RunIdentity::generate(&t.name);
-    let report = run_task(
-        sim.client(),
-        &t,
-        None,
-        identity,
-        "default",
-        recorder.clone(),
-        futures::stream::pending(),
-        None,
-    )
-    .await
-    .unwrap();
-    (report, recorder)
+    crate::harness::run_task(&sim.client(), &task(toml), "default").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,7 +160,7 @@ async fn an_interpreter_retry_verdict_has_its_own_budget() {
         .unwrap();
     let recorder = Arc::new(Recorder::default());
     let identity = kpo::pod::RunIdentity::generate(&t.name);
-    let report = run_task(
+    let report = kpo::runner::run_task(
         sim.client(),
         &t,
         plugins.as_ref(),
