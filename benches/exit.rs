@@ -1,6 +1,6 @@
 //! From a container's end to kpo's exit, on a real cluster (`KPO_E2E_KUBECONFIG`; without it the
 //! benchmark says so and stops): `kpo run` of four small tasks and of one with a sidecar that
-//! ignores SIGTERM, each five times, the process users start. Three clocks, all this machine's
+//! ignores SIGTERM, each nine times, the process users start. Three clocks, all this machine's
 //! (the test cluster's node is this machine): containerd's own exit event for the main container
 //! (`ctr events` on the node's socket, `$KPO_CLUSTER_HOME`, default `/var/lib/kpo-cluster`; left
 //! out where `ctr` cannot reach it), the moment a watch of the API first shows the main container
@@ -20,7 +20,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::watcher::{self, Event, watcher};
 
-const RUNS: usize = 5;
+const RUNS: usize = 9;
 
 /// The task files: a name and the body after `name` and `image`.
 fn tasks() -> Vec<(&'static str, &'static str)> {

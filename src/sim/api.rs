@@ -75,7 +75,8 @@ async fn inject_faults(State(sim): State<Sim>, req: Request, next: Next) -> Resp
         _ if query.contains("watch=true") || query.contains("watch=1") => Target::Watch,
         _ => Target::Any,
     };
-    sim.tally.request(req.method() == Method::DELETE, target, path);
+    sim.tally
+        .request(req.method() == Method::DELETE, target, path, query);
     if req.method() != Method::GET {
         let client = authorization
             .and_then(|a| a.strip_prefix("Bearer "))

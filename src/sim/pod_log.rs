@@ -1,5 +1,5 @@
 //! The simulated API server's pod log endpoint: the container's records as the kubelet serves
-//! them (`follow`, `timestamps`, `sinceTime`, `limitBytes`), and its refusals in the API
+//! them (`follow`, `timestamps`, `sinceTime`, `tailLines`, `limitBytes`), and its refusals in the API
 //! server's words.
 
 use std::convert::Infallible;
@@ -44,8 +44,11 @@ pub(super) async fn serve(
     let tail: Option<usize> = params.get("tailLines").and_then(|t| t.parse().ok());
     let drop_after = if follow {
         sim.faults.take_log_drop()
-    } else {
+    } else if tail.is_none() {
         sim.faults.take_log_read_cut()
+    } else {
+        // A cut is staged for a read of the log, not for a look at its last lines.
+        None
     };
     let stall = follow && sim.faults.take_log_stall();
     let throttle = if follow {

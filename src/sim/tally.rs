@@ -15,7 +15,11 @@ pub struct Record {
     pub creates: usize,
     /// Watch requests of pods (each watch, and each resumption of one).
     pub pod_watches: usize,
+    /// Log requests of every kind; of them, those following the log (`follow=true`) and those
+    /// asking for its last lines only (`tailLines`).
     pub log_reads: usize,
+    pub log_follows: usize,
+    pub log_tails: usize,
     /// Label-selected deletions of pods (deletecollection).
     pub collection_deletes: usize,
     pub event_lists: usize,
@@ -45,7 +49,7 @@ impl Tally {
         f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
-    pub fn request(&self, delete: bool, target: Target, path: &str) {
+    pub fn request(&self, delete: bool, target: Target, path: &str, query: &str) {
         self.with(|r| {
             r.requests += 1;
             if delete && path.ends_with("/pods") {
@@ -54,7 +58,12 @@ impl Tally {
             match target {
                 Target::Create => r.creates += 1,
                 Target::Watch if path.ends_with("/pods") => r.pod_watches += 1,
-                Target::Logs => r.log_reads += 1,
+                Target::Logs => {
+                    r.log_reads += 1;
+                    let has = |key: &str| query.split('&').any(|p| p.starts_with(key));
+                    r.log_follows += usize::from(has("follow=true"));
+                    r.log_tails += usize::from(has("tailLines="));
+                }
                 Target::Events => r.event_lists += 1,
                 _ => {}
             }

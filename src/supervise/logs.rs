@@ -11,12 +11,17 @@
 //! container's output to be copied before it records the exit, as dockershim waits for its log
 //! copier and CRI-O's conmon drains the pipes before it writes the exit file — and the kubelet
 //! reports only what the runtime says; so once a whole answer that began after the exit was seen
-//! brings nothing new and ends with a whole line, the log is read to its end, and kpo waits no
-//! longer. (On the test cluster, containerd 1.6 under load, 80 logs probed when their exit was
-//! seen already held all the node would ever store.) An answer that brought something is
-//! followed by another at once: one cut short on its way through the API server ends as cleanly
-//! as a whole one. Where the end is ambiguous — in the middle of a line, or with bytes held back
-//! that might begin a record — the runtime may still be writing it: the log is read again until
+//! ends with a whole line and is known to reach the log's last record, the log is read to its
+//! end, and kpo waits no longer. (On the test cluster, containerd 1.6 under load, 80 logs probed
+//! when their exit was seen already held all the node would ever store.) An answer cut short on
+//! its way through the API server ends as cleanly as a whole one, so reaching the end is shown
+//! by one of two things: the answer brought nothing new (what came before it was delivered
+//! already), or it ends with exactly the bytes of the log's last record — asked for alongside
+//! the first read (`tailLines=1`) where no live stream was open at the exit, so that a container
+//! too quick for the live stream costs one round trip at its end, not two. Otherwise the read is
+//! followed by another at once. Where the end is ambiguous — in the middle of a line, or with
+//! bytes held back that might begin a record — the runtime may still be writing it: the log is
+//! read again until
 //! it stays unchanged for [`SETTLE`]; what a runtime lost, it lost for good, so a log that still
 //! ends in the middle of a line is reported. Where the end cannot be
 //! had — the log is still growing after [`GROWTH_LIMIT`], the pod is gone, the server answers with
@@ -36,6 +41,7 @@ use kube::Api;
 use kube::api::LogParams;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::Observer;
 use super::records::{Cursor, NotALog};
@@ -52,6 +58,9 @@ const SETTLE: Duration = Duration::from_millis(100);
 const GROWTH_LIMIT: Duration = Duration::from_secs(60);
 /// How long a plain read of the log is retried through API-server trouble.
 const READ_LIMIT: Duration = Duration::from_secs(10);
+/// The most of a log's last record compared with the end of a read (a runtime splits longer
+/// lines into records of 16 KiB); a longer one is confirmed by a second read instead.
+const LAST_RECORD_MAX: usize = 64 * 1024;
 
 /// Why a container's log may lack some of its output. The run report lists these.
 pub type Incomplete = String;
@@ -181,10 +190,17 @@ async fn follow_with(
         return None;
     }
     let mut gap = false;
+    // Whether a live stream was open when the exit was seen: then it has most likely delivered
+    // the log already, and one read shows that by bringing nothing new.
+    let mut streaming = false;
     loop {
         if terminated(pods.borrow().as_ref(), container) {
-            let exited = Instant::now();
-            return to_end(api, warrant, pod, &mut cursor, &mut sink, exited, gap).await;
+            let end = End {
+                exited: Instant::now(),
+                gap,
+                look_at_last: !streaming,
+            };
+            return to_end(api, warrant, pod, &mut cursor, &mut sink, end).await;
         }
         if wrapping_up(&wrap_up) {
             // Still running: what is stored so far, once; the rest is the container's own.
@@ -231,6 +247,7 @@ async fn follow_with(
                 // The exit, or the run's end: the stream is dropped, the rest read directly.
                 changed = pods.changed() => {
                     if changed.is_err() || terminated(pods.borrow().as_ref(), container) {
+                        streaming = true;
                         break;
                     }
                 }
@@ -247,6 +264,16 @@ async fn follow_with(
     }
 }
 
+/// Where the reading of an exited container's log begins.
+struct End {
+    /// When the exit was seen.
+    exited: Instant,
+    /// Whether output may have been lost on the way so far.
+    gap: bool,
+    /// Whether to ask for the log's last record beside the first read.
+    look_at_last: bool,
+}
+
 /// Reads the log of an exited container to its end: once, or until it has settled where that
 /// read was ambiguous (see the module's documentation).
 async fn to_end(
@@ -255,13 +282,26 @@ async fn to_end(
     pod: &str,
     cursor: &mut Cursor,
     sink: &mut Sink,
-    exited: Instant,
-    mut gap: bool,
+    end: End,
 ) -> Option<Incomplete> {
+    let End {
+        exited,
+        mut gap,
+        look_at_last: mut first,
+    } = end;
     let mut pause = Duration::from_millis(100);
     loop {
         let began = Instant::now();
         let before = sink.delivered;
+        // The last record is asked for beside the first read where no live stream was open at
+        // the exit; it is waited for only where that read brought something (else the read
+        // shows its end by itself).
+        let probe = std::mem::take(&mut first).then(|| {
+            let (api, pod, container) = (api.clone(), pod.to_owned(), sink.container.clone());
+            AbortOnDropHandle::new(tokio::spawn(
+                async move { last_record(&api, &pod, &container).await },
+            ))
+        });
         let read = read_once(api, warrant, pod, cursor, sink, false).await;
         let quiet_since = sink.last_new.map_or(exited, |t| t.max(exited));
         match read {
@@ -276,8 +316,16 @@ async fn to_end(
                     );
                 }
                 let clear = !sink.mid_line && !read.held;
-                let settled =
-                    read.whole && sink.delivered == before && (clear || began >= quiet_since + SETTLE);
+                let nothing_new = sink.delivered == before && (clear || began >= quiet_since + SETTLE);
+                let reached_last = match probe {
+                    Some(probe) if read.whole && clear && !nothing_new => probe
+                        .await
+                        .ok()
+                        .flatten()
+                        .is_some_and(|l| !l.is_empty() && read.raw_end.ends_with(&l)),
+                    _ => false,
+                };
+                let settled = read.whole && (nothing_new || reached_last);
                 if settled {
                     if read.held {
                         // The same end twice: what looked like the start of a timestamp is output.
@@ -335,6 +383,8 @@ struct Read {
     gap: bool,
     /// Its last bytes were held back (see [`super::records::Reader::end`]).
     held: bool,
+    /// Its last bytes as they came (timestamps included), up to [`LAST_RECORD_MAX`].
+    raw_end: Vec<u8>,
 }
 
 enum EndError {
@@ -366,11 +416,15 @@ async fn read_once(
     };
     let mut reader = cursor.reader();
     let mut put = |b: &[u8], c: &Cursor| sink.put(b, c);
+    let mut raw_end = Vec::new();
     let whole = loop {
         match next_chunk(&mut body).await {
-            Ok(Some(bytes)) => reader
-                .feed(&bytes, &mut put)
-                .map_err(|e| EndError::NotALog(e.0))?,
+            Ok(Some(bytes)) => {
+                keep_end(&mut raw_end, &bytes);
+                reader
+                    .feed(&bytes, &mut put)
+                    .map_err(|e| EndError::NotALog(e.0))?;
+            }
             Ok(None) => {
                 reader
                     .end(release, &mut put)
@@ -387,5 +441,37 @@ async fn read_once(
         whole,
         gap: reader.gap(),
         held: reader.held_back(),
+        raw_end,
     })
+}
+
+/// Appends `bytes` to `end`, keeping only its last [`LAST_RECORD_MAX`] bytes.
+fn keep_end(end: &mut Vec<u8>, bytes: &[u8]) {
+    if bytes.len() >= LAST_RECORD_MAX {
+        end.clear();
+        end.extend_from_slice(&bytes[bytes.len() - LAST_RECORD_MAX..]);
+        return;
+    }
+    end.extend_from_slice(bytes);
+    let over = end.len().saturating_sub(LAST_RECORD_MAX);
+    end.drain(..over);
+}
+
+/// The log's last record as the kubelet serves it (`tailLines=1`, timestamped), whole; `None`
+/// where it cannot be had in one plain answer (an error, a cut, a record too long) — then a
+/// second read shows the end instead.
+async fn last_record(api: &Api<Pod>, pod: &str, container: &str) -> Option<Vec<u8>> {
+    let params = LogParams {
+        container: Some(container.to_owned()),
+        timestamps: true,
+        tail_lines: Some(1),
+        limit_bytes: Some(LAST_RECORD_MAX as i64 + 1),
+        ..Default::default()
+    };
+    let mut body: Body = Box::pin(api.log_stream(pod, &params).await.ok()?);
+    let mut record = Vec::new();
+    while let Some(bytes) = next_chunk(&mut body).await.ok()? {
+        record.extend_from_slice(&bytes);
+    }
+    (record.len() <= LAST_RECORD_MAX).then_some(record)
 }

@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use tokio::sync::mpsc;
+use tokio_util::task::AbortOnDropHandle;
 
 /// What a run receives: the watcher's events for its pod.
 pub type PodEvent = watcher::Event<Pod>;
@@ -23,15 +24,7 @@ pub type PodEvent = watcher::Event<Pod>;
 #[derive(Clone)]
 pub struct SharedWatch {
     state: Arc<Mutex<Fanout>>,
-    _task: Arc<AbortOnDrop>,
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    _task: Arc<AbortOnDropHandle<()>>,
 }
 
 #[derive(Default)]
@@ -81,7 +74,7 @@ impl SharedWatch {
         });
         Self {
             state,
-            _task: Arc::new(AbortOnDrop(task)),
+            _task: Arc::new(AbortOnDropHandle::new(task)),
         }
     }
 
