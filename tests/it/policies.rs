@@ -386,7 +386,7 @@ fn configs_and_worlds_are_checked_when_plugins_load() {
         (
             entry("policy", "deny-privileged", "config = { allow_rot = true }"),
             exit::CONFIG,
-            "plugin deny_privileged rejected its config: unknown key `allow_rot` (the only key is allow_root)",
+            "plugin deny_privileged rejected its config: unknown config key `allow_rot`",
         ),
         (
             entry("mutate", "oom-memory", "config = { factor = 0.5 }"),
@@ -587,7 +587,7 @@ fn each_config_of_a_batch_is_checked() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(exit::CONFIG), "{stderr}");
     assert!(
-        stderr.contains("plugin deny_privileged rejected its config: unknown key `allow_rot`"),
+        stderr.contains("plugin deny_privileged rejected its config: unknown config key `allow_rot`"),
         "{stderr}"
     );
 }

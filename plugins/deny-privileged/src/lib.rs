@@ -1,8 +1,8 @@
-//! A validating policy (contract 0.2.0): refuses pods that would run with more power than a
-//! batch task needs — privileged containers, privilege escalation, `hostPath` volumes, the
-//! host's network, PID or IPC namespace, or running as root (unless the config allows it). As a
-//! policy it sees the final pod, after every mutator, so no mutator can slip one of these in.
-//! Its config is checked when kpo loads it.
+//! A validating policy (contract 0.2.0) on the kpo-plugin SDK: refuses pods that would run with
+//! more power than a batch task needs — privileged containers, privilege escalation, `hostPath`
+//! volumes, the host's network, PID or IPC namespace, or running as root (unless the config
+//! allows it). As a policy it sees the final pod, after every mutator, so no mutator can slip
+//! one of these in. Its config is checked when kpo loads it.
 //!
 //! ```toml
 //! [[policy]]
@@ -11,88 +11,53 @@
 //! mode = "enforce"   # or "monitor": report what it would refuse, let the pod go
 //! ```
 
-use serde_json::Value;
+use kpo_plugin::{Admission, Context, Plugin, Pod, Policy};
 
-#[cfg(target_arch = "wasm32")]
-mod component {
-    wit_bindgen::generate!({ world: "configured-validator-plugin", path: "../../wit" });
-
-    use super::*;
-    use exports::kpo::plugin::settings::Guest as Settings;
-    use exports::kpo::plugin::validator::Guest as Validator;
-    use kpo::plugin::types::{Admission, Context};
-
-    struct Plugin;
-
-    impl Validator for Plugin {
-        fn validate(pod: String, context: Context) -> Admission {
-            let (Ok(pod), Ok(config)) = (serde_json::from_str(&pod), serde_json::from_str(&context.config)) else {
-                return Admission::Refuse("the pod or the config is not JSON".into());
-            };
-            let problems = violations(&pod, allow_root(&config));
-            if problems.is_empty() { Admission::Accept } else { Admission::Refuse(problems.join("; ")) }
-        }
-    }
-
-    impl Settings for Plugin {
-        fn validate_config(config: String) -> Result<(), String> {
-            let config: Value = serde_json::from_str(&config).map_err(|e| format!("not JSON: {e}"))?;
-            config_problems(&config).map_or(Ok(()), Err)
-        }
-    }
-
-    export!(Plugin);
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Config {
+    /// Whether containers may run as root.
+    #[serde(default)]
+    pub allow_root: bool,
 }
 
-/// Whether the config lets containers run as root.
-pub fn allow_root(config: &Value) -> bool {
-    config.get("allow_root").and_then(Value::as_bool).unwrap_or(false)
+pub struct DenyPrivileged;
+
+impl Plugin for DenyPrivileged {
+    type Config = Config;
 }
 
-/// What is wrong with a config, if anything: only `allow_root`, a boolean, is known.
-pub fn config_problems(config: &Value) -> Option<String> {
-    let Some(table) = config.as_object() else {
-        return Some("the config must be a table".into());
-    };
-    let mut problems: Vec<String> = table
-        .keys()
-        .filter(|k| *k != "allow_root")
-        .map(|k| format!("unknown key `{k}` (the only key is allow_root)"))
-        .collect();
-    if table.get("allow_root").is_some_and(|v| !v.is_boolean()) {
-        problems.push("`allow_root` must be true or false".into());
+impl Policy for DenyPrivileged {
+    fn validate(pod: &Pod, context: &Context<Config>) -> Admission {
+        Admission::refuse_any(violations(pod, context.config.allow_root))
     }
-    (!problems.is_empty()).then(|| problems.join("; "))
 }
+
+kpo_plugin::policy!(DenyPrivileged);
 
 /// Every reason to refuse the pod, empty if it is acceptable.
-pub fn violations(pod: &Value, allow_root: bool) -> Vec<String> {
+pub fn violations(pod: &Pod, allow_root: bool) -> Vec<String> {
     let mut found = Vec::new();
-    let spec = &pod["spec"];
-    for ns in ["hostNetwork", "hostPID", "hostIPC"] {
-        if spec[ns] == Value::Bool(true) {
+    let spec = pod.typed().spec.clone().unwrap_or_default();
+    for (ns, on) in [("hostNetwork", spec.host_network), ("hostPID", spec.host_pid), ("hostIPC", spec.host_ipc)] {
+        if on == Some(true) {
             found.push(format!("{ns} is not allowed"));
         }
     }
-    for v in spec["volumes"].as_array().into_iter().flatten() {
-        if v.get("hostPath").is_some() {
-            found.push(format!("volume {} uses hostPath", v["name"].as_str().unwrap_or("?")));
-        }
+    for v in spec.volumes.iter().flatten().filter(|v| v.host_path.is_some()) {
+        found.push(format!("volume {} uses hostPath", v.name));
     }
-    let pod_user = spec["securityContext"]["runAsUser"].as_i64();
-    let pod_non_root = spec["securityContext"]["runAsNonRoot"].as_bool();
-    let containers = ["initContainers", "containers"].into_iter().flat_map(|l| spec[l].as_array().into_iter().flatten());
-    for c in containers {
-        let name = c["name"].as_str().unwrap_or("?");
-        let sc = &c["securityContext"];
-        if sc["privileged"] == Value::Bool(true) {
+    let pod_sc = spec.security_context.unwrap_or_default();
+    for (_, c) in pod.containers() {
+        let name = &c.name;
+        let sc = c.security_context.clone().unwrap_or_default();
+        if sc.privileged == Some(true) {
             found.push(format!("container {name} is privileged"));
         }
-        if sc["allowPrivilegeEscalation"] == Value::Bool(true) {
+        if sc.allow_privilege_escalation == Some(true) {
             found.push(format!("container {name} allows privilege escalation"));
         }
-        let user = sc["runAsUser"].as_i64().or(pod_user);
-        let non_root = sc["runAsNonRoot"].as_bool().or(pod_non_root).unwrap_or(false);
+        let user = sc.run_as_user.or(pod_sc.run_as_user);
+        let non_root = sc.run_as_non_root.or(pod_sc.run_as_non_root).unwrap_or(false);
         let root = user == Some(0) || (user.is_none() && !non_root);
         if root && !allow_root {
             found.push(format!("container {name} may run as root (set runAsNonRoot or a non-zero runAsUser)"));
@@ -104,18 +69,23 @@ pub fn violations(pod: &Value, allow_root: bool) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use kpo_plugin::serde_json::json;
+
+    fn pod(value: kpo_plugin::serde_json::Value) -> Pod {
+        Pod::parse(&value.to_string()).unwrap()
+    }
 
     #[test]
     fn a_locked_down_pod_passes() {
-        let pod = json!({"spec": {"securityContext": {"runAsNonRoot": true}, "containers": [{"name": "base"}]}});
-        assert!(violations(&pod, false).is_empty());
+        let pod = pod(json!({"spec": {"securityContext": {"runAsNonRoot": true}, "containers": [{"name": "base"}]}}));
+        let context = Context::with_config(Config::default());
+        assert_eq!(DenyPrivileged::validate(&pod, &context), Admission::Accept);
     }
 
     #[test]
     fn each_escalation_is_named() {
-        let pod = json!({"spec": {"hostNetwork": true, "volumes": [{"name": "root", "hostPath": {"path": "/"}}],
-            "containers": [{"name": "base", "securityContext": {"privileged": true, "runAsUser": 0}}]}});
+        let pod = pod(json!({"spec": {"hostNetwork": true, "volumes": [{"name": "root", "hostPath": {"path": "/"}}],
+            "containers": [{"name": "base", "securityContext": {"privileged": true, "runAsUser": 0}}]}}));
         let found = violations(&pod, false);
         assert_eq!(found.len(), 4, "{found:?}");
         assert!(found.iter().any(|f| f == "container base is privileged"));
@@ -124,10 +94,15 @@ mod tests {
 
     #[test]
     fn a_config_is_checked_key_by_key() {
-        assert_eq!(config_problems(&json!({"allow_root": true})), None);
+        let config: Config = kpo_plugin::parse_config(r#"{"allow_root": true}"#).unwrap();
+        assert!(config.allow_root);
         assert_eq!(
-            config_problems(&json!({"allow_rot": true, "allow_root": "yes"})).unwrap(),
-            "unknown key `allow_rot` (the only key is allow_root); `allow_root` must be true or false"
+            kpo_plugin::parse_config::<Config>(r#"{"allow_rot": true}"#).unwrap_err(),
+            "unknown config key `allow_rot`"
+        );
+        assert_eq!(
+            kpo_plugin::parse_config::<Config>(r#"{"allow_root": "yes"}"#).unwrap_err(),
+            "config key `allow_root`: invalid type: string \"yes\", expected a boolean"
         );
     }
 }

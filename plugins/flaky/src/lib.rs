@@ -9,76 +9,41 @@
 //! path = "plugins/flaky.wasm"
 //! ```
 
-use serde_json::{Value, json};
+use kpo_plugin::serde_json::{Value, json};
+use kpo_plugin::{Context, Interpreter, Judgement, NoConfig, Outcome, Plugin, Status, Verdict};
 
-#[cfg(target_arch = "wasm32")]
-mod component {
-    wit_bindgen::generate!({ world: "interpreter-plugin", path: "../../wit" });
+pub struct Flaky;
 
-    use super::*;
-    use exports::kpo::plugin::interpreter::Guest;
-    use kpo::plugin::types::{Context, Judgement, Outcome, Status, Verdict};
-
-    struct Plugin;
-
-    fn attempt(o: &Outcome) -> Attempt {
-        let main = o.containers.iter().find(|c| matches!(c.role, kpo::plugin::types::Role::Main));
-        Attempt {
-            attempt: o.attempt,
-            succeeded: matches!(o.status, Status::Succeeded),
-            status: match o.status {
-                Status::Succeeded => "succeeded",
-                Status::Failed => "failed",
-                Status::NeverStarted => "never_started",
-                Status::TimedOut => "timed_out",
-                Status::Rejected => "rejected",
-                Status::Refused => "refused",
-                Status::Interrupted => "interrupted",
-            }
-            .to_owned(),
-            exit_code: o.exit_code,
-            reason: main.and_then(|c| c.reason.clone()),
-        }
-    }
-
-    impl Guest for Plugin {
-        fn interpret(outcome: Outcome, context: Context) -> Judgement {
-            let earlier: Vec<Attempt> = context.earlier.iter().map(attempt).collect();
-            let (outputs, failure) = judge(&attempt(&outcome), &earlier);
-            let verdict = match failure {
-                None => Verdict::Success,
-                Some(why) => Verdict::Failure(why),
-            };
-            Judgement { verdict, outputs: Some(outputs.to_string()) }
-        }
-    }
-
-    export!(Plugin);
+impl Plugin for Flaky {
+    type Config = NoConfig;
 }
 
-/// What the plugin needs of one attempt.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Attempt {
-    pub attempt: u32,
-    pub succeeded: bool,
-    pub status: String,
-    pub exit_code: i32,
-    /// The main container's reason (`OOMKilled`, `Error`).
-    pub reason: Option<String>,
+impl Interpreter for Flaky {
+    fn interpret(outcome: &Outcome, context: &Context<NoConfig>) -> Judgement {
+        let (outputs, failure) = judge(outcome, &context.earlier);
+        let verdict = failure.map_or(Verdict::Success, Verdict::Failure);
+        Judgement::from(verdict).with_outputs(outputs)
+    }
 }
+
+kpo_plugin::interpreter!(Flaky);
 
 /// The outputs, and the failure when the last attempt did not succeed.
-pub fn judge(last: &Attempt, earlier: &[Attempt]) -> (Value, Option<String>) {
-    let failed_before = earlier.iter().filter(|a| !a.succeeded).count();
+pub fn judge(last: &Outcome, earlier: &[Outcome]) -> (Value, Option<String>) {
+    let succeeded = |o: &Outcome| o.status == Status::Succeeded;
+    let failed_before = earlier.iter().filter(|o| !succeeded(o)).count();
     let outputs = json!({
         "attempt": last.attempt,
-        "flaky": last.succeeded && failed_before > 0,
+        "flaky": succeeded(last) && failed_before > 0,
         "earlier": earlier
             .iter()
-            .map(|a| json!({"attempt": a.attempt, "status": a.status, "exit_code": a.exit_code, "reason": a.reason}))
+            .map(|o| {
+                let reason = o.main().and_then(|c| c.reason.clone());
+                json!({"attempt": o.attempt, "status": o.status.to_string(), "exit_code": o.exit_code, "reason": reason})
+            })
             .collect::<Vec<_>>(),
     });
-    let failure = (!last.succeeded).then(|| match failed_before {
+    let failure = (!succeeded(last)).then(|| match failed_before {
         0 => format!("attempt {} failed with exit code {}", last.attempt, last.exit_code),
         n => format!(
             "attempt {} failed with exit code {}, as did {n} earlier attempt(s)",
@@ -92,9 +57,17 @@ pub fn judge(last: &Attempt, earlier: &[Attempt]) -> (Value, Option<String>) {
 mod tests {
     use super::*;
 
-    fn a(attempt: u32, succeeded: bool, exit_code: i32) -> Attempt {
-        let status = if succeeded { "succeeded" } else { "failed" }.to_string();
-        Attempt { attempt, succeeded, status, exit_code, reason: None }
+    fn a(attempt: u32, succeeded: bool, exit_code: i32) -> Outcome {
+        Outcome {
+            attempt,
+            status: if succeeded { Status::Succeeded } else { Status::Failed },
+            exit_code,
+            phase: String::new(),
+            containers: Vec::new(),
+            log_tail: Vec::new(),
+            result: None,
+            pod_json: String::new(),
+        }
     }
 
     #[test]
@@ -103,6 +76,7 @@ mod tests {
         assert_eq!(failure, None);
         assert_eq!(out["flaky"], true);
         assert_eq!(out["earlier"][0]["exit_code"], 137);
+        assert_eq!(out["earlier"][0]["status"], "failed");
         let (out, _) = judge(&a(1, true, 0), &[]);
         assert_eq!(out["flaky"], false);
     }

@@ -1,0 +1,223 @@
+//! The pod as a plugin sees it: typed through k8s-openapi, with the JSON kpo sent kept beside
+//! it, so that a field k8s-openapi does not know (a newer cluster's) survives a mutation.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Container, Pod as KubePod};
+use serde_json::Value;
+
+use crate::image::ImageRef;
+
+/// Where a container runs in the pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `spec.initContainers`: runs to completion before the others (or beside them, with
+    /// `restartPolicy: Always`).
+    Init,
+    /// `spec.containers`: the task's own and its sidecars.
+    App,
+}
+
+/// A pod, typed, and the JSON it was read from.
+#[derive(Debug, Clone)]
+pub struct Pod {
+    typed: KubePod,
+    raw: Value,
+}
+
+impl Pod {
+    /// Reads a pod as kpo passes it (Kubernetes JSON).
+    pub fn parse(json: &str) -> Result<Self, String> {
+        let raw: Value =
+            serde_json::from_str(json).map_err(|e| format!("the pod is not JSON: {e}"))?;
+        let typed = serde_json::from_value(raw.clone())
+            .map_err(|e| format!("the JSON is not a Pod: {e}"))?;
+        Ok(Self { typed, raw })
+    }
+
+    pub fn typed(&self) -> &KubePod {
+        &self.typed
+    }
+
+    /// The typed pod to change; [`Pod::to_json`] gives back the changes, and every field of the
+    /// JSON it was read from that k8s-openapi does not know.
+    pub fn typed_mut(&mut self) -> &mut KubePod {
+        &mut self.typed
+    }
+
+    /// The JSON the pod was read from, unchanged.
+    pub fn raw(&self) -> &Value {
+        &self.raw
+    }
+
+    /// The pod as JSON: the typed pod, with the fields k8s-openapi does not know put back from
+    /// the JSON it was read from, where their object still exists.
+    pub fn to_value(&self) -> Value {
+        let mut out = serde_json::to_value(&self.typed).unwrap_or(Value::Null);
+        let understood: KubePod = serde_json::from_value(self.raw.clone()).unwrap_or_default();
+        let understood = serde_json::to_value(understood).unwrap_or(Value::Null);
+        restore_unknown(&mut out, &self.raw, &understood);
+        out
+    }
+
+    pub fn to_json(&self) -> String {
+        self.to_value().to_string()
+    }
+
+    /// Every container, init containers first, in the pod's order.
+    pub fn containers(&self) -> impl Iterator<Item = (Kind, &Container)> {
+        let spec = self.typed.spec.as_ref();
+        let init = spec.and_then(|s| s.init_containers.as_deref()).unwrap_or_default();
+        let app = spec.map(|s| s.containers.as_slice()).unwrap_or_default();
+        init.iter()
+            .map(|c| (Kind::Init, c))
+            .chain(app.iter().map(|c| (Kind::App, c)))
+    }
+
+    /// Every container, to change, init containers first.
+    pub fn containers_mut(&mut self) -> impl Iterator<Item = (Kind, &mut Container)> {
+        let spec = self.typed.spec.get_or_insert_with(Default::default);
+        let init = spec.init_containers.as_deref_mut().unwrap_or_default();
+        init.iter_mut()
+            .map(|c| (Kind::Init, c))
+            .chain(spec.containers.iter_mut().map(|c| (Kind::App, c)))
+    }
+
+    /// Every container with its image read as a runtime reads it (`Err` for one no runtime
+    /// would pull).
+    pub fn images(&self) -> impl Iterator<Item = (Kind, &Container, Result<ImageRef, String>)> {
+        self.containers().map(|(kind, c)| {
+            let image = ImageRef::parse(c.image.as_deref().unwrap_or_default());
+            (kind, c, image)
+        })
+    }
+
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        self.typed.metadata.labels.as_ref().unwrap_or(empty())
+    }
+
+    pub fn annotations(&self) -> &BTreeMap<String, String> {
+        self.typed.metadata.annotations.as_ref().unwrap_or(empty())
+    }
+
+    pub fn set_label(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        let labels = self.typed.metadata.labels.get_or_insert_with(BTreeMap::new);
+        labels.insert(key.into(), value.into());
+    }
+
+    pub fn set_annotation(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        let annotations = self.typed.metadata.annotations.get_or_insert_with(BTreeMap::new);
+        annotations.insert(key.into(), value.into());
+    }
+}
+
+fn empty() -> &'static BTreeMap<String, String> {
+    static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+    &EMPTY
+}
+
+/// Puts into `out` what `raw` holds and `understood` (`raw` read and written by k8s-openapi)
+/// lost. Lists are matched by their items' `name` (containers, volumes, env), else by position
+/// while their length is unchanged.
+fn restore_unknown(out: &mut Value, raw: &Value, understood: &Value) {
+    match (out, raw) {
+        (Value::Object(out), Value::Object(raw)) => {
+            for (key, value) in raw {
+                match understood.get(key) {
+                    None => {
+                        out.entry(key.clone()).or_insert_with(|| value.clone());
+                    }
+                    Some(known) => {
+                        if let Some(target) = out.get_mut(key) {
+                            restore_unknown(target, value, known);
+                        }
+                    }
+                }
+            }
+        }
+        (Value::Array(out), Value::Array(raw)) => {
+            let Some(understood) = understood.as_array().filter(|u| u.len() == raw.len()) else {
+                return;
+            };
+            let by_position = out.len() == raw.len();
+            for (i, (item, known)) in raw.iter().zip(understood).enumerate() {
+                let target = match item.get("name") {
+                    Some(name) => out.iter_mut().find(|o| o.get("name") == Some(name)),
+                    None if by_position => out.get_mut(i),
+                    None => None,
+                };
+                if let Some(target) = target {
+                    restore_unknown(target, item, known);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(value: Value) -> Pod {
+        Pod::parse(&value.to_string()).unwrap()
+    }
+
+    #[test]
+    fn fields_k8s_openapi_does_not_know_survive_a_change() {
+        let mut p = pod(json!({
+            "metadata": {"name": "a", "futureMeta": 1},
+            "spec": {
+                "futureSpec": {"x": true},
+                "containers": [
+                    {"name": "base", "image": "busybox:1.36", "futureField": "kept"},
+                    {"name": "side", "image": "busybox:1.36"}
+                ]
+            }
+        }));
+        p.set_label("team", "data");
+        // The first container goes to the end: its unknown field follows it by name.
+        let spec = p.typed_mut().spec.as_mut().unwrap();
+        spec.containers.rotate_left(1);
+        let out = p.to_value();
+        assert_eq!(out["metadata"]["labels"]["team"], "data");
+        assert_eq!(out["metadata"]["futureMeta"], 1);
+        assert_eq!(out["spec"]["futureSpec"], json!({"x": true}));
+        assert_eq!(out["spec"]["containers"][1]["name"], "base");
+        assert_eq!(out["spec"]["containers"][1]["futureField"], "kept");
+        assert!(out["spec"]["containers"][0].get("futureField").is_none());
+    }
+
+    #[test]
+    fn a_field_the_plugin_removed_stays_removed() {
+        let mut p = pod(json!({"spec": {"hostNetwork": true, "containers": []}}));
+        p.typed_mut().spec.as_mut().unwrap().host_network = None;
+        assert!(p.to_value()["spec"].get("hostNetwork").is_none());
+    }
+
+    #[test]
+    fn every_container_and_its_image_init_first() {
+        let p = pod(json!({"spec": {
+            "initContainers": [{"name": "fetch", "image": "alpine"}],
+            "containers": [{"name": "base", "image": "registry.example.com/app:2"}]
+        }}));
+        let seen: Vec<_> = p
+            .images()
+            .map(|(kind, c, image)| (kind, c.name.clone(), image.unwrap().registry))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (Kind::Init, "fetch".into(), "docker.io".into()),
+                (Kind::App, "base".into(), "registry.example.com".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn what_is_not_a_pod_is_an_error() {
+        assert!(Pod::parse("[").unwrap_err().starts_with("the pod is not JSON"));
+        assert!(Pod::parse(r#"{"spec": 3}"#).unwrap_err().starts_with("the JSON is not a Pod"));
+    }
+}
