@@ -42,8 +42,17 @@ impl ImageRef {
             {
                 (first.to_owned(), rest.to_owned())
             }
-            Some(_) => (DEFAULT_REGISTRY.to_owned(), path.to_owned()),
-            None => (DEFAULT_REGISTRY.to_owned(), format!("library/{path}")),
+            _ => (DEFAULT_REGISTRY.to_owned(), path.to_owned()),
+        };
+        // Docker Hub's other names, and its official images' implicit `library/`.
+        let registry = match registry.as_str() {
+            "index.docker.io" | "registry-1.docker.io" => DEFAULT_REGISTRY.to_owned(),
+            _ => registry,
+        };
+        let repository = if registry == DEFAULT_REGISTRY && !repository.contains('/') {
+            format!("library/{repository}")
+        } else {
+            repository
         };
         if path.is_empty() || repository.is_empty() || repository.split('/').any(str::is_empty) {
             return bad("names no repository");
@@ -97,6 +106,10 @@ mod tests {
         );
         assert_eq!(parts("registry.example.com/app"), ("registry.example.com".into(), "app".into(), None, None));
         assert_eq!(parts("localhost/app"), ("localhost".into(), "app".into(), None, None));
+        // Docker Hub however it is named.
+        for hub in ["docker.io/busybox:1.36", "index.docker.io/library/busybox:1.36", "busybox:1.36"] {
+            assert_eq!(parts(hub), ("docker.io".into(), "library/busybox".into(), s("1.36"), None), "{hub}");
+        }
     }
 
     #[test]
