@@ -21,10 +21,9 @@
 //! too quick for the live stream costs one round trip at its end, not two. Otherwise the read is
 //! followed by another at once. Where the end is ambiguous — in the middle of a line, or with
 //! bytes held back that might begin a record — the runtime may still be writing it: the log is
-//! read again until
-//! it stays unchanged for [`SETTLE`]; what a runtime lost, it lost for good, so a log that still
-//! ends in the middle of a line is reported. Where the end cannot be
-//! had — the log is still growing after [`GROWTH_LIMIT`], the pod is gone, the server answers with
+//! read again until it stays unchanged for [`SETTLE`]; what a runtime lost, it lost for good, so
+//! a log that still ends in the middle of a line is reported. Where the end cannot be had — the
+//! log is still growing after [`GROWTH_LIMIT`], the pod is gone, the server answers with
 //! something other than the log — the follower says so, and the run's report lists the log as
 //! possibly incomplete.
 //!
@@ -383,7 +382,7 @@ struct Read {
     gap: bool,
     /// Its last bytes were held back (see [`super::records::Reader::end`]).
     held: bool,
-    /// Its last bytes as they came (timestamps included), up to [`LAST_RECORD_MAX`].
+    /// Its last bytes as they came (timestamps included), at least [`LAST_RECORD_MAX`] of them.
     raw_end: Vec<u8>,
 }
 
@@ -445,16 +444,14 @@ async fn read_once(
     })
 }
 
-/// Appends `bytes` to `end`, keeping only its last [`LAST_RECORD_MAX`] bytes.
+/// Appends `bytes` to `end`, which keeps at least its last [`LAST_RECORD_MAX`] bytes. It is
+/// cut back only once it holds twice that, so a long read moves each byte at most once more.
 fn keep_end(end: &mut Vec<u8>, bytes: &[u8]) {
-    if bytes.len() >= LAST_RECORD_MAX {
-        end.clear();
-        end.extend_from_slice(&bytes[bytes.len() - LAST_RECORD_MAX..]);
-        return;
+    let bytes = &bytes[bytes.len().saturating_sub(LAST_RECORD_MAX)..];
+    if end.len() + bytes.len() > 2 * LAST_RECORD_MAX {
+        end.drain(..end.len().saturating_sub(LAST_RECORD_MAX - bytes.len()));
     }
     end.extend_from_slice(bytes);
-    let over = end.len().saturating_sub(LAST_RECORD_MAX);
-    end.drain(..over);
 }
 
 /// The log's last record as the kubelet serves it (`tailLines=1`, timestamped), whole; `None`
@@ -474,4 +471,23 @@ async fn last_record(api: &Api<Pod>, pod: &str, container: &str) -> Option<Vec<u
         record.extend_from_slice(&bytes);
     }
     (record.len() <= LAST_RECORD_MAX).then_some(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_end_of_a_read_is_kept_whatever_its_pieces() {
+        let log: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        for piece in [1000, 70_000, 300_000] {
+            let mut end = Vec::new();
+            log.chunks(piece).for_each(|c| keep_end(&mut end, c));
+            assert!(
+                end.len() >= LAST_RECORD_MAX && end.len() <= 2 * LAST_RECORD_MAX,
+                "{piece}"
+            );
+            assert!(log.ends_with(&end), "{piece}");
+        }
+    }
 }
