@@ -189,8 +189,10 @@ async fn follow_with(
         return None;
     }
     let mut gap = false;
-    // Whether a live stream was open when the exit was seen: then it has most likely delivered
-    // the log already, and one read shows that by bringing nothing new.
+    // Whether a live stream that had brought output was open when the exit was seen: then it
+    // has most likely delivered the log already, and one read shows that by bringing nothing
+    // new. A stream that brought nothing (opened as the container ended, or cut at once) says
+    // nothing of the log: the log's last record is looked at beside the first read.
     let mut streaming = false;
     loop {
         if terminated(pods.borrow().as_ref(), container) {
@@ -222,6 +224,7 @@ async fn follow_with(
             }
         };
         let mut reader = cursor.reader();
+        let opened_at = sink.delivered;
         let mut put = |b: &[u8], c: &Cursor| sink.put(b, c);
         loop {
             tokio::select! {
@@ -246,7 +249,7 @@ async fn follow_with(
                 // The exit, or the run's end: the stream is dropped, the rest read directly.
                 changed = pods.changed() => {
                     if changed.is_err() || terminated(pods.borrow().as_ref(), container) {
-                        streaming = true;
+                        streaming = sink.delivered > opened_at;
                         break;
                     }
                 }
