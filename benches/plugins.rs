@@ -5,6 +5,7 @@
 //!
 //! Build the plugins first (`cargo test` does, or see plugins/*/README.md), then:
 //!     cargo bench --bench plugins
+//!     cargo bench --bench plugins -- deny    # only the plugins whose name holds `deny`
 
 mod measure;
 
@@ -136,10 +137,14 @@ fn main() {
         .build()
         .unwrap();
 
+    let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     println!("pod: {pod_bytes} bytes of JSON; medians\n");
     println!("| plugin | size | cold compile | load from cache | load again | fresh instance | one call |");
     println!("|---|---|---|---|---|---|---|");
     for (name, role, path, config) in plugins {
+        if only.as_ref().is_some_and(|only| !name.contains(only.as_str())) {
+            continue;
+        }
         let Ok(bytes) = std::fs::metadata(&path) else {
             println!("| {name} | not built ({}) | | | | | |", path.display());
             continue;
@@ -198,7 +203,9 @@ fn main() {
         "| add labels natively in Rust (the floor) | | | | | | {} |",
         fmt(native)
     );
-    cli_path();
+    if only.is_none() {
+        cli_path();
+    }
 }
 
 /// What the plugins add on the path users take: `kpo run --sim examples/plugins.toml` (two

@@ -48,10 +48,12 @@ pub fn touched(before: &Value, after: &Value) -> Option<Touched> {
 }
 
 /// Every field of kpo's that `pod` has (or lacks: `null`), with why it is kpo's.
-fn fields(pod: &Value) -> BTreeMap<String, (Value, &'static str)> {
+/// Borrowed from the pod, not copied: a mutator's output is checked on every call.
+fn fields<'a>(pod: &'a Value) -> BTreeMap<String, (&'a Value, &'static str)> {
+    static NULL: Value = Value::Null;
     let mut all = BTreeMap::new();
-    let mut own = |field: String, value: Option<&Value>, why: &'static str| {
-        all.insert(field, (value.cloned().unwrap_or(Value::Null), why));
+    let mut own = |field: String, value: Option<&'a Value>, why: &'static str| {
+        all.insert(field, (value.unwrap_or(&NULL), why));
     };
     const IDENTITY: &str = "it identifies the run";
     for (pointer, why) in [
@@ -89,19 +91,18 @@ fn fields(pod: &Value) -> BTreeMap<String, (Value, &'static str)> {
             .into_iter()
             .flatten()
             .find(|c| c["name"] == name)
-            .cloned()
     };
     own(
         format!("the result sidecar (container {SIDECAR})"),
-        named("containers", SIDECAR).as_ref(),
+        named("containers", SIDECAR),
         RESULT,
     );
     own(
         format!("the result volume (volume {SIDECAR})"),
-        named("volumes", SIDECAR).as_ref(),
+        named("volumes", SIDECAR),
         RESULT,
     );
-    let main = named("containers", MAIN_CONTAINER).unwrap_or_default();
+    let main = named("containers", MAIN_CONTAINER).unwrap_or(&NULL);
     for key in ["terminationMessagePath", "terminationMessagePolicy"] {
         own(
             format!("{key} of container {MAIN_CONTAINER}"),

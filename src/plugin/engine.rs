@@ -1,6 +1,6 @@
-//! The one wasmtime engine of a kpo process: its epoch clock, and components compiled once and
-//! kept on disk, keyed by their content and the engine's compatibility, so the second run of a
-//! task does not compile again.
+//! The one wasmtime engine of a kpo process: its epoch clock, the pool its plugin instances
+//! are made from, and components compiled once and kept on disk, keyed by their content and the
+//! engine's compatibility, so the second run of a task does not compile again.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,17 +9,31 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::PluginError;
+use super::sandbox::{MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES};
 
 /// How often the epoch advances: a guest that computes yields to the runtime this often, so
 /// that its call's deadline and an interrupt are heard within a tick.
 const TICK: Duration = Duration::from_millis(10);
 
+/// How many plugin instances one kpo process holds at once; a call beyond them waits for one
+/// to end (see [`EngineHandle::calls`]).
+pub const CALLS_AT_ONCE: u32 = 16;
+
+/// What of an instance's memory and tables stays mapped when it ends, its touched pages reset by
+/// `memset` rather than handed back to the kernel: the next call's first touches of it then take
+/// no page fault. About what a Rust plugin's call touches (its 1 MiB stack, its heap); measured
+/// with `cargo bench --bench plugins`: 1 MiB kept little, 2 MiB and 4 MiB the same.
+const KEEP_RESIDENT: usize = 2 << 20;
+
 /// The engine plus the thread that ticks its epoch; the thread stops with it.
 pub struct EngineHandle {
     pub engine: Engine,
+    /// One permit per instance the pool can hold: every call takes one before it instantiates,
+    /// so a call never fails for want of a slot another plugin holds.
+    pub calls: tokio::sync::Semaphore,
     stop: Arc<AtomicBool>,
 }
 
@@ -27,7 +41,15 @@ impl EngineHandle {
     pub fn new() -> Result<Self, PluginError> {
         let mut config = Config::new();
         config.wasm_component_model(true).epoch_interruption(true);
-        let engine = Engine::new(&config).map_err(|e| PluginError::Engine(e.to_string()))?;
+        let engine = match Engine::new(config.clone().allocation_strategy(pool())) {
+            Ok(engine) => engine,
+            // The pool reserves address space up front (a few TiB, never committed); where
+            // that is refused (a `ulimit -v`), every instance is mapped on its own instead.
+            Err(e) => {
+                tracing::debug!("no instance pool ({e:#}); mapping each plugin instance on its own");
+                Engine::new(&config).map_err(|e| PluginError::Engine(e.to_string()))?
+            }
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let (weak, flag) = (engine.weak(), stop.clone());
         std::thread::Builder::new()
@@ -42,8 +64,35 @@ impl EngineHandle {
                 }
             })
             .map_err(|e| PluginError::Engine(format!("cannot start the epoch thread: {e}")))?;
-        Ok(Self { engine, stop })
+        Ok(Self {
+            engine,
+            calls: tokio::sync::Semaphore::new(CALLS_AT_ONCE as usize),
+            stop,
+        })
     }
+}
+
+/// Plugin instances from a pool: a call's memories, tables and fiber stack are slots reused
+/// from the calls before it, reset where they were touched, instead of mapped, faulted in and
+/// unmapped anew — most of what a fresh instance cost. Sized for [`CALLS_AT_ONCE`] instances
+/// of the most core instances, memories and tables the sandbox lets one instance have, so no
+/// plugin can take another's slot; a memory may still grow to wasm32's 4 GiB (the task's
+/// `memory` is the budget, checked by the sandbox).
+fn pool() -> InstanceAllocationStrategy {
+    let mut pool = PoolingAllocationConfig::new();
+    let (instances, memories, tables) = (MAX_INSTANCES as u32, MAX_MEMORIES as u32, MAX_TABLES as u32);
+    pool.total_component_instances(CALLS_AT_ONCE)
+        .total_stacks(CALLS_AT_ONCE)
+        .total_core_instances(CALLS_AT_ONCE * instances)
+        .total_memories(CALLS_AT_ONCE * memories)
+        .total_tables(CALLS_AT_ONCE * tables)
+        .max_memories_per_module(memories)
+        .max_tables_per_module(tables)
+        .table_elements(100_000)
+        .max_memory_size(4 << 30)
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(KEEP_RESIDENT);
+    InstanceAllocationStrategy::Pooling(pool)
 }
 
 impl Drop for EngineHandle {

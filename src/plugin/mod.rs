@@ -610,6 +610,9 @@ impl Loaded {
         host: &PluginHost,
         f: impl AsyncFnOnce(&mut Store<Sandbox>, &wasmtime::component::Instance) -> wasmtime::Result<T>,
     ) -> Result<T, PluginError> {
+        // Held until the store is gone (declared first, dropped last): its instance's slots are
+        // back in the pool.
+        let _slot = host.engine.calls.acquire().await;
         let mut store = host.store(&self.spec)?;
         tracing::debug!(plugin = %self.spec.name, "calling the plugin (time limit {:?})", self.spec.timeout);
         let work = async {

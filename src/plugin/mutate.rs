@@ -26,11 +26,15 @@ pub async fn mutate(
     let mut warnings = Vec::new();
     for plugin in plugins {
         let name = plugin.spec.name.clone();
-        let before = serde_json::to_value(&pod).map_err(|e| PluginError::InvalidOutput {
+        let invalid = |e: serde_json::Error| PluginError::InvalidOutput {
             plugin: name.clone(),
             message: e.to_string(),
-        })?;
-        let out = match plugin.call_mutate(host, &before.to_string(), ctx).await? {
+        };
+        // Sent as k8s-openapi writes it (fields in its order): an SDK on the same version of it
+        // can tell that it lost nothing by writing what it read (see kpo-plugin's `Pod`).
+        let sent = serde_json::to_string(&pod).map_err(invalid)?;
+        let before = serde_json::to_value(&pod).map_err(invalid)?;
+        let out = match plugin.call_mutate(host, &sent, ctx).await? {
             Ok(out) => out,
             Err(reason) => return Err(PluginError::Refused { plugin: name, reason }),
         };
@@ -67,8 +71,13 @@ pub fn check(
             out.len()
         )));
     }
-    let after: Value = serde_json::from_str(out).map_err(|e| invalid(format!("not JSON: {e}")))?;
-    let next: Pod = serde_json::from_value(after).map_err(|e| invalid(format!("not a valid Pod: {e}")))?;
+    // Read straight into the Pod; only a failure is read again, to say which of the two it was.
+    let next: Pod = serde_json::from_str(out).map_err(|e| {
+        invalid(match serde_json::from_str::<serde::de::IgnoredAny>(out) {
+            Err(e) => format!("not JSON: {e}"),
+            Ok(_) => format!("not a valid Pod: {e}"),
+        })
+    })?;
     let after = serde_json::to_value(&next).map_err(|e| invalid(e.to_string()))?;
     if let Some(touched) = crate::owned::touched(before, &after) {
         return Err(PluginError::Forbidden {

@@ -58,6 +58,10 @@ struct Toolkit {
     common: &'static [Template],
     /// Written for one role (mutator, policy, interpreter).
     by_role: [&'static [Template]; 3],
+    /// kpo's SDK for the language, copied into the project as it is (no placeholder filled), so
+    /// that the project builds on its own; and the README's line about it.
+    sdk: &'static [Template],
+    sdk_line: &'static str,
     tools: &'static str,
     build: &'static str,
     unit: &'static str,
@@ -68,6 +72,16 @@ struct Toolkit {
 macro_rules! template {
     ($dest:literal, $file:literal) => {
         ($dest, include_str!(concat!("templates/", $file)))
+    };
+}
+
+/// A file of kpo's Rust SDK (`plugins/kpo-plugin/`), at the same path under `kpo-plugin/`.
+macro_rules! rust_sdk {
+    ($file:literal) => {
+        (
+            concat!("kpo-plugin/", $file),
+            include_str!(concat!("../../plugins/kpo-plugin/", $file)),
+        )
     };
 }
 
@@ -82,6 +96,24 @@ const RUST: Toolkit = Toolkit {
         &[template!("src/lib.rs", "rust/policy.rs")],
         &[template!("src/lib.rs", "rust/interpreter.rs")],
     ],
+    sdk: &[
+        rust_sdk!("Cargo.toml"),
+        rust_sdk!("README.md"),
+        rust_sdk!("src/lib.rs"),
+        rust_sdk!("src/bindings.rs"),
+        rust_sdk!("src/config.rs"),
+        rust_sdk!("src/image.rs"),
+        rust_sdk!("src/pod.rs"),
+        rust_sdk!("src/roles.rs"),
+        rust_sdk!("wit/sdk.wit"),
+        // kpo's contract, where the SDK's own WIT finds it.
+        (
+            "kpo-plugin/wit/deps/kpo-plugin/plugin.wit",
+            include_str!("../../wit/plugin.wit"),
+        ),
+    ],
+    sdk_line: "- `kpo-plugin/`: kpo's Rust SDK, copied in by `kpo plugin new` so that the project \
+               builds on its own (its README says what it gives you).\n",
     tools: "- Rust 1.85 or later (rustup) with the WebAssembly target: `rustup target add wasm32-wasip2`.",
     build: "cargo build --release --target wasm32-wasip2",
     unit: "cargo test",
@@ -111,6 +143,8 @@ const PYTHON: Toolkit = Toolkit {
             template!("test_logic.py", "python/test_interpreter.py"),
         ],
     ],
+    sdk: &[],
+    sdk_line: "",
     tools: "- Python 3.10 or later with pip; the build installs componentize-py (pinned in \
             `requirements.txt`).",
     build: "python3 -m pip install -r requirements.txt\n\
@@ -139,6 +173,8 @@ const JS: Toolkit = Toolkit {
             template!("plugin.test.js", "js/interpreter.test.js"),
         ],
     ],
+    sdk: &[],
+    sdk_line: "",
     tools: "- Node.js 20 or later with npm; the build installs componentize-qjs (pinned in \
             `package.json`) into `node_modules`.",
     build: "npm install\nnpm run build",
@@ -175,6 +211,8 @@ const C: Toolkit = Toolkit {
             template!("test_logic.c", "c/test_interpreter.c"),
         ],
     ],
+    sdk: &[],
+    sdk_line: "",
     tools: "- Debian 12's (or Ubuntu's) C toolchain for WebAssembly and the jsmn JSON parser: \
             `apt-get install clang lld wasi-libc libclang-rt-dev-wasm32 libjsmn-dev make`.\n\
             - wit-bindgen's C generator, from crates.io: `cargo install wit-bindgen-cli --version 0.63.0 --locked`.\n\
@@ -286,6 +324,7 @@ pub fn project(
         .replace("@INPUT@", role_kit.input)
         .replace("@TABLE@", role_kit.table)
         .replace("@SOURCES@", &sources.join(", "))
+        .replace("@SDK@\n", kit.sdk_line)
         .replace("@ROLE@", role.name())
         .replace("@LANGUAGE@", kit.label);
     let task = TASK.replace("@TABLE@", role_kit.table);
@@ -296,6 +335,11 @@ pub fn project(
         .chain(role_kit.testdata)
         .map(|(dest, text)| (PathBuf::from(dest), fill(text)))
         .collect();
+    files.extend(
+        kit.sdk
+            .iter()
+            .map(|(dest, text)| (PathBuf::from(dest), (*text).to_owned())),
+    );
     files.push(("README.md".into(), fill(&readme)));
     files.push(("task.toml".into(), fill(&task)));
     files.extend(

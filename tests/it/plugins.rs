@@ -88,6 +88,33 @@ fn add_labels_in_render_diff_and_run() {
     assert_eq!(report["mutations"][0]["patch"][0]["op"], "add");
 }
 
+/// Plugin instances come from a pool that reserves address space up front (terabytes, never
+/// committed). Where a `ulimit -v` refuses that, kpo maps each instance on its own instead:
+/// the plugin still runs.
+#[test]
+fn plugins_run_where_address_space_is_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "{BASE}{}",
+        entry("mutate", "add-labels", "config = { labels = { team = \"ml\" } }")
+    );
+    let task = task_file(dir.path(), &body);
+    // 64 GiB: room for kpo and an instance or two, none for the pool.
+    let script = "ulimit -v 67108864 && exec \"$0\" render \"$1\"";
+    let mut sh = std::process::Command::new("sh");
+    sh.args(["-c", script, env!("CARGO_BIN_EXE_kpo"), &task]);
+    for (key, value) in crate::harness::kpo_command().get_envs() {
+        match value {
+            Some(v) => sh.env(key, v),
+            None => sh.env_remove(key),
+        };
+    }
+    let out = sh.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let pod: Pod = serde_saphyr::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(pod.metadata.labels.unwrap()["team"], "ml");
+}
+
 #[test]
 fn resource_defaults_fill_only_what_is_missing() {
     let body = format!(

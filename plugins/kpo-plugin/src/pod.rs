@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, Pod as KubePod};
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use crate::image::ImageRef;
@@ -22,17 +23,20 @@ pub enum Kind {
 #[derive(Debug, Clone)]
 pub struct Pod {
     typed: KubePod,
-    raw: Value,
+    json: String,
 }
 
 impl Pod {
-    /// Reads a pod as kpo passes it (Kubernetes JSON).
+    /// Reads a pod as kpo passes it (Kubernetes JSON), once, into the typed pod.
     pub fn parse(json: &str) -> Result<Self, String> {
-        let raw: Value =
-            serde_json::from_str(json).map_err(|e| format!("the pod is not JSON: {e}"))?;
-        let typed = serde_json::from_value(raw.clone())
-            .map_err(|e| format!("the JSON is not a Pod: {e}"))?;
-        Ok(Self { typed, raw })
+        let typed = read(json).map_err(|e| match serde_json::from_str::<IgnoredAny>(json) {
+            Err(e) => format!("the pod is not JSON: {e}"),
+            Ok(_) => format!("the JSON is not a Pod: {e}"),
+        })?;
+        Ok(Self {
+            typed,
+            json: json.to_owned(),
+        })
     }
 
     pub fn typed(&self) -> &KubePod {
@@ -46,22 +50,37 @@ impl Pod {
     }
 
     /// The JSON the pod was read from, unchanged.
-    pub fn raw(&self) -> &Value {
-        &self.raw
+    pub fn raw(&self) -> &str {
+        &self.json
     }
 
     /// The pod as JSON: the typed pod, with the fields k8s-openapi does not know put back from
     /// the JSON it was read from, where their object still exists.
     pub fn to_value(&self) -> Value {
-        let mut out = serde_json::to_value(&self.typed).unwrap_or(Value::Null);
-        let understood: KubePod = serde_json::from_value(self.raw.clone()).unwrap_or_default();
-        let understood = serde_json::to_value(understood).unwrap_or(Value::Null);
-        restore_unknown(&mut out, &self.raw, &understood);
+        let mut out = as_value(&self.typed);
+        if let Some(understood) = self.understood() {
+            let raw: Value = serde_json::from_str(&self.json).unwrap_or(Value::Null);
+            restore_unknown(&mut out, &raw, &as_value(&understood));
+        }
         out
     }
 
+    /// [`Pod::to_value`] as text: written straight from the typed pod where nothing is to be
+    /// restored.
     pub fn to_json(&self) -> String {
-        self.to_value().to_string()
+        match self.understood() {
+            Some(_) => self.to_value().to_string(),
+            None => written(&self.typed),
+        }
+    }
+
+    /// The JSON as k8s-openapi read it, where that lost something: `None` when k8s-openapi writes
+    /// what it read byte for byte. kpo writes its pods with k8s-openapi, so a plugin built on the
+    /// same version of it gets `None` at the cost of one more read; any other JSON is compared
+    /// field by field (see [`restore_unknown`]).
+    fn understood(&self) -> Option<KubePod> {
+        let understood = read(&self.json).ok()?;
+        (written(&understood) != self.json).then_some(understood)
     }
 
     /// Every container, init containers first, in the pod's order.
@@ -109,6 +128,22 @@ impl Pod {
         let annotations = self.typed.metadata.annotations.get_or_insert_with(BTreeMap::new);
         annotations.insert(key.into(), value.into());
     }
+}
+
+// The pod's types are most of a plugin's code: each is read through one deserializer and written
+// through one serializer only (each other one would compile all of k8s-openapi's code for a pod
+// again into the component).
+
+fn read(json: &str) -> Result<KubePod, serde_json::Error> {
+    serde_json::from_str(json)
+}
+
+fn written(typed: &KubePod) -> String {
+    serde_json::to_string(typed).unwrap_or_default()
+}
+
+fn as_value(typed: &KubePod) -> Value {
+    serde_json::from_str(&written(typed)).unwrap_or(Value::Null)
 }
 
 fn empty() -> &'static BTreeMap<String, String> {
@@ -176,6 +211,7 @@ mod tests {
                 ]
             }
         }));
+        assert!(p.understood().is_some(), "lossy");
         p.set_label("team", "data");
         // The first container goes to the end: its unknown field follows it by name.
         let spec = p.typed_mut().spec.as_mut().unwrap();
@@ -187,6 +223,23 @@ mod tests {
         assert_eq!(out["spec"]["containers"][1]["name"], "base");
         assert_eq!(out["spec"]["containers"][1]["futureField"], "kept");
         assert!(out["spec"]["containers"][0].get("futureField").is_none());
+    }
+
+    #[test]
+    fn a_pod_k8s_openapi_knows_whole_is_written_as_changed() {
+        // As kpo sends it: written by k8s-openapi.
+        let value = json!({"metadata": {"name": "a"}, "spec": {"containers": [{"name": "base"}]}});
+        let mut p = Pod::parse(&written(&read(&value.to_string()).unwrap())).unwrap();
+        assert!(p.understood().is_none(), "written as read");
+        p.set_label("team", "data");
+        let out: Value = serde_json::from_str(&p.to_json()).unwrap();
+        assert_eq!(out, p.to_value());
+        assert_eq!(out["metadata"], json!({"name": "a", "labels": {"team": "data"}}));
+        // The same pod in another order of fields is compared field by field, to the same end.
+        let mut q = pod(value);
+        assert!(q.understood().is_some());
+        q.set_label("team", "data");
+        assert_eq!(q.to_value(), out);
     }
 
     #[test]
@@ -219,5 +272,6 @@ mod tests {
     fn what_is_not_a_pod_is_an_error() {
         assert!(Pod::parse("[").unwrap_err().starts_with("the pod is not JSON"));
         assert!(Pod::parse(r#"{"spec": 3}"#).unwrap_err().starts_with("the JSON is not a Pod"));
+        assert!(Pod::parse(r#"{"spec": {}} x"#).unwrap_err().starts_with("the pod is not JSON"));
     }
 }

@@ -1,128 +1,93 @@
 //! @SUMMARY@
 //!
-//! The logic is plain Rust on `serde_json` values, tested natively with `cargo test`; the
-//! `component` module binds it to kpo's contract when built for wasm32.
+//! Written on kpo's Rust SDK (`kpo-plugin/`, copied into this project): the pod arrives typed
+//! (k8s-openapi), every container's image read as a runtime reads it, the config is read into
+//! `Config` — a misspelt key refused when kpo loads the plugin, before any pod — and
+//! `kpo_plugin::policy!` exports the component. The logic is plain Rust, tested natively with
+//! `cargo test`.
 
-use serde_json::Value;
+use kpo_plugin::{Admission, Context, Plugin, Policy, Pod};
 
-#[cfg(target_arch = "wasm32")]
-mod component {
-    wit_bindgen::generate!({ world: "@WORLD@", path: "wit" });
+/// The plugin's config: `{"allowed": ["registry.example.com/", "busybox:"]}`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// The image prefixes allowed (a registry, a repository); none: any image.
+    pub allowed: Vec<String>,
+}
 
-    use exports::kpo::plugin::settings::Guest as Settings;
-    use exports::kpo::plugin::validator::Guest;
-    use kpo::plugin::types::{Admission, Context};
+pub struct Images;
 
-    struct Plugin;
+impl Plugin for Images {
+    type Config = Config;
+}
 
-    impl Guest for Plugin {
-        fn validate(pod: String, context: Context) -> Admission {
-            let answer = serde_json::from_str(&context.config)
-                .map_err(|e| e.to_string())
-                .and_then(|config| super::allowed(&config))
-                .and_then(|allowed| {
-                    let pod = serde_json::from_str(&pod).map_err(|e| e.to_string())?;
-                    super::check(&pod, &allowed)
-                });
-            match answer {
-                Err(reason) => Admission::Refuse(reason),
-                Ok(warnings) if warnings.is_empty() => Admission::Accept,
-                Ok(warnings) => Admission::Warn(warnings),
+impl Policy for Images {
+    /// Refuses the first container whose image is unpinned (no tag, or `latest`) or starts
+    /// with none of the allowed prefixes; warns of each container without a memory limit.
+    fn validate(pod: &Pod, context: &Context<Config>) -> Admission {
+        let allowed = &context.config.allowed;
+        let mut warnings = Vec::new();
+        for (_, container, image) in pod.images() {
+            let (name, text) = (&container.name, container.image.as_deref().unwrap_or_default());
+            if !image.is_ok_and(|i| i.is_pinned()) {
+                return Admission::Refuse(format!("container {name}: image {text} has no pinned tag (latest or none)"));
             }
-        }
-    }
-
-    impl Settings for Plugin {
-        // Called when kpo loads the plugin: `err` stops `kpo validate` and `kpo run` before any pod.
-        fn validate_config(config: String) -> Result<(), String> {
-            super::allowed(&serde_json::from_str(&config).map_err(|e| e.to_string())?).map(|_| ())
-        }
-    }
-
-    export!(Plugin);
-}
-
-/// The image prefixes the config allows (`{"allowed": ["registry.example.com/", "busybox:"]}`):
-/// a registry, a repository; none: any image.
-pub fn allowed(config: &Value) -> Result<Vec<String>, String> {
-    let config = config.as_object().ok_or("the config must be a table")?;
-    if let Some(key) = config.keys().find(|k| *k != "allowed") {
-        return Err(format!("unknown key `{key}` (known: allowed)"));
-    }
-    let Some(list) = config.get("allowed") else {
-        return Ok(Vec::new());
-    };
-    let list = list.as_array().ok_or("`allowed` must be a list of strings")?;
-    list.iter()
-        .map(|r| r.as_str().map(str::to_owned).ok_or("`allowed` must be a list of strings".to_owned()))
-        .collect()
-}
-
-/// Whether an image names a fixed version: a tag other than `latest`, or a digest.
-pub fn pinned(image: &str) -> bool {
-    if image.contains('@') {
-        return true;
-    }
-    let last = image.rsplit('/').next().unwrap_or(image);
-    last.split_once(':').is_some_and(|(_, tag)| tag != "latest")
-}
-
-/// `Err(reason)` for the first container whose image is unpinned or not allowed;
-/// otherwise a warning for each container without a memory limit.
-pub fn check(pod: &Value, allowed: &[String]) -> Result<Vec<String>, String> {
-    let mut warnings = Vec::new();
-    for list in ["containers", "initContainers"] {
-        for container in pod["spec"][list].as_array().into_iter().flatten() {
-            let name = container["name"].as_str().unwrap_or("?");
-            let image = container["image"].as_str().unwrap_or("");
-            if !pinned(image) {
-                return Err(format!("container {name}: image {image} has no pinned tag (latest or none)"));
-            }
-            if !allowed.is_empty() && !allowed.iter().any(|r| image.starts_with(r.as_str())) {
+            if !allowed.is_empty() && !allowed.iter().any(|prefix| text.starts_with(prefix.as_str())) {
                 let allowed = allowed.join(", ");
-                return Err(format!("container {name}: image {image} starts with none of the allowed prefixes ({allowed})"));
+                return Admission::Refuse(format!(
+                    "container {name}: image {text} starts with none of the allowed prefixes ({allowed})"
+                ));
             }
-            if container["resources"]["limits"]["memory"].is_null() {
+            let limits = container.resources.as_ref().and_then(|r| r.limits.as_ref());
+            if !limits.is_some_and(|l| l.contains_key("memory")) {
                 warnings.push(format!("container {name} has no memory limit"));
             }
         }
+        Admission::warn_any(warnings)
     }
-    Ok(warnings)
 }
+
+kpo_plugin::policy!(Images);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kpo_plugin::parse_config;
     use serde_json::json;
 
-    fn pod(image: &str) -> Value {
-        json!({"spec": {"containers": [{"name": "main", "image": image}]}})
+    fn pod(image: &str) -> Pod {
+        Pod::parse(&json!({"spec": {"containers": [{"name": "main", "image": image}]}}).to_string()).unwrap()
+    }
+
+    fn validate(image: &str, config: &str) -> Admission {
+        Images::validate(&pod(image), &Context::with_config(parse_config(config).unwrap()))
     }
 
     #[test]
     fn an_unpinned_image_is_refused() {
         for image in ["busybox", "busybox:latest", "localhost:5000/busybox"] {
-            let reason = check(&pod(image), &[]).unwrap_err();
-            assert_eq!(reason, format!("container main: image {image} has no pinned tag (latest or none)"));
+            let reason = format!("container main: image {image} has no pinned tag (latest or none)");
+            assert_eq!(validate(image, "{}"), Admission::Refuse(reason));
         }
-        assert!(pinned("localhost:5000/busybox:1.36") && pinned("busybox@sha256:abc"));
+        assert!(matches!(validate(&format!("busybox@sha256:{}", "0".repeat(64)), "{}"), Admission::Warn(_)));
     }
 
     #[test]
     fn only_the_allowed_prefixes_pass() {
-        let allowed = allowed(&json!({"allowed": ["registry.example.com/"]})).unwrap();
-        assert!(check(&pod("registry.example.com/app:1.0"), &allowed).is_ok());
-        let reason = check(&pod("busybox:1.36"), &allowed).unwrap_err();
+        let config = r#"{"allowed": ["registry.example.com/"]}"#;
+        assert!(matches!(validate("registry.example.com/app:1.0", config), Admission::Warn(_)));
+        let Admission::Refuse(reason) = validate("busybox:1.36", config) else { panic!("accepted") };
         assert!(reason.contains("none of the allowed prefixes (registry.example.com/)"), "{reason}");
     }
 
     #[test]
     fn a_missing_memory_limit_is_a_warning() {
-        assert_eq!(check(&pod("busybox:1.36"), &[]).unwrap(), ["container main has no memory limit"]);
+        assert_eq!(validate("busybox:1.36", "{}"), Admission::Warn(vec!["container main has no memory limit".into()]));
     }
 
     #[test]
     fn a_misspelt_config_is_refused() {
-        assert_eq!(allowed(&json!({"allow": []})).unwrap_err(), "unknown key `allow` (known: allowed)");
+        assert_eq!(parse_config::<Config>(r#"{"allow": []}"#).unwrap_err(), "unknown config key `allow`");
     }
 }
