@@ -143,8 +143,13 @@ const PYTHON: Toolkit = Toolkit {
             template!("test_logic.py", "python/test_interpreter.py"),
         ],
     ],
-    sdk: &[],
-    sdk_line: "",
+    sdk: &[
+        template!("kpo.py", "python/kpo.py"),
+        template!("test_kpo.py", "python/test_kpo.py"),
+    ],
+    sdk_line: "- `kpo.py`: kpo's helpers for plugins (a `Pod` with its images read as a runtime \
+               reads them, the config read into a dataclass, answers in kpo's words, a function \
+               per role for `app.py`), copied in by `kpo plugin new`; `test_kpo.py` tests them.\n",
     tools: "- Python 3.10 or later with pip; the build installs componentize-py (pinned in \
             `requirements.txt`).",
     build: "python3 -m pip install -r requirements.txt\n\
@@ -173,8 +178,13 @@ const JS: Toolkit = Toolkit {
             template!("plugin.test.js", "js/interpreter.test.js"),
         ],
     ],
-    sdk: &[],
-    sdk_line: "",
+    sdk: &[
+        template!("kpo.js", "js/kpo.js"),
+        template!("kpo.test.js", "js/kpo.test.js"),
+    ],
+    sdk_line: "- `kpo.js`: kpo's helpers for plugins (a `Pod` with its images read as a runtime \
+               reads them, the config read against its defaults, a function per role), copied in \
+               by `kpo plugin new`; `kpo.test.js` tests them.\n",
     tools: "- Node.js 20 or later with npm; the build installs componentize-qjs (pinned in \
             `package.json`) into `node_modules`.",
     build: "npm install\nnpm run build",

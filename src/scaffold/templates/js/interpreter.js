@@ -1,46 +1,32 @@
 // @SUMMARY@
 //
-// Built into a WebAssembly component with QuickJS (componentize-qjs): `npm run build`. The WIT
-// exports are the `interpreter` and `settings` objects at the end; records have camelCase keys
-// (`outcome.logTail`), an enum is its case's name (`"succeeded"`), a variant is `{ tag, val }`
-// and an `option` is a value or null.
+// Written on kpo's helpers (`kpo.js`, copied into this project by `kpo plugin new`): the run's
+// outcome arrives with its enums in kpo's words (`outcome.status` is `"succeeded"`,
+// `"never_started"`…), the config is read against its defaults — a misspelt key refused when kpo
+// loads the plugin, before any pod — and `kpo.interpreter` makes the objects the component
+// exports. Built into a WebAssembly component with QuickJS (componentize-qjs): `npm run build`.
 
-/** The line that means "nothing to do" (`{"marker": "..."}`), `NOTHING TO DO` by default. */
-export function marker(config) {
-  if (typeof config !== "object" || config === null || Array.isArray(config)) {
-    throw "the config must be a table";
-  }
-  const unknown = Object.keys(config).find((key) => key !== "marker");
-  if (unknown !== undefined) throw `unknown key \`${unknown}\` (known: marker)`;
-  const value = config.marker ?? "NOTHING TO DO";
-  if (typeof value !== "string" || value === "") throw "`marker` must be a non-empty string";
-  return value;
+import * as kpo from "./kpo.js";
+import { Verdict } from "./kpo.js";
+
+/** The config's keys, each with its value when missing: `{"marker": "NOTHING TO DO"}`. */
+export const config = { marker: "NOTHING TO DO" };
+
+/** What the config's types alone do not say; a throw refuses the config. */
+export function check(config) {
+  if (config.marker === "") throw "`marker` must be a non-empty string";
 }
 
-/** A failed run fails; a run whose log has the marker is skipped; any other succeeds. */
-export function judge(succeeded, exitCode, logTail, mark) {
-  if (!succeeded) return { verdict: { tag: "failure", val: `the task failed (exit code ${exitCode})` }, outputs: null };
-  if (logTail.some((line) => line.includes(mark))) {
-    return { verdict: { tag: "skip", val: `the task said ${JSON.stringify(mark)}` }, outputs: null };
+/**
+ * A failed run fails; a run whose log has the marker is skipped; any other succeeds, with its
+ * number of log lines as an output.
+ */
+export function interpret(outcome, { config }) {
+  if (outcome.status !== "succeeded") return Verdict.failure(`the task failed (exit code ${outcome.exitCode})`);
+  if (outcome.logTail.some((line) => line.includes(config.marker))) {
+    return Verdict.skip(`the task said ${JSON.stringify(config.marker)}`);
   }
-  return { verdict: { tag: "success" }, outputs: JSON.stringify({ log_lines: logTail.length }) };
+  return { verdict: Verdict.success(), outputs: { log_lines: outcome.logTail.length } };
 }
 
-export const interpreter = {
-  interpret(outcome, context) {
-    let mark;
-    try {
-      mark = marker(JSON.parse(context.config));
-    } catch (e) {
-      return { verdict: { tag: "failure", val: String(e) }, outputs: null };
-    }
-    return judge(outcome.status === "succeeded", outcome.exitCode, outcome.logTail, mark);
-  },
-};
-
-// Called when kpo loads the plugin: a throw stops `kpo validate` and `kpo run` before any pod.
-export const settings = {
-  validateConfig(config) {
-    marker(JSON.parse(config));
-  },
-};
+export const { interpreter, settings } = kpo.interpreter({ config, check, interpret });

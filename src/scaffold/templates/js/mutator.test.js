@@ -1,11 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { addLabels, mutator, wantedLabels } from "./plugin.js";
+import { Pod, parseConfig } from "./kpo.js";
+import { addLabels, check, config, mutator } from "./plugin.js";
+
+const context = (text) => ({ config: parseConfig(text, config) });
 
 test("adds what is missing and keeps what is set", () => {
-  const pod = { metadata: { labels: { team: "ml" } } };
-  const { pod: out, warnings } = addLabels(pod, wantedLabels({ labels: { team: "data", tier: "batch" } }));
-  assert.deepEqual(out.metadata.labels, { team: "ml", tier: "batch" });
+  const pod = new Pod({ metadata: { labels: { team: "ml" } } });
+  const warnings = addLabels(pod, context('{"labels": {"team": "data", "tier": "batch"}}'));
+  assert.deepEqual(pod.labels, { team: "ml", tier: "batch" });
   assert.deepEqual(warnings, ['label team stays "ml" (the config asks for "data")']);
 });
 
@@ -15,6 +18,6 @@ test("the WIT entry point takes and gives JSON text", () => {
 });
 
 test("a misspelt config is refused", () => {
-  assert.throws(() => wantedLabels({ lables: {} }), (e) => e === "unknown key `lables` (known: labels)");
-  assert.throws(() => wantedLabels({ labels: { n: 1 } }), (e) => e === "label `n` must be a string");
+  assert.throws(() => parseConfig('{"lables": {}}', config), (e) => e === "unknown config key `lables`");
+  assert.throws(() => check(parseConfig('{"labels": {"n": 1}}', config)), (e) => e === "label `n` must be a string");
 });

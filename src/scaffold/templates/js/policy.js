@@ -1,71 +1,40 @@
 // @SUMMARY@
 //
-// Built into a WebAssembly component with QuickJS (componentize-qjs): `npm run build`. The WIT
-// exports are the `validator` and `settings` objects at the end; a thrown string is the `err` of
-// a `result<_, string>`; a variant is `{ tag, val }`.
+// Written on kpo's helpers (`kpo.js`, copied into this project by `kpo plugin new`): the pod
+// arrives as a `Pod` whose images are read as a runtime reads them, the config is read against
+// its defaults — a misspelt key refused when kpo loads the plugin, before any pod — and
+// `kpo.policy` makes the objects the component exports. Built into a WebAssembly component with
+// QuickJS (componentize-qjs): `npm run build`.
 
-/** The image prefixes the config allows (`{"allowed": ["registry.example.com/"]}`); none: any. */
-export function allowedPrefixes(config) {
-  if (typeof config !== "object" || config === null || Array.isArray(config)) {
-    throw "the config must be a table";
-  }
-  const unknown = Object.keys(config).find((key) => key !== "allowed");
-  if (unknown !== undefined) throw `unknown key \`${unknown}\` (known: allowed)`;
-  const allowed = config.allowed ?? [];
-  if (!Array.isArray(allowed) || !allowed.every((p) => typeof p === "string")) {
-    throw "`allowed` must be a list of strings";
-  }
-  return allowed;
+import * as kpo from "./kpo.js";
+import { Admission } from "./kpo.js";
+
+/** The config's keys, each with its value when missing: `{"allowed": ["registry.example.com/"]}`. */
+export const config = { allowed: [] };
+
+/** What the config's types alone do not say; a throw refuses the config. */
+export function check(config) {
+  if (!config.allowed.every((prefix) => typeof prefix === "string")) throw "`allowed` must be a list of strings";
 }
 
-/** Whether an image names a fixed version: a tag other than `latest`, or a digest. */
-export function pinned(image) {
-  if (image.includes("@")) return true;
-  const last = image.split("/").pop();
-  const colon = last.indexOf(":");
-  return colon >= 0 && last.slice(colon + 1) !== "latest";
-}
-
-/** `{ refuse }` for the first unpinned or not allowed image, else `{ warnings }`. */
-export function check(pod, allowed) {
+/**
+ * Refuses the first container whose image is unpinned (no tag, or `latest`) or starts with none
+ * of the allowed prefixes (none: any image); warns of each container without a memory limit.
+ */
+export function validate(pod, { config }) {
   const warnings = [];
-  for (const list of ["containers", "initContainers"]) {
-    for (const container of pod.spec?.[list] ?? []) {
-      const name = container.name ?? "?";
-      const image = container.image ?? "";
-      if (!pinned(image)) {
-        return { refuse: `container ${name}: image ${image} has no pinned tag (latest or none)` };
-      }
-      if (allowed.length > 0 && !allowed.some((prefix) => image.startsWith(prefix))) {
-        return {
-          refuse: `container ${name}: image ${image} starts with none of the allowed prefixes (${allowed.join(", ")})`,
-        };
-      }
-      if (container.resources?.limits?.memory === undefined) {
-        warnings.push(`container ${name} has no memory limit`);
-      }
+  for (const { container, image } of pod.images()) {
+    const [name, text] = [container.name, container.image ?? ""];
+    if (!image?.isPinned()) {
+      return Admission.refuse(`container ${name}: image ${text} has no pinned tag (latest or none)`);
     }
+    if (config.allowed.length > 0 && !config.allowed.some((prefix) => text.startsWith(prefix))) {
+      const allowed = config.allowed.join(", ");
+      return Admission.refuse(`container ${name}: image ${text} starts with none of the allowed prefixes (${allowed})`);
+    }
+    if (container.resources?.limits?.memory === undefined) warnings.push(`container ${name} has no memory limit`);
   }
-  return { warnings };
+  return Admission.warnAny(warnings);
 }
 
-export const validator = {
-  validate(pod, context) {
-    let answer;
-    try {
-      answer = check(JSON.parse(pod), allowedPrefixes(JSON.parse(context.config)));
-    } catch (e) {
-      return { tag: "refuse", val: String(e) };
-    }
-    if (answer.refuse !== undefined) return { tag: "refuse", val: answer.refuse };
-    if (answer.warnings.length > 0) return { tag: "warn", val: answer.warnings };
-    return { tag: "accept" };
-  },
-};
-
-// Called when kpo loads the plugin: a throw stops `kpo validate` and `kpo run` before any pod.
-export const settings = {
-  validateConfig(config) {
-    allowedPrefixes(JSON.parse(config));
-  },
-};
+export const { validator, settings } = kpo.policy({ config, check, validate });

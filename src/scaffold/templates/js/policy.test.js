@@ -1,24 +1,23 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { allowedPrefixes, check, pinned, validator } from "./plugin.js";
+import { Admission, Pod, parseConfig } from "./kpo.js";
+import { config, validate, validator } from "./plugin.js";
 
-const pod = (image) => ({ spec: { containers: [{ name: "main", image }] } });
+const pod = (image) => new Pod({ spec: { containers: [{ name: "main", image }] } });
+const context = (text) => ({ config: parseConfig(text, config) });
 
 test("an unpinned image is refused", () => {
   for (const image of ["busybox", "busybox:latest", "localhost:5000/busybox"]) {
-    assert.deepEqual(check(pod(image), []), {
-      refuse: `container main: image ${image} has no pinned tag (latest or none)`,
-    });
+    const reason = `container main: image ${image} has no pinned tag (latest or none)`;
+    assert.deepEqual(validate(pod(image), context("{}")), Admission.refuse(reason));
   }
-  assert.ok(pinned("localhost:5000/busybox:1.36") && pinned("busybox@sha256:abc"));
+  assert.equal(validate(pod("busybox@sha256:abc"), context("{}")).tag, "warn");
 });
 
 test("only the allowed prefixes pass", () => {
-  const allowed = allowedPrefixes({ allowed: ["registry.example.com/"] });
-  assert.deepEqual(check(pod("registry.example.com/app:1.0"), allowed), {
-    warnings: ["container main has no memory limit"],
-  });
-  assert.match(check(pod("busybox:1.36"), allowed).refuse, /none of the allowed prefixes \(registry.example.com\/\)/);
+  const allowed = context('{"allowed": ["registry.example.com/"]}');
+  assert.equal(validate(pod("registry.example.com/app:1.0"), allowed).tag, "warn");
+  assert.match(validate(pod("busybox:1.36"), allowed).val, /none of the allowed prefixes \(registry.example.com\/\)/);
 });
 
 test("the WIT entry point answers with the admission variant", () => {
@@ -27,5 +26,5 @@ test("the WIT entry point answers with the admission variant", () => {
 });
 
 test("a misspelt config is refused", () => {
-  assert.throws(() => allowedPrefixes({ allow: [] }), (e) => e === "unknown key `allow` (known: allowed)");
+  assert.throws(() => parseConfig('{"allow": []}', config), (e) => e === "unknown config key `allow`");
 });

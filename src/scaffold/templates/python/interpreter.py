@@ -1,30 +1,36 @@
 """@SUMMARY@
 
-The logic, in plain Python: `test_logic.py` tests it natively. `app.py` binds it to kpo's contract
-(it imports the bindings componentize-py generates, so it runs only as a component).
+Written on kpo's helpers (`kpo.py`, copied into this project by `kpo plugin new`): the run's outcome
+arrives with its enums in kpo's words (`Status.NEVER_STARTED` prints `never_started`), the config
+is read into `Config` — a misspelt key or a value of the wrong type refused when kpo loads the
+plugin, before any pod. Plain Python: `test_logic.py` tests it natively; `app.py` binds it to
+kpo's contract.
 """
 
-import json
+import dataclasses
+
+from kpo import Status, Verdict
 
 
-def marker(config):
-    """The line that means "nothing to do" (`{"marker": "..."}`), `NOTHING TO DO` by default."""
-    if not isinstance(config, dict):
-        raise ValueError("the config must be a table")
-    for key in config:
-        if key != "marker":
-            raise ValueError(f"unknown key `{key}` (known: marker)")
-    value = config.get("marker", "NOTHING TO DO")
-    if not isinstance(value, str) or not value:
+@dataclasses.dataclass
+class Config:
+    """`{"marker": "NOTHING TO DO"}`: the line that means "nothing to do"."""
+
+    marker: str = "NOTHING TO DO"
+
+
+def check(config):
+    """What the config's types alone do not say: a ValueError refuses it."""
+    if not config.marker:
         raise ValueError("`marker` must be a non-empty string")
-    return value
 
 
-def judge(succeeded, exit_code, log_tail, mark):
-    """("failure" | "skip" | "success", reason or outputs): a failed run fails, a run whose log
-    has the marker is skipped, any other succeeds with how many log lines it saw."""
-    if not succeeded:
-        return "failure", f"the task failed (exit code {exit_code})"
-    if any(mark in line for line in log_tail):
-        return "skip", f"the task said {json.dumps(mark)}"
-    return "success", {"log_lines": len(log_tail)}
+def interpret(outcome, context):
+    """A failed run fails; a run whose log has the marker is skipped; any other succeeds, with its
+    number of log lines as an output."""
+    marker = context.config.marker
+    if outcome.status is not Status.SUCCEEDED:
+        return Verdict.failure(f"the task failed (exit code {outcome.exit_code})")
+    if any(marker in line for line in outcome.log_tail):
+        return Verdict.skip(f'the task said "{marker}"')
+    return Verdict.success({"log_lines": len(outcome.log_tail)})

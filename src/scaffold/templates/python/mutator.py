@@ -1,36 +1,33 @@
 """@SUMMARY@
 
-The logic, in plain Python on parsed JSON: `test_logic.py` tests it natively. `app.py` binds it to
-kpo's contract (it imports the bindings componentize-py generates, so it runs only as a component).
+Written on kpo's helpers (`kpo.py`, copied into this project by `kpo plugin new`): the pod arrives
+as a `Pod`, the config is read into `Config` — a misspelt key or a value of the wrong type refused
+when kpo loads the plugin, before any pod. Plain Python: `test_logic.py` tests it natively;
+`app.py` binds it to kpo's contract.
 """
 
-import json
+import dataclasses
+import typing
 
 
-def wanted_labels(config):
-    """The labels the config asks for (`{"labels": {"team": "data"}}`); ValueError says what is wrong."""
-    if not isinstance(config, dict):
-        raise ValueError("the config must be a table")
-    for key in config:
-        if key != "labels":
-            raise ValueError(f"unknown key `{key}` (known: labels)")
-    labels = config.get("labels", {})
-    if not isinstance(labels, dict):
-        raise ValueError("`labels` must be a table")
-    for key, value in labels.items():
-        if not isinstance(value, str):
-            raise ValueError(f"label `{key}` must be a string")
-    return labels
+@dataclasses.dataclass
+class Config:
+    """`{"labels": {"team": "data"}}`: the labels every pod should have."""
+
+    labels: typing.Dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-def add_labels(pod, labels):
+def check(config):
+    """What the config's types alone do not say: a ValueError refuses it."""
+
+
+def add_labels(pod, context):
     """Adds each label the pod lacks; one it has with another value stays, with a warning."""
-    have = pod.setdefault("metadata", {}).setdefault("labels", {})
     warnings = []
-    for key, value in labels.items():
-        if key not in have:
-            have[key] = value
-        elif have[key] != value:
-            warnings.append(f"label {key} stays {json.dumps(have[key])} (the config asks for {json.dumps(value)})")
-    return pod, warnings
-
+    for key, value in context.config.labels.items():
+        old = pod.labels.get(key)
+        if old is None:
+            pod.set_label(key, value)
+        elif old != value:
+            warnings.append(f'label {key} stays "{old}" (the config asks for "{value}")')
+    return warnings

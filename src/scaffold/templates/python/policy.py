@@ -1,44 +1,40 @@
 """@SUMMARY@
 
-The logic, in plain Python on parsed JSON: `test_logic.py` tests it natively. `app.py` binds it to
-kpo's contract (it imports the bindings componentize-py generates, so it runs only as a component).
+Written on kpo's helpers (`kpo.py`, copied into this project by `kpo plugin new`): the pod arrives
+as a `Pod` whose images are read as a runtime reads them, the config is read into `Config` — a
+misspelt key or a value of the wrong type refused when kpo loads the plugin, before any pod.
+Plain Python: `test_logic.py` tests it natively; `app.py` binds it to kpo's contract.
 """
 
+import dataclasses
+import typing
 
-def allowed_prefixes(config):
-    """The image prefixes the config allows (`{"allowed": ["registry.example.com/"]}`); none: any."""
-    if not isinstance(config, dict):
-        raise ValueError("the config must be a table")
-    for key in config:
-        if key != "allowed":
-            raise ValueError(f"unknown key `{key}` (known: allowed)")
-    allowed = config.get("allowed", [])
-    if not isinstance(allowed, list) or not all(isinstance(p, str) for p in allowed):
-        raise ValueError("`allowed` must be a list of strings")
-    return allowed
+from kpo import Admission
 
 
-def pinned(image):
-    """Whether an image names a fixed version: a tag other than `latest`, or a digest."""
-    if "@" in image:
-        return True
-    last = image.rsplit("/", 1)[-1]
-    return ":" in last and last.split(":", 1)[1] != "latest"
+@dataclasses.dataclass
+class Config:
+    """`{"allowed": ["registry.example.com/"]}`: the image prefixes allowed; none: any image."""
+
+    allowed: typing.List[str] = dataclasses.field(default_factory=list)
 
 
-def check(pod, allowed):
-    """(refusal, warnings): the reason to refuse the first unpinned or not allowed image, or None
-    and a warning for each container without a memory limit."""
+def check(config):
+    """What the config's types alone do not say: a ValueError refuses it."""
+
+
+def validate(pod, context):
+    """Refuses the first container whose image is unpinned (no tag, or `latest`) or starts with
+    none of the allowed prefixes; warns of each container without a memory limit."""
+    allowed = context.config.allowed
     warnings = []
-    for field in ("containers", "initContainers"):
-        for container in pod.get("spec", {}).get(field) or []:
-            name = container.get("name", "?")
-            image = container.get("image", "")
-            if not pinned(image):
-                return f"container {name}: image {image} has no pinned tag (latest or none)", []
-            if allowed and not any(image.startswith(prefix) for prefix in allowed):
-                listed = ", ".join(allowed)
-                return f"container {name}: image {image} starts with none of the allowed prefixes ({listed})", []
-            if "memory" not in (container.get("resources") or {}).get("limits", {}):
-                warnings.append(f"container {name} has no memory limit")
-    return None, warnings
+    for found in pod.images():
+        name, text = found.container.get("name"), found.container.get("image") or ""
+        if found.image is None or not found.image.is_pinned():
+            return Admission.refuse(f"container {name}: image {text} has no pinned tag (latest or none)")
+        if allowed and not any(text.startswith(prefix) for prefix in allowed):
+            listed = ", ".join(allowed)
+            return Admission.refuse(f"container {name}: image {text} starts with none of the allowed prefixes ({listed})")
+        if "memory" not in ((found.container.get("resources") or {}).get("limits") or {}):
+            warnings.append(f"container {name} has no memory limit")
+    return Admission.warn_any(warnings)

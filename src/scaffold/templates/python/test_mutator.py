@@ -1,24 +1,30 @@
 import unittest
 
-from logic import add_labels, wanted_labels
+from kpo import Context, Pod, parse_config
+from logic import Config, add_labels
 
 
-class LabelsTest(unittest.TestCase):
+def context(text):
+    return Context(parse_config(text, Config))
+
+
+class AddLabelsTest(unittest.TestCase):
     def test_adds_what_is_missing_and_keeps_what_is_set(self):
-        pod = {"metadata": {"labels": {"team": "ml"}}}
-        pod, warnings = add_labels(pod, wanted_labels({"labels": {"team": "data", "tier": "batch"}}))
-        self.assertEqual(pod["metadata"]["labels"], {"team": "ml", "tier": "batch"})
+        pod = Pod({"metadata": {"labels": {"team": "ml"}}})
+        warnings = add_labels(pod, context('{"labels": {"team": "data", "tier": "batch"}}'))
+        self.assertEqual(pod.labels, {"team": "ml", "tier": "batch"})
         self.assertEqual(warnings, ['label team stays "ml" (the config asks for "data")'])
 
     def test_a_pod_without_labels_gets_them(self):
-        pod, _ = add_labels({}, {"tier": "batch"})
-        self.assertEqual(pod["metadata"]["labels"], {"tier": "batch"})
+        pod = Pod({})
+        add_labels(pod, context('{"labels": {"tier": "batch"}}'))
+        self.assertEqual(pod.labels, {"tier": "batch"})
 
     def test_a_misspelt_config_is_refused(self):
-        with self.assertRaisesRegex(ValueError, "unknown key `lables`"):
-            wanted_labels({"lables": {}})
-        with self.assertRaisesRegex(ValueError, "label `n` must be a string"):
-            wanted_labels({"labels": {"n": 1}})
+        with self.assertRaisesRegex(ValueError, "^unknown config key `lables`$"):
+            parse_config('{"lables": {}}', Config)
+        with self.assertRaisesRegex(ValueError, "^config key `labels.n`: expected a string, found a number$"):
+            parse_config('{"labels": {"n": 1}}', Config)
 
 
 if __name__ == "__main__":

@@ -1,31 +1,35 @@
 import unittest
 
-from logic import allowed_prefixes, check, pinned
+from kpo import Admission, Context, Pod, parse_config
+from logic import Config, validate
 
 
 def pod(image):
-    return {"spec": {"containers": [{"name": "main", "image": image}]}}
+    return Pod({"spec": {"containers": [{"name": "main", "image": image}]}})
 
 
-class ImagesTest(unittest.TestCase):
+def context(text="{}"):
+    return Context(parse_config(text, Config))
+
+
+class ValidateTest(unittest.TestCase):
     def test_an_unpinned_image_is_refused(self):
         for image in ["busybox", "busybox:latest", "localhost:5000/busybox"]:
-            refusal, _ = check(pod(image), [])
-            self.assertEqual(refusal, f"container main: image {image} has no pinned tag (latest or none)")
-        self.assertTrue(pinned("localhost:5000/busybox:1.36") and pinned("busybox@sha256:abc"))
+            reason = f"container main: image {image} has no pinned tag (latest or none)"
+            self.assertEqual(validate(pod(image), context()), Admission.refuse(reason))
+        self.assertEqual(validate(pod("busybox@sha256:abc"), context()).kind, "warn")
 
     def test_only_the_allowed_prefixes_pass(self):
-        allowed = allowed_prefixes({"allowed": ["registry.example.com/"]})
-        self.assertIsNone(check(pod("registry.example.com/app:1.0"), allowed)[0])
-        refusal, _ = check(pod("busybox:1.36"), allowed)
-        self.assertIn("none of the allowed prefixes (registry.example.com/)", refusal)
+        allowed = context('{"allowed": ["registry.example.com/"]}')
+        self.assertEqual(validate(pod("registry.example.com/app:1.0"), allowed).kind, "warn")
+        self.assertIn("none of the allowed prefixes (registry.example.com/)", validate(pod("busybox:1.36"), allowed).reason)
 
     def test_a_missing_memory_limit_is_a_warning(self):
-        self.assertEqual(check(pod("busybox:1.36"), []), (None, ["container main has no memory limit"]))
+        self.assertEqual(validate(pod("busybox:1.36"), context()), Admission.warn(["container main has no memory limit"]))
 
     def test_a_misspelt_config_is_refused(self):
-        with self.assertRaisesRegex(ValueError, "unknown key `allow` \\(known: allowed\\)"):
-            allowed_prefixes({"allow": []})
+        with self.assertRaisesRegex(ValueError, "^unknown config key `allow`$"):
+            parse_config('{"allow": []}', Config)
 
 
 if __name__ == "__main__":
