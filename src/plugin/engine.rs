@@ -76,8 +76,8 @@ impl EngineHandle {
 /// from the calls before it, reset where they were touched, instead of mapped, faulted in and
 /// unmapped anew — most of what a fresh instance cost. Sized for [`CALLS_AT_ONCE`] instances
 /// of the most core instances, memories and tables the sandbox lets one instance have, so no
-/// plugin can take another's slot; a memory may still grow to wasm32's 4 GiB (the task's
-/// `memory` is the budget, checked by the sandbox).
+/// plugin can take another's slot; a memory may still grow to wasm32's 4 GiB (the pool's
+/// default; the task's `memory` is the budget, checked by the sandbox).
 fn pool() -> InstanceAllocationStrategy {
     let mut pool = PoolingAllocationConfig::new();
     let (instances, memories, tables) = (MAX_INSTANCES as u32, MAX_MEMORIES as u32, MAX_TABLES as u32);
@@ -89,7 +89,6 @@ fn pool() -> InstanceAllocationStrategy {
         .max_memories_per_module(memories)
         .max_tables_per_module(tables)
         .table_elements(100_000)
-        .max_memory_size(4 << 30)
         .linear_memory_keep_resident(KEEP_RESIDENT)
         .table_keep_resident(KEEP_RESIDENT);
     InstanceAllocationStrategy::Pooling(pool)

@@ -250,6 +250,40 @@ fn mutate_in(
     rt.block_on(plugins.mutate(pod, &ctx)).map(|m| m.pod)
 }
 
+/// Every call gets a fresh instance, even where its memory is a pool's slot reused: a guest that
+/// leaves a mark past its starting memory never finds it in a later call — one after another,
+/// and twenty at once, more than the pool holds.
+#[test]
+fn no_call_sees_what_an_earlier_call_left_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = task_file(
+        dir.path(),
+        &format!("{BASE}{}", entry("mutate", "hostile/remember", "")),
+    );
+    let task = kpo::task::load(Path::new(&path)).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let host = PluginHost::new(crate::harness::plugin_cache()).unwrap();
+    let plugins = std::sync::Arc::new(
+        rt.block_on(TaskPlugins::load_in(std::sync::Arc::new(host), &task))
+            .unwrap(),
+    );
+    let identity = kpo::pod::RunIdentity::generate("plug");
+    let pod = kpo::pod::build(&task, &identity, "default");
+    let ctx = kpo::plugin::context("plug", "default", &identity.run_id);
+    for call in 0..5 {
+        let mutated = rt.block_on(plugins.mutate(pod.clone(), &ctx));
+        assert!(mutated.is_ok(), "call {call}: {}", mutated.unwrap_err());
+    }
+    let calls = (0..20).map(|_| {
+        let (plugins, pod, ctx) = (plugins.clone(), pod.clone(), ctx.clone());
+        rt.spawn(async move { plugins.mutate(pod, &ctx).await.map(|_| ()) })
+    });
+    for (call, answer) in calls.collect::<Vec<_>>().into_iter().enumerate() {
+        let answer = rt.block_on(answer).unwrap();
+        assert!(answer.is_ok(), "call {call} at once: {}", answer.unwrap_err());
+    }
+}
+
 fn error_of(guest: &str, extra: &str) -> String {
     match mutate_with(guest, extra) {
         Ok(_) => panic!("{guest} was not stopped"),

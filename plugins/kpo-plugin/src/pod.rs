@@ -57,21 +57,28 @@ impl Pod {
     /// The pod as JSON: the typed pod, with the fields k8s-openapi does not know put back from
     /// the JSON it was read from, where their object still exists.
     pub fn to_value(&self) -> Value {
-        let mut out = as_value(&self.typed);
-        if let Some(understood) = self.understood() {
-            let raw: Value = serde_json::from_str(&self.json).unwrap_or(Value::Null);
-            restore_unknown(&mut out, &raw, &as_value(&understood));
+        match self.understood() {
+            Some(understood) => self.restored(&understood),
+            None => as_value(&self.typed),
         }
-        out
     }
 
     /// [`Pod::to_value`] as text: written straight from the typed pod where nothing is to be
     /// restored.
     pub fn to_json(&self) -> String {
         match self.understood() {
-            Some(_) => self.to_value().to_string(),
+            Some(understood) => self.restored(&understood).to_string(),
             None => written(&self.typed),
         }
+    }
+
+    /// The typed pod with what k8s-openapi did not keep of the JSON (`understood` is that JSON
+    /// as k8s-openapi read it) put back.
+    fn restored(&self, understood: &KubePod) -> Value {
+        let mut out = as_value(&self.typed);
+        let raw: Value = serde_json::from_str(&self.json).unwrap_or(Value::Null);
+        restore_unknown(&mut out, &raw, &as_value(understood));
+        out
     }
 
     /// The JSON as k8s-openapi read it, where that lost something: `None` when k8s-openapi writes
