@@ -14,10 +14,24 @@ use crate::exit;
 use crate::journal::Journal;
 use crate::pod::{LABEL_BATCH, LABEL_RUN_ID, LABEL_TASK, attempt_of};
 
+/// When a run id that is known already starts the task again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rerun {
+    /// Never: a finished run is reported, an unfinished one followed.
+    #[default]
+    No,
+    /// Always (`--rerun`), even while the run's pod still runs.
+    Always,
+    /// Once the run has finished (`--rerun-finished`): what a scheduler's next try wants — the
+    /// pod of a supervisor that died is followed again, a run that ended (or whose pod is gone)
+    /// is not reported a second time but run anew.
+    Finished,
+}
+
 /// What to do with a run id, given what is known of it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
-    /// Nothing to pick up (no journal, no pod, or `--rerun`): start a new run.
+    /// Nothing to pick up (no journal, no pod, or a [`Rerun`]): start a new run.
     Start,
     /// The run finished and this machine has its report: report it, do not run it again.
     Report(Journal),
@@ -29,9 +43,11 @@ pub enum Plan {
 /// Decides what `kpo run --run-id` does with an earlier run of that id: `earlier` is this
 /// machine's journal, `found` the run's newest pod in the cluster. When the two disagree, the
 /// cluster wins; the second value says so, to be told to the user.
-pub fn plan(earlier: Option<Journal>, found: Option<&Pod>, rerun: bool) -> (Plan, Option<String>) {
-    if rerun {
-        return (Plan::Start, None);
+pub fn plan(earlier: Option<Journal>, found: Option<&Pod>, rerun: Rerun) -> (Plan, Option<String>) {
+    match rerun {
+        Rerun::Always => return (Plan::Start, None),
+        Rerun::Finished if !found.is_some_and(still_runs) => return (Plan::Start, None),
+        _ => {}
     }
     match (earlier, found) {
         (Some(j), Some(pod)) if j.uid.is_some() && j.uid == pod.uid() => match j.exit_code {
@@ -61,6 +77,14 @@ pub fn plan(earlier: Option<Journal>, found: Option<&Pod>, rerun: bool) -> (Plan
         (None, Some(pod)) => (Plan::Reattach(from_cluster(pod, None)), None),
         (_, None) => (Plan::Start, None),
     }
+}
+
+/// Whether a run's pod is still at its work: its main container has not ended, the pod has not
+/// finished and nobody is deleting it (a pod being deleted is work thrown away).
+fn still_runs(pod: &Pod) -> bool {
+    !crate::status::finished(pod)
+        && !crate::status::terminated(pod, crate::vocabulary::MAIN_CONTAINER)
+        && pod.metadata.deletion_timestamp.is_none()
 }
 
 /// The pods that carry a run's (or a batch's) labels, sorted by whether they are its own.
@@ -387,27 +411,69 @@ mod tests {
             ..started.clone()
         };
         let plan = |j: Option<Journal>, found: Option<&Pod>, rerun| plan(j, found, rerun).0;
-        assert_eq!(plan(None, None, false), Plan::Start);
+        assert_eq!(plan(None, None, Rerun::No), Plan::Start);
         assert_eq!(
-            plan(Some(finished.clone()), None, false),
+            plan(Some(finished.clone()), None, Rerun::No),
             Plan::Report(finished.clone())
         );
         assert_eq!(
-            plan(Some(started.clone()), None, false),
+            plan(Some(started.clone()), None, Rerun::No),
             Plan::Reattach(started.clone())
         );
-        assert_eq!(plan(Some(never_created.clone()), None, false), Plan::Start);
-        assert_eq!(plan(Some(finished), None, true), Plan::Start);
+        assert_eq!(plan(Some(never_created.clone()), None, Rerun::No), Plan::Start);
+        assert_eq!(plan(Some(finished), None, Rerun::Always), Plan::Start);
         assert_eq!(
-            plan(Some(started.clone()), Some(&pod("u", 1)), false),
+            plan(Some(started.clone()), Some(&pod("u", 1)), Rerun::No),
             Plan::Reattach(started)
         );
-        assert_eq!(plan(Some(never_created), Some(&pod("v", 1)), true), Plan::Start);
+        assert_eq!(plan(Some(never_created), Some(&pod("v", 1)), Rerun::Always), Plan::Start);
+    }
+
+    /// `--rerun-finished`: a pod still at its work is followed; a run that ended — its pod
+    /// finished, its main container ended, its pod being deleted or gone — starts again.
+    #[test]
+    fn rerun_finished_follows_a_running_pod_and_starts_an_ended_run_again() {
+        let started = Journal {
+            run_id: "r".into(),
+            uid: Some("u".into()),
+            ..Default::default()
+        };
+        let finished = Journal {
+            exit_code: Some(3),
+            ..started.clone()
+        };
+        let with_status = |status: serde_json::Value| -> Pod {
+            let mut pod = pod("u", 1);
+            pod.status = Some(serde_json::from_value(status).unwrap());
+            pod
+        };
+        let running = with_status(serde_json::json!({"phase": "Running", "containerStatuses": [
+            {"name": "base", "ready": true, "restartCount": 0, "image": "i", "imageID": "",
+             "state": {"running": {}}}]}));
+        let main_ended = with_status(serde_json::json!({"phase": "Running", "containerStatuses": [
+            {"name": "base", "ready": false, "restartCount": 0, "image": "i", "imageID": "",
+             "state": {"terminated": {"exitCode": 1}}},
+            {"name": "proxy", "ready": true, "restartCount": 0, "image": "i", "imageID": "",
+             "state": {"running": {}}}]}));
+        let failed = with_status(serde_json::json!({"phase": "Failed"}));
+        let mut deleting = running.clone();
+        deleting.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            jiff::Timestamp::now(),
+        ));
+        let plan = |j: Option<Journal>, found: Option<&Pod>| plan(j, found, Rerun::Finished).0;
+        assert_eq!(plan(Some(started.clone()), Some(&running)), Plan::Reattach(started.clone()));
+        assert!(matches!(plan(None, Some(&running)), Plan::Reattach(_)));
+        for ended in [&main_ended, &failed, &deleting] {
+            assert_eq!(plan(Some(finished.clone()), Some(ended)), Plan::Start, "{ended:?}");
+            assert_eq!(plan(None, Some(ended)), Plan::Start, "{ended:?}");
+        }
+        assert_eq!(plan(Some(finished), None), Plan::Start, "reported before: run anew");
+        assert_eq!(plan(Some(started), None), Plan::Start, "its pod is gone");
     }
 
     #[test]
     fn without_a_journal_the_clusters_pod_is_followed_and_the_cluster_wins() {
-        let (found, note) = plan(None, Some(&pod("v", 2)), false);
+        let (found, note) = plan(None, Some(&pod("v", 2)), Rerun::No);
         let Plan::Reattach(j) = found else {
             panic!("{found:?}")
         };
@@ -423,7 +489,7 @@ mod tests {
             exit_code: Some(1),
             ..Default::default()
         };
-        let (found, note) = plan(Some(stale), Some(&pod("v", 2)), false);
+        let (found, note) = plan(Some(stale), Some(&pod("v", 2)), Rerun::No);
         assert!(matches!(found, Plan::Reattach(j) if j.uid.as_deref() == Some("v")));
         assert!(note.unwrap().contains("the cluster has its pod p-v (attempt 2)"));
         // Another pod that took the journal's pod name is no newer attempt: not followed.
@@ -433,7 +499,7 @@ mod tests {
             uid: Some("u".into()),
             ..Default::default()
         };
-        let (found, _) = plan(Some(named.clone()), Some(&pod("v", 2)), false);
+        let (found, _) = plan(Some(named.clone()), Some(&pod("v", 2)), Rerun::No);
         assert_eq!(found, Plan::Reattach(named), "find_pod then refuses it by UID");
     }
 
@@ -447,7 +513,7 @@ mod tests {
             pod: Some("p-v".into()),
             ..Default::default()
         };
-        let (found, note) = plan(Some(created.clone()), Some(&pod("v", 1)), false);
+        let (found, note) = plan(Some(created.clone()), Some(&pod("v", 1)), Rerun::No);
         let expected = Journal {
             uid: Some("v".into()),
             ..created

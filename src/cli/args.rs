@@ -230,6 +230,11 @@ pub(super) struct RunArgs {
     /// With --run-id: run the task again even if that run finished or its pod is gone.
     #[arg(long, requires = "run_id")]
     pub(super) rerun: bool,
+    /// With --run-id: follow the run's pod while it is still at its work (its kpo was killed),
+    /// but run the task again once the run has ended — what a scheduler's retry wants. The new
+    /// attempt is numbered on from the last (attempt 2 after 1).
+    #[arg(long, requires = "run_id", conflicts_with = "rerun")]
+    pub(super) rerun_finished: bool,
     /// When another kpo supervises this run (it holds the run's claim), wait until it is done
     /// or its claim expires, then report or take the run over — instead of exiting 75.
     #[arg(long)]

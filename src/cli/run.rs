@@ -17,6 +17,7 @@ use crate::batch::TaskSource;
 use crate::batch::{Ended, Start};
 use crate::exit;
 use crate::journal::JournaledEnd;
+use crate::reattach::Rerun;
 use crate::report::RunReport;
 use crate::session::{Asked, Request, Session};
 use crate::supervise::{self, Interrupt, format_events};
@@ -27,7 +28,11 @@ pub(super) async fn run(args: RunArgs, signals: &Signals) -> Result<i32, CliErro
     let asked = Asked {
         run_id: args.run_id.clone(),
         batch: args.tasks.len() != 1 || args.tasks[0].is_dir(),
-        rerun: args.rerun,
+        rerun: match (args.rerun, args.rerun_finished) {
+            (true, _) => Rerun::Always,
+            (_, true) => Rerun::Finished,
+            _ => Rerun::No,
+        },
         wait: args.wait,
     };
     let shown = Shown {

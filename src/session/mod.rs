@@ -39,8 +39,8 @@ pub struct Asked {
     pub run_id: Option<String>,
     /// Run as a batch even with one task (a batch of one, asked for again by its id).
     pub batch: bool,
-    /// Run again even if the run finished or its pod is gone.
-    pub rerun: bool,
+    /// Whether a run known already starts again.
+    pub rerun: crate::reattach::Rerun,
     /// Wait for another kpo's claim on the run to end instead of failing.
     pub wait: bool,
 }
@@ -86,7 +86,7 @@ pub struct Session {
     /// Whether its tasks run as a batch (one watch per namespace, pods stopped together).
     batch: bool,
     asked: bool,
-    rerun: bool,
+    rerun: crate::reattach::Rerun,
     tasks: Vec<plan::Placed>,
     planned: Vec<Planned>,
 }

@@ -97,7 +97,8 @@ impl Placed {
 }
 
 /// Plans each task of `tasks`, whose pods carry `selector` (`label`, `id`): the run's id for one
-/// run, the batch's for a batch — listed once per namespace; with `rerun` every task starts.
+/// run, the batch's for a batch — listed once per namespace; `rerun` says when a task known
+/// already starts again (its attempts numbered on from the last one known).
 /// Also returns what the user should hear of pods that are not the runs' own.
 pub(super) async fn plan(
     client: &kube::Client,
@@ -105,7 +106,7 @@ pub(super) async fn plan(
     store: &JournalStore,
     tasks: Vec<Placed>,
     (label, id): (&str, &str),
-    rerun: bool,
+    rerun: reattach::Rerun,
 ) -> Result<(Vec<Planned>, Vec<String>), SessionError> {
     let mut notices = Vec::new();
     let journals: Vec<Option<Journal>> = tasks
@@ -135,9 +136,12 @@ pub(super) async fn plan(
     let mut planned = Vec::with_capacity(tasks.len());
     for (task, earlier) in tasks.into_iter().zip(journals) {
         let found = newest.get(&task.identity.run_id);
+        let before = attempts_known(earlier.as_ref(), found);
         let (plan, note) = reattach::plan(earlier, found, rerun);
         let start = match plan {
             Plan::Start => {
+                let mut task = task;
+                task.identity.attempt = before + 1;
                 let mut fresh = task.start_new(server);
                 fresh.note = note;
                 planned.push(fresh);
@@ -178,6 +182,13 @@ pub(super) async fn plan(
         planned.push(task.planned(start.0, start.1, note));
     }
     Ok((planned, notices))
+}
+
+/// How many attempts of a run are known — its newest pod's, its journaled end's — so that a run
+/// started again goes on from there (attempt 3 after two) and its new pod is the newest.
+fn attempts_known(journal: Option<&Journal>, found: Option<&Pod>) -> u32 {
+    let journaled = journal.and_then(|j| j.report.as_ref()).map_or(0, JournaledEnd::attempt);
+    journaled.max(found.map_or(0, crate::pod::attempt_of))
 }
 
 /// Each run's newest pod (its highest attempt).

@@ -203,6 +203,18 @@ fn e2e_a_kpo_on_another_machine_finds_the_run_in_the_cluster() {
     crate::reattach::killed_and_started_elsewhere_on(&path, &e2e_image(), &run_id, dir.path());
 }
 
+#[test]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
+fn e2e_rerun_finished_follows_a_killed_run_and_runs_an_ended_one_anew() {
+    let Some(path) = kubeconfig_or_skip() else {
+        return;
+    };
+    let _node = crate::harness::node_to_myself();
+    let dir = tempfile::tempdir().unwrap();
+    let run_id = format!("e2e-rerun-{}", kpo::names::random_suffix(5));
+    crate::reattach::rerun_finished_on(&path, &e2e_image(), &run_id, dir.path());
+}
+
 /// `count` `kpo run` processes at once, of tasks `{prefix}-{i}` running `script` in `sh -c`
 /// (quoted for a TOML basic string) with `on_finish`; what each printed and how it exited.
 fn concurrent_runs(

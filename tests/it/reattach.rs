@@ -196,6 +196,41 @@ fn journaled_uid(state: &Path, run_id: &str) -> Option<String> {
     journal["uid"].as_str().map(String::from)
 }
 
+#[test]
+fn rerun_finished_follows_a_killed_run_and_runs_an_ended_one_anew() {
+    let (_rt, _sim, dir, config) = sim_with_kubeconfig();
+    rerun_finished_on(&config, "busybox", "rerun-finished-1", dir.path());
+}
+
+/// `--rerun-finished`, as a scheduler's next tries use it: kpo SIGKILLed mid-run (state A), the
+/// next try on another machine (state B) follows that very pod (same UID) to its end; the try
+/// after that, the run having ended, starts attempt 2 in a new pod instead of reporting it.
+pub fn rerun_finished_on(config: &str, image: &str, run_id: &str, dir: &Path) {
+    let task = dir.join("long.toml");
+    std::fs::write(&task, long_task(image)).unwrap();
+    let kpo_in = |state: &str, extra: &[&str]| {
+        let extra = [&["--rerun-finished"], extra].concat();
+        kpo_run(config, run_id, &dir.join(state), &task, &extra)
+    };
+    let expected: Vec<String> = (1..=40).map(|i| format!("line {i}")).collect();
+
+    start_and_kill(kpo_in("a", &[]), 10, &dir.join("a"), run_id);
+    let first = journaled_uid(&dir.join("a"), run_id).expect("the pod's UID journaled");
+    let printed = reattached(&kpo_in("b", &[]).output().unwrap(), run_id);
+    assert_eq!(printed, expected, "the whole log, from the run's own pod");
+    assert_eq!(journaled_uid(&dir.join("b"), run_id).as_ref(), Some(&first));
+
+    let out = kpo_in("b", &["--output", "json"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("already finished"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["attempt"], 2, "{report}");
+    assert_ne!(report["uid"].as_str(), Some(first.as_str()), "a new pod");
+    assert_eq!(stderr.matches("line ").count(), 40, "{stderr}");
+    assert!(stderr.contains("attempt 2: pod"), "{stderr}");
+}
+
 /// kpo SIGKILLed on one machine (state folder A) and started on another (an empty state folder
 /// B) with the same run id: B finds the run's pod in the cluster by its run-id label, follows
 /// that very pod (same UID: no second pod), prints its whole log (B cannot know how far A got:
