@@ -15,6 +15,9 @@ pub struct Target {
     pub sim: bool,
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
+    /// Use the service account of the pod kpo runs in, even where a kubeconfig exists (a
+    /// scheduler's worker in the cluster whose machine also has one).
+    pub in_cluster: bool,
     /// How many requests the client may start (see [`crate::client::RateLimit`]).
     pub rate: crate::client::RateLimit,
 }
@@ -51,6 +54,10 @@ pub enum ConnectError {
         "no cluster configured: no usable kubeconfig (KUBECONFIG, ~/.kube/config) and not running inside a pod; pass --kubeconfig, or try `--sim` to run on the built-in simulated cluster"
     )]
     NoConfig(#[source] kube::config::InferConfigError),
+    #[error(
+        "--in-cluster: not running inside a pod, or its service account is not mounted (KUBERNETES_SERVICE_HOST, /var/run/secrets/kubernetes.io/serviceaccount)"
+    )]
+    NotInCluster(#[source] kube::config::InClusterError),
     #[error("cannot use context {context:?}")]
     Context {
         context: String,
@@ -107,6 +114,7 @@ pub async fn connect(target: &Target) -> Result<Connection, ConnectError> {
         ..Default::default()
     };
     let config = match (&target.kubeconfig, &target.context) {
+        _ if target.in_cluster => Config::incluster().map_err(ConnectError::NotInCluster)?,
         (Some(path), _) => {
             let kubeconfig = Kubeconfig::read_from(path).map_err(|source| ConnectError::Kubeconfig {
                 path: path.clone(),

@@ -139,6 +139,11 @@ pub(super) struct ClusterArgs {
     /// Kubeconfig context to use instead of the current one.
     #[arg(long, value_name = "NAME")]
     pub(super) context: Option<String>,
+    /// Use the service account of the pod kpo runs in (an Airflow worker in the cluster),
+    /// ignoring --kubeconfig, KUBECONFIG and ~/.kube/config. Without any of them kpo uses it
+    /// anyway.
+    #[arg(long)]
+    pub(super) in_cluster: bool,
     /// Namespace to run in; overrides the task file and the context.
     #[arg(short, long, value_name = "NAME")]
     pub(super) namespace: Option<String>,

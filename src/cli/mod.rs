@@ -210,6 +210,7 @@ async fn connect(args: &ClusterArgs) -> Result<Connection, CliError> {
         sim: args.sim,
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
+        in_cluster: args.in_cluster,
         rate: crate::client::RateLimit {
             per_second: args.qps,
             burst: args.burst,

@@ -248,6 +248,29 @@ pub fn ctrl_c_deletes_the_pod_on(kubeconfig: &str, image: &str) {
 }
 
 /// A simulated cluster served from this test process, and a kubeconfig file for `kpo` to use.
+/// `--in-cluster` asks for the pod's service account and nothing else: a working kubeconfig in
+/// KUBECONFIG is not used instead, and outside a pod that is a clear error.
+#[test]
+fn in_cluster_ignores_a_kubeconfig_and_says_when_not_in_a_pod() {
+    let (_rt, _sim, _dir, config) = sim_with_kubeconfig();
+    let hello = examples("hello.toml");
+    let out = kpo()
+        .args(["run", "--in-cluster", hello.to_str().unwrap()])
+        .env("KUBECONFIG", &config)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(kpo::exit::CLUSTER_UNAVAILABLE), "{stderr}");
+    assert!(stderr.contains("--in-cluster: not running inside a pod"), "{stderr}");
+    let out = kpo()
+        .args(["run", hello.to_str().unwrap()])
+        .env("KUBECONFIG", &config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
 pub fn sim_with_kubeconfig() -> (tokio::runtime::Runtime, SimCluster, tempfile::TempDir, String) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sim = rt.block_on(SimCluster::start()).unwrap();
