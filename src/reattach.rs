@@ -426,7 +426,10 @@ mod tests {
             plan(Some(started.clone()), Some(&pod("u", 1)), Rerun::No),
             Plan::Reattach(started)
         );
-        assert_eq!(plan(Some(never_created), Some(&pod("v", 1)), Rerun::Always), Plan::Start);
+        assert_eq!(
+            plan(Some(never_created), Some(&pod("v", 1)), Rerun::Always),
+            Plan::Start
+        );
     }
 
     /// `--rerun-finished`: a pod still at its work is followed; a run that ended — its pod
@@ -461,13 +464,24 @@ mod tests {
             jiff::Timestamp::now(),
         ));
         let plan = |j: Option<Journal>, found: Option<&Pod>| plan(j, found, Rerun::Finished).0;
-        assert_eq!(plan(Some(started.clone()), Some(&running)), Plan::Reattach(started.clone()));
+        assert_eq!(
+            plan(Some(started.clone()), Some(&running)),
+            Plan::Reattach(started.clone())
+        );
         assert!(matches!(plan(None, Some(&running)), Plan::Reattach(_)));
         for ended in [&main_ended, &failed, &deleting] {
-            assert_eq!(plan(Some(finished.clone()), Some(ended)), Plan::Start, "{ended:?}");
+            assert_eq!(
+                plan(Some(finished.clone()), Some(ended)),
+                Plan::Start,
+                "{ended:?}"
+            );
             assert_eq!(plan(None, Some(ended)), Plan::Start, "{ended:?}");
         }
-        assert_eq!(plan(Some(finished), None), Plan::Start, "reported before: run anew");
+        assert_eq!(
+            plan(Some(finished), None),
+            Plan::Start,
+            "reported before: run anew"
+        );
         assert_eq!(plan(Some(started), None), Plan::Start, "its pod is gone");
     }
 

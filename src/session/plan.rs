@@ -187,7 +187,9 @@ pub(super) async fn plan(
 /// How many attempts of a run are known — its newest pod's, its journaled end's — so that a run
 /// started again goes on from there (attempt 3 after two) and its new pod is the newest.
 fn attempts_known(journal: Option<&Journal>, found: Option<&Pod>) -> u32 {
-    let journaled = journal.and_then(|j| j.report.as_ref()).map_or(0, JournaledEnd::attempt);
+    let journaled = journal
+        .and_then(|j| j.report.as_ref())
+        .map_or(0, JournaledEnd::attempt);
     journaled.max(found.map_or(0, crate::pod::attempt_of))
 }
 

@@ -261,8 +261,15 @@ fn in_cluster_ignores_a_kubeconfig_and_says_when_not_in_a_pod() {
         .output()
         .unwrap();
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(kpo::exit::CLUSTER_UNAVAILABLE), "{stderr}");
-    assert!(stderr.contains("--in-cluster: not running inside a pod"), "{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(kpo::exit::CLUSTER_UNAVAILABLE),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--in-cluster: not running inside a pod"),
+        "{stderr}"
+    );
     let out = kpo()
         .args(["run", hello.to_str().unwrap()])
         .env("KUBECONFIG", &config)

@@ -215,6 +215,41 @@ fn e2e_rerun_finished_follows_a_killed_run_and_runs_an_ended_one_anew() {
     crate::reattach::rerun_finished_on(&path, &e2e_image(), &run_id, dir.path());
 }
 
+/// The KpoOperator's whole suite in a real Airflow (see `airflow.rs`) against the real cluster;
+/// none of its runs' pods is left.
+#[test]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
+fn e2e_the_airflow_operator_passes_its_tests_on_the_real_cluster() {
+    use k8s_openapi::api::core::v1::Pod;
+
+    let Some(path) = kubeconfig_or_skip() else {
+        return;
+    };
+    let _node = crate::harness::node_to_myself();
+    crate::airflow::operator_suite(&path);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let left: Vec<String> = rt.block_on(async {
+        let api: kube::Api<Pod> = kube::Api::all(e2e_client(&path).await);
+        let pods = api.list(&Default::default()).await.unwrap().items;
+        pods.into_iter()
+            .filter(|p| {
+                let run_id = p
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(kpo::pod::LABEL_RUN_ID));
+                run_id.is_some_and(|id| {
+                    ["kpo-demo-", "kpo-slow-", "nightly-export-"]
+                        .iter()
+                        .any(|dag| id.starts_with(dag))
+                })
+            })
+            .filter_map(|p| p.metadata.name)
+            .collect()
+    });
+    assert!(left.is_empty(), "pods left behind: {left:?}");
+}
+
 /// `count` `kpo run` processes at once, of tasks `{prefix}-{i}` running `script` in `sh -c`
 /// (quoted for a TOML basic string) with `on_finish`; what each printed and how it exited.
 fn concurrent_runs(

@@ -1,5 +1,6 @@
 //! kpo's integration tests: one binary (link once), modules by subject.
 
+mod airflow;
 mod batches;
 mod claims;
 mod cli;
