@@ -50,7 +50,7 @@ pub fn operator_suite(kubeconfig: &str) -> String {
         .find(|l| l.contains(" passed"))
         .unwrap_or_default();
     assert!(
-        last.contains("14 passed") && !last.contains("failed") && !last.contains("skipped"),
+        last.contains("15 passed") && !last.contains("failed") && !last.contains("skipped"),
         "{last}\n{said}"
     );
     said
@@ -61,7 +61,7 @@ fn the_airflow_operator_passes_its_tests_in_a_real_airflow() {
     let (rt, sim, _dir, config) = crate::cli::sim_with_kubeconfig();
     operator_suite(&config);
     let left = rt.block_on(async {
-        let api: Api<Pod> = Api::all(sim.client());
+        let api: Api<Pod> = Api::default_namespaced(sim.client());
         api.list(&Default::default()).await.unwrap().items
     });
     let names: Vec<_> = left.iter().filter_map(|p| p.metadata.name.clone()).collect();

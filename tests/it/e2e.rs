@@ -229,8 +229,9 @@ fn e2e_the_airflow_operator_passes_its_tests_on_the_real_cluster() {
     crate::airflow::operator_suite(&path);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let left: Vec<String> = rt.block_on(async {
-        let api: kube::Api<Pod> = kube::Api::all(e2e_client(&path).await);
-        let pods = api.list(&Default::default()).await.unwrap().items;
+        let api: kube::Api<Pod> = kube::Api::namespaced(e2e_client(&path).await, "default");
+        let runs = kube::api::ListParams::default().labels(kpo::pod::LABEL_RUN_ID);
+        let pods = api.list(&runs).await.unwrap().items;
         pods.into_iter()
             .filter(|p| {
                 let run_id = p

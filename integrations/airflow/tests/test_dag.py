@@ -3,6 +3,8 @@ state, its log lines and its XCom values."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import airflow, recorded, tries
 
@@ -79,3 +81,12 @@ def test_a_retry_after_a_finished_failure_is_a_new_attempt(demo):
     assert "attempt 2: pod" in second and "exiting with 0" in second, second
     kpo = xcoms[("retried", -1, "kpo")]
     assert kpo["attempt"] == 2 and kpo["exit_code"] == 0, kpo
+
+
+def test_an_execution_timeout_stops_kpo_which_deletes_its_pod(demo):
+    _, _, states, _ = demo
+    assert states[("timed_out", -1)] == ("failed", 1)
+    (log,) = logs_of(demo, "timed_out")
+    assert "step 1" in log and "step 20" not in log, log
+    assert "kpo was stopped (SIGTERM)" in log and "Timeout" in log, log
+    assert re.search(r"kpo: .*deleted pod|pod \S+ (is )?deleted", log), log

@@ -67,7 +67,7 @@ def test_a_task_airflow_stops_stops_kpo_and_deletes_its_pod(airflow_env):
     read_until(worker, "step 2")
     worker.send_signal(signal.SIGTERM)  # the task runner only: on_kill signals kpo
     rest, _ = worker.communicate(timeout=300)
-    assert "stopping kpo (pid" in rest, rest[-4000:]
+    assert "kpo was stopped (SIGTERM)" in rest, rest[-4000:]
     assert "kpo exited 130" in rest, rest[-4000:]
     assert "step 20" not in rest, "the task ran to its end"
     assert re.search(r"pod \S+ (is )?deleted", rest), rest[-4000:]

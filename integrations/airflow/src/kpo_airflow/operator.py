@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,7 @@ class KpoOperator(BaseOperator):
         self.kpo_binary = kpo_binary
         self.extra_args = list(extra_args)
         self._process: subprocess.Popen | None = None
+        self._stopped = False
 
     def execute(self, context) -> Any:
         ti = context["ti"]
@@ -122,28 +124,44 @@ class KpoOperator(BaseOperator):
 
     def run_kpo(self, command: list[str]) -> Outcome:
         """Runs kpo: its stderr (progress and the container's log) line by line into the task
-        log while it runs, its stdout (the report) into a file read at the end — so a large
-        report never blocks kpo while the log is read."""
+        log while it runs, from a thread of its own; its stdout (the report) into a file read at
+        the end, so a large report never blocks kpo while the log is read."""
         with tempfile.TemporaryFile() as report:
-            self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=report, stderr=subprocess.PIPE)
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=report, stderr=subprocess.PIPE)
+            self._process, self._stopped = process, False
+            reader = threading.Thread(target=self.stream, args=(process.stderr,), daemon=True)
+            reader.start()
             try:
-                for line in self._process.stderr:
-                    self.log.info("%s", line.decode("utf-8", errors="replace").rstrip("\n"))
-                code = self._process.wait()
+                code = process.wait()
             finally:
-                self._process.stderr.close()
+                # execute() interrupted (an execution_timeout): kpo stops its pod before this
+                # returns, its lines still streamed.
+                if process.poll() is None:
+                    self._stopped = True
+                    process.send_signal(signal.SIGTERM)
+                    process.wait()
+                reader.join()
+                process.stderr.close()
+                if self._stopped:
+                    self.log.info("kpo was stopped (SIGTERM): its pod was deleted and waited for")
             report.seek(0)
             return Outcome.read(code, report.read())
 
+    def stream(self, lines) -> None:
+        """Each line kpo writes to stderr, into the task log."""
+        for line in lines:
+            self.log.info("%s", line.decode("utf-8", errors="replace").rstrip("\n"))
+
     def on_kill(self) -> None:
-        """Airflow stops the task: kpo is sent SIGTERM, deletes the pod and waits until it is gone;
-        this waits for kpo."""
+        """Airflow stops the task: kpo is sent SIGTERM, deletes its pod and waits until it is gone,
+        then exits 130 — which execute() is waiting for, and turns into the task's failure.
+
+        Airflow calls this from its SIGTERM handler, on the thread it interrupted: so it only
+        signals (logging or waiting here could deadlock against that thread)."""
         process = self._process
-        if process is None or process.poll() is not None:
-            return
-        self.log.info("stopping kpo (pid %s): its pod is deleted and waited for", process.pid)
-        process.send_signal(signal.SIGTERM)
-        process.wait()
+        if process is not None and process.poll() is None:
+            self._stopped = True
+            process.send_signal(signal.SIGTERM)
 
     def binary(self) -> str:
         """The kpo executable: the argument, `$KPO_BIN`, or `kpo` on the PATH."""

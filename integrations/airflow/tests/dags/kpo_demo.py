@@ -1,5 +1,5 @@
-"""The KpoOperator's tests' DAG: a succeeding, a failing, a skipped, a mapped, a templated and a
-retried task, each a kpo task file on the cluster of the `kpo_test` connection."""
+"""The KpoOperator's tests' DAG: a succeeding, a failing, a skipped, a mapped, a templated, a
+retried and a timed-out task, each a kpo task file on the cluster of the `kpo_test` connection."""
 
 from datetime import datetime, timedelta
 
@@ -37,5 +37,12 @@ with DAG("kpo_demo", schedule=None, start_date=datetime(2026, 1, 1), catchup=Fal
         parameters={"code": "{{ 3 if ti.try_number == 1 else 0 }}"},
         retries=1,
         retry_delay=timedelta(seconds=1),
+        kubernetes_conn_id="kpo_test",
+    )
+    # Airflow's execution_timeout interrupts execute(): kpo is stopped and deletes its pod first.
+    KpoOperator(
+        task_id="timed_out",
+        task_file="tasks/slow.toml",
+        execution_timeout=timedelta(seconds=3),
         kubernetes_conn_id="kpo_test",
     )
