@@ -395,8 +395,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_finished_run_is_reported_an_unfinished_one_reattached() {
+    /// The journal of run `r` whose pod `u` was created, and the same run ended with exit 3.
+    fn started_and_finished() -> (Journal, Journal) {
         let started = Journal {
             run_id: "r".into(),
             uid: Some("u".into()),
@@ -406,6 +406,12 @@ mod tests {
             exit_code: Some(3),
             ..started.clone()
         };
+        (started, finished)
+    }
+
+    #[test]
+    fn a_finished_run_is_reported_an_unfinished_one_reattached() {
+        let (started, finished) = started_and_finished();
         let never_created = Journal {
             uid: None,
             ..started.clone()
@@ -436,15 +442,7 @@ mod tests {
     /// finished, its main container ended, its pod being deleted or gone — starts again.
     #[test]
     fn rerun_finished_follows_a_running_pod_and_starts_an_ended_run_again() {
-        let started = Journal {
-            run_id: "r".into(),
-            uid: Some("u".into()),
-            ..Default::default()
-        };
-        let finished = Journal {
-            exit_code: Some(3),
-            ..started.clone()
-        };
+        let (started, finished) = started_and_finished();
         let with_status = |status: serde_json::Value| -> Pod {
             let mut pod = pod("u", 1);
             pod.status = Some(serde_json::from_value(status).unwrap());
