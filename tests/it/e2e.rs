@@ -103,6 +103,71 @@ async fn e2e_the_suite_runs_with_only_the_documented_role() {
     );
 }
 
+/// `kpo run --in-cluster` inside a pod, as an Airflow worker in the cluster runs it: the pod's
+/// service account (`kpo`, examples/rbac.yaml) and nothing else — a KUBECONFIG naming no file is
+/// not even read — runs a task to its end. The test cluster has no service network (no
+/// kube-proxy), so the pod shares the node's and is told where the API server listens; this
+/// machine's kpo binary and C libraries are mounted into the busybox image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
+async fn e2e_kpo_in_a_pod_runs_a_task_with_its_service_account() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{DeleteParams, PostParams};
+    use kube::runtime::wait::await_condition;
+
+    let Some(path) = kubeconfig_or_skip() else {
+        return;
+    };
+    let api: kube::Api<Pod> = kube::Api::default_namespaced(e2e_client(&path).await);
+    let dir = tempfile::tempdir().unwrap();
+    let task = format!(
+        "name = \"inner\"\nimage = \"{}\"\ncommand = [\"sh\", \"-c\", \"echo hello from the inner task\"]\n",
+        e2e_image()
+    );
+    std::fs::write(dir.path().join("task.toml"), task).unwrap();
+    let volume = |name: &str, path: &str, kind: &str| serde_json::json!({"name": name, "hostPath": {"path": path, "type": kind}});
+    let mount =
+        |name: &str, path: &str| serde_json::json!({"name": name, "mountPath": path, "readOnly": true});
+    let env = |name: &str, value: &str| serde_json::json!({"name": name, "value": value});
+    let name = format!("kpo-in-cluster-{}", kpo::names::random_suffix(5));
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {"restartPolicy": "Never", "serviceAccountName": "kpo", "hostNetwork": true,
+            "containers": [{"name": "kpo", "image": e2e_image(),
+                "command": ["/kpo/bin/kpo", "run", "--in-cluster", "/kpo/task/task.toml"],
+                "env": [env("KUBERNETES_SERVICE_HOST", "127.0.0.1"), env("KUBERNETES_SERVICE_PORT", "6443"),
+                        env("KUBECONFIG", "/nowhere/kubeconfig"), env("KPO_STATE_DIR", "/tmp/kpo"),
+                        env("HOME", "/tmp")],
+                "volumeMounts": [mount("kpo", "/kpo/bin/kpo"), mount("task", "/kpo/task"),
+                                 mount("libs", "/lib/x86_64-linux-gnu"), mount("lib64", "/lib64")]}],
+            "volumes": [volume("kpo", env!("CARGO_BIN_EXE_kpo"), "File"),
+                        volume("task", dir.path().to_str().unwrap(), "Directory"),
+                        volume("libs", "/lib/x86_64-linux-gnu", "Directory"),
+                        volume("lib64", "/lib64", "Directory")]}
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &pod).await.unwrap();
+    let finished = |p: Option<&Pod>| {
+        let phase = p.and_then(|p| p.status.as_ref()).and_then(|s| s.phase.as_deref());
+        matches!(phase, Some("Succeeded" | "Failed"))
+    };
+    let done = tokio::time::timeout(
+        std::time::Duration::from_secs(180),
+        await_condition(api.clone(), &name, finished),
+    )
+    .await
+    .expect("the pod finishes")
+    .unwrap()
+    .unwrap();
+    let log = api.logs(&name, &Default::default()).await.unwrap();
+    api.delete(&name, &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    let phase = done.status.and_then(|s| s.phase);
+    assert_eq!(phase.as_deref(), Some("Succeeded"), "{log}");
+    assert!(log.contains("hello from the inner task"), "{log}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 async fn e2e_gc_keeps_what_the_runs_policy_keeps() {

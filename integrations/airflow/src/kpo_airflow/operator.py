@@ -111,7 +111,8 @@ class KpoOperator(BaseOperator):
                 *self.extra_args,
                 str(self.resolved_task_file()),
             ]
-            self.log.info("kpo run %s (try %s): %s", run_id, ti.try_number, " ".join(command))
+            shown = [f"--set={a.split('=', 2)[1]}=…" if a.startswith("--set=") else a for a in command]
+            self.log.info("kpo run %s (try %s): %s", run_id, ti.try_number, " ".join(shown))
             outcome = self.run_kpo(command)
         finally:
             cluster.close()
