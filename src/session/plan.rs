@@ -134,13 +134,12 @@ pub(super) async fn plan(
     notices.extend(recognised.notices());
     let newest = newest_by_run(recognised.own);
     let mut planned = Vec::with_capacity(tasks.len());
-    for (task, earlier) in tasks.into_iter().zip(journals) {
+    for (mut task, earlier) in tasks.into_iter().zip(journals) {
         let found = newest.get(&task.identity.run_id);
         let before = attempts_known(earlier.as_ref(), found);
         let (plan, note) = reattach::plan(earlier, found, rerun);
         let start = match plan {
             Plan::Start => {
-                let mut task = task;
                 task.identity.attempt = before + 1;
                 let mut fresh = task.start_new(server);
                 fresh.note = note;

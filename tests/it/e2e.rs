@@ -244,40 +244,34 @@ async fn e2e_gc_keeps_what_the_runs_policy_keeps() {
         .await;
 }
 
-#[test]
-#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
-fn e2e_a_killed_kpo_reattaches_by_uid_and_continues_the_log() {
+/// A shared reattach scenario of `reattach.rs` on the real cluster, under a fresh run id that
+/// starts with `prefix`.
+fn reattach_scenario(prefix: &str, scenario: fn(&str, &str, &str, &std::path::Path)) {
     let Some(path) = kubeconfig_or_skip() else {
         return;
     };
     let _node = crate::harness::node_to_myself();
     let dir = tempfile::tempdir().unwrap();
-    let run_id = format!("e2e-reattach-{}", kpo::names::random_suffix(5));
-    crate::reattach::killed_and_started_again_on(&path, &e2e_image(), &run_id, dir.path());
+    let run_id = format!("{prefix}-{}", kpo::names::random_suffix(5));
+    scenario(&path, &e2e_image(), &run_id, dir.path());
+}
+
+#[test]
+#[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
+fn e2e_a_killed_kpo_reattaches_by_uid_and_continues_the_log() {
+    reattach_scenario("e2e-reattach", crate::reattach::killed_and_started_again_on);
 }
 
 #[test]
 #[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 fn e2e_a_kpo_on_another_machine_finds_the_run_in_the_cluster() {
-    let Some(path) = kubeconfig_or_skip() else {
-        return;
-    };
-    let _node = crate::harness::node_to_myself();
-    let dir = tempfile::tempdir().unwrap();
-    let run_id = format!("e2e-elsewhere-{}", kpo::names::random_suffix(5));
-    crate::reattach::killed_and_started_elsewhere_on(&path, &e2e_image(), &run_id, dir.path());
+    reattach_scenario("e2e-elsewhere", crate::reattach::killed_and_started_elsewhere_on);
 }
 
 #[test]
 #[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 fn e2e_rerun_finished_follows_a_killed_run_and_runs_an_ended_one_anew() {
-    let Some(path) = kubeconfig_or_skip() else {
-        return;
-    };
-    let _node = crate::harness::node_to_myself();
-    let dir = tempfile::tempdir().unwrap();
-    let run_id = format!("e2e-rerun-{}", kpo::names::random_suffix(5));
-    crate::reattach::rerun_finished_on(&path, &e2e_image(), &run_id, dir.path());
+    reattach_scenario("e2e-rerun", crate::reattach::rerun_finished_on);
 }
 
 /// The KpoOperator's whole suite in a real Airflow (see `airflow.rs`) against the real cluster;
