@@ -50,7 +50,7 @@ pub fn operator_suite(kubeconfig: &str) -> String {
         .find(|l| l.contains(" passed"))
         .unwrap_or_default();
     assert!(
-        last.contains("15 passed") && !last.contains("failed") && !last.contains("skipped"),
+        last.contains("16 passed") && !last.contains("failed") && !last.contains("skipped"),
         "{last}\n{said}"
     );
     said

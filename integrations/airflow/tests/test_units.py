@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from kpo_airflow.cluster import cluster_args
+from kpo_airflow.operator import LOG_PIECE, log_lines
 from kpo_airflow.outcome import KpoRunFailed, Outcome
 from kpo_airflow.run_id import stable_run_id
 
@@ -56,6 +58,16 @@ def report(**fields) -> bytes:
     base = {"task": "t", "run_id": "r", "pod": "t-abc", "outcome": "succeeded", "exit_code": 0,
             "message": "base exited 0 (Completed)", "result": {"rows": 1}, "outputs": {"rows": "1"}, "attempt": 1}
     return json.dumps({**base, **fields}, indent=2).encode()
+
+
+def test_a_pods_endless_line_reaches_the_task_log_in_bounded_pieces():
+    # A line longer than a piece, a two-byte character across the pieces' border, bytes that
+    # are no UTF-8, an empty line, and a last line without its newline.
+    long = "a" * (LOG_PIECE - 1) + "é" + "b" * 10
+    raw = long.encode() + b"\n\xff\xfe\n\nlast \xc3"
+    lines = list(log_lines(io.BytesIO(raw)))
+    assert all(len(line.encode()) <= LOG_PIECE for line in lines)
+    assert lines == ["a" * (LOG_PIECE - 1), "éb" + "b" * 9, "\ufffd\ufffd", "", "last ", "\ufffd"]
 
 
 def test_kpos_exit_codes_become_airflows_states():

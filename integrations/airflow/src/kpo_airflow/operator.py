@@ -9,21 +9,40 @@ becomes XCom values; its exit code decides the task's state.
 
 from __future__ import annotations
 
+import codecs
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from airflow.sdk import BaseHook, BaseOperator
 
 from kpo_airflow.cluster import cluster_args
 from kpo_airflow.outcome import Outcome
 from kpo_airflow.run_id import stable_run_id
+
+# The most of one line of kpo's held and logged at once: a pod's output without newlines is
+# logged in pieces of this size, so the worker never holds more.
+LOG_PIECE = 64 * 1024
+
+
+def log_lines(raw: BinaryIO) -> Iterator[str]:
+    """kpo's stderr as the task log's lines: each line, one longer than `LOG_PIECE` bytes in
+    pieces, decoded as UTF-8 without splitting a character across two (bytes that are no UTF-8
+    become U+FFFD: a task log is text)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    for piece in iter(lambda: raw.readline(LOG_PIECE), b""):
+        text = decoder.decode(piece)
+        if text:  # empty only where a piece ends inside a character
+            yield text.removesuffix("\n")
+    rest = decoder.decode(b"", final=True)
+    if rest:
+        yield rest
 
 
 class KpoOperator(BaseOperator):
@@ -148,10 +167,10 @@ class KpoOperator(BaseOperator):
             report.seek(0)
             return Outcome.read(code, report.read())
 
-    def stream(self, lines) -> None:
+    def stream(self, raw: BinaryIO) -> None:
         """Each line kpo writes to stderr, into the task log."""
-        for line in lines:
-            self.log.info("%s", line.decode("utf-8", errors="replace").rstrip("\n"))
+        for line in log_lines(raw):
+            self.log.info("%s", line)
 
     def on_kill(self) -> None:
         """Airflow stops the task: kpo is sent SIGTERM, deletes its pod and waits until it is gone,
