@@ -58,6 +58,18 @@ impl Node {
         if let Some(text) = &script.output {
             write(&latin1(text));
         }
+        if let Some(key) = &script.until_annotated {
+            let annotated = |pod: Option<&Pod>| {
+                pod.is_none_or(|p| {
+                    p.metadata
+                        .annotations
+                        .as_ref()
+                        .is_some_and(|a| a.contains_key(key))
+                })
+                .then_some(())
+            };
+            self.until(annotated).await;
+        }
         match script.duration_ms {
             Some(ms) => tokio::time::sleep_until(started + Duration::from_millis(ms)).await,
             None if native_sidecar => std::future::pending().await,

@@ -28,6 +28,9 @@ pub struct Script {
     /// ... then these bytes, exactly as given: each character up to U+00FF is one byte (so
     /// `"\u00ff"` is the byte 0xFF, invalid UTF-8), no newline added.
     pub output: Option<String>,
+    /// After its output, runs on until its pod carries this annotation: a test's hand on the
+    /// container, where a real one would be told with `kubectl exec`.
+    pub until_annotated: Option<String>,
     /// Total run time; without it a container exits after its logs (a native sidecar runs on).
     pub duration_ms: Option<u64>,
     /// Ends as OOMKilled with exit code 137.

@@ -271,7 +271,14 @@ fn e2e_a_kpo_on_another_machine_finds_the_run_in_the_cluster() {
 #[test]
 #[ignore = "needs a real cluster (KPO_E2E_KUBECONFIG): .ci/run runs it with --ignored"]
 fn e2e_rerun_finished_follows_a_killed_run_and_runs_an_ended_one_anew() {
-    reattach_scenario("e2e-rerun", crate::reattach::rerun_finished_on);
+    reattach_scenario("e2e-rerun", |config, image, run_id, dir| {
+        let admin = std::env::var("KPO_E2E_KUBECONFIG").expect("the admin kubeconfig");
+        let release = crate::reattach::Release::Exec {
+            kubectl: kubectl(),
+            admin,
+        };
+        crate::reattach::rerun_finished_on(config, image, run_id, dir, &release);
+    });
 }
 
 /// The KpoOperator's whole suite in a real Airflow (see `airflow.rs`) against the real cluster;

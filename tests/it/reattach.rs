@@ -2,13 +2,13 @@
 //! run's pod by UID and continues the log with no repeats and no gaps; never to another pod that
 //! took the name; a finished run is reported, not rerun.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 
 use crate::cli::sim_with_kubeconfig;
 
@@ -199,15 +199,109 @@ fn journaled_uid(state: &Path, run_id: &str) -> Option<String> {
 #[test]
 fn rerun_finished_follows_a_killed_run_and_runs_an_ended_one_anew() {
     let (_rt, _sim, dir, config) = sim_with_kubeconfig();
-    rerun_finished_on(&config, "busybox", "rerun-finished-1", dir.path());
+    rerun_finished_on(
+        &config,
+        "busybox",
+        "rerun-finished-1",
+        dir.path(),
+        &Release::Annotation,
+    );
+}
+
+/// The annotation a [`held_task`]'s simulated container waits for.
+const RELEASED: &str = "test.kpo.dev/released";
+
+/// [`long_task`]'s 40 lines, after which the container holds until the test lets it end (see
+/// [`Release`]): so a scenario knows its pod still runs, however loaded the machine.
+fn held_task(image: &str) -> String {
+    format!(
+        r#"name = "long"
+image = "{image}"
+command = ["sh", "-c", "for i in $(seq 1 40); do echo line $i; sleep 0.1; done; until [ -e /tmp/released ]; do sleep 0.1; done"]
+[annotations]
+"container.sim.kpo.dev/base" = '{{"log_count": 40, "log_interval_ms": 100, "until_annotated": "{RELEASED}"}}'
+"#
+    )
+}
+
+/// How a test lets a [`held_task`]'s pod end.
+pub enum Release {
+    /// The simulated container's script waits for an annotation on its pod.
+    Annotation,
+    /// The real container for a file, made with `kubectl exec` (pods/exec, which kpo's own role
+    /// lacks: hence the admin kubeconfig).
+    Exec { kubectl: PathBuf, admin: String },
+}
+
+impl Release {
+    /// Lets the run's running pods end.
+    fn release(&self, config: &str, run_id: &str) {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let client = rt.block_on(crate::harness::e2e_client(config));
+        let pods = rt.block_on(crate::harness::pods_of_run(&client, "default", run_id));
+        let running: Vec<&Pod> = pods
+            .iter()
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .collect();
+        assert!(!running.is_empty(), "no running pod of run {run_id} to release");
+        for pod in running {
+            let name = pod.metadata.name.as_deref().unwrap();
+            match self {
+                Release::Annotation => {
+                    let api: Api<Pod> = Api::default_namespaced(client.clone());
+                    let patch = serde_json::json!({"metadata": {"annotations": {RELEASED: "yes"}}});
+                    rt.block_on(api.patch(name, &PatchParams::default(), &Patch::Merge(patch)))
+                        .unwrap();
+                }
+                Release::Exec { kubectl, admin } => {
+                    let out = Command::new(kubectl)
+                        .args(["--kubeconfig", admin, "exec", "-n", "default", name, "-c", "base"])
+                        .args(["--", "touch", "/tmp/released"])
+                        .output()
+                        .unwrap();
+                    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                }
+            }
+        }
+    }
+}
+
+/// Runs `cmd` until it has printed the [`held_task`] pod's 40 lines (on stderr, else stdout),
+/// lets the pod end, and returns all kpo printed.
+fn until_printed_then_released(mut cmd: Command, on_stderr: bool, release: impl FnOnce()) -> Output {
+    let mut child = cmd.spawn().unwrap();
+    let pipe: Box<dyn Read> = if on_stderr {
+        Box::new(child.stderr.take().unwrap())
+    } else {
+        Box::new(child.stdout.take().unwrap())
+    };
+    let mut reader = BufReader::new(pipe);
+    let mut seen = Vec::new();
+    while String::from_utf8_lossy(&seen).matches("line ").count() < 40 {
+        let read = reader.read_until(b'\n', &mut seen).unwrap();
+        assert!(
+            read > 0,
+            "kpo ended before the pod's 40 lines: {}",
+            String::from_utf8_lossy(&seen)
+        );
+    }
+    release();
+    reader.read_to_end(&mut seen).unwrap();
+    let mut out = child.wait_with_output().unwrap();
+    *(if on_stderr {
+        &mut out.stderr
+    } else {
+        &mut out.stdout
+    }) = seen;
+    out
 }
 
 /// `--rerun-finished`, as a scheduler's next tries use it: kpo SIGKILLed mid-run (state A), the
 /// next try on another machine (state B) follows that very pod (same UID) to its end; the try
 /// after that, the run having ended, starts attempt 2 in a new pod instead of reporting it.
-pub fn rerun_finished_on(config: &str, image: &str, run_id: &str, dir: &Path) {
+pub fn rerun_finished_on(config: &str, image: &str, run_id: &str, dir: &Path, release: &Release) {
     let task = dir.join("long.toml");
-    std::fs::write(&task, long_task(image)).unwrap();
+    std::fs::write(&task, held_task(image)).unwrap();
     let kpo_in = |state: &str, extra: &[&str]| {
         let extra = [&["--rerun-finished"], extra].concat();
         kpo_run(config, run_id, &dir.join(state), &task, &extra)
@@ -221,11 +315,13 @@ pub fn rerun_finished_on(config: &str, image: &str, run_id: &str, dir: &Path) {
     first.kill().unwrap();
     first.wait().unwrap();
     let first = journaled_uid(&dir.join("a"), run_id).expect("the pod's UID journaled");
-    let printed = reattached(&kpo_in("b", &[]).output().unwrap(), run_id);
+    let out = until_printed_then_released(kpo_in("b", &[]), false, || release.release(config, run_id));
+    let printed = reattached(&out, run_id);
     assert_eq!(printed, expected, "the whole log, from the run's own pod");
     assert_eq!(journaled_uid(&dir.join("b"), run_id).as_ref(), Some(&first));
 
-    let out = kpo_in("b", &["--output", "json"]).output().unwrap();
+    let rerun = kpo_in("b", &["--output", "json"]);
+    let out = until_printed_then_released(rerun, true, || release.release(config, run_id));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("already finished"), "{stderr}");
