@@ -15,12 +15,18 @@ use crate::cli::sim_with_kubeconfig;
 /// 40 numbered lines, 100 ms apart, on a real cluster (the command) or the simulated one (the
 /// script).
 fn long_task(image: &str) -> String {
+    forty_lines_then(image, "", "")
+}
+
+/// [`long_task`], then `shell` more of the real container's command and `script` more fields of
+/// the simulated one's script.
+fn forty_lines_then(image: &str, shell: &str, script: &str) -> String {
     format!(
         r#"name = "long"
 image = "{image}"
-command = ["sh", "-c", "for i in $(seq 1 40); do echo line $i; sleep 0.1; done"]
+command = ["sh", "-c", "for i in $(seq 1 40); do echo line $i; sleep 0.1; done{shell}"]
 [annotations]
-"container.sim.kpo.dev/base" = '{{"log_count": 40, "log_interval_ms": 100}}'
+"container.sim.kpo.dev/base" = '{{"log_count": 40, "log_interval_ms": 100{script}}}'
 "#
     )
 }
@@ -214,14 +220,8 @@ const RELEASED: &str = "test.kpo.dev/released";
 /// [`long_task`]'s 40 lines, after which the container holds until the test lets it end (see
 /// [`Release`]): so a scenario knows its pod still runs, however loaded the machine.
 fn held_task(image: &str) -> String {
-    format!(
-        r#"name = "long"
-image = "{image}"
-command = ["sh", "-c", "for i in $(seq 1 40); do echo line $i; sleep 0.1; done; until [ -e /tmp/released ]; do sleep 0.1; done"]
-[annotations]
-"container.sim.kpo.dev/base" = '{{"log_count": 40, "log_interval_ms": 100, "until_annotated": "{RELEASED}"}}'
-"#
-    )
+    let script = format!(r#", "until_annotated": "{RELEASED}""#);
+    forty_lines_then(image, "; until [ -e /tmp/released ]; do sleep 0.1; done", &script)
 }
 
 /// How a test lets a [`held_task`]'s pod end.
@@ -238,7 +238,8 @@ impl Release {
     fn release(&self, config: &str, run_id: &str) {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let client = rt.block_on(crate::harness::e2e_client(config));
-        let pods = rt.block_on(crate::harness::pods_of_run(&client, "default", run_id));
+        let ns = client.default_namespace().to_owned();
+        let pods = rt.block_on(crate::harness::pods_of_run(&client, &ns, run_id));
         let running: Vec<&Pod> = pods
             .iter()
             .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
@@ -248,14 +249,14 @@ impl Release {
             let name = pod.metadata.name.as_deref().unwrap();
             match self {
                 Release::Annotation => {
-                    let api: Api<Pod> = Api::default_namespaced(client.clone());
+                    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
                     let patch = serde_json::json!({"metadata": {"annotations": {RELEASED: "yes"}}});
                     rt.block_on(api.patch(name, &PatchParams::default(), &Patch::Merge(patch)))
                         .unwrap();
                 }
                 Release::Exec { kubectl, admin } => {
                     let out = Command::new(kubectl)
-                        .args(["--kubeconfig", admin, "exec", "-n", "default", name, "-c", "base"])
+                        .args(["--kubeconfig", admin, "exec", "-n", &ns, name, "-c", "base"])
                         .args(["--", "touch", "/tmp/released"])
                         .output()
                         .unwrap();
